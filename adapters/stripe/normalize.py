@@ -1,0 +1,205 @@
+"""Stripe invoice JSON → :class:`NormalizedInvoice`; the only place minor units become Money.
+
+Works on the plain JSON dicts Stripe sends (list pages, retrieves, event snapshots of any API
+version): it reads only fields present in every version since 2020 and never the ones
+2025-03-31.basil removed (``paid``, ``charge``, ``payment_intent``).
+
+``updated_at`` is the latest platform timestamp known for the state being normalized:
+the latest of ``created`` and ``status_transitions.*``, and of ``observed_at`` — Stripe's clock
+when it produced that state (the event's ``created`` for an event snapshot, the response's
+``Date`` header for an object read from the API). The transitions alone would date a partially
+paid invoice at its finalization and let an older snapshot win over it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Final
+
+from adapters.stripe.exceptions import NormalizationError, NotOwedYet
+from connector.domain.money import Money, UnknownCurrency
+from connector.platform import InvoiceStatus, NormalizedCustomer, NormalizedInvoice
+
+# Fields of ``components.schemas.invoice`` this module reads (the fake server's objects are checked
+# against the spec for exactly these). Required ones make the object unreadable when missing.
+INVOICE_REQUIRED_FIELDS: Final = (
+    "id",
+    "status",
+    "currency",
+    "total",
+    "amount_paid",
+    "amount_remaining",
+    "created",
+    "customer",
+)
+INVOICE_OPTIONAL_FIELDS: Final = (
+    "number",
+    "due_date",
+    "hosted_invoice_url",
+    "customer_email",
+    "customer_name",
+    "customer_phone",
+    "customer_tax_ids",
+    "collection_method",
+    "status_transitions",
+)
+# Read too, but newer than the 2023 spec the tests check against (Accounts v2, 2025).
+INVOICE_FIELDS_AFTER_2023: Final = ("customer_account",)
+STATUS_TRANSITION_FIELDS: Final = (
+    "finalized_at",
+    "paid_at",
+    "voided_at",
+    "marked_uncollectible_at",
+)
+# Fields of ``components.schemas.customer`` read from an expanded ``invoice.customer``.
+CUSTOMER_FIELDS: Final = ("id", "email", "name", "phone", "preferred_locales")
+
+_STATUSES: Final = {
+    "open": InvoiceStatus.OPEN,
+    "paid": InvoiceStatus.PAID,
+    "void": InvoiceStatus.VOID,
+    "uncollectible": InvoiceStatus.UNCOLLECTIBLE,
+}
+
+# Stripe's minor unit differs from ISO 4217 for ISK: "ISK will remain a two-decimal currency in the
+# Stripe API, and an ISK amount of 100 will continue to represent 1 króna" (amounts are multiples
+# of 100 since 2023-04-14). Every other currency, zero-decimal ones included, matches ISO/CLDR.
+_STRIPE_EXTRA_DIGITS: Final = {"ISK": 2}
+
+
+def stripe_money(minor: Any, currency: str) -> Money:
+    """An amount in Stripe's smallest unit → Money (JPY 1500 → 1500 JPY, EUR 1050 → 10.50 EUR)."""
+    amount = _int(minor, "amount")
+    try:
+        code = currency.upper()
+        extra = _STRIPE_EXTRA_DIGITS.get(code, 0)
+        if extra:
+            # Pre-2023 fractional ISK cannot be represented; round half-up to whole krónur.
+            scaled = Decimal(amount).scaleb(-extra).to_integral_value(rounding=ROUND_HALF_UP)
+            return Money.from_minor(int(scaled), code)
+        return Money.from_minor(amount, code)
+    except (UnknownCurrency, AttributeError) as exc:
+        raise NormalizationError(f"unknown currency {currency!r}") from exc
+
+
+def from_unix(value: Any, name: str) -> datetime:
+    """Unix seconds → tz-aware UTC datetime."""
+    try:
+        return datetime.fromtimestamp(_int(value, name), tz=UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise NormalizationError(f"{name} is not a timestamp: {value!r}") from exc
+
+
+def normalize_invoice(obj: Any, *, observed_at: datetime | None = None) -> NormalizedInvoice:
+    """A Stripe invoice → NormalizedInvoice; NotOwedYet (draft) or NormalizationError."""
+    if not isinstance(obj, Mapping):
+        raise NormalizationError("invoice is not an object")
+    missing = [name for name in INVOICE_REQUIRED_FIELDS if name not in obj]
+    if missing:
+        raise NormalizationError(f"invoice {obj.get('id')!r} lacks {', '.join(missing)}")
+    invoice_id = _str(obj["id"], "id")
+    raw_status = obj["status"]
+    if raw_status == "draft":
+        raise NotOwedYet(f"invoice {invoice_id} is a draft")
+    if raw_status not in _STATUSES:
+        raise NormalizationError(f"invoice {invoice_id}: unknown status {raw_status!r}")
+    currency = _str(obj["currency"], "currency")
+    total = stripe_money(obj["total"], currency)
+    remaining = stripe_money(obj["amount_remaining"], currency)
+    paid = stripe_money(obj["amount_paid"], currency)
+    status = _STATUSES[raw_status]
+    if status is InvoiceStatus.OPEN and paid.is_positive() and remaining.is_positive():
+        status = InvoiceStatus.PARTIALLY_PAID
+    created = from_unix(obj["created"], "created")
+    due = obj.get("due_date")
+    return NormalizedInvoice(
+        external_id=invoice_id,
+        number=_opt_str(obj.get("number"), "number") or invoice_id,
+        customer=_customer(obj),
+        total=total,
+        amount_due=remaining,
+        status=status,
+        issued_at=created,
+        due_at=None if due is None else from_unix(due, "due_date"),
+        updated_at=max(_timestamps(obj, created, observed_at)),
+        payment_url=_opt_str(obj.get("hosted_invoice_url"), "hosted_invoice_url"),
+    )
+
+
+def is_send_invoice(obj: Mapping[str, Any]) -> bool:
+    """Only ``collection_method=send_invoice`` invoices are dunned by us."""
+    return obj.get("collection_method") == "send_invoice"
+
+
+def reduce_locale(tag: Any) -> str | None:
+    """A BCP 47 tag ("fr-FR", "en_GB", "de") → its language ("fr"); None when it is not one."""
+    if not isinstance(tag, str):
+        return None
+    language = tag.replace("_", "-").split("-", 1)[0].strip().lower()
+    return language if 2 <= len(language) <= 3 and language.isalpha() else None
+
+
+def _customer(obj: Mapping[str, Any]) -> NormalizedCustomer:
+    raw = obj["customer"]
+    expanded: Mapping[str, Any] = {}
+    if isinstance(raw, Mapping):  # expanded (list/retrieve with expand=customer)
+        expanded = {} if raw.get("deleted") else raw
+        customer_id = _str(raw.get("id"), "customer.id")
+    elif isinstance(raw, str) and raw:
+        customer_id = raw
+    elif raw is None and isinstance(obj.get("customer_account"), str):
+        customer_id = obj["customer_account"]  # Accounts v2 customers (2025+)
+    else:
+        raise NormalizationError(f"invoice {obj.get('id')!r} has no customer")
+    locales = expanded.get("preferred_locales")
+    tax_ids = obj.get("customer_tax_ids")
+    return NormalizedCustomer(
+        external_id=customer_id,
+        # Frozen on the invoice at finalization (what the invoice was sent to); else the customer's.
+        email=_opt_str(obj.get("customer_email"), "customer_email")
+        or _opt_str(expanded.get("email"), "customer.email"),
+        name=_opt_str(obj.get("customer_name"), "customer_name")
+        or _opt_str(expanded.get("name"), "customer.name"),
+        phone=_opt_str(obj.get("customer_phone"), "customer_phone")
+        or _opt_str(expanded.get("phone"), "customer.phone"),
+        locale=reduce_locale(locales[0]) if isinstance(locales, list) and locales else None,
+        # A tax id (VAT number…) on the invoice marks a business; otherwise the shop's default.
+        is_b2b=True if isinstance(tax_ids, list) and tax_ids else None,
+    )
+
+
+def _timestamps(
+    obj: Mapping[str, Any], created: datetime, observed_at: datetime | None
+) -> list[datetime]:
+    found = [created]
+    transitions = obj.get("status_transitions")
+    if isinstance(transitions, Mapping):
+        for name in STATUS_TRANSITION_FIELDS:
+            value = transitions.get(name)
+            if value is not None:
+                found.append(from_unix(value, f"status_transitions.{name}"))
+    if observed_at is not None:
+        found.append(observed_at)
+    return found
+
+
+def _int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise NormalizationError(f"{name} is not an integer: {value!r}")
+    return value
+
+
+def _str(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise NormalizationError(f"{name} is not a string: {value!r}")
+    return value
+
+
+def _opt_str(value: Any, name: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise NormalizationError(f"{name} is not a string: {value!r}")
+    return value

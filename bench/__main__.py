@@ -1,0 +1,24 @@
+"""`make bench` / `python -m bench [tick|send …]`: every figure with its ratio to a naive
+baseline measured in the same run. Not tests: nothing here asserts a time."""
+
+from __future__ import annotations
+
+import sys
+
+from bench import send, tick
+from bench.common import Figure, report
+
+SUITES = {"tick": tick.main, "send": send.main}
+
+
+def main(argv: list[str]) -> None:
+    names = argv or list(SUITES)
+    figures: list[Figure] = []
+    for name in names:
+        figures += SUITES[name]()
+    print()
+    report(figures)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

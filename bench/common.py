@@ -1,0 +1,164 @@
+"""Shared bench plumbing: a scratch store, bulk seeding through Core, timing, printing."""
+
+from __future__ import annotations
+
+import os
+import resource
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TypeVar
+
+from cryptography.fernet import Fernet
+from sqlalchemy import insert, select
+
+from connector.config import Settings
+from connector.ledger import ensure_csv_connection
+from connector.platform import InvoiceStatus
+from connector.services import Services
+from connector.shops import create_shop
+from connector.store.db import write_session
+from connector.store.migrate import upgrade
+from connector.store.models import Customer, Invoice
+
+T = TypeVar("T")
+
+
+@dataclass
+class Figure:
+    name: str
+    value: float
+    unit: str
+    baseline: float | None = None
+    target: str = ""
+
+    def line(self) -> str:
+        ratio = ""
+        if self.baseline:
+            faster = (
+                self.baseline / self.value
+                if self.unit in ("ms", "s")
+                else self.value / self.baseline
+            )
+            ratio = f"  ({faster:,.1f}× the naive baseline: {self.baseline:,.1f} {self.unit})"
+        target = f"  [target {self.target}]" if self.target else ""
+        return f"{self.name:<58} {self.value:>12,.2f} {self.unit}{ratio}{target}"
+
+
+def report(figures: list[Figure]) -> None:
+    for fig in figures:
+        print(fig.line(), flush=True)
+
+
+def timed(fn: Callable[[], T]) -> tuple[T, float]:
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@contextmanager
+def scratch_services(url: str | None = None, **env: str) -> Iterator[Services]:
+    with tempfile.TemporaryDirectory(prefix="relance-bench-") as tmp:
+        database_url = url or f"sqlite:///{Path(tmp) / 'bench.db'}"
+        upgrade(database_url)
+        settings = Settings.from_env(
+            {
+                "DATABASE_URL": database_url,
+                "RELANCE_VAR_DIR": tmp,
+                "RELANCE_SECRET_KEYS": Fernet.generate_key().decode(),
+                **env,
+            }
+        )
+        svc = Services.build(settings)
+        try:
+            yield svc
+        finally:
+            svc.close()
+
+
+def seed(
+    svc: Services,
+    *,
+    total: int,
+    due: int,
+    now: datetime,
+    chunk: int = 50_000,
+) -> int:
+    """``total`` open invoices (one customer each); ``due`` of them due at ``now``, the rest
+    planned weeks ahead, as the planner leaves them. Returns the shop id."""
+    with write_session(svc.sessions) as s:
+        shop = create_shop(s, name="Bench shop", email="owner@bench.example")
+        conn = ensure_csv_connection(s, shop)
+        shop_id, conn_id = shop.id, conn.id
+    due_at = now - timedelta(days=1)
+    later = now + timedelta(days=20)
+    for start in range(0, total, chunk):
+        stop = min(total, start + chunk)
+        with write_session(svc.sessions) as s:
+            s.execute(
+                insert(Customer),
+                [
+                    {
+                        "shop_id": shop_id,
+                        "connection_id": conn_id,
+                        "external_id": f"c{i}",
+                        "email": f"c{i}@bench.example",
+                        "name": f"Customer {i}",
+                        "is_b2b": i % 3 == 0,
+                        "excluded": False,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for i in range(start, stop)
+                ],
+            )
+            ids = dict(
+                s.execute(
+                    select(Customer.external_id, Customer.id).where(
+                        Customer.connection_id == conn_id,
+                        Customer.id > 0,
+                        Customer.external_id.in_([f"c{i}" for i in range(start, stop)]),
+                    )
+                ).all()
+            )
+            s.execute(
+                insert(Invoice),
+                [
+                    {
+                        "shop_id": shop_id,
+                        "connection_id": conn_id,
+                        "customer_id": ids[f"c{i}"],
+                        "external_id": f"inv{i}",
+                        "number": f"F-{i:07d}",
+                        "currency": "EUR",
+                        "total_minor": 10_000 + i % 5000,
+                        "amount_due_minor": 10_000 + i % 5000,
+                        "status": InvoiceStatus.OPEN,
+                        "issued_at": due_at - timedelta(days=30),
+                        "due_at": due_at if i < due else later,
+                        "next_action_at": now if i < due else later - timedelta(days=2),
+                        "payment_url": f"https://pay.example/{i}",
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for i in range(start, stop)
+                ],
+            )
+    return shop_id
+
+
+def bench_now() -> datetime:
+    # A Wednesday at 10:00 in Paris: inside the default sending window.
+    return datetime(2026, 6, 10, 8, 0, tzinfo=UTC)
+
+
+def quiet_env() -> None:
+    os.environ.setdefault("RELANCE_LOG_LEVEL", "WARNING")

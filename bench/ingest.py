@@ -1,0 +1,146 @@
+"""Sync ingest: 100,000 orders from recorded Stripe list pages (JSON as the API sends it)
+parsed, normalized by the adapter and upserted into SQLite page by page with the cursor, as
+`relance sync` does. Target: >= 20,000 orders/s and peak RSS < 200 MB. Naive baseline in the
+same run: a per-row ORM merge (one SELECT + INSERT/UPDATE per order)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from adapters.stripe.normalize import normalize_invoice
+from bench.common import Figure, peak_rss_mb, report, scratch_services, timed
+from connector.ledger import resolve_due_at, upsert_invoices
+from connector.platform import NormalizedInvoice
+from connector.services import Services
+from connector.shops import create_shop
+from connector.store.db import write_session
+from connector.store.models import Connection, Customer, Invoice, Shop
+
+PAGE = 100
+CREATED = 1_780_000_000  # 2026-05-28
+
+
+def recorded_pages(total: int, customers: int) -> Iterator[str]:
+    """The bytes a Stripe `GET /v1/invoices` would send, one page at a time (not all in RAM)."""
+    for start in range(0, total, PAGE):
+        data = [
+            {
+                "object": "invoice",
+                "id": f"in_{i:08d}",
+                "number": f"INV-{i:08d}",
+                "status": "open",
+                "collection_method": "send_invoice",
+                "currency": "eur" if i % 10 else "jpy",
+                "total": 12_000 + i % 997,
+                "amount_paid": 0,
+                "amount_remaining": 12_000 + i % 997,
+                "created": CREATED + i,
+                "due_date": CREATED + i + 30 * 86400,
+                "customer": f"cus_{i % customers:07d}",
+                "customer_email": f"c{i % customers}@bench.example",
+                "customer_name": f"Customer {i % customers}",
+                "hosted_invoice_url": f"https://invoice.stripe.com/i/in_{i:08d}",
+                "status_transitions": {"finalized_at": CREATED + i},
+            }
+            for i in range(start, min(total, start + PAGE))
+        ]
+        yield json.dumps({"object": "list", "data": data, "has_more": start + PAGE < total})
+
+
+def _setup(svc: Services) -> tuple[int, int]:
+    with write_session(svc.sessions) as s:
+        shop = create_shop(s, name="Bench", email="owner@bench.example")
+        conn = Connection(shop_id=shop.id, platform="stripe", external_account="acct_bench")
+        s.add(conn)
+        s.flush()
+        return shop.id, conn.id
+
+
+def _normalize(page: str) -> list[NormalizedInvoice]:
+    return [normalize_invoice(obj) for obj in json.loads(page)["data"]]
+
+
+def ingest_batched(svc: Services, total: int, customers: int) -> int:
+    shop_id, conn_id = _setup(svc)
+    now = datetime.now(UTC)
+    for n, page in enumerate(recorded_pages(total, customers)):
+        items = _normalize(page)
+        with write_session(svc.sessions) as s:
+            shop = s.get(Shop, shop_id)
+            conn = s.get(Connection, conn_id)
+            assert shop is not None and conn is not None
+            upsert_invoices(s, shop, conn, items, now)
+            conn.sync_cursor = json.dumps({"page": n})
+    with svc.sessions() as s:
+        return len(s.scalars(select(Invoice.id)).all())
+
+
+def ingest_naive(svc: Services, total: int, customers: int) -> int:
+    """Per-row ORM merge: what a first version would do."""
+    shop_id, conn_id = _setup(svc)
+    now = datetime.now(UTC)
+    for page in recorded_pages(total, customers):
+        with write_session(svc.sessions) as s:
+            shop = s.get(Shop, shop_id)
+            assert shop is not None
+            for item in _normalize(page):
+                cust = s.scalar(
+                    select(Customer).where(
+                        Customer.connection_id == conn_id,
+                        Customer.external_id == item.customer.external_id,
+                    )
+                ) or Customer(
+                    shop_id=shop_id, connection_id=conn_id, external_id=item.customer.external_id
+                )
+                cust.email, cust.name = item.customer.email, item.customer.name
+                s.add(cust)
+                s.flush()
+                inv = s.scalar(
+                    select(Invoice).where(
+                        Invoice.connection_id == conn_id, Invoice.external_id == item.external_id
+                    )
+                ) or Invoice(shop_id=shop_id, connection_id=conn_id, external_id=item.external_id)
+                inv.customer_id = cust.id
+                inv.number, inv.status = item.number, item.status
+                inv.currency = item.amount_due.currency
+                inv.total_minor, inv.amount_due_minor = (
+                    item.total.to_minor(),
+                    item.amount_due.to_minor(),
+                )
+                inv.issued_at, inv.due_at = item.issued_at, resolve_due_at(shop, item)
+                inv.platform_updated_at, inv.next_action_at = item.updated_at, now
+                s.add(inv)
+    with svc.sessions() as s:
+        return len(s.scalars(select(Invoice.id)).all())
+
+
+def main(total: int = 100_000, customers: int = 20_000) -> list[Figure]:
+    naive_total = total // 10
+    print(f"ingesting {naive_total:,} (naive) and {total:,} (batched) orders…", file=sys.stderr)
+    with scratch_services() as svc:
+        count, seconds = timed(lambda: ingest_naive(svc, naive_total, customers // 10))
+        assert count == naive_total
+        naive_rate = naive_total / seconds
+    with scratch_services() as svc:
+        count, seconds = timed(lambda: ingest_batched(svc, total, customers))
+        assert count == total
+        rate = total / seconds
+    return [
+        Figure(
+            f"sync ingest, {total:,} orders into SQLite",
+            rate,
+            "orders/s",
+            naive_rate,
+            ">= 20,000/s",
+        ),
+        Figure("peak RSS of the bench process", peak_rss_mb(), "MB", target="< 200 MB"),
+    ]
+
+
+if __name__ == "__main__":
+    report(main())

@@ -1,0 +1,42 @@
+"""Sending throughput against a local SendGrid-speaking server with 20 ms latency, still exactly
+once (counted at the server). Naive baseline, same run: one send at a time."""
+
+from __future__ import annotations
+
+import sys
+
+from bench.common import Figure, bench_now, report, scratch_services, seed, timed
+from connector.mail.sendgrid import SendGridTransport
+from tests.support.fake_sendgrid import FakeSendGrid
+
+
+def run(count: int, concurrency: int, latency: float) -> float:
+    now = bench_now()
+    with scratch_services() as svc, FakeSendGrid(latency=latency) as server:
+        seed(svc, total=count, due=count, now=now)
+        transport = SendGridTransport("SG.bench", server.url)
+        runner = svc.runner(transport=transport, concurrency=concurrency)
+        result, seconds = timed(lambda: runner.tick(now))
+        counts = server.accepted_reminder_ids()
+        assert len(counts) == count and set(counts.values()) == {1}, "not exactly once"
+        assert result.counts().get("sent") == count
+    return count / seconds
+
+
+def main(count: int = 2000, latency: float = 0.020) -> list[Figure]:
+    print(f"sending {count:,} reminders, {latency * 1000:.0f} ms latency…", file=sys.stderr)
+    naive = run(max(200, count // 10), concurrency=1, latency=latency)
+    fast = run(count, concurrency=32, latency=latency)
+    return [
+        Figure(
+            f"send, {latency * 1000:.0f} ms mail API latency, exactly once",
+            fast,
+            "reminders/s",
+            baseline=naive,
+            target=">= 200/s",
+        )
+    ]
+
+
+if __name__ == "__main__":
+    report(main())

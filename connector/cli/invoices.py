@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+
+from connector.cli.common import CliError, emit, errors_as_cli, json_option, services
+from connector.importer import ImportError_, import_invoices
+from connector.platform import InvoiceStatus
+from connector.shops import ShopError, resolve_shop
+from connector.store.db import write_session
+from connector.store.models import Invoice, Reminder, TimelineEntry
+
+
+def register(cli: click.Group) -> None:
+    @cli.group("invoices")
+    def invoices() -> None:
+        """Invoices: import, list, show with the timeline."""
+
+    @invoices.command("import")
+    @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+    @click.option("--shop", "shop_id", type=int)
+    @json_option
+    @errors_as_cli(ShopError)
+    def invoices_import(file: Path, shop_id: int | None, as_json: bool) -> None:
+        """Import FILE.csv (number, customer_email, customer_name, amount, currency, issued_at,
+        due_at, b2b, locale). A bad row is reported by line and field; nothing is written."""
+        if not file.exists():
+            raise CliError(f"{file}: no such file")
+        with services() as svc:
+            try:
+                with write_session(svc.sessions) as s:
+                    shop = resolve_shop(s, shop_id)
+                    result = import_invoices(s, shop, file, datetime.now(UTC))
+            except ImportError_ as exc:
+                if as_json:
+                    emit(True, {"error": str(exc), "errors": [str(e) for e in exc.errors]}, "")
+                else:
+                    for e in exc.errors[1:]:
+                        click.echo(f"  {e}", err=True)
+                raise CliError(f"{file}: {exc}") from exc
+        data = {
+            "rows": result.rows,
+            "inserted": result.stats.inserted,
+            "updated": result.stats.updated,
+            "unchanged": result.stats.unchanged,
+            "settled_untouched": result.settled_untouched,
+        }
+        emit(
+            as_json, data, f"{result.rows} rows: {data['inserted']} new, {data['updated']} updated"
+        )
+
+    @invoices.command("list")
+    @click.option("--status", type=click.Choice([s.value for s in InvoiceStatus]))
+    @click.option("--shop", "shop_id", type=int)
+    @json_option
+    @errors_as_cli(ShopError)
+    def invoices_list(status: str | None, shop_id: int | None, as_json: bool) -> None:
+        """Invoices of the shop, oldest due first."""
+        with services() as svc, svc.sessions() as s:
+            shop = resolve_shop(s, shop_id)
+            q = select(Invoice).where(Invoice.shop_id == shop.id).order_by(Invoice.due_at)
+            if status:
+                q = q.where(Invoice.status == InvoiceStatus(status))
+            rows = [_summary(inv) for inv in s.scalars(q)]
+        emit(
+            as_json,
+            rows,
+            lambda: (
+                "\n".join(
+                    f"{r['number']:<16} {r['status']:<15} {r['amount_due']:>14} {r['currency']} "
+                    f"due {str(r['due_at'])[:10]}  {r['customer_email'] or ''}"
+                    for r in rows
+                )
+                or "no invoices"
+            ),
+        )
+
+    @invoices.command("show")
+    @click.argument("number")
+    @click.option("--shop", "shop_id", type=int)
+    @json_option
+    @errors_as_cli(ShopError)
+    def invoices_show(number: str, shop_id: int | None, as_json: bool) -> None:
+        """One invoice with its reminders and timeline."""
+        with services() as svc, svc.sessions() as s:
+            shop = resolve_shop(s, shop_id)
+            inv = s.scalar(
+                select(Invoice).where(Invoice.shop_id == shop.id, Invoice.number == number)
+            )
+            if inv is None:
+                raise CliError(f"no invoice {number!r} in shop {shop.id}")
+            data = _summary(inv)
+            data["reminders"] = [
+                {
+                    "step": r.step_key,
+                    "state": r.state.value,
+                    "due_on": r.due_on.isoformat(),
+                    "sent_at": r.sent_at.isoformat() if r.sent_at else None,
+                    "reason": r.reason,
+                    "subject": r.subject,
+                }
+                for r in s.scalars(
+                    select(Reminder).where(Reminder.invoice_id == inv.id).order_by(Reminder.id)
+                )
+            ]
+            data["timeline"] = [
+                {"at": t.at.isoformat(), "kind": t.kind.value, "summary": t.summary}
+                for t in s.scalars(
+                    select(TimelineEntry)
+                    .where(TimelineEntry.invoice_id == inv.id)
+                    .order_by(TimelineEntry.at, TimelineEntry.id)
+                )
+            ]
+        emit(as_json, data, lambda: _show_text(data))
+
+
+def _summary(inv: Invoice) -> dict[str, object]:
+    return {
+        "id": inv.id,
+        "number": inv.number,
+        "status": inv.status.value,
+        "currency": inv.currency,
+        "amount_due": str(inv.amount_due.amount),
+        "total": str(inv.total.amount),
+        "issued_at": inv.issued_at.isoformat(),
+        "due_at": inv.due_at.isoformat(),
+        "customer_email": inv.customer.email,
+        "customer_name": inv.customer.name,
+        "next_action_at": inv.next_action_at.isoformat() if inv.next_action_at else None,
+        "paused": inv.pause_reason,
+    }
+
+
+def _show_text(data: dict[str, object]) -> str:
+    lines = [
+        f"{data['number']}  {data['status']}  {data['amount_due']} {data['currency']} "
+        f"due {str(data['due_at'])[:10]}  {data['customer_email']}",
+        "reminders:",
+    ]
+    for r in data["reminders"]:  # type: ignore[attr-defined]
+        lines.append(f"  {r['step']:<14} {r['state']:<10} {r['reason'] or ''}")
+    lines.append("timeline:")
+    for t in data["timeline"]:  # type: ignore[attr-defined]
+        lines.append(f"  {t['at'][:19]}  {t['kind']:<20} {t['summary']}")
+    return "\n".join(lines)

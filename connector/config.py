@@ -1,0 +1,63 @@
+"""Settings: defaults first, then the environment. One frozen object passed around, no globals."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    var_dir: Path
+    database_url: str
+    outbox_dir: Path
+    letters_dir: Path
+    exports_dir: Path
+    base_url: str
+    secret_keys: tuple[str, ...]  # Fernet keys, newest first; empty: a local key under var_dir
+    flask_secret_key: str | None
+    sendgrid_api_key: str | None
+    sendgrid_api_host: str
+    claim_lease_seconds: int = 300
+    send_lease_seconds: int = 120  # longer than the mail transport's whole retry budget
+    send_concurrency: int = 16
+    tick_batch: int = 500
+    max_webhook_bytes: int = 1024 * 1024
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        var_dir = Path(env.get("RELANCE_VAR_DIR") or "var").resolve()
+        default_db = f"sqlite:///{var_dir / 'relance.db'}"
+        keys = tuple(k.strip() for k in env.get("RELANCE_SECRET_KEYS", "").split(",") if k.strip())
+        return cls(
+            var_dir=var_dir,
+            database_url=env.get("DATABASE_URL") or default_db,
+            outbox_dir=Path(env.get("RELANCE_OUTBOX_DIR") or var_dir / "outbox"),
+            letters_dir=Path(env.get("RELANCE_LETTERS_DIR") or var_dir / "letters"),
+            exports_dir=Path(env.get("RELANCE_EXPORTS_DIR") or var_dir / "exports"),
+            base_url=(env.get("RELANCE_BASE_URL") or "http://127.0.0.1:8000").rstrip("/"),
+            secret_keys=keys,
+            flask_secret_key=env.get("RELANCE_FLASK_SECRET") or None,
+            sendgrid_api_key=env.get("SENDGRID_API_KEY") or None,
+            sendgrid_api_host=env.get("SENDGRID_API_HOST") or "https://api.sendgrid.com",
+            claim_lease_seconds=_int(env, "RELANCE_CLAIM_LEASE_SECONDS", 300),
+            send_lease_seconds=_int(env, "RELANCE_SEND_LEASE_SECONDS", 120),
+            send_concurrency=_int(env, "RELANCE_SEND_CONCURRENCY", 16),
+            tick_batch=_int(env, "RELANCE_TICK_BATCH", 500),
+            max_webhook_bytes=_int(env, "RELANCE_MAX_WEBHOOK_BYTES", 1024 * 1024),
+            env=env,
+        )

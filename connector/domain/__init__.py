@@ -1,0 +1,1 @@
+"""Pure domain rules: money, payment terms, penalties, calendars. No I/O here."""

@@ -1,0 +1,105 @@
+"""Money as Decimal + ISO 4217 currency; minor units only at the store and adapter boundaries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
+
+from babel.numbers import format_currency, get_currency_precision, list_currencies
+
+
+class UnknownCurrency(ValueError):
+    """The code is not an ISO 4217 currency."""
+
+
+@lru_cache(maxsize=1)
+def _known_currencies() -> frozenset[str]:
+    return frozenset(list_currencies())
+
+
+def normalize_currency(code: str) -> str:
+    """Upper-case and validate an ISO 4217 code, or raise UnknownCurrency."""
+    upper = (code or "").strip().upper()
+    if len(upper) != 3 or upper not in _known_currencies():
+        raise UnknownCurrency(f"unknown currency {code!r}")
+    return upper
+
+
+@lru_cache(maxsize=512)
+def currency_exponent(currency: str) -> int:
+    """Digits after the decimal point: EUR 2, JPY 0, BHD 3."""
+    return int(get_currency_precision(normalize_currency(currency)))
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    amount: Decimal
+    currency: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.amount, Decimal):
+            raise TypeError("Money.amount must be a Decimal")
+
+    @classmethod
+    def of(cls, amount: str | int | Decimal, currency: str) -> Money:
+        """Parse a decimal string ("12.50") exactly; reject more digits than the currency has."""
+        code = normalize_currency(currency)
+        try:
+            value = Decimal(str(amount).strip())
+        except InvalidOperation as exc:
+            raise ValueError(f"not an amount: {amount!r}") from exc
+        if not value.is_finite():
+            raise ValueError(f"not an amount: {amount!r}")
+        quantum = Decimal(1).scaleb(-currency_exponent(code))
+        if value != value.quantize(quantum):
+            raise ValueError(f"{amount!r} has more decimals than {code} allows")
+        return cls(value.quantize(quantum), code)
+
+    @classmethod
+    def from_minor(cls, minor: int, currency: str) -> Money:
+        code = normalize_currency(currency)
+        return cls(Decimal(int(minor)).scaleb(-currency_exponent(code)), code)
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        return cls.from_minor(0, currency)
+
+    def to_minor(self) -> int:
+        exp = currency_exponent(self.currency)
+        return int((self.amount.scaleb(exp)).to_integral_value(rounding=ROUND_HALF_UP))
+
+    def rounded(self) -> Money:
+        """Round half-up to the currency's minor unit."""
+        quantum = Decimal(1).scaleb(-currency_exponent(self.currency))
+        return Money(self.amount.quantize(quantum, rounding=ROUND_HALF_UP), self.currency)
+
+    def _same(self, other: Money) -> None:
+        if other.currency != self.currency:
+            raise ValueError(f"currency mismatch: {self.currency} vs {other.currency}")
+
+    def __add__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.amount + other.amount, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.amount - other.amount, self.currency)
+
+    def __lt__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount < other.amount
+
+    def __le__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount <= other.amount
+
+    def is_positive(self) -> bool:
+        return self.amount > 0
+
+    def format(self, locale: str = "en") -> str:
+        """Locale-aware display: 1 234,50 € in fr, €1,234.50 in en."""
+        return str(format_currency(self.amount, self.currency, locale=locale))
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency}"

@@ -1,0 +1,1 @@
+"""The dunning engine: planner (pure), runner (claims and sends), templates and letters."""

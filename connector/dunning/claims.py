@@ -1,0 +1,349 @@
+"""Phase 1 of a tick: find due customers, plan their invoices and claim what must go out.
+
+Everything here happens inside one write transaction per batch (a savepoint per customer):
+the Reminder rows (unique per invoice and step) and the Message row (unique per customer and
+local day) are the claim. Nothing external is called here.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from connector.dunning.compose import local_due_on
+from connector.dunning.planner import (
+    Action,
+    History,
+    InvoiceFacts,
+    Plan,
+    StepSpec,
+    plan,
+    step_day,
+)
+from connector.dunning.rules import escalation_policy, sending_window
+from connector.dunning.sequence import ensure_default_sequence, step_specs
+from connector.ledger import add_timeline
+from connector.store.models import (
+    Channel,
+    Customer,
+    Invoice,
+    Message,
+    MessageState,
+    Reminder,
+    ReminderState,
+    Sequence,
+    Shop,
+    TaskKind,
+    TimelineKind,
+)
+from connector.tasks import open_task
+
+COUNTS_AS_SENT = (ReminderState.SENT, ReminderState.SENDING, ReminderState.UNKNOWN)
+RECHECK_DELAY = timedelta(minutes=1)
+
+
+def _later_than(when: datetime | None, now: datetime) -> datetime:
+    """A tick must make progress: an invoice it looked at is never due again in the same pass."""
+    return when if when is not None and when > now else now + RECHECK_DELAY
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    invoice: str
+    step: str | None
+    outcome: str  # sent | skipped | handed_off | prescribed | cancelled | failed | unknown | letter
+    reason: str = ""
+    customer: str | None = None
+
+
+@dataclass(slots=True)
+class ClaimResult:
+    message_ids: list[int] = field(default_factory=list)
+    letter_reminder_ids: list[int] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+    customers_seen: int = 0
+
+
+class StepCatalog:
+    """Step specs per sequence, loaded once per tick."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._by_sequence: dict[int, tuple[StepSpec, ...]] = {}
+        self._default_for_shop: dict[int, int] = {}
+
+    def for_invoice(self, shop: Shop, invoice: Invoice) -> tuple[StepSpec, ...]:
+        seq_id = invoice.sequence_id
+        if seq_id is None:
+            if shop.id not in self._default_for_shop:
+                self._default_for_shop[shop.id] = ensure_default_sequence(self._session, shop).id
+            seq_id = self._default_for_shop[shop.id]
+        if seq_id not in self._by_sequence:
+            seq = self._session.get(Sequence, seq_id)
+            assert seq is not None
+            self._by_sequence[seq_id] = step_specs(seq)
+        return self._by_sequence[seq_id]
+
+
+def due_customer_ids(
+    session: Session, now: datetime, limit: int, *, skip_locked: bool
+) -> list[int]:
+    """Customers with at least one invoice due, locked for this transaction.
+
+    On PostgreSQL the invoice rows and then the customers are locked with SKIP LOCKED so
+    concurrent workers share the work; on SQLite the IMMEDIATE transaction already excludes
+    every other writer.
+    """
+    q = (
+        select(Invoice.customer_id)
+        .where(Invoice.next_action_at <= now)
+        .order_by(Invoice.next_action_at)
+        .limit(limit)
+    )
+    if skip_locked:
+        q = q.with_for_update(skip_locked=True)
+    candidates = list(dict.fromkeys(session.scalars(q)))
+    if not candidates or not skip_locked:
+        return candidates
+    return list(
+        session.scalars(
+            select(Customer.id)
+            .where(Customer.id.in_(candidates))
+            .order_by(Customer.id)
+            .with_for_update(skip_locked=True)
+        )
+    )
+
+
+class Claimer:
+    def __init__(self, session: Session, *, worker: str, lease_until: datetime) -> None:
+        self.s = session
+        self.worker = worker
+        self.lease_until = lease_until
+        self.catalog = StepCatalog(session)
+        self.shops: dict[int, Shop] = {}
+
+    def shop(self, shop_id: int) -> Shop:
+        if shop_id not in self.shops:
+            shop = self.s.get(Shop, shop_id)
+            assert shop is not None
+            self.shops[shop_id] = shop
+        return self.shops[shop_id]
+
+    def claim_customers(
+        self, customer_ids: Iterable[int], now: datetime, *, skip_locked: bool
+    ) -> ClaimResult:
+        result = ClaimResult()
+        ids = list(customer_ids)
+        if not ids:
+            return result
+        q = select(Invoice).where(Invoice.customer_id.in_(ids), Invoice.next_action_at <= now)
+        if skip_locked:
+            q = q.with_for_update(skip_locked=True, of=Invoice)
+        by_customer: dict[int, list[Invoice]] = defaultdict(list)
+        for inv in self.s.scalars(q):
+            by_customer[inv.customer_id].append(inv)
+        inv_ids = [i.id for invs in by_customer.values() for i in invs]
+        done: dict[int, set[int]] = defaultdict(set)
+        sent: dict[int, int] = defaultdict(int)
+        for inv_id, step_id, state in self.s.execute(
+            select(Reminder.invoice_id, Reminder.step_id, Reminder.state).where(
+                Reminder.invoice_id.in_(inv_ids)
+            )
+        ):
+            done[inv_id].add(step_id)
+            if state in COUNTS_AS_SENT:
+                sent[inv_id] += 1
+        for invoices in by_customer.values():
+            result.customers_seen += 1
+            try:
+                with self.s.begin_nested():
+                    self._claim_one(invoices, done, sent, now, result)
+            except IntegrityError:
+                # Another worker claimed this customer's day or step first: look again later.
+                with self.s.begin_nested():
+                    for inv in invoices:
+                        self.s.refresh(inv)
+                        if inv.next_action_at is not None and inv.next_action_at <= now:
+                            inv.next_action_at = now + RECHECK_DELAY
+        return result
+
+    def _claim_one(
+        self,
+        invoices: list[Invoice],
+        done: dict[int, set[int]],
+        sent: dict[int, int],
+        now: datetime,
+        result: ClaimResult,
+    ) -> None:
+        customer = invoices[0].customer
+        shop = self.shop(customer.shop_id)
+        window = sending_window(shop)
+        escalation = escalation_policy(shop)
+        today = window.local_date(now)
+        emailed_today = (
+            self.s.scalar(
+                select(func.count(Message.id)).where(
+                    Message.customer_id == customer.id,
+                    Message.channel == Channel.EMAIL,
+                    Message.local_day == today,
+                )
+            )
+            or 0
+        ) > 0
+        message: Message | None = None
+        for inv in invoices:
+            steps = self.catalog.for_invoice(shop, inv)
+            facts = facts_for(inv, customer, shop)
+            history = History(frozenset(done[inv.id]), sent[inv.id], emailed_today)
+            decision = plan(facts, steps, history, now, window, escalation)
+            if decision.action is Action.SEND:
+                assert decision.step is not None
+                step = decision.step
+                self._skip(inv, decision, facts, now, result, customer)
+                if step.channel is Channel.EMAIL:
+                    if message is None:
+                        message = Message(
+                            shop_id=shop.id,
+                            customer_id=customer.id,
+                            channel=Channel.EMAIL,
+                            local_day=today,
+                            state=MessageState.CLAIMED,
+                            lease_owner=self.worker,
+                            lease_until=self.lease_until,
+                            recipient=customer.email,
+                        )
+                        self.s.add(message)
+                        self.s.flush()  # the unique (customer, day) claim happens here
+                        result.message_ids.append(message.id)
+                    reminder = self._reminder(inv, step, facts, ReminderState.CLAIMED)
+                    reminder.message_id = message.id
+                    self.s.flush()
+                else:
+                    reminder = self._reminder(inv, step, facts, ReminderState.CLAIMED)
+                    self.s.flush()
+                    result.letter_reminder_ids.append(reminder.id)
+                after = History(
+                    frozenset(done[inv.id] | {step.id} | {p.id for p in decision.skipped}),
+                    sent[inv.id] + 1,
+                    emailed_today or step.channel is Channel.EMAIL,
+                )
+                follow = plan(facts, steps, after, now, window, escalation)
+                # The next step (or the end of the sequence) is judged on a later tick.
+                if follow.action is Action.WAIT:
+                    inv.next_action_at = _later_than(follow.next_action_at, now)
+                elif follow.action in (Action.HAND_OFF, Action.PRESCRIBE):
+                    inv.next_action_at = now + RECHECK_DELAY
+                else:
+                    inv.next_action_at = None
+            else:
+                self._settle(inv, decision, shop, now, result, customer)
+
+    def _reminder(
+        self, inv: Invoice, step: StepSpec, facts: InvoiceFacts, state: ReminderState
+    ) -> Reminder:
+        reminder = Reminder(
+            shop_id=inv.shop_id,
+            invoice_id=inv.id,
+            step_id=step.id,
+            step_key=step.key,
+            channel=step.channel,
+            state=state,
+            due_on=step_day(facts, step),
+            amount_due_minor=inv.amount_due_minor,
+        )
+        self.s.add(reminder)
+        return reminder
+
+    def _skip(
+        self,
+        inv: Invoice,
+        decision: Plan,
+        facts: InvoiceFacts,
+        now: datetime,
+        result: ClaimResult,
+        customer: Customer,
+    ) -> None:
+        assert decision.step is not None
+        for passed in decision.skipped:
+            reason = f"passed while nothing could go out; superseded by {decision.step.key}"
+            reminder = self._reminder(inv, passed, facts, ReminderState.SKIPPED)
+            reminder.reason = reason
+            self.s.flush()
+            add_timeline(
+                self.s,
+                inv,
+                now,
+                TimelineKind.REMINDER_SKIPPED,
+                f"{passed.key} skipped: {reason}",
+                reminder_id=reminder.id,
+            )
+            result.outcomes.append(
+                Outcome(inv.number, passed.key, "skipped", reason, customer.email)
+            )
+
+    def _settle(
+        self,
+        inv: Invoice,
+        decision: Plan,
+        shop: Shop,
+        now: datetime,
+        result: ClaimResult,
+        customer: Customer,
+    ) -> None:
+        if decision.action is Action.WAIT:
+            inv.next_action_at = _later_than(decision.next_action_at, now)
+            return
+        inv.next_action_at = None
+        if decision.action is Action.HAND_OFF:
+            inv.handed_off_at = now
+            open_task(
+                self.s,
+                shop_id=inv.shop_id,
+                invoice_id=inv.id,
+                customer_id=inv.customer_id,
+                kind=TaskKind.ESCALATION,
+                title=f"Invoice {inv.number}: over to you — {decision.reason}",
+                dedupe_key=f"escalation:invoice:{inv.id}",
+            )
+            add_timeline(self.s, inv, now, TimelineKind.ESCALATED, decision.reason)
+            result.outcomes.append(
+                Outcome(inv.number, None, "handed_off", decision.reason, customer.email)
+            )
+        elif decision.action is Action.PRESCRIBE:
+            inv.prescribed_at = now
+            open_task(
+                self.s,
+                shop_id=inv.shop_id,
+                invoice_id=inv.id,
+                customer_id=inv.customer_id,
+                kind=TaskKind.PRESCRIBED,
+                title=f"Invoice {inv.number} is time-barred: reminders stopped",
+                dedupe_key=f"prescribed:invoice:{inv.id}",
+            )
+            add_timeline(self.s, inv, now, TimelineKind.PRESCRIBED, decision.reason)
+            result.outcomes.append(
+                Outcome(inv.number, None, "prescribed", decision.reason, customer.email)
+            )
+
+
+def facts_for(inv: Invoice, customer: Customer, shop: Shop) -> InvoiceFacts:
+    return InvoiceFacts(
+        status=inv.status,
+        due_on=local_due_on(inv, shop),
+        amount_due_minor=inv.amount_due_minor,
+        is_b2b=customer.is_b2b,
+        paused=inv.pause_reason is not None,
+        paused_until=inv.paused_until,
+        customer_excluded=customer.excluded,
+        customer_erased=customer.erased_at is not None,
+        email_blocked=customer.email_blocked_reason is not None or not customer.email,
+        handed_off=inv.handed_off_at is not None,
+        prescribed=inv.prescribed_at is not None,
+    )

@@ -1,0 +1,140 @@
+"""Build what a template sees (ReminderContext) from the store: formatting happens here, once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date
+from babel.numbers import format_decimal
+
+from connector.domain.money import Money
+from connector.domain.penalties import PenaltyPolicy, compute_penalties
+from connector.dunning.context import CustomerView, InvoiceView, ReminderContext, ShopView
+from connector.dunning.planner import StepSpec
+from connector.dunning.rules import penalty_policy
+from connector.store.models import Customer, Invoice, Shop
+
+SUPPORTED_LOCALES = ("fr", "en")
+
+
+def message_locale(shop: Shop, customer: Customer) -> str:
+    for candidate in (customer.locale, shop.locale):
+        if candidate:
+            short = candidate.replace("-", "_").split("_")[0].lower()
+            if short in SUPPORTED_LOCALES:
+                return short
+    return "en"
+
+
+def greeting_name(customer: Customer) -> str:
+    if customer.name:
+        return customer.name
+    if customer.company:
+        return customer.company
+    return (customer.email or "").split("@")[0]
+
+
+def local_due_on(invoice: Invoice, shop: Shop) -> date:
+    return invoice.due_at.astimezone(ZoneInfo(shop.timezone)).date()
+
+
+def build_context(
+    shop: Shop,
+    customer: Customer,
+    items: Sequence[tuple[Invoice, StepSpec]],
+    now: datetime,
+) -> ReminderContext:
+    """One message for one customer covering one or more invoices, each at its own step.
+
+    The message speaks with the voice of its most advanced step (the highest offset).
+    """
+    if not items:
+        raise ValueError("a message needs at least one invoice")
+    locale = message_locale(shop, customer)
+    today = now.astimezone(ZoneInfo(shop.timezone)).date()
+    lead = max((step for _, step in items), key=lambda s: s.offset_days)
+    policy = penalty_policy(shop)
+    views = []
+    total_due: Money | None = None
+    for invoice, step in items:
+        views.append(_invoice_view(invoice, step, shop, customer, today, locale, policy))
+        total_due = invoice.amount_due if total_due is None else _add(total_due, invoice)
+    deadline = (
+        format_date(today + timedelta(days=lead.new_deadline_days), "long", locale=locale)
+        if lead.new_deadline_days
+        else None
+    )
+    return ReminderContext(
+        step=lead.key,
+        tone=lead.tone,
+        locale=locale,
+        today=format_date(today, "long", locale=locale),
+        shop=ShopView(
+            name=shop.name,
+            contact_email=shop.contact_email or shop.owner_email,
+            contact_phone=shop.contact_phone,
+            legal_name=shop.legal_name,
+            legal_address=shop.legal_address,
+            legal_id=shop.legal_id,
+            payment_instructions=shop.payment_instructions,
+        ),
+        customer=CustomerView(
+            name=greeting_name(customer),
+            email=customer.email or "",
+            company=customer.company,
+            is_b2b=customer.is_b2b,
+            postal_address=customer.postal_address,
+        ),
+        invoices=tuple(views),
+        new_deadline=deadline,
+        total_due=total_due.format(locale) if total_due is not None else "",
+    )
+
+
+def _add(total: Money, invoice: Invoice) -> Money:
+    # Mixed currencies in one message: the total is only meaningful in one currency.
+    return total + invoice.amount_due if total.currency == invoice.currency else total
+
+
+def _invoice_view(
+    invoice: Invoice,
+    step: StepSpec,
+    shop: Shop,
+    customer: Customer,
+    today: date,
+    locale: str,
+    policy: PenaltyPolicy,
+) -> InvoiceView:
+    due_on = local_due_on(invoice, shop)
+    issued_on = invoice.issued_at.astimezone(ZoneInfo(shop.timezone)).date()
+    interest = rate = indemnity = with_penalties = None
+    if step.show_penalties:
+        pen = compute_penalties(
+            policy,
+            invoice.amount_due,
+            due_on,
+            today,
+            is_b2b=customer.is_b2b,
+        )
+        if pen.interest is not None and pen.rate is not None and pen.interest.is_positive():
+            interest = pen.interest.format(locale)
+            rate = f"{format_decimal(pen.rate, locale=locale)} %"
+        if customer.is_b2b and pen.indemnity is not None:
+            indemnity = pen.indemnity.format(locale)
+        if interest or indemnity:
+            with_penalties = pen.total_with_penalties.format(locale)
+    return InvoiceView(
+        number=invoice.number,
+        amount_due=invoice.amount_due.format(locale),
+        total=invoice.total.format(locale),
+        issued_on=format_date(issued_on, "long", locale=locale),
+        due_on=format_date(due_on, "long", locale=locale),
+        days_late=max(0, (today - due_on).days),
+        payment_url=invoice.payment_url,
+        interest=interest,
+        interest_rate=rate,
+        indemnity=indemnity,
+        total_with_penalties=with_penalties,
+    )

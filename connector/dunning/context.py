@@ -1,0 +1,62 @@
+"""What a reminder template sees. Values are already formatted for the message's locale.
+
+The runner builds these from the store; templates never touch the database or do arithmetic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class ShopView:
+    name: str
+    contact_email: str  # the human contact offered in every message
+    contact_phone: str | None
+    legal_name: str | None  # for letters
+    legal_address: str | None  # for letters, may contain newlines
+    legal_id: str | None  # SIREN/SIRET/VAT, for letters
+    payment_instructions: str | None  # e.g. bank details when there is no payment link
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerView:
+    name: str  # greeting name; falls back to the email's local part
+    email: str
+    company: str | None
+    is_b2b: bool
+    postal_address: str | None = None  # for letters
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceView:
+    number: str
+    amount_due: str  # formatted, e.g. "1 234,50 €"
+    total: str
+    issued_on: str  # formatted date
+    due_on: str  # formatted date
+    days_late: int  # 0 when not yet due (negative never shown)
+    payment_url: str | None
+    # Penalties: None unless the step shows them. Consumers never get an indemnity.
+    interest: str | None = None  # late interest accrued to today
+    interest_rate: str | None = None  # e.g. "12,15 %"
+    indemnity: str | None = None  # the 40 EUR fixed recovery indemnity (B2B only)
+    total_with_penalties: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderContext:
+    step: str  # courtesy | reminder_1 | reminder_2 | reminder_3 | final_warning | formal_notice
+    tone: str
+    locale: str  # "fr" | "en"
+    today: str  # formatted date
+    shop: ShopView
+    customer: CustomerView
+    invoices: tuple[InvoiceView, ...]  # one or more (consolidated message)
+    new_deadline: str | None = None  # e.g. +5 days (second reminder), +8 days (formal notice)
+    total_due: str = ""  # sum over invoices, formatted
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def invoice_numbers(self) -> str:
+        return ", ".join(inv.number for inv in self.invoices)

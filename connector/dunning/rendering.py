@@ -1,0 +1,590 @@
+"""Reminder rendering: per-step, per-language Jinja templates run in a sandbox.
+
+A template ``<locale>/<step>`` (files under ``templates/``, or owner-edited source passed as
+``overrides``) defines two blocks, ``subject`` and ``body`` (plain text). The body is also
+rendered into mail-client-safe HTML by ``layout.html``, the only autoescaped template. Templates
+see ``ctx`` (a :class:`ReminderContext`) and the shortcuts ``shop``, ``customer`` and
+``invoices``; they never touch the filesystem beyond the loader, nor Python internals.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+from babel.dates import format_date
+from babel.numbers import format_currency, format_percent
+from jinja2 import BaseLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError
+from jinja2.environment import Template
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from connector.dunning.context import CustomerView, InvoiceView, ReminderContext, ShopView
+
+STEPS: tuple[str, ...] = (
+    "courtesy",
+    "reminder_1",
+    "reminder_2",
+    "reminder_3",
+    "final_warning",
+    "formal_notice",
+    "thank_you",
+)
+#: Steps whose messages show late interest and (B2B) the fixed recovery indemnity.
+PENALTY_STEPS = frozenset({"reminder_2", "reminder_3", "final_warning", "formal_notice"})
+#: Steps that ask for payment (every step but the thank-you note).
+PAYMENT_STEPS = frozenset(STEPS) - {"thank_you"}
+DEFAULT_LOCALE = "en"
+LAYOUT = "layout.html"
+TEMPLATES_DIR = Path(__file__).with_name("templates")
+
+_NAME_RE = re.compile(r"^(?P<locale>[a-z]{2})/(?P<step>_?[a-z][a-z0-9_]*)$")
+_URL_RE = re.compile(r"https?://[^\s<>\"']+")
+_URL_TRAIL = ".,;:!?)]"
+_MAX_OUTPUT = 200_000  # characters per rendered template
+_MAX_WIDTH = 1_000  # padding / repetition a template may ask for
+_MAX_POWER = 10_000
+
+
+# ---------------------------------------------------------------- public types
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    subject: str
+    text: str
+    html: str
+
+
+class TemplateError(Exception):
+    """A template failed to compile or to render; names the template and, if known, the line."""
+
+    def __init__(self, template: str, line: int | None, message: str) -> None:
+        self.template = template
+        self.line = line
+        self.reason = message
+        where = f"template {template}, line {line}" if line else f"template {template}"
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """One block of a plain-text body, as the HTML layout and the PDF letter see it.
+
+    ``invoices``: the bulleted list naming every invoice (shown as a table);
+    ``list``: another bulleted list; ``text``: ordinary lines.
+    """
+
+    kind: Literal["text", "list", "invoices"]
+    lines: tuple[str, ...]
+
+
+def split_paragraphs(text: str, invoice_numbers: tuple[str, ...]) -> tuple[Paragraph, ...]:
+    """Split a tidy body into paragraphs and spot the invoice list (first bullet list naming all)."""
+    out: list[Paragraph] = []
+    found = False
+    for chunk in text.split("\n\n"):
+        lines = tuple(line for line in chunk.split("\n") if line.strip())
+        if not lines:
+            continue
+        bullets = lines[0].startswith("- ") and all(ln.startswith(("- ", "  ")) for ln in lines)
+        if bullets and not found and all(num in chunk for num in invoice_numbers):
+            out.append(Paragraph("invoices", lines))
+            found = True
+        elif bullets:
+            out.append(Paragraph("list", lines))
+        else:
+            out.append(Paragraph("text", lines))
+    return tuple(out)
+
+
+def template_name(locale: str, step: str) -> str:
+    """The template name for a locale ("fr", "fr_FR", "fr-BE" → "fr") and a step."""
+    return f"{language(locale)}/{step}"
+
+
+def language(locale: str) -> str:
+    """The two-letter language of a locale string, lower-cased."""
+    return (locale or DEFAULT_LOCALE).replace("-", "_").split("_")[0].lower()
+
+
+def tidy_text(text: str) -> str:
+    """Strip trailing spaces, collapse runs of blank lines, trim the ends."""
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    while out and not out[-1]:
+        out.pop()
+    return "\n".join(out)
+
+
+def tidy_subject(text: str) -> str:
+    """One line, whitespace collapsed."""
+    return " ".join(text.split())
+
+
+# ---------------------------------------------------------------- the sandbox
+
+
+class _Loader(BaseLoader):
+    """Owner overrides first, then the shipped files; only well-formed names, no paths."""
+
+    def __init__(self, overrides: Mapping[str, str]) -> None:
+        self._overrides = dict(overrides)
+
+    @staticmethod
+    def shipped_path(name: str) -> Path | None:
+        if name != LAYOUT and not _NAME_RE.match(name):
+            return None
+        path = TEMPLATES_DIR / f"{name}.j2"
+        return path if path.is_file() else None
+
+    def get_source(
+        self, environment: Any, template: str
+    ) -> tuple[str, str | None, Callable[[], bool] | None]:
+        if template in self._overrides:
+            return self._overrides[template], template, lambda: True
+        path = self.shipped_path(template)
+        if path is None:
+            raise TemplateNotFound(template)
+        return path.read_text(encoding="utf-8"), template, lambda: True
+
+    def has(self, name: str) -> bool:
+        return name in self._overrides or self.shipped_path(name) is not None
+
+    def list_templates(self) -> list[str]:
+        shipped = {
+            str(p.relative_to(TEMPLATES_DIR).with_suffix("")) for p in TEMPLATES_DIR.rglob("*.j2")
+        }
+        return sorted(shipped | set(self._overrides))
+
+
+def _check_width(value: Any) -> None:
+    if isinstance(value, int) and value > _MAX_WIDTH:
+        raise SecurityError(f"width {value} is larger than the allowed {_MAX_WIDTH}")
+
+
+def _bounded(filter_func: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(value: Any, *args: Any, **kwargs: Any) -> Any:
+        for arg in (*args, *kwargs.values()):
+            _check_width(arg)
+        return filter_func(value, *args, **kwargs)
+
+    return wrapper
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """Immutable sandbox that also refuses the cheap ways to exhaust memory."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for seq, count in ((left, right), (right, left)):
+                if isinstance(seq, str | list | tuple) and isinstance(count, int):
+                    _check_width(count * max(len(seq), 1) // 100)
+        elif operator == "**" and isinstance(right, int | float) and abs(right) > _MAX_POWER:
+            raise SecurityError(f"exponent {right} is too large")
+        elif operator == "%" and isinstance(left, str):
+            args = right if isinstance(right, tuple) else (right,)
+            for arg in args:
+                _check_width(arg)
+        return super().call_binop(context, operator, left, right)
+
+
+def _autoescape(name: str | None) -> bool:
+    return name is not None and name.endswith(".html")
+
+
+def _make_env(overrides: Mapping[str, str]) -> _Sandbox:
+    env = _Sandbox(
+        loader=_Loader(overrides),
+        undefined=StrictUndefined,
+        autoescape=_autoescape,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+        auto_reload=False,
+    )
+    env.globals.pop("lipsum", None)
+    for name in ("center", "indent", "format", "wordwrap", "truncate"):
+        env.filters[name] = _bounded(env.filters[name])
+    return env
+
+
+def _render_error(exc: BaseException, fallback: str) -> TemplateError:
+    """Map any failure inside template code to a TemplateError with template name and line."""
+    if isinstance(exc, TemplateError):
+        return exc
+    if isinstance(exc, TemplateSyntaxError):
+        return TemplateError(exc.name or fallback, exc.lineno, exc.message or str(exc))
+    name, line = fallback, None
+    tb: TracebackType | None = exc.__traceback__
+    while tb is not None:
+        template = tb.tb_frame.f_globals.get("__jinja_template__")
+        if isinstance(template, Template):
+            name = template.name or fallback
+            line = template.get_corresponding_lineno(tb.tb_lineno)
+        tb = tb.tb_next
+    if isinstance(exc, TemplateNotFound):
+        message = f"template {exc.name!r} not found"
+    elif isinstance(exc, RecursionError):
+        message = "templates include or extend each other endlessly"
+    else:
+        message = str(exc) or type(exc).__name__
+    return TemplateError(name, line, message)
+
+
+def _collect(chunks: Iterator[str], name: str) -> str:
+    out: list[str] = []
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > _MAX_OUTPUT:
+            raise TemplateError(name, None, f"output longer than {_MAX_OUTPUT} characters")
+        out.append(chunk)
+    return "".join(out)
+
+
+# ---------------------------------------------------------------- HTML helpers
+
+
+_LABELS: dict[str, dict[str, str]] = {
+    "fr": {
+        "invoice": "Facture",
+        "due_on": "Échéance",
+        "amount_due": "Montant dû",
+        "interest": "Intérêts de retard",
+        "indemnity": "Indemnité forfaitaire",
+        "total": "Total dû",
+        "payment": "Paiement",
+        "pay": "Payer",
+        "pay_now": "Régler en ligne",
+        "contact": "Une question ? Contactez-nous :",
+    },
+    "en": {
+        "invoice": "Invoice",
+        "due_on": "Due date",
+        "amount_due": "Amount due",
+        "interest": "Late interest",
+        "indemnity": "Recovery indemnity",
+        "total": "Total due",
+        "payment": "Payment",
+        "pay": "Pay",
+        "pay_now": "Pay online",
+        "contact": "Any question? Contact us:",
+    },
+}
+
+
+@dataclass(frozen=True)
+class _Segment:
+    text: str
+    url: str | None = None
+
+
+def _link_segments(line: str) -> tuple[_Segment, ...]:
+    """Split a line into text and http(s) links (anything else stays text)."""
+    out: list[_Segment] = []
+    pos = 0
+    for match in _URL_RE.finditer(line):
+        url = match.group(0).rstrip(_URL_TRAIL)
+        start, end = match.start(), match.start() + len(url)
+        if start > pos:
+            out.append(_Segment(line[pos:start]))
+        out.append(_Segment(url, url))
+        pos = end
+    if pos < len(line):
+        out.append(_Segment(line[pos:]))
+    return tuple(out)
+
+
+def _html_blocks(paragraphs: tuple[Paragraph, ...], button_urls: set[str]) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    for para in paragraphs:
+        if para.kind == "invoices":
+            blocks.append({"kind": "invoices"})
+        elif para.kind == "list":
+            items: list[list[tuple[_Segment, ...]]] = []
+            for line in para.lines:
+                if line.startswith("- ") or not items:
+                    items.append([_link_segments(line[2:] if line.startswith("- ") else line)])
+                else:
+                    items[-1].append(_link_segments(line.strip()))
+            blocks.append({"kind": "list", "items": items})
+        else:
+            lines: list[tuple[_Segment, ...]] = []
+            for line in para.lines:
+                if line.strip() in button_urls:
+                    if lines:
+                        blocks.append({"kind": "text", "lines": lines})
+                        lines = []
+                    blocks.append({"kind": "button", "url": line.strip()})
+                else:
+                    lines.append(_link_segments(line))
+            if lines:
+                blocks.append({"kind": "text", "lines": lines})
+    return blocks
+
+
+# ---------------------------------------------------------------- the renderer
+
+
+class ReminderRenderer:
+    """Renders reminders from the shipped templates, or from owner-edited overrides."""
+
+    def __init__(self, overrides: Mapping[str, str] | None = None) -> None:
+        overrides = dict(overrides or {})
+        for name in overrides:
+            if not _NAME_RE.match(name):
+                raise ValueError(f"not a template name: {name!r} (expected e.g. 'fr/reminder_1')")
+        self._overrides = overrides
+        self._loader = _Loader(overrides)
+        self._env = _make_env(overrides)
+
+    # -- queries
+
+    def available_steps(self) -> tuple[str, ...]:
+        """Steps with a template: the default sequence first, then owner-only steps."""
+        names = self._loader.list_templates()
+        steps = {m.group("step") for n in names if (m := _NAME_RE.match(n))}
+        steps = {s for s in steps if not s.startswith("_")}
+        return tuple(s for s in STEPS if s in steps) + tuple(sorted(steps - set(STEPS)))
+
+    def resolve(self, locale: str, step: str) -> str:
+        """The template used for a locale and a step (falls back to English)."""
+        name = template_name(locale, step)
+        if self._loader.has(name):
+            return name
+        fallback = f"{DEFAULT_LOCALE}/{step}"
+        if self._loader.has(fallback):
+            return fallback
+        raise TemplateError(name, None, f"no template for step {step!r}")
+
+    def source(self, name: str) -> str:
+        """The current source of a template (override, else shipped) — for the editor."""
+        try:
+            return self._loader.get_source(self._env, name)[0]
+        except TemplateNotFound:
+            raise TemplateError(name, None, "no such template") from None
+
+    # -- rendering
+
+    def render(self, ctx: ReminderContext) -> RenderedMessage:
+        """Subject, plain text and HTML for one (possibly consolidated) message."""
+        name = self.resolve(ctx.locale, ctx.step)
+        subject, body = self._render_blocks(name, ctx)
+        if not subject:
+            raise TemplateError(name, None, "the subject is empty")
+        return RenderedMessage(subject=subject, text=body, html=self._html(ctx, subject, body))
+
+    def _render_blocks(self, name: str, ctx: ReminderContext) -> tuple[str, str]:
+        variables = {
+            "ctx": ctx,
+            "shop": ctx.shop,
+            "customer": ctx.customer,
+            "invoices": ctx.invoices,
+        }
+        try:
+            template = self._env.get_template(name)
+            context = template.new_context(variables)
+            # The root pass runs top-level imports and checks the whole template.
+            _collect(template.root_render_func(context), name)
+            parts: dict[str, str] = {}
+            for block in ("subject", "body"):
+                if block not in context.blocks:
+                    raise TemplateError(name, None, f"missing block {block!r}")
+                parts[block] = _collect(context.blocks[block][0](context), name)
+        except Exception as exc:  # every failure inside template code
+            raise _render_error(exc, name) from exc
+        return tidy_subject(parts["subject"]), tidy_text(parts["body"])
+
+    def _html(self, ctx: ReminderContext, subject: str, body: str) -> str:
+        numbers = tuple(inv.number for inv in ctx.invoices)
+        urls = {inv.payment_url for inv in ctx.invoices if inv.payment_url}
+        blocks = _html_blocks(split_paragraphs(body, numbers), urls if len(urls) == 1 else set())
+        variables = {
+            "ctx": ctx,
+            "subject": subject,
+            "lang": language(ctx.locale),
+            "labels": _LABELS.get(language(ctx.locale), _LABELS[DEFAULT_LOCALE]),
+            "blocks": blocks,
+            "show_interest": any(inv.interest for inv in ctx.invoices),
+            "show_indemnity": ctx.customer.is_b2b and any(inv.indemnity for inv in ctx.invoices),
+            "show_total": any(inv.total_with_penalties for inv in ctx.invoices),
+            "row_links": len(urls) > 1 or (bool(urls) and len(ctx.invoices) > len(urls)),
+        }
+        try:
+            return self._env.get_template(LAYOUT).render(variables)
+        except Exception as exc:
+            raise _render_error(exc, LAYOUT) from exc
+
+    # -- editor support
+
+    def validate(self, name: str, source: str) -> None:
+        """Compile a candidate template and try it on sample contexts; raise TemplateError.
+
+        Beyond compiling, the candidate must still produce a message that keeps the rules:
+        invoice numbers and shop in the subject, greeting, amount, due date, how to pay,
+        contact, penalties where due, and never an indemnity for a consumer.
+        """
+        match = _NAME_RE.match(name)
+        if not match:
+            raise TemplateError(name, None, "not a template name (expected e.g. 'fr/reminder_1')")
+        try:
+            self._env.parse(source, name=name)
+        except TemplateSyntaxError as exc:
+            raise TemplateError(name, exc.lineno, exc.message or str(exc)) from exc
+        trial = ReminderRenderer({**self._overrides, name: source})
+        locale, step = match.group("locale"), match.group("step")
+        # A shared partial ("fr/_macros") is tried through every step that may use it.
+        steps = trial.available_steps() if step.startswith("_") else (step,)
+        for each in steps:
+            for b2b in (True, False):
+                for count in (1, 2):
+                    for with_link in (True, False):
+                        ctx = sample_context(
+                            each, locale, b2b=b2b, invoices=count, payment_url=with_link
+                        )
+                        message = trial.render(ctx)
+                        problems = message_problems(ctx, message)
+                        if problems:
+                            raise TemplateError(trial.resolve(locale, each), None, problems[0])
+
+
+# ---------------------------------------------------------------- rules and samples
+
+
+def message_problems(ctx: ReminderContext, message: RenderedMessage) -> list[str]:
+    """Which of the rules every reminder must keep does this message break (empty: none)."""
+    problems: list[str] = []
+    subject, text = message.subject, message.text
+    for inv in ctx.invoices:
+        if inv.number not in subject:
+            problems.append(f"the subject must name invoice {inv.number}")
+    if ctx.shop.name not in subject:
+        problems.append("the subject must name the shop")
+    if ctx.customer.name not in text:
+        problems.append("the message must greet the customer by name")
+    if ctx.shop.contact_email not in text:
+        problems.append("the message must offer the shop's contact e-mail")
+    if ctx.step in PAYMENT_STEPS:
+        for inv in ctx.invoices:
+            if inv.amount_due not in text:
+                problems.append(f"the message must state the amount due of {inv.number}")
+            if inv.due_on not in text:
+                problems.append(f"the message must state the due date of {inv.number}")
+            if inv.payment_url and inv.payment_url not in text:
+                problems.append(f"the message must give the payment link of {inv.number}")
+        unlinked = [inv for inv in ctx.invoices if not inv.payment_url]
+        instructions = ctx.shop.payment_instructions
+        if unlinked and instructions and instructions not in text:
+            problems.append("the message must give the payment instructions")
+    if ctx.step in PENALTY_STEPS and ctx.customer.is_b2b:
+        for inv in ctx.invoices:
+            if inv.interest and inv.interest not in text:
+                problems.append(f"the message must state the late interest of {inv.number}")
+            if inv.indemnity and inv.indemnity not in text:
+                problems.append(f"the message must state the recovery indemnity of {inv.number}")
+    if not ctx.customer.is_b2b:
+        lowered = f"{subject}\n{text}".lower()
+        amounts = {inv.indemnity for inv in ctx.invoices if inv.indemnity}
+        if "indemnit" in lowered or any(a in text for a in amounts):
+            problems.append("a consumer message must never mention the recovery indemnity")
+    return problems
+
+
+_SAMPLE_TODAY = date(2025, 3, 12)
+_SAMPLE_INVOICES = (("F-2025-0042", "1234.50", "23.67"), ("F-2025-0057", "389.90", "4.61"))
+_DEADLINE_DAYS = {"reminder_2": 5, "formal_notice": 8}
+_STEP_OFFSET = {
+    "courtesy": -2,
+    "reminder_1": 1,
+    "reminder_2": 7,
+    "reminder_3": 14,
+    "final_warning": 21,
+    "formal_notice": 30,
+    "thank_you": 35,
+}
+
+
+def sample_context(
+    step: str,
+    locale: str,
+    *,
+    b2b: bool = True,
+    invoices: int = 1,
+    payment_url: bool = True,
+) -> ReminderContext:
+    """A realistic context for previews and validation (amounts and dates formatted by Babel)."""
+    babel_locale = {"fr": "fr_FR", "en": "en_GB"}.get(language(locale), language(locale))
+
+    def money(amount: str) -> str:
+        return str(format_currency(Decimal(amount), "EUR", locale=babel_locale))
+
+    def day(value: date) -> str:
+        return str(format_date(value, format="long", locale=babel_locale))
+
+    penalties = step in PENALTY_STEPS
+    rate = Decimal("0.1215")
+    views: list[InvoiceView] = []
+    total = Decimal(0)
+    first_due = _SAMPLE_TODAY - timedelta(days=_STEP_OFFSET.get(step, 1))
+    for index, (number, amount, interest) in enumerate(_SAMPLE_INVOICES[: max(1, invoices)]):
+        due_on = first_due - timedelta(days=14 * index)
+        owed = Decimal(amount) + Decimal(interest) + 40
+        total += Decimal(amount)
+        views.append(
+            InvoiceView(
+                number=number,
+                amount_due=money(amount),
+                total=money(amount),
+                issued_on=day(due_on - timedelta(days=30)),
+                due_on=day(due_on),
+                days_late=max(0, (_SAMPLE_TODAY - due_on).days),
+                payment_url=f"https://pay.example.com/i/{number}" if payment_url else None,
+                interest=money(interest) if penalties and b2b else None,
+                interest_rate=str(format_percent(rate, "#,##0.00 %", locale=babel_locale))
+                if penalties and b2b
+                else None,
+                # A consumer sample carries an indemnity on purpose: templates must not print it.
+                indemnity=money("40") if penalties else None,
+                total_with_penalties=money(str(owed)) if penalties and b2b else None,
+            )
+        )
+    deadline = _DEADLINE_DAYS.get(step)
+    return ReminderContext(
+        step=step,
+        tone="firm",
+        locale=locale,
+        today=day(_SAMPLE_TODAY),
+        shop=ShopView(
+            name="Atelier Lumière",
+            contact_email="contact@atelier-lumiere.example",
+            contact_phone="+33 1 23 45 67 89",
+            legal_name="Atelier Lumière SARL",
+            legal_address="12 rue des Lilas\n75011 Paris\nFrance",
+            legal_id="SIRET 123 456 789 00012",
+            payment_instructions="Virement : IBAN FR76 3000 6000 0112 3456 7890 189, BIC AGRIFRPP",
+        ),
+        customer=CustomerView(
+            name="Camille Martin",
+            email="camille.martin@example.org",
+            company="Martin & Fils" if b2b else None,
+            is_b2b=b2b,
+            postal_address="3 avenue Foch\n69006 Lyon\nFrance",
+        ),
+        invoices=tuple(views),
+        new_deadline=day(_SAMPLE_TODAY + timedelta(days=deadline)) if deadline else None,
+        total_due=money(str(total)),
+    )
+

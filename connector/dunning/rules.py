@@ -1,0 +1,47 @@
+"""A shop's settings turned into the domain's rule objects (window, penalties, escalation)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+
+from connector.domain.calendar import BusinessCalendar, SendingWindow
+from connector.domain.money import Money
+from connector.domain.penalties import PenaltyPolicy
+from connector.dunning.planner import EscalationPolicy
+from connector.store.models import Shop
+
+
+def _bp(value: int) -> Decimal:
+    return Decimal(value) / Decimal(100)
+
+
+@lru_cache(maxsize=64)
+def _calendar(country: str, subdiv: str | None) -> BusinessCalendar:
+    return BusinessCalendar(country, subdiv)
+
+
+def sending_window(shop: Shop) -> SendingWindow:
+    return SendingWindow(
+        timezone=shop.timezone,
+        start=shop.window_start,
+        end=shop.window_end,
+        business_days_only=shop.business_days_only,
+        calendar=_calendar(shop.holiday_country, shop.holiday_subdiv),
+    )
+
+
+def penalty_policy(shop: Shop) -> PenaltyPolicy:
+    return PenaltyPolicy(
+        ecb_rate=_bp(shop.ecb_rate_bp),
+        b2b_margin_points=_bp(shop.b2b_margin_bp),
+        consumer_rate=None if shop.consumer_rate_bp is None else _bp(shop.consumer_rate_bp),
+        indemnity=Money.from_minor(shop.indemnity_minor, "EUR"),
+    )
+
+
+def escalation_policy(shop: Shop) -> EscalationPolicy:
+    return EscalationPolicy(
+        after_reminders=shop.escalate_after_reminders,
+        above_minor=shop.escalate_above_minor,
+    )

@@ -1,0 +1,235 @@
+"""One dunning pass (a tick): reap what crashed workers left, claim what is due, deliver it.
+
+Correctness never depends on there being one scheduler: any number of ticks may run at once,
+in threads or processes. The database claim (unique reminder per step, unique message per
+customer and day, leases) is what makes each reminder go out at most once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from connector.dunning.claims import Claimer, Outcome, due_customer_ids
+from connector.dunning.deliver import Deliverer, StatusChecker
+from connector.dunning.rendering import ReminderRenderer
+from connector.ledger import add_timeline
+from connector.mail.base import MailTransport
+from connector.store.db import is_sqlite, write_session
+from connector.store.models import (
+    Invoice,
+    Message,
+    MessageState,
+    Reminder,
+    ReminderState,
+    TaskKind,
+    TimelineKind,
+)
+from connector.tasks import open_task
+
+log = logging.getLogger(__name__)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class TickReport:
+    now: datetime
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(o.outcome for o in self.outcomes))
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "now": self.now.isoformat(),
+            "counts": self.counts(),
+            "outcomes": [
+                {
+                    "invoice": o.invoice,
+                    "step": o.step,
+                    "outcome": o.outcome,
+                    "reason": o.reason,
+                    "customer": o.customer,
+                }
+                for o in self.outcomes
+            ],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerOptions:
+    letters_dir: Path
+    claim_lease: timedelta = timedelta(minutes=5)
+    send_lease: timedelta = timedelta(minutes=2)  # longer than the transport's whole budget
+    concurrency: int = 16
+    batch: int = 500
+    max_busy_waits: int = 200
+
+
+class DunningRunner:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        transport: MailTransport,
+        options: RunnerOptions,
+        *,
+        renderer: ReminderRenderer | None = None,
+        status_checker: StatusChecker | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.sessions = sessions
+        self.transport = transport
+        self.options = options
+        self.renderer = renderer or ReminderRenderer()
+        self.status_checker = status_checker
+        self.clock = clock
+        bind = sessions.kw.get("bind")
+        self._skip_locked = bind is not None and not is_sqlite(bind)
+
+    def tick(self, now: datetime | None = None) -> TickReport:
+        """One pass as if it were ``now`` (business time); leases always use the real clock."""
+        now = now or self.clock()
+        if now.tzinfo is None:
+            raise ValueError("tick needs a timezone-aware 'now'")
+        worker = (
+            f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}:{uuid.uuid4().hex[:8]}"
+        )
+        report = TickReport(now)
+        deliverer = Deliverer(
+            self.sessions,
+            self.transport,
+            self.renderer,
+            letters_dir=self.options.letters_dir,
+            worker=worker,
+            send_lease=self.options.send_lease,
+            clock=self.clock,
+            status_checker=self.status_checker,
+        )
+        messages, letters = self._reap(worker, now, report)
+        with ThreadPoolExecutor(max_workers=max(1, self.options.concurrency)) as pool:
+            futures = [pool.submit(deliverer.deliver_message, m, now) for m in messages]
+            futures += [pool.submit(deliverer.deliver_letter, r, now) for r in letters]
+            busy_waits = 0
+            while True:
+                lease_until = self.clock() + self.options.claim_lease
+                with write_session(self.sessions) as s:
+                    customers = due_customer_ids(
+                        s, now, self.options.batch, skip_locked=self._skip_locked
+                    )
+                    if not customers:
+                        if not self._anything_due(s, now):
+                            break
+                        claimed = None
+                    else:
+                        claimer = Claimer(s, worker=worker, lease_until=lease_until)
+                        claimed = claimer.claim_customers(
+                            customers, now, skip_locked=self._skip_locked
+                        )
+                if claimed is None:
+                    busy_waits += 1  # everything due is locked by other workers right now
+                    if busy_waits > self.options.max_busy_waits:
+                        break
+                    time.sleep(0.02)
+                    continue
+                report.outcomes.extend(claimed.outcomes)
+                futures += [
+                    pool.submit(deliverer.deliver_message, m, now) for m in claimed.message_ids
+                ]
+                futures += [
+                    pool.submit(deliverer.deliver_letter, r, now)
+                    for r in claimed.letter_reminder_ids
+                ]
+            for fut in futures:
+                report.outcomes.extend(fut.result())
+        return report
+
+    def _anything_due(self, s: Session, now: datetime) -> bool:
+        return (
+            s.scalar(select(Invoice.id).where(Invoice.next_action_at <= now).limit(1)) is not None
+        )
+
+    def _reap(self, worker: str, now: datetime, report: TickReport) -> tuple[list[int], list[int]]:
+        """Settle what dead workers left: SENDING → UNKNOWN (raised, never resent); CLAIMED
+        past its lease → taken over (the mail API was never called for it)."""
+        real_now = self.clock()
+        mine: list[int] = []
+        letters: list[int] = []
+        with write_session(self.sessions) as s:
+            lost = s.scalars(
+                select(Message)
+                .where(Message.state == MessageState.SENDING, Message.lease_until < real_now)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for msg in lost:
+                msg.state = MessageState.UNKNOWN
+                msg.lease_until = None
+                msg.last_error = "the worker stopped while sending; outcome unknown"
+                for rem in s.scalars(
+                    select(Reminder).where(
+                        Reminder.message_id == msg.id, Reminder.state == ReminderState.SENDING
+                    )
+                ):
+                    rem.state = ReminderState.UNKNOWN
+                    rem.reason = msg.last_error
+                    inv = s.get(Invoice, rem.invoice_id)
+                    assert inv is not None
+                    add_timeline(
+                        s,
+                        inv,
+                        now,
+                        TimelineKind.REMINDER_UNKNOWN,
+                        msg.last_error,
+                        reminder_id=rem.id,
+                    )
+                    report.outcomes.append(
+                        Outcome(inv.number, rem.step_key, "unknown", msg.last_error)
+                    )
+                open_task(
+                    s,
+                    shop_id=msg.shop_id,
+                    customer_id=msg.customer_id,
+                    kind=TaskKind.UNKNOWN_OUTCOME,
+                    title=(
+                        f"Did the reminder to {msg.recipient} go out? A worker stopped while "
+                        "sending it; it will not be sent again automatically"
+                    ),
+                    dedupe_key=f"{TaskKind.UNKNOWN_OUTCOME.value}:message:{msg.id}",
+                )
+            orphans = s.scalars(
+                select(Message)
+                .where(Message.state == MessageState.CLAIMED, Message.lease_until < real_now)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for msg in orphans:
+                msg.lease_owner = worker
+                msg.lease_until = real_now + self.options.claim_lease
+                mine.append(msg.id)
+            stale_letters = s.scalars(
+                select(Reminder)
+                .where(
+                    Reminder.state == ReminderState.CLAIMED,
+                    Reminder.message_id.is_(None),
+                    Reminder.updated_at < real_now - self.options.claim_lease,
+                )
+                .with_for_update(skip_locked=True)
+            ).all()
+            for rem in stale_letters:
+                rem.updated_at = real_now
+                letters.append(rem.id)
+        return mine, letters

@@ -1,0 +1,237 @@
+"""`relance invoices import FILE.csv`: all rows are checked before anything is written.
+
+Columns: number, customer_email, customer_name, amount, currency, issued_at, due_at, b2b,
+locale (dates ISO 8601). A bad row is reported by line and field and nothing of the file is
+written. Re-importing the same file changes nothing; an invoice already settled is never
+reopened by a CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connector.domain.money import Money, UnknownCurrency, currency_exponent, normalize_currency
+from connector.dunning.compose import SUPPORTED_LOCALES
+from connector.ledger import UpsertStats, ensure_csv_connection, local_midnight, upsert_invoices
+from connector.platform import InvoiceStatus, NormalizedCustomer, NormalizedInvoice
+from connector.shops import EMAIL_RE
+from connector.store.models import Invoice, Shop, TimelineKind
+
+Report = Callable[[str, str], None]  # (field, message)
+
+REQUIRED = ("number", "customer_email", "amount", "currency", "issued_at")
+OPTIONAL = ("customer_name", "due_at", "b2b", "locale")
+TRUE = {"1", "true", "yes", "y", "oui", "vrai", "b2b"}
+FALSE = {"0", "false", "no", "n", "non", "faux", "b2c", ""}
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}, field {self.field}: {self.message}"
+
+
+class ImportError_(ValueError):
+    """The file cannot be imported; ``errors`` lists every problem found."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        self.errors = errors
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(f"{first}{more}; nothing was imported")
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    rows: int
+    stats: UpsertStats
+    settled_untouched: int
+
+
+def read_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportError_([RowError(0, "file", f"not UTF-8 text ({exc.reason})")]) from exc
+    sample = text[:4096]
+    delimiter = ";" if sample.count(";") > sample.count(",") else ","
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header = [h.strip() for h in reader.fieldnames or []]
+    reader.fieldnames = header
+    rows = []
+    for record in reader:
+        extra = record.pop(None, None)
+        line = reader.line_num
+        if extra:
+            rows.append((line, {"__extra__": ",".join(extra)}))
+            continue
+        rows.append((line, {k: (v or "").strip() for k, v in record.items()}))
+    return header, rows
+
+
+def parse_file(path: Path, shop: Shop, now: datetime) -> list[NormalizedInvoice]:
+    header, rows = read_rows(path)
+    errors: list[RowError] = []
+    missing = [c for c in REQUIRED if c not in header]
+    unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
+    for col in missing:
+        errors.append(RowError(1, col, "required column missing from the header"))
+    for col in unknown:
+        errors.append(RowError(1, col, "unknown column in the header"))
+    if errors:
+        raise ImportError_(errors)
+    if not rows:
+        raise ImportError_([RowError(1, "file", "no rows after the header")])
+    items: list[NormalizedInvoice] = []
+    seen: dict[str, int] = {}
+    for line, row in rows:
+        if "__extra__" in row:
+            errors.append(RowError(line, "row", "more values than header columns"))
+            continue
+        item = _parse_row(line, row, shop, now, errors)
+        if item is None:
+            continue
+        if item.number in seen:
+            errors.append(
+                RowError(line, "number", f"{item.number!r} already on line {seen[item.number]}")
+            )
+            continue
+        seen[item.number] = line
+        items.append(item)
+    if errors:
+        raise ImportError_(errors)
+    return items
+
+
+def _parse_row(
+    line: int, row: dict[str, str], shop: Shop, now: datetime, errors: list[RowError]
+) -> NormalizedInvoice | None:
+    before = len(errors)
+
+    def err(field: str, message: str) -> None:
+        errors.append(RowError(line, field, message))
+
+    number = row.get("number", "")
+    if not number:
+        err("number", "must not be empty")
+    email = row.get("customer_email", "").lower()
+    if not email:
+        err("customer_email", "must not be empty")
+    elif not EMAIL_RE.match(email):
+        err("customer_email", f"not an email address: {email!r}")
+    currency = ""
+    try:
+        currency = normalize_currency(row.get("currency", ""))
+    except UnknownCurrency:
+        err("currency", f"unknown currency {row.get('currency', '')!r}")
+    amount = _parse_amount(row.get("amount", ""), currency, err)
+    issued_at = _parse_when(row.get("issued_at", ""), shop, "issued_at", err, required=True)
+    due_at = _parse_when(row.get("due_at", ""), shop, "due_at", err, required=False)
+    if issued_at and due_at and due_at < issued_at:
+        err("due_at", "is before issued_at")
+    b2b_raw = row.get("b2b", "").lower()
+    if b2b_raw not in TRUE | FALSE:
+        err("b2b", f"expected true/false, got {row.get('b2b')!r}")
+    locale = row.get("locale", "").lower() or None
+    if locale is not None and locale not in SUPPORTED_LOCALES:
+        err("locale", f"must be one of {', '.join(SUPPORTED_LOCALES)}, got {locale!r}")
+    if len(errors) > before or amount is None or issued_at is None:
+        return None
+    is_b2b = shop.default_b2b if b2b_raw == "" else b2b_raw in TRUE
+    return NormalizedInvoice(
+        external_id=number,
+        number=number,
+        customer=NormalizedCustomer(
+            external_id=email,
+            email=email,
+            name=row.get("customer_name") or None,
+            locale=locale,
+            is_b2b=is_b2b,
+        ),
+        total=amount,
+        amount_due=amount,
+        status=InvoiceStatus.OPEN,
+        issued_at=issued_at,
+        due_at=due_at,
+        updated_at=now,
+    )
+
+
+def _parse_amount(raw: str, currency: str, report: Report) -> Money | None:
+    text = raw.replace("\u00a0", "").replace(" ", "")
+    if "," in text and "." not in text:
+        text = text.replace(",", ".")  # French decimal comma
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        report("amount", f"not a number: {raw!r}")
+        return None
+    if not value.is_finite():
+        report("amount", f"not a number: {raw!r}")
+        return None
+    if value <= 0:
+        report("amount", f"must be positive, got {raw}")
+        return None
+    if not currency:
+        return None
+    if value != value.quantize(Decimal(1).scaleb(-currency_exponent(currency))):
+        report("amount", f"{raw} has more decimals than {currency} allows")
+        return None
+    return Money.of(value, currency)
+
+
+def _parse_when(
+    raw: str, shop: Shop, field: str, report: Report, *, required: bool
+) -> datetime | None:
+    if not raw:
+        if required:
+            report(field, "must not be empty")
+        return None
+    try:
+        if len(raw) == 10:
+            return local_midnight(date.fromisoformat(raw), shop.timezone)
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        report(field, f"not an ISO 8601 date: {raw!r}")
+        return None
+    if value.tzinfo is None:
+        report(field, f"date-time without a UTC offset: {raw!r}")
+        return None
+    return value.astimezone(UTC)
+
+
+def import_invoices(session: Session, shop: Shop, path: Path, now: datetime) -> ImportResult:
+    """Validate the whole file, then write it in the caller's single transaction."""
+    items = parse_file(path, shop, now)
+    connection = ensure_csv_connection(session, shop)
+    settled = set(
+        session.scalars(
+            select(Invoice.external_id).where(
+                Invoice.connection_id == connection.id,
+                Invoice.external_id.in_([i.external_id for i in items]),
+                Invoice.status.not_in(_owed_statuses()),
+            )
+        )
+    )
+    todo = [i for i in items if i.external_id not in settled]
+    stats = upsert_invoices(
+        session, shop, connection, todo, now, timeline_kind=TimelineKind.IMPORTED
+    )
+    return ImportResult(rows=len(items), stats=stats, settled_untouched=len(settled))
+
+
+def _owed_statuses() -> Iterable[InvoiceStatus]:
+    return [s for s in InvoiceStatus if s.is_owed]

@@ -1,0 +1,355 @@
+"""The one place invoice state changes: sync, CSV import, webhooks, the runner's re-check and
+the owner's actions all go through here, so the rules hold everywhere:
+
+* an older platform state never overwrites a newer one (``platform_updated_at``);
+* an invoice that stops being owed has every pending reminder cancelled in the same
+  transaction, and is never looked at by the engine again (``next_action_at = NULL``);
+* any change to what is owed or when sends the invoice back to the planner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Table, case, insert, select, update
+from sqlalchemy.dialects import postgresql as pg_insert
+from sqlalchemy.dialects import sqlite as sqlite_insert
+from sqlalchemy.orm import Session
+
+from connector.domain.terms import due_date
+from connector.platform import InvoiceStatus, NormalizedInvoice
+from connector.store.models import (
+    Connection,
+    Customer,
+    Invoice,
+    Payment,
+    PaymentSource,
+    Reminder,
+    ReminderState,
+    Shop,
+    TimelineEntry,
+    TimelineKind,
+)
+
+CSV_PLATFORM = "csv"
+
+
+@dataclass(slots=True)
+class UpsertStats:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    stale: int = 0
+    closed: int = 0  # stopped being owed: pending reminders cancelled
+
+
+def local_midnight(day: date, timezone: str) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=ZoneInfo(timezone)).astimezone(UTC)
+
+
+def resolve_due_at(shop: Shop, item: NormalizedInvoice) -> datetime:
+    """The platform's due date, or the shop's payment terms applied to the issue date."""
+    if item.due_at is not None:
+        return item.due_at.astimezone(UTC)
+    issued_local = item.issued_at.astimezone(ZoneInfo(shop.timezone)).date()
+    return local_midnight(due_date(issued_local, shop.terms_mode, shop.terms_days), shop.timezone)
+
+
+def ensure_csv_connection(session: Session, shop: Shop) -> Connection:
+    conn = session.scalar(
+        select(Connection).where(Connection.shop_id == shop.id, Connection.platform == CSV_PLATFORM)
+    )
+    if conn is None:
+        conn = Connection(shop_id=shop.id, platform=CSV_PLATFORM, external_account="")
+        session.add(conn)
+        session.flush()
+    return conn
+
+
+def _upsert_insert(session: Session, table: Table) -> pg_insert.Insert | sqlite_insert.Insert:
+    """INSERT … ON CONFLICT in the session's dialect (both spell it the same way)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return pg_insert.insert(table)
+    return sqlite_insert.insert(table)
+
+
+def upsert_invoices(
+    session: Session,
+    shop: Shop,
+    connection: Connection,
+    items: Sequence[NormalizedInvoice],
+    now: datetime,
+    *,
+    timeline_kind: TimelineKind = TimelineKind.SYNCED,
+) -> UpsertStats:
+    """Batched, idempotent upsert of one page; the caller commits it with the page's cursor."""
+    stats = UpsertStats()
+    if not items:
+        return stats
+    customer_ids = _upsert_customers(session, shop, connection, items, now)
+    ext_ids = [i.external_id for i in items]
+    existing = {
+        inv.external_id: inv
+        for inv in session.scalars(
+            select(Invoice).where(
+                Invoice.connection_id == connection.id, Invoice.external_id.in_(ext_ids)
+            )
+        )
+    }
+    new_rows: list[dict[str, object]] = []
+    latest: dict[str, NormalizedInvoice] = {}
+    for item in items:  # a page may carry the same invoice twice: keep the newest
+        prev = latest.get(item.external_id)
+        if prev is None or item.updated_at >= prev.updated_at:
+            latest[item.external_id] = item
+    for item in latest.values():
+        current = existing.get(item.external_id)
+        if current is None:
+            new_rows.append(_new_invoice_row(shop, connection, customer_ids, item, now))
+            continue
+        outcome = apply_platform_state(session, current, item, now, shop=shop)
+        setattr(stats, outcome, getattr(stats, outcome) + 1)
+    if new_rows:
+        session.execute(insert(Invoice), new_rows)
+        stats.inserted = len(new_rows)
+        inserted = session.execute(
+            select(Invoice.id, Invoice.external_id).where(
+                Invoice.connection_id == connection.id,
+                Invoice.external_id.in_([r["external_id"] for r in new_rows]),
+            )
+        ).all()
+        session.execute(
+            insert(TimelineEntry),
+            [
+                {
+                    "shop_id": shop.id,
+                    "invoice_id": inv_id,
+                    "at": now,
+                    "kind": timeline_kind,
+                    "summary": f"{timeline_kind.value} from {connection.platform}",
+                }
+                for inv_id, _ in inserted
+            ],
+        )
+    return stats
+
+
+def _new_invoice_row(
+    shop: Shop,
+    connection: Connection,
+    customer_ids: dict[str, int],
+    item: NormalizedInvoice,
+    now: datetime,
+) -> dict[str, object]:
+    return {
+        "shop_id": shop.id,
+        "connection_id": connection.id,
+        "customer_id": customer_ids[item.customer.external_id],
+        "external_id": item.external_id,
+        "number": item.number,
+        "currency": item.amount_due.currency,
+        "total_minor": item.total.to_minor(),
+        "amount_due_minor": item.amount_due.to_minor(),
+        "status": item.status,
+        "issued_at": item.issued_at,
+        "due_at": resolve_due_at(shop, item),
+        "payment_url": item.payment_url,
+        "platform_updated_at": item.updated_at,
+        # Owed invoices go to the planner on the next tick; the rest never will.
+        "next_action_at": now if item.status.is_owed else None,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _upsert_customers(
+    session: Session,
+    shop: Shop,
+    connection: Connection,
+    items: Sequence[NormalizedInvoice],
+    now: datetime,
+) -> dict[str, int]:
+    by_ext = {i.customer.external_id: i.customer for i in items}
+    rows = [
+        {
+            "shop_id": shop.id,
+            "connection_id": connection.id,
+            "external_id": c.external_id,
+            "email": c.email,
+            "name": c.name,
+            "company": c.company,
+            "phone": c.phone,
+            "locale": c.locale,
+            "is_b2b": shop.default_b2b if c.is_b2b is None else c.is_b2b,
+            "excluded": False,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for c in by_ext.values()
+    ]
+    insert_stmt = _upsert_insert(session, Customer.__table__)  # type: ignore[arg-type]
+    excluded = insert_stmt.excluded
+    stmt = insert_stmt.on_conflict_do_update(
+        index_elements=["connection_id", "external_id"],
+        set_={
+            # Never resurrect personal data of an erased customer.
+            "email": _unless_erased(excluded.email, Customer.email),
+            "name": _unless_erased(excluded.name, Customer.name),
+            "company": _unless_erased(excluded.company, Customer.company),
+            "phone": _unless_erased(excluded.phone, Customer.phone),
+            "locale": excluded.locale,
+            "is_b2b": excluded.is_b2b,
+            "updated_at": excluded.updated_at,
+        },
+    )
+    session.execute(stmt, rows)
+    return dict(
+        session.execute(  # type: ignore[arg-type]
+            select(Customer.external_id, Customer.id).where(
+                Customer.connection_id == connection.id,
+                Customer.external_id.in_(list(by_ext)),
+            )
+        ).all()
+    )
+
+
+def _unless_erased(new: ColumnElement[Any], old: Any) -> ColumnElement[Any]:
+    return case((Customer.erased_at.is_(None), new), else_=old)
+
+
+def apply_platform_state(
+    session: Session,
+    invoice: Invoice,
+    item: NormalizedInvoice,
+    now: datetime,
+    *,
+    shop: Shop,
+    source: PaymentSource = PaymentSource.SYNC,
+) -> str:
+    """Move an invoice to the platform's state if it is newer. Returns the stats field name."""
+    if invoice.platform_updated_at is not None and item.updated_at < invoice.platform_updated_at:
+        return "stale"
+    due_at = resolve_due_at(shop, item)
+    changed = (
+        invoice.status != item.status
+        or invoice.amount_due_minor != item.amount_due.to_minor()
+        or invoice.due_at != due_at
+        or invoice.total_minor != item.total.to_minor()
+        or invoice.payment_url != item.payment_url
+    )
+    invoice.platform_updated_at = item.updated_at
+    if not changed:
+        return "unchanged"
+    closed = set_state(
+        session,
+        invoice,
+        status=item.status,
+        amount_due_minor=item.amount_due.to_minor(),
+        now=now,
+        source=source,
+        payment_external_id=f"{source.value}:{item.updated_at.isoformat()}",
+    )
+    invoice.total_minor = item.total.to_minor()
+    invoice.due_at = due_at
+    invoice.payment_url = item.payment_url
+    invoice.number = item.number
+    return "closed" if closed else "updated"
+
+
+def set_state(
+    session: Session,
+    invoice: Invoice,
+    *,
+    status: InvoiceStatus,
+    amount_due_minor: int,
+    now: datetime,
+    source: PaymentSource,
+    payment_external_id: str,
+    received_at: datetime | None = None,
+) -> bool:
+    """Apply a status/amount change; True when the invoice stopped being owed.
+
+    A payment is recorded when the amount due went down; if the invoice is no longer owed,
+    every pending reminder is cancelled here, in the caller's transaction.
+    """
+    was_owed = invoice.status.is_owed
+    paid_minor = invoice.amount_due_minor - amount_due_minor
+    if paid_minor > 0:
+        session.add(
+            Payment(
+                shop_id=invoice.shop_id,
+                invoice_id=invoice.id,
+                amount_minor=paid_minor,
+                currency=invoice.currency,
+                received_at=received_at or now,
+                source=source,
+                external_id=payment_external_id,
+            )
+        )
+    old_status = invoice.status
+    invoice.status = status
+    invoice.amount_due_minor = amount_due_minor
+    if status != old_status:
+        kind = TimelineKind.PAID if status is InvoiceStatus.PAID else TimelineKind.STATUS_CHANGED
+        add_timeline(
+            session, invoice, now, kind, f"{old_status.value} → {status.value} ({source.value})"
+        )
+    if was_owed and not status.is_owed:
+        cancel_pending_reminders(session, invoice, f"invoice {status.value}", now)
+        invoice.next_action_at = None
+        return True
+    if status.is_owed:
+        invoice.next_action_at = now  # re-plan: the amount, the status or the dates changed
+    return False
+
+
+def cancel_pending_reminders(session: Session, invoice: Invoice, reason: str, now: datetime) -> int:
+    """Cancel what is claimed but not yet handed to the mail API (SENDING is past saving)."""
+    result = session.execute(
+        update(Reminder)
+        .where(Reminder.invoice_id == invoice.id, Reminder.state == ReminderState.CLAIMED)
+        .values(state=ReminderState.CANCELLED, reason=reason, updated_at=now)
+    )
+    count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if count:
+        add_timeline(
+            session, invoice, now, TimelineKind.REMINDER_CANCELLED, f"{count} pending: {reason}"
+        )
+    return count
+
+
+def lock_invoice(session: Session, invoice_id: int) -> Invoice | None:
+    """Re-read an invoice under a row lock (PostgreSQL); SQLite holds the write lock already."""
+    return session.scalar(
+        select(Invoice)
+        .where(Invoice.id == invoice_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def add_timeline(
+    session: Session,
+    invoice: Invoice,
+    at: datetime,
+    kind: TimelineKind,
+    summary: str,
+    *,
+    reminder_id: int | None = None,
+    data: dict[str, object] | None = None,
+) -> None:
+    session.add(
+        TimelineEntry(
+            shop_id=invoice.shop_id,
+            invoice_id=invoice.id,
+            at=at,
+            kind=kind,
+            summary=summary,
+            reminder_id=reminder_id,
+            data=data,
+        )
+    )

@@ -1,0 +1,1 @@
+"""Mail transports: SendGrid when a key is set, otherwise the outbox folder."""

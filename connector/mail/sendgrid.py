@@ -1,0 +1,324 @@
+"""SendGrid v3 mail-send transport built on the official ``sendgrid`` library.
+
+Exactly-once matters more than delivery here: SendGrid's ``POST /v3/mail/send`` has no
+idempotency key, so a request that may have reached SendGrid is never sent again blindly.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import random
+import time
+import urllib.error
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from python_http_client.exceptions import HTTPError as SendGridHTTPError
+from sendgrid import SendGridAPIClient
+
+from connector.mail.base import DeliveryOutcome, DeliveryResult, OutgoingMail
+
+DEFAULT_HOST = "https://api.sendgrid.com"
+MAX_CATEGORIES = 10  # SendGrid rejects more (OpenAPI: categories maxItems 10, uniqueItems)
+MAX_CATEGORY_LENGTH = 255
+_MAX_ERROR_CHARS = 500
+
+
+def step_category(step: str) -> str:
+    """The category every reminder of ``step`` carries, e.g. ``relance-step-first``."""
+    return f"relance-step-{step}"
+
+
+def build_payload(mail: OutgoingMail) -> dict[str, Any]:
+    """The v3 mail-send JSON body for ``mail``.
+
+    ``custom_args`` go on the (single) personalization: SendGrid copies them into every Event
+    Webhook event exactly like message-level ones, and SendGrid's own OpenAPI spec types the
+    message-level ``custom_args`` as a string (Prism rejects an object there).
+    """
+    to: dict[str, str] = {"email": mail.to_email}
+    if mail.to_name:
+        to["name"] = mail.to_name
+    sender: dict[str, str] = {"email": mail.from_email}
+    if mail.from_name:
+        sender["name"] = mail.from_name
+    custom_args = {
+        "relance_message_id": str(mail.message_id),
+        "reminder_id": str(mail.reminder_ids[0]) if mail.reminder_ids else "",
+        "reminder_ids": ",".join(str(rid) for rid in mail.reminder_ids),
+        "step": mail.step,
+    }
+    content = [
+        {"type": mime, "value": value}
+        for mime, value in (("text/plain", mail.text), ("text/html", mail.html))
+        if value
+    ]
+    payload: dict[str, Any] = {
+        "personalizations": [{"to": [to], "custom_args": custom_args}],
+        "from": sender,
+        "subject": mail.subject,
+        "content": content,
+        "categories": _categories(mail),
+    }
+    if mail.reply_to:
+        payload["reply_to"] = {"email": mail.reply_to}
+    return payload
+
+
+def _categories(mail: OutgoingMail) -> list[str]:
+    """Step category first, then the mail's own: non-empty, unique, at most 10 of 255 chars."""
+    seen: list[str] = []
+    for raw in (step_category(mail.step), *mail.categories):
+        category = raw[:MAX_CATEGORY_LENGTH]
+        if category and category not in seen:
+            seen.append(category)
+    return seen[:MAX_CATEGORIES]
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """What one HTTP attempt gave: a final result, or a retryable error."""
+
+    result: DeliveryResult | None = None
+    error: str = ""
+    wait_hint: float | None = None  # seconds the provider asked us to wait (Retry-After, …)
+
+
+class SendGridTransport:
+    """Sends one ``OutgoingMail`` through SendGrid's v3 API; never raises for a provider answer.
+
+    Outcomes:
+
+    * 200/202 → ``SENT`` with the ``X-Message-Id`` header as provider id (200 = sandbox mode).
+    * 429 and 5xx → retried with jittered exponential backoff (``backoff_base * 2**n``, at
+      least what ``Retry-After`` / ``X-RateLimit-Reset`` ask) until ``max_attempts`` HTTP
+      attempts or ``budget_seconds`` (time in HTTP calls + waits) is spent → ``FAILED``.
+      A wait that would overrun the budget is not started.
+    * any other 4xx (400, 401, 403, 413…) → ``FAILED`` at once with SendGrid's messages.
+    * connection refused, DNS failure, TLS failure, reset or timeout while connecting or
+      writing the request → SendGrid cannot have a complete request: retried like a 5xx.
+    * read timeout, or the connection lost after the whole request was written → ``UNKNOWN``,
+      **never retried**: SendGrid has no idempotency key, so a retry could deliver the reminder
+      twice. The runner hands an ``UNKNOWN`` send to a person (or to the Event Webhook
+      reconciliation on ``custom_args.relance_message_id``).
+
+    ``timeout`` is passed per request to ``python_http_client`` (``client.mail.send.post(...,
+    timeout=)``), which hands it to ``urllib``: it bounds the connect and each socket read.
+    A fresh ``SendGridAPIClient`` is built per send (cheap, no I/O) so that one transport can be
+    shared by threads without sharing the library's mutable header dict.
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        host: str = DEFAULT_HOST,
+        *,
+        timeout: float = 10.0,
+        max_attempts: int = 4,
+        budget_seconds: float = 30.0,
+        backoff_base: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not api_key:
+            raise ValueError("SendGrid API key is empty")
+        parts = urlsplit(host)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"SendGrid host must be an http(s) URL, got {host!r}")
+        if timeout <= 0:
+            raise ValueError("timeout must be > 0")
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1")
+        if budget_seconds < 0 or backoff_base < 0:
+            raise ValueError("budget_seconds and backoff_base must be >= 0")
+        self._api_key = api_key
+        self._host = host.rstrip("/")
+        self._timeout = timeout
+        self._max_attempts = max_attempts
+        self._budget = budget_seconds
+        self._backoff_base = backoff_base
+        self._sleep = sleep
+        self._random = random.Random()
+
+    @property
+    def host(self) -> str:
+        """The API base URL requests go to (``host + /v3/mail/send``)."""
+        return self._host
+
+    @property
+    def timeout(self) -> float:
+        """Per-request socket timeout in seconds."""
+        return self._timeout
+
+    def send(self, mail: OutgoingMail) -> DeliveryResult:
+        """Deliver ``mail`` at most once; see the class docstring for the outcomes."""
+        payload = build_payload(mail)
+        client = SendGridAPIClient(self._api_key, host=self._host)
+        attempts = 0
+        spent = 0.0
+        while True:
+            attempts += 1
+            started = time.monotonic()
+            attempt = self._attempt(client, payload)
+            spent += time.monotonic() - started
+            if attempt.result is not None:
+                return _with_attempts(attempt.result, attempts)
+            if attempts >= self._max_attempts:
+                return DeliveryResult(
+                    DeliveryOutcome.FAILED,
+                    error=f"{attempt.error} (gave up after {_attempts(attempts)})",
+                    attempts=attempts,
+                )
+            wait = self._wait_before_retry(attempts, attempt.wait_hint)
+            if spent + wait > self._budget:
+                return DeliveryResult(
+                    DeliveryOutcome.FAILED,
+                    error=(
+                        f"{attempt.error} (gave up after {_attempts(attempts)}: waiting "
+                        f"{wait:.2f}s more would exceed the {self._budget:g}s retry budget)"
+                    ),
+                    attempts=attempts,
+                )
+            self._sleep(wait)
+            spent += wait
+
+    def _attempt(self, client: SendGridAPIClient, payload: dict[str, Any]) -> _Attempt:
+        """One HTTP request, classified."""
+        try:
+            response = client.client.mail.send.post(request_body=payload, timeout=self._timeout)
+        except SendGridHTTPError as exc:
+            return _from_http_error(exc)
+        except urllib.error.URLError as exc:
+            # urllib wraps only errors raised while connecting / writing the request: SendGrid
+            # cannot have received a complete request, so a retry cannot duplicate the mail.
+            return _Attempt(error=f"SendGrid unreachable, request not sent: {exc.reason}")
+        except TimeoutError:
+            return _Attempt(
+                result=DeliveryResult(
+                    DeliveryOutcome.UNKNOWN,
+                    error=(
+                        f"no answer from SendGrid within {self._timeout:g}s after the request "
+                        "was sent; it may have been accepted (no idempotency key: not retried)"
+                    ),
+                )
+            )
+        except (OSError, http.client.HTTPException) as exc:
+            return _Attempt(
+                result=DeliveryResult(
+                    DeliveryOutcome.UNKNOWN,
+                    error=(
+                        "connection to SendGrid lost after the request was sent "
+                        f"({type(exc).__name__}: {exc}); it may have been accepted (not retried)"
+                    ),
+                )
+            )
+        except Exception as exc:  # unexpected: the request may have gone out
+            return _Attempt(
+                result=DeliveryResult(
+                    DeliveryOutcome.UNKNOWN,
+                    error=f"unexpected error calling SendGrid ({type(exc).__name__}: {exc})",
+                )
+            )
+        status = int(response.status_code)
+        if 200 <= status < 300:
+            message_id = _header(response.headers, "X-Message-Id")
+            return _Attempt(result=DeliveryResult(DeliveryOutcome.SENT, message_id or None))
+        return _Attempt(
+            result=DeliveryResult(
+                DeliveryOutcome.FAILED, error=f"SendGrid answered an unexpected {status}"
+            )
+        )
+
+    def _wait_before_retry(self, attempts: int, hint: float | None) -> float:
+        """Jittered exponential backoff, never shorter than the provider's hint."""
+        backoff = self._backoff_base * 2.0 ** (attempts - 1)
+        jittered = backoff * self._random.uniform(0.5, 1.0)
+        return max(jittered, hint) if hint is not None else jittered
+
+
+def _attempts(count: int) -> str:
+    return f"{count} attempt" if count == 1 else f"{count} attempts"
+
+
+def _with_attempts(result: DeliveryResult, attempts: int) -> DeliveryResult:
+    return DeliveryResult(result.outcome, result.provider_message_id, result.error, attempts)
+
+
+def _from_http_error(exc: SendGridHTTPError) -> _Attempt:
+    """Classify a non-2xx answer: 429/5xx retryable, every other status final."""
+    status = int(exc.status_code)
+    headers = exc.headers
+    error = f"SendGrid {status}: {_error_details(exc.body, headers) or exc.reason}"
+    if status == 429 or status >= 500:
+        return _Attempt(error=error, wait_hint=_wait_hint(headers))
+    return _Attempt(result=DeliveryResult(DeliveryOutcome.FAILED, error=error))
+
+
+def _header(headers: Any, name: str) -> str | None:
+    """A header value from an ``http.client.HTTPMessage`` (or any mapping), case-insensitive."""
+    if headers is None:
+        return None
+    value = headers.get(name)
+    if value is None and isinstance(headers, Mapping):
+        lowered = name.lower()
+        value = next((v for k, v in headers.items() if str(k).lower() == lowered), None)
+    return None if value is None else str(value)
+
+
+def _error_details(body: Any, headers: Any) -> str:
+    """SendGrid's ``{"errors":[{"message","field"}]}`` and Prism's ``sl-violations``, joined."""
+    details: list[str] = []
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
+    try:
+        parsed = json.loads(text) if text.strip() else None
+    except ValueError:
+        parsed = None
+    errors = parsed.get("errors") if isinstance(parsed, dict) else None
+    if isinstance(errors, list):
+        for item in errors:
+            if isinstance(item, dict) and item.get("message"):
+                field = item.get("field")
+                details.append(f"{field}: {item['message']}" if field else str(item["message"]))
+    elif text.strip():
+        details.append(text.strip())
+    violations = _header(headers, "sl-violations")
+    if violations:
+        try:
+            items = json.loads(violations)
+            details.extend(
+                str(v["message"]) for v in items if isinstance(v, dict) and v.get("message")
+            )
+        except (ValueError, TypeError):
+            details.append(violations)
+    return "; ".join(details)[:_MAX_ERROR_CHARS]
+
+
+def _wait_hint(headers: Any) -> float | None:
+    """Seconds to wait from ``Retry-After`` (delay or HTTP date) or ``X-RateLimit-Reset``."""
+    retry_after = _header(headers, "Retry-After")
+    if retry_after:
+        try:
+            return max(0.0, float(retry_after))
+        except ValueError:
+            pass
+        try:
+            when = parsedate_to_datetime(retry_after)
+        except (TypeError, ValueError, IndexError):
+            when = None
+        if when is not None:
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    reset = _header(headers, "X-RateLimit-Reset")
+    if reset:
+        try:
+            value = float(reset)
+        except ValueError:
+            return None
+        # SendGrid sends a Unix time; a small number can only be a delay in seconds.
+        return max(0.0, value - time.time()) if value > 1e9 else max(0.0, value)
+    return None

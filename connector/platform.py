@@ -1,0 +1,190 @@
+"""The adapter protocol: what the core expects of a platform plug-in, and how it finds them.
+
+Adapters live in the top-level ``adapters`` package (or any other distribution) and are
+registered under the ``relance.adapters`` entry-point group. The core never imports one by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from importlib.metadata import entry_points
+from typing import Any, Protocol, runtime_checkable
+
+from connector.domain.money import Money
+
+ENTRY_POINT_GROUP = "relance.adapters"
+
+
+class InvoiceStatus(StrEnum):
+    OPEN = "open"
+    PAID = "paid"
+    PARTIALLY_PAID = "partially_paid"
+    VOID = "void"
+    UNCOLLECTIBLE = "uncollectible"
+    REFUNDED = "refunded"
+    DISPUTED = "disputed"
+
+    @property
+    def is_owed(self) -> bool:
+        return self in (InvoiceStatus.OPEN, InvoiceStatus.PARTIALLY_PAID)
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedCustomer:
+    external_id: str
+    email: str | None
+    name: str | None = None
+    company: str | None = None
+    phone: str | None = None
+    locale: str | None = None  # "fr", "en", … (None: the shop's)
+    is_b2b: bool | None = None  # None: the shop's default
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedInvoice:
+    """An order or invoice as the core stores it, whatever the platform."""
+
+    external_id: str
+    number: str
+    customer: NormalizedCustomer
+    total: Money
+    amount_due: Money  # still owed now (Stripe amount_remaining, Shopify totalOutstandingSet)
+    status: InvoiceStatus
+    issued_at: datetime  # tz-aware
+    due_at: datetime | None  # tz-aware; None: the core applies the shop's payment terms
+    updated_at: datetime  # the platform's own timestamp, tz-aware; orders stale updates
+    payment_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPage:
+    """One page of a sync. ``cursor`` resumes *after* this page; stored with the page's rows."""
+
+    invoices: list[NormalizedInvoice]
+    cursor: str | None
+
+
+class EventKind(StrEnum):
+    PAID = "paid"
+    PARTIALLY_PAID = "partially_paid"
+    REFUNDED = "refunded"
+    VOIDED = "voided"
+    DISPUTED = "disputed"
+    UPDATED = "updated"
+    CUSTOMER_DATA_REQUEST = "customer_data_request"
+    CUSTOMER_REDACT = "customer_redact"
+    SHOP_REDACT = "shop_redact"
+    IGNORED = "ignored"  # a topic we do not act on: stored and acknowledged
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedEvent:
+    dedupe_key: (
+        str  # Stripe event.id, Shopify X-Shopify-Event-Id, Woo "<order id>@<date_modified_gmt>"
+    )
+    kind: EventKind
+    topic: str  # the platform's own name for it
+    occurred_at: datetime  # the platform's timestamp, tz-aware: orders late deliveries
+    external_invoice_id: str | None = None
+    invoice: NormalizedInvoice | None = None  # the object as the event carried it, if any
+    payment_amount: Money | None = None
+    payment_external_id: str | None = None
+    customer_email: str | None = None  # GDPR topics
+    customer_external_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRegistration:
+    secret: str | None  # stored encrypted by the core; None when the platform has one app secret
+    external_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ConnectionContext:
+    """What an adapter sees of a connection: decrypted credentials, never the ORM row."""
+
+    id: int
+    shop_id: int
+    platform: str
+    external_account: str
+    credentials: dict[str, Any]
+    webhook_secret: str | None
+    api_base: str | None
+    settings: dict[str, Any]
+    save_credentials: Callable[[dict[str, Any]], None] = field(repr=False, default=lambda _: None)
+
+
+class AdapterError(Exception):
+    """Base of every error an adapter raises at its boundary."""
+
+
+class AdapterAuthError(AdapterError):
+    """Credentials refused (and could not be refreshed)."""
+
+
+class AdapterRateLimited(AdapterError):
+    """Still throttled after the adapter's own retry budget."""
+
+
+class AdapterMalformedResponse(AdapterError):
+    """The platform answered something we cannot read; nothing of it may be written."""
+
+
+class AdapterNotFound(AdapterError):
+    """The object does not exist on the platform (any more)."""
+
+
+class WebhookParseError(AdapterError):
+    """A verified body that is not a valid event (the intake answers 400)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialField:
+    """One option of ``relance connect <platform>``; the CLI builds its flags from these."""
+
+    name: str  # e.g. "api_key" → --api-key
+    help: str
+    required: bool = True
+    secret: bool = True  # stored encrypted in Connection.credentials
+    is_account: bool = False  # its value is the connection's external account (domain, URL, acct)
+
+
+@runtime_checkable
+class PlatformAdapter(Protocol):
+    platform: str
+    credential_fields: tuple[CredentialField, ...]
+
+    def sync(self, conn: ConnectionContext, cursor: str | None) -> Iterator[SyncPage]:
+        """Pages of owed-or-changed invoices changed since ``cursor``, oldest first."""
+        ...
+
+    def verify_webhook(
+        self, conn: ConnectionContext, headers: Mapping[str, str], raw_body: bytes
+    ) -> bool:
+        """Constant-time signature check on the raw bytes, before anything parses them."""
+        ...
+
+    def parse_webhook(
+        self, conn: ConnectionContext, headers: Mapping[str, str], raw_body: bytes
+    ) -> NormalizedEvent:
+        """A verified body → a normalized event; WebhookParseError if it cannot be read."""
+        ...
+
+    def fetch_status(self, conn: ConnectionContext, external_id: str) -> NormalizedInvoice | None:
+        """One cheap call to re-check an invoice right before a reminder goes out."""
+        ...
+
+    def register_webhooks(self, conn: ConnectionContext, base_url: str) -> WebhookRegistration: ...
+
+
+def load_adapters() -> dict[str, PlatformAdapter]:
+    """Every adapter registered under the entry-point group, keyed by its platform name."""
+    found: dict[str, PlatformAdapter] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        factory = ep.load()
+        adapter = factory() if isinstance(factory, type) or callable(factory) else factory
+        found[ep.name] = adapter
+    return found

@@ -1,0 +1,77 @@
+"""APScheduler is only the clock. A UTC scheduler with an in-memory job store and a few fixed
+jobs; what is due lives in the database (``next_action_at``), and correctness never depends
+on there being a single scheduler (the claims in the store do). Never started at import time,
+nor in web workers: only `relance worker` and `relance serve` build one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from connector.services import Services
+
+log = logging.getLogger(__name__)
+
+JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 120}
+
+
+def _safe(name: str, job: Callable[[], object]) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            job()
+        except Exception:  # a failing job must not kill the clock; the next run retries
+            log.exception("job %s failed", name)
+
+    return run
+
+
+def dunning_tick(svc: Services) -> None:
+    from connector.sync import status_checker
+
+    report = svc.runner(status_checker=status_checker(svc)).tick(datetime.now(UTC))
+    if report.outcomes:
+        log.info("tick: %s", report.counts())
+
+
+def sync_due_connections(svc: Services) -> None:
+    """Each connection on its own interval; filled in by the platform adapters."""
+    from connector import sync
+
+    sync.sync_due(svc, datetime.now(UTC))
+
+
+def nightly_reconciliation(svc: Services) -> None:
+    """Re-read what changed on each platform since the last webhook applied."""
+    from connector import sync
+
+    sync.reconcile_all(svc, datetime.now(UTC))
+
+
+def build_scheduler(svc: Services, *, blocking: bool) -> BaseScheduler:
+    cls = BlockingScheduler if blocking else BackgroundScheduler
+    scheduler: BaseScheduler = cls(timezone=UTC, job_defaults=JOB_DEFAULTS)
+    scheduler.add_job(
+        _safe("dunning_tick", lambda: dunning_tick(svc)),
+        IntervalTrigger(minutes=1, timezone=UTC),
+        id="dunning_tick",
+        next_run_time=datetime.now(UTC),
+    )
+    scheduler.add_job(
+        _safe("sync", lambda: sync_due_connections(svc)),
+        IntervalTrigger(minutes=1, timezone=UTC),
+        id="sync",
+    )
+    scheduler.add_job(
+        _safe("reconciliation", lambda: nightly_reconciliation(svc)),
+        CronTrigger(hour=3, minute=17, timezone=UTC),
+        id="reconciliation",
+    )
+    return scheduler

@@ -1,0 +1,45 @@
+"""Every entity of design §3, importable from one place."""
+
+from connector.store.models.billing import Customer, Invoice, Payment, PaymentSource
+from connector.store.models.dunning import (
+    Channel,
+    Message,
+    MessageState,
+    Reminder,
+    ReminderState,
+    Sequence,
+    Step,
+)
+from connector.store.models.events import (
+    Task,
+    TaskKind,
+    TaskState,
+    TimelineEntry,
+    TimelineKind,
+    WebhookEvent,
+    WebhookOutcome,
+)
+from connector.store.models.tenancy import Connection, Shop
+
+__all__ = [
+    "Channel",
+    "Connection",
+    "Customer",
+    "Invoice",
+    "Message",
+    "MessageState",
+    "Payment",
+    "PaymentSource",
+    "Reminder",
+    "ReminderState",
+    "Sequence",
+    "Shop",
+    "Step",
+    "Task",
+    "TaskKind",
+    "TaskState",
+    "TimelineEntry",
+    "TimelineKind",
+    "WebhookEvent",
+    "WebhookOutcome",
+]

@@ -1,0 +1,101 @@
+"""Customers, what they owe (Invoice) and what they paid (Payment). Money in minor units."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from connector.domain.money import Money
+from connector.platform import InvoiceStatus
+from connector.store.base import Base, TimestampMixin, str_enum
+
+
+class Customer(TimestampMixin, Base):
+    __tablename__ = "customer"
+    __table_args__ = (
+        UniqueConstraint("connection_id", "external_id"),
+        Index("ix_customer_shop_email", "shop_id", "email"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id", ondelete="CASCADE"))
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connection.id", ondelete="CASCADE"))
+    external_id: Mapped[str]
+    email: Mapped[str | None]
+    name: Mapped[str | None]
+    company: Mapped[str | None]
+    phone: Mapped[str | None]
+    postal_address: Mapped[str | None] = mapped_column(Text)
+    locale: Mapped[str | None] = mapped_column(String(8))
+    is_b2b: Mapped[bool] = mapped_column(default=False)
+    excluded: Mapped[bool] = mapped_column(default=False)  # the owner said: never remind
+    email_blocked_reason: Mapped[str | None]  # bounce / drop / spam report: no more email
+    erased_at: Mapped[datetime | None]  # GDPR erasure: personal data gone, amounts kept
+
+
+class Invoice(TimestampMixin, Base):
+    __tablename__ = "invoice"
+    __table_args__ = (
+        UniqueConstraint("connection_id", "external_id"),
+        Index("ix_invoice_next_action_at", "next_action_at"),
+        Index("ix_invoice_shop_status", "shop_id", "status"),
+        Index("ix_invoice_customer", "customer_id"),
+        Index("ix_invoice_shop_number", "shop_id", "number"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id", ondelete="CASCADE"))
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connection.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
+    external_id: Mapped[str]
+    number: Mapped[str]
+    currency: Mapped[str] = mapped_column(String(3))
+    total_minor: Mapped[int]
+    amount_due_minor: Mapped[int]
+    status: Mapped[InvoiceStatus] = mapped_column(str_enum(InvoiceStatus))
+    issued_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    payment_url: Mapped[str | None] = mapped_column(Text)
+    sequence_id: Mapped[int | None] = mapped_column(ForeignKey("sequence.id"))  # None: default
+    paused_until: Mapped[datetime | None]
+    pause_reason: Mapped[str | None]  # payment_plan | dispute | manual
+    handed_off_at: Mapped[datetime | None]
+    prescribed_at: Mapped[datetime | None]
+    # When the engine must look at this invoice again; NULL: nothing to do. Indexed, so a
+    # tick costs what is due, not what is stored.
+    next_action_at: Mapped[datetime | None]
+    # The platform's own timestamp of the state we hold: an older event never reverts it.
+    platform_updated_at: Mapped[datetime | None]
+
+    customer: Mapped[Customer] = relationship(lazy="joined", innerjoin=True)
+
+    @property
+    def amount_due(self) -> Money:
+        return Money.from_minor(self.amount_due_minor, self.currency)
+
+    @property
+    def total(self) -> Money:
+        return Money.from_minor(self.total_minor, self.currency)
+
+
+class PaymentSource(StrEnum):
+    WEBHOOK = "webhook"
+    SYNC = "sync"
+    MANUAL = "manual"
+
+
+class Payment(TimestampMixin, Base):
+    __tablename__ = "payment"
+    __table_args__ = (UniqueConstraint("invoice_id", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id", ondelete="CASCADE"))
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id", ondelete="CASCADE"))
+    amount_minor: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    received_at: Mapped[datetime]
+    source: Mapped[PaymentSource] = mapped_column(str_enum(PaymentSource))
+    external_id: Mapped[str]

@@ -1,0 +1,134 @@
+"""The sequence (policy → steps) and what the engine did with it (Message, Reminder).
+
+Reminder is one row per (invoice, step), unique: the database, not the scheduler, guarantees
+that a step is sent at most once. Message is one outgoing email to one customer on one local
+day, unique too: at most one message per customer per day, possibly covering several invoices.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, Index, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from connector.store.base import Base, TimestampMixin, str_enum
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+    LETTER = "letter"
+    TASK = "task"
+
+
+class Sequence(TimestampMixin, Base):
+    __tablename__ = "sequence"
+    __table_args__ = (UniqueConstraint("shop_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id", ondelete="CASCADE"))
+    name: Mapped[str]
+    is_default: Mapped[bool] = mapped_column(default=False)
+
+    steps: Mapped[list[Step]] = relationship(
+        order_by="Step.position", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class Step(TimestampMixin, Base):
+    __tablename__ = "step"
+    __table_args__ = (UniqueConstraint("sequence_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sequence_id: Mapped[int] = mapped_column(ForeignKey("sequence.id", ondelete="CASCADE"))
+    key: Mapped[str]  # courtesy, reminder_1, …; also the template name
+    position: Mapped[int]
+    offset_days: Mapped[int]  # from the due date; negative = before
+    channel: Mapped[Channel] = mapped_column(str_enum(Channel))
+    tone: Mapped[str] = mapped_column(default="polite")
+    show_penalties: Mapped[bool] = mapped_column(default=False)
+    sends_letter: Mapped[bool] = mapped_column(default=False)  # PDF + task "letter to post"
+    hands_off: Mapped[bool] = mapped_column(default=False)  # opens a task for a person
+    new_deadline_days: Mapped[int | None]  # e.g. 5 (second reminder), 8 (formal notice)
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class MessageState(StrEnum):
+    CLAIMED = "claimed"  # reserved by a worker under a lease; the mail API not called yet
+    SENDING = "sending"  # the mail call may be in flight: a crash here leaves it UNKNOWN
+    SENT = "sent"
+    FAILED = "failed"
+    UNKNOWN = "unknown"  # outcome lost in a crash or timeout: raised to a person, never resent
+    CANCELLED = "cancelled"  # paid (or paused, excluded…) between the claim and the send
+
+
+class Message(TimestampMixin, Base):
+    __tablename__ = "message"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "channel", "local_day"),
+        Index("ix_message_state_lease", "state", "lease_until"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
+    channel: Mapped[Channel] = mapped_column(str_enum(Channel))
+    local_day: Mapped[date]  # the shop-local day it belongs to
+    state: Mapped[MessageState] = mapped_column(str_enum(MessageState))
+    lease_owner: Mapped[str | None]
+    lease_until: Mapped[datetime | None]
+    recipient: Mapped[str | None]
+    subject: Mapped[str | None] = mapped_column(Text)
+    body_text: Mapped[str | None] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text)
+    provider_message_id: Mapped[str | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
+
+    reminders: Mapped[list[Reminder]] = relationship(back_populates="message")
+
+
+class ReminderState(StrEnum):
+    CLAIMED = "claimed"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # passed during downtime, superseded by a later step
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"
+
+    @property
+    def is_pending(self) -> bool:
+        return self is ReminderState.CLAIMED
+
+
+class Reminder(TimestampMixin, Base):
+    __tablename__ = "reminder"
+    __table_args__ = (
+        UniqueConstraint("invoice_id", "step_id"),
+        Index("ix_reminder_message", "message_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id", ondelete="CASCADE"))
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id", ondelete="CASCADE"))
+    step_id: Mapped[int] = mapped_column(ForeignKey("step.id"))
+    step_key: Mapped[str]
+    channel: Mapped[Channel] = mapped_column(str_enum(Channel))
+    state: Mapped[ReminderState] = mapped_column(str_enum(ReminderState))
+    due_on: Mapped[date]  # the shop-local day the step fell due
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"))
+    reason: Mapped[str | None] = mapped_column(Text)  # why skipped / cancelled / failed
+    # The owner's evidence: exactly what went out, to whom.
+    recipient: Mapped[str | None]
+    subject: Mapped[str | None] = mapped_column(Text)
+    body_text: Mapped[str | None] = mapped_column(Text)
+    provider_message_id: Mapped[str | None]
+    letter_path: Mapped[str | None] = mapped_column(Text)
+    amount_due_minor: Mapped[int | None]  # what was asked for, at the time
+    sent_at: Mapped[datetime | None]
+
+    message: Mapped[Message | None] = relationship(back_populates="reminders")

@@ -1,0 +1,116 @@
+"""What arrived (WebhookEvent), what a person must do (Task), what happened (TimelineEntry)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from connector.store.base import Base, TimestampMixin, str_enum
+
+
+class WebhookOutcome(StrEnum):
+    PENDING = "pending"  # stored, not applied yet (the worker retries from the store)
+    APPLIED = "applied"
+    IGNORED = "ignored"  # unknown topic, or stale
+    FAILED = "failed"  # apply failed; retried
+
+
+class WebhookEvent(Base):
+    __tablename__ = "webhook_event"
+    __table_args__ = (
+        UniqueConstraint("scope", "dedupe_key"),
+        Index("ix_webhook_event_outcome", "outcome"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # "<platform>:<connection id>" or "sendgrid": the namespace of the dedupe key.
+    scope: Mapped[str]
+    shop_id: Mapped[int | None] = mapped_column(ForeignKey("shop.id", ondelete="CASCADE"))
+    connection_id: Mapped[int | None] = mapped_column(
+        ForeignKey("connection.id", ondelete="CASCADE")
+    )
+    platform: Mapped[str] = mapped_column()
+    dedupe_key: Mapped[str]
+    topic: Mapped[str]
+    kind: Mapped[str | None]
+    received_at: Mapped[datetime]
+    occurred_at: Mapped[datetime | None]
+    processed_at: Mapped[datetime | None]
+    outcome: Mapped[WebhookOutcome] = mapped_column(str_enum(WebhookOutcome))
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    raw_body: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class TaskKind(StrEnum):
+    ESCALATION = "escalation"  # N reminders without payment, or above the amount threshold
+    LETTER_TO_POST = "letter_to_post"
+    UNKNOWN_OUTCOME = "unknown_outcome"  # a send whose result was lost: check, never resent
+    SEND_FAILED = "send_failed"
+    BOUNCE = "bounce"
+    PRESCRIBED = "prescribed"
+    DATA_REQUEST = "data_request"
+
+
+class TaskState(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+
+
+class Task(TimestampMixin, Base):
+    __tablename__ = "task"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "dedupe_key"),
+        Index("ix_task_shop_state", "shop_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id", ondelete="CASCADE"))
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id", ondelete="CASCADE"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
+    kind: Mapped[TaskKind] = mapped_column(str_enum(TaskKind))
+    state: Mapped[TaskState] = mapped_column(str_enum(TaskState), default=TaskState.OPEN)
+    title: Mapped[str] = mapped_column(Text)
+    detail: Mapped[str | None] = mapped_column(Text)
+    attachment_path: Mapped[str | None] = mapped_column(Text)
+    dedupe_key: Mapped[str]  # one task per cause: re-running never opens it twice
+    closed_at: Mapped[datetime | None]
+
+
+class TimelineKind(StrEnum):
+    SYNCED = "synced"
+    IMPORTED = "imported"
+    STATUS_CHANGED = "status_changed"
+    REMINDER_SENT = "reminder_sent"
+    REMINDER_SKIPPED = "reminder_skipped"
+    REMINDER_CANCELLED = "reminder_cancelled"
+    REMINDER_FAILED = "reminder_failed"
+    REMINDER_UNKNOWN = "reminder_unknown"
+    LETTER_READY = "letter_ready"
+    PAID = "paid"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    ESCALATED = "escalated"
+    PRESCRIBED = "prescribed"
+    OPENED = "opened"
+    CLICKED = "clicked"
+    BOUNCED = "bounced"
+
+
+class TimelineEntry(Base):
+    __tablename__ = "timeline_entry"
+    __table_args__ = (Index("ix_timeline_entry_invoice_at", "invoice_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id", ondelete="CASCADE"))
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    kind: Mapped[TimelineKind] = mapped_column(str_enum(TimelineKind))
+    summary: Mapped[str] = mapped_column(Text)
+    reminder_id: Mapped[int | None] = mapped_column(ForeignKey("reminder.id"))
+    data: Mapped[dict[str, Any] | None]

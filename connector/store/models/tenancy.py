@@ -1,0 +1,72 @@
+"""The tenant (Shop) and its platform connections."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Any
+
+from sqlalchemy import ForeignKey, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from connector.domain.terms import TermsMode
+from connector.store.base import Base, TimestampMixin, str_enum
+
+
+class Shop(TimestampMixin, Base):
+    __tablename__ = "shop"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str]
+    owner_email: Mapped[str]
+    locale: Mapped[str] = mapped_column(default="fr")
+    timezone: Mapped[str] = mapped_column(default="Europe/Paris")
+    currency: Mapped[str] = mapped_column(default="EUR")
+    # Sender identity and the human contact offered in every message.
+    sender_name: Mapped[str | None]
+    sender_email: Mapped[str | None]
+    contact_email: Mapped[str | None]
+    contact_phone: Mapped[str | None]
+    payment_instructions: Mapped[str | None] = mapped_column(Text)
+    # Legal identity, for letters.
+    legal_name: Mapped[str | None]
+    legal_address: Mapped[str | None] = mapped_column(Text)
+    legal_id: Mapped[str | None]
+    # Legal settings (design §5). Rates in basis points so they stay exact on SQLite.
+    default_b2b: Mapped[bool] = mapped_column(default=False)
+    terms_mode: Mapped[TermsMode] = mapped_column(str_enum(TermsMode), default=TermsMode.NET)
+    terms_days: Mapped[int] = mapped_column(default=30)
+    ecb_rate_bp: Mapped[int] = mapped_column(default=215)
+    b2b_margin_bp: Mapped[int] = mapped_column(default=1000)
+    consumer_rate_bp: Mapped[int | None]
+    indemnity_minor: Mapped[int] = mapped_column(default=4000)  # EUR cents
+    # Sending window in the shop's own timezone.
+    window_start: Mapped[time] = mapped_column(default=time(9, 0))
+    window_end: Mapped[time] = mapped_column(default=time(18, 0))
+    business_days_only: Mapped[bool] = mapped_column(default=True)
+    holiday_country: Mapped[str] = mapped_column(default="FR")
+    holiday_subdiv: Mapped[str | None]
+    # Hand-off to a person.
+    escalate_after_reminders: Mapped[int | None]  # None: never by count (opt-in)
+    escalate_above_minor: Mapped[int | None]
+    thank_you_enabled: Mapped[bool] = mapped_column(default=False)
+
+
+class Connection(TimestampMixin, Base):
+    __tablename__ = "connection"
+    __table_args__ = (UniqueConstraint("shop_id", "platform", "external_account"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(default="csv")
+    external_account: Mapped[str] = mapped_column(default="")
+    credentials_enc: Mapped[str | None] = mapped_column(Text)  # Fernet token of a JSON object
+    webhook_secret_enc: Mapped[str | None] = mapped_column(Text)
+    api_base: Mapped[str | None]
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    sync_cursor: Mapped[str | None] = mapped_column(Text)
+    sync_interval_minutes: Mapped[int] = mapped_column(default=15)
+    last_sync_at: Mapped[datetime | None]
+    last_sync_status: Mapped[str | None]
+    last_sync_error: Mapped[str | None] = mapped_column(Text)
+    last_webhook_at: Mapped[datetime | None]
+    active: Mapped[bool] = mapped_column(default=True)

@@ -1,0 +1,201 @@
+"""Drives the platform adapters. Each page is upserted together with the cursor that resumes
+after it, in one transaction: a sync interrupted anywhere resumes from the stored cursor and
+writes nothing twice (upserts are idempotent, stale states never win)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+
+from connector.ledger import upsert_invoices
+from connector.platform import (
+    AdapterError,
+    ConnectionContext,
+    NormalizedInvoice,
+    PlatformAdapter,
+    load_adapters,
+)
+from connector.services import Services
+from connector.store.db import write_session
+from connector.store.models import Connection, Shop
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]  # (pages done, invoices seen)
+
+
+class SyncError(Exception):
+    """A sync stopped; what was committed before stays, the cursor points after it."""
+
+
+class UnknownPlatform(SyncError):
+    pass
+
+
+@dataclass(slots=True)
+class SyncResult:
+    connection_id: int
+    pages: int = 0
+    invoices: int = 0
+    inserted: int = 0
+    updated: int = 0
+    closed: int = 0
+    stale: int = 0
+    cursor: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+def connection_context(svc: Services, conn: Connection) -> ConnectionContext:
+    """Decrypted view of a connection for its adapter; refreshed credentials are re-encrypted."""
+    creds = svc.secrets.decrypt_json(conn.credentials_enc) if conn.credentials_enc else {}
+    secret = svc.secrets.decrypt(conn.webhook_secret_enc) if conn.webhook_secret_enc else None
+    connection_id = conn.id
+
+    def save_credentials(new: dict[str, Any]) -> None:
+        with write_session(svc.sessions) as s:
+            row = s.get(Connection, connection_id, with_for_update=True)
+            assert row is not None
+            row.credentials_enc = svc.secrets.encrypt_json(new)
+        ctx.credentials = dict(new)
+
+    ctx = ConnectionContext(
+        id=conn.id,
+        shop_id=conn.shop_id,
+        platform=conn.platform,
+        external_account=conn.external_account,
+        credentials=dict(creds),
+        webhook_secret=secret,
+        api_base=conn.api_base,
+        settings=dict(conn.settings or {}),
+        save_credentials=save_credentials,
+    )
+    return ctx
+
+
+def adapter_for(platform: str, adapters: Mapping[str, PlatformAdapter] | None) -> PlatformAdapter:
+    found = adapters if adapters is not None else load_adapters()
+    if platform not in found:
+        raise UnknownPlatform(f"no adapter installed for platform {platform!r}")
+    return found[platform]
+
+
+def sync_connection(
+    svc: Services,
+    connection_id: int,
+    now: datetime,
+    *,
+    adapters: Mapping[str, PlatformAdapter] | None = None,
+    progress: Progress | None = None,
+) -> SyncResult:
+    with svc.sessions() as s:
+        conn = s.get(Connection, connection_id)
+        if conn is None:
+            raise SyncError(f"connection {connection_id} does not exist")
+        adapter = adapter_for(conn.platform, adapters)
+        ctx = connection_context(svc, conn)
+        cursor = conn.sync_cursor
+    result = SyncResult(connection_id, cursor=cursor)
+    try:
+        for page in adapter.sync(ctx, cursor):
+            with write_session(svc.sessions) as s:
+                row = s.get(Connection, connection_id, with_for_update=True)
+                assert row is not None
+                shop = s.get(Shop, row.shop_id)
+                assert shop is not None
+                stats = upsert_invoices(s, shop, row, page.invoices, now)
+                row.sync_cursor = page.cursor
+            result.pages += 1
+            result.invoices += len(page.invoices)
+            result.inserted += stats.inserted
+            result.updated += stats.updated
+            result.closed += stats.closed
+            result.stale += stats.stale
+            result.cursor = page.cursor
+            if progress is not None:
+                progress(result.pages, result.invoices)
+    except AdapterError as exc:
+        _record(svc, connection_id, now, f"error: {type(exc).__name__}", str(exc))
+        raise SyncError(f"connection {connection_id}: {exc}") from exc
+    _record(svc, connection_id, now, "ok", None)
+    return result
+
+
+def _record(svc: Services, connection_id: int, now: datetime, status: str, error: str | None) -> None:
+    with write_session(svc.sessions) as s:
+        row = s.get(Connection, connection_id)
+        if row is not None:
+            row.last_sync_at = now
+            row.last_sync_status = status
+            row.last_sync_error = error
+
+
+def platform_connections(svc: Services, connection_id: int | None = None) -> list[int]:
+    with svc.sessions() as s:
+        q = select(Connection.id).where(Connection.active.is_(True), Connection.platform != "csv")
+        if connection_id is not None:
+            q = q.where(Connection.id == connection_id)
+        return list(s.scalars(q.order_by(Connection.id)))
+
+
+def sync_due(svc: Services, now: datetime) -> None:
+    """Sync every connection whose interval has passed; one failing never stops the others."""
+    with svc.sessions() as s:
+        rows = s.execute(
+            select(Connection.id, Connection.sync_interval_minutes, Connection.last_sync_at).where(
+                Connection.active.is_(True),
+                Connection.platform != "csv",
+                or_(Connection.last_sync_at.is_(None), Connection.last_sync_at < now),
+            )
+        ).all()
+    for connection_id, interval, last in rows:
+        if last is not None and last + timedelta(minutes=interval) > now:
+            continue
+        try:
+            sync_connection(svc, connection_id, now)
+        except SyncError as exc:
+            log.warning("sync failed: %s", exc)
+
+
+def reconcile_all(svc: Services, now: datetime) -> None:
+    """Nightly: re-read what changed on every platform since the stored cursor, so a webhook
+    that was lost is caught within a day (WooCommerce, which never retries, within one sync
+    interval through sync_due)."""
+    for connection_id in platform_connections(svc):
+        try:
+            sync_connection(svc, connection_id, now)
+        except SyncError as exc:
+            log.warning("reconciliation failed: %s", exc)
+
+
+def status_checker(
+    svc: Services, adapters: Mapping[str, PlatformAdapter] | None = None
+) -> Callable[[int, str], NormalizedInvoice | None]:
+    """The runner's last look before a send: the platform's own view, where there is one."""
+    found: dict[str, PlatformAdapter] = dict(adapters) if adapters is not None else {}
+    loaded = adapters is not None
+    contexts: dict[int, tuple[PlatformAdapter, ConnectionContext] | None] = {}
+
+    def check(connection_id: int, external_id: str) -> NormalizedInvoice | None:
+        nonlocal loaded
+        if connection_id not in contexts:
+            with svc.sessions() as s:
+                conn = s.get(Connection, connection_id)
+                if conn is not None and conn.platform != "csv" and not loaded:
+                    found.update(load_adapters())  # only when a platform invoice is re-checked
+                    loaded = True
+                adapter = found.get(conn.platform) if conn is not None else None
+                contexts[connection_id] = (
+                    (adapter, connection_context(svc, conn)) if adapter and conn else None
+                )
+        entry = contexts[connection_id]
+        if entry is None:
+            return None
+        adapter, ctx = entry
+        return adapter.fetch_status(ctx, external_id)
+
+    return check

@@ -1,0 +1,40 @@
+"""The Flask app factory: settings page and (later) the webhook intake, one blueprint each.
+
+No scheduler here: web workers never run jobs (see connector.scheduler)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from flask import Flask
+
+from connector.config import Settings
+from connector.services import Services
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
+    settings = settings or (services.settings if services else Settings.from_env())
+    app = Flask(__name__)
+    app.config.from_mapping(
+        SECRET_KEY=settings.flask_secret_key or secrets.token_hex(32),
+        MAX_CONTENT_LENGTH=settings.max_webhook_bytes,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
+    )
+    init_services(app, services or Services.build(settings))
+    from connector.web import dashboard
+
+    app.register_blueprint(dashboard.bp)
+    return app
+
+
+def init_services(app: Flask, services: Services) -> None:
+    app.extensions["relance"] = services
+
+
+def services_of(app: Any) -> Services:
+    svc = app.extensions["relance"]
+    assert isinstance(svc, Services)
+    return svc

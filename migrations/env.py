@@ -1,0 +1,58 @@
+"""Alembic environment: the URL comes from the caller's config or from Settings (env)."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from connector.config import Settings
+from connector.store import models  # noqa: F401 - registers every table on Base.metadata
+from connector.store.base import Base
+from connector.store.db import make_engine, normalize_url
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def _url() -> str:
+    return normalize_url(
+        config.get_main_option("sqlalchemy.url") or Settings.from_env().database_url
+    )
+
+
+def run_migrations_offline() -> None:
+    context.configure(
+        url=_url(),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        render_as_batch=_url().startswith("sqlite"),
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    engine = make_engine(_url())
+    with engine.connect() as conn:
+        _run(conn)
+    engine.dispose()
+
+
+def _run(connection: object) -> None:
+    context.configure(
+        connection=connection,  # type: ignore[arg-type]
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",  # type: ignore[attr-defined]
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

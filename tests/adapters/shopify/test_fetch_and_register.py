@@ -1,0 +1,79 @@
+"""fetch_status (one order query) and register_webhooks (idempotent subscriptions)."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.shopify import ShopifyAdapter
+from adapters.shopify.exceptions import ShopifyUserError
+from connector.platform import AdapterError, AdapterNotFound, ConnectionContext, InvoiceStatus
+from tests.support.fake_shopify import FakeShopify, make_order
+
+
+def test_fetch_status_is_one_order_query(
+    adapter: ShopifyAdapter, conn: ConnectionContext, fake: FakeShopify
+) -> None:
+    fake.add_orders(
+        make_order(901, updated_at="2026-03-01T09:00:00Z", financial="PAID", outstanding="0.00")
+    )
+
+    invoice = adapter.fetch_status(conn, "901")
+
+    assert invoice is not None
+    assert (invoice.external_id, invoice.status) == ("901", InvoiceStatus.PAID)
+    assert fake.operations() == ["RelanceOrder"]
+    assert fake.graphql_requests[0]["variables"] == {"id": "gid://shopify/Order/901"}
+
+
+def test_fetch_status_accepts_a_gid(
+    adapter: ShopifyAdapter, conn: ConnectionContext, fake: FakeShopify
+) -> None:
+    fake.add_orders(make_order(902, updated_at="2026-03-01T09:00:00Z"))
+    invoice = adapter.fetch_status(conn, "gid://shopify/Order/902")
+    assert invoice is not None and invoice.status is InvoiceStatus.OPEN
+
+
+def test_fetch_status_of_a_missing_order_is_none(
+    adapter: ShopifyAdapter, conn: ConnectionContext, fake: FakeShopify
+) -> None:
+    assert adapter.fetch_status(conn, "123456") is None
+    assert fake.operations() == ["RelanceOrder"]
+
+
+def test_fetch_status_of_a_non_id_is_not_found(
+    adapter: ShopifyAdapter, conn: ConnectionContext, fake: FakeShopify
+) -> None:
+    with pytest.raises(AdapterNotFound):
+        adapter.fetch_status(conn, "#1001")
+    assert fake.graphql_requests == []
+
+
+def test_register_webhooks_subscribes_each_order_topic_once(
+    adapter: ShopifyAdapter, conn: ConnectionContext, fake: FakeShopify
+) -> None:
+    registration = adapter.register_webhooks(conn, "https://relance.example.com/")
+
+    uri = "https://relance.example.com/webhooks/shopify/42"
+    assert registration.secret is None  # Shopify signs with the app's client secret
+    assert sorted((s["topic"], s["uri"], s["format"]) for s in fake.webhook_subscriptions) == [
+        ("ORDERS_CANCELLED", uri, "JSON"),
+        ("ORDERS_PAID", uri, "JSON"),
+        ("ORDERS_UPDATED", uri, "JSON"),
+        ("REFUNDS_CREATE", uri, "JSON"),
+    ]
+    assert registration.external_ids == [s["id"] for s in fake.webhook_subscriptions]
+
+    again = adapter.register_webhooks(conn, "https://relance.example.com")
+
+    assert again.external_ids == registration.external_ids
+    assert len(fake.webhook_subscriptions) == 4
+    assert fake.operations().count("RelanceWebhookSubscriptionCreate") == 4
+
+
+def test_register_webhooks_reports_user_errors(
+    adapter: ShopifyAdapter, conn: ConnectionContext, fake: FakeShopify
+) -> None:
+    with pytest.raises(ShopifyUserError, match="Address is invalid") as caught:
+        adapter.register_webhooks(conn, "ftp://relance.example.com")
+    assert isinstance(caught.value, AdapterError)
+    assert fake.webhook_subscriptions == []

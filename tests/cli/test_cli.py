@@ -1,0 +1,172 @@
+"""The CLI as an owner's script uses it: --json everywhere, one-line errors, non-zero exits."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from connector.cli import cli
+from connector.config import Settings
+from connector.services import Services
+from connector.store.models import Invoice, TimelineEntry
+
+DESIGN_COMMANDS = {
+    "db",
+    "serve",
+    "web",
+    "worker",
+    "shop",
+    "connect",
+    "sync",
+    "invoices",
+    "tick",
+    "customers",
+    "demo",
+}
+
+HEADER = "number,customer_email,customer_name,amount,currency,issued_at,due_at,b2b,locale\n"
+GOOD = (
+    "F-001,marie@client.example,Marie Curie,120.00,EUR,2026-05-11,2026-06-10,false,fr\n"
+    "F-002,acme@client.example,ACME SAS,1500,JPY,2026-05-11T09:00:00+02:00,2026-06-10,true,en\n"
+    "F-003,zoe@client.example,,99.90,eur,2026-05-11,,no,\n"
+)
+
+
+@pytest.fixture
+def run(env: dict[str, str]):  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        result = runner.invoke(cli, list(args), env=env, catch_exceptions=False)
+        return result.exit_code, result.stdout, result.stderr
+
+    code, _, err = invoke("db", "upgrade")
+    assert code == 0, err
+    code, out, err = invoke(
+        "shop", "create", "--name", "Atelier Dupont", "--email", "compta@dupont.example", "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["name"] == "Atelier Dupont"
+    return invoke
+
+
+def count_invoices(env: dict[str, str]) -> tuple[int, int]:
+    svc = Services.build(Settings.from_env(env))
+    with svc.sessions() as s:
+        result = (
+            s.scalar(select(func.count()).select_from(Invoice)) or 0,
+            s.scalar(select(func.count()).select_from(TimelineEntry)) or 0,
+        )
+    svc.close()
+    return result
+
+
+def test_help_lists_every_design_command() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "connector", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    listed = {line.split()[0] for line in out.split("Commands:")[1].splitlines() if line.strip()}
+    assert listed >= DESIGN_COMMANDS
+
+
+def test_import_list_show_tick(run, tmp_path: Path, env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    csv_file = tmp_path / "invoices.csv"
+    csv_file.write_text(HEADER + GOOD)
+    code, out, err = run("invoices", "import", str(csv_file), "--json")
+    assert code == 0, err
+    assert json.loads(out)["inserted"] == 3
+    # Re-importing the same file changes nothing.
+    code, out, _ = run("invoices", "import", str(csv_file), "--json")
+    assert json.loads(out) | {} == json.loads(out) and json.loads(out)["inserted"] == 0
+    assert count_invoices(env)[0] == 3
+    code, out, _ = run("invoices", "list", "--status", "open", "--json")
+    rows = json.loads(out)
+    assert [r["number"] for r in rows] == ["F-001", "F-002", "F-003"]
+    jpy = next(r for r in rows if r["number"] == "F-002")
+    assert (jpy["amount_due"], jpy["currency"]) == ("1500", "JPY")
+    f3 = next(r for r in rows if r["number"] == "F-003")
+    assert f3["due_at"].startswith("2026-06-09T22:00")  # net 30 from 11 May, Paris midnight
+    code, out, err = run("tick", "--now", "2026-06-11T10:00:00+02:00", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["counts"]["sent"] >= 1
+    assert any(o["outcome"] == "skipped" and o["reason"] for o in report["outcomes"])
+    code, out, _ = run("invoices", "show", "F-001", "--json")
+    shown = json.loads(out)
+    assert {r["step"] for r in shown["reminders"]} == {"courtesy", "reminder_1"}
+    assert "imported" in {t["kind"] for t in shown["timeline"]}
+
+
+@pytest.mark.parametrize(
+    ("row", "where"),
+    [
+        (
+            "F-9,x@client.example,X,10.00,EUR,2026-13-01,2026-06-10,false,fr\n",
+            "line 3, field issued_at",
+        ),
+        (
+            "F-9,x@client.example,X,10.00,EUX,2026-05-01,2026-06-10,false,fr\n",
+            "line 3, field currency",
+        ),
+        (
+            "F-9,x@client.example,X,-10.00,EUR,2026-05-01,2026-06-10,false,fr\n",
+            "line 3, field amount",
+        ),
+        ("F-9,,X,10.00,EUR,2026-05-01,2026-06-10,false,fr\n", "line 3, field customer_email"),
+        (
+            "F-9,x@client.example,X,10.001,EUR,2026-05-01,2026-06-10,false,fr\n",
+            "line 3, field amount",
+        ),
+        ("F-9,x@client.example,X,10.00,EUR,2026-05-01,2026-06-10,maybe,fr\n", "line 3, field b2b"),
+        (
+            "F-001,x@client.example,X,10.00,EUR,2026-05-01,2026-06-10,false,fr\n",
+            "line 3, field number",
+        ),
+    ],
+)
+def test_bad_row_names_line_and_field_and_writes_nothing(
+    run,
+    tmp_path: Path,
+    env: dict[str, str],
+    row: str,
+    where: str,  # type: ignore[no-untyped-def]
+) -> None:
+    csv_file = tmp_path / "bad.csv"
+    csv_file.write_text(HEADER + GOOD.splitlines(keepends=True)[0] + row)
+    code, _out, err = run("invoices", "import", str(csv_file))
+    assert code != 0
+    assert where in err
+    assert "nothing was imported" in err
+    assert count_invoices(env) == (0, 0)
+
+
+def test_missing_header_is_named(run, tmp_path: Path, env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    csv_file = tmp_path / "bad.csv"
+    csv_file.write_text("number,amount,currency,issued_at\nF-1,10,EUR,2026-05-01\n")
+    code, _out, err = run("invoices", "import", str(csv_file))
+    assert code != 0 and "field customer_email: required column missing" in err
+    assert count_invoices(env) == (0, 0)
+
+
+def test_semicolons_and_decimal_commas(run, tmp_path: Path, env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    csv_file = tmp_path / "fr.csv"
+    csv_file.write_text(
+        "\ufeffnumber;customer_email;amount;currency;issued_at;due_at\n"
+        "F-1;a@client.example;1 234,50;EUR;2026-05-01;2026-06-10\n",
+        encoding="utf-8",
+    )
+    code, out, err = run("invoices", "import", str(csv_file), "--json")
+    assert code == 0, err
+    code, out, _ = run("invoices", "list", "--json")
+    assert json.loads(out)[0]["amount_due"] == "1234.50"
+
+
+def test_bad_now_is_a_one_line_error(run) -> None:  # type: ignore[no-untyped-def]
+    code, _out, err = run("tick", "--now", "yesterday")
+    assert code != 0 and err.strip().count("\n") == 0 and "--now" in err
