@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -49,6 +49,17 @@ class UpsertStats:
 
 def local_midnight(day: date, timezone: str) -> datetime:
     return datetime.combine(day, time(0), tzinfo=ZoneInfo(timezone)).astimezone(UTC)
+
+
+PLAN_LEAD = timedelta(days=60)
+"""How long before the due date the planner first looks at an invoice: more than any step's
+lead (the courtesy step is D-2). Anchored on the due date, not on the sync's wall clock, so a
+tick ``--now`` in the past or the future sees the same plan."""
+
+
+def plan_from(due_at: datetime) -> datetime:
+    """When the engine should first look at an owed invoice (it re-plans precisely then)."""
+    return due_at - PLAN_LEAD
 
 
 def resolve_due_at(shop: Shop, item: NormalizedInvoice) -> datetime:
@@ -145,6 +156,7 @@ def _new_invoice_row(
     item: NormalizedInvoice,
     now: datetime,
 ) -> dict[str, object]:
+    due_at = resolve_due_at(shop, item)
     return {
         "shop_id": shop.id,
         "connection_id": connection.id,
@@ -156,11 +168,11 @@ def _new_invoice_row(
         "amount_due_minor": item.amount_due.to_minor(),
         "status": item.status,
         "issued_at": item.issued_at,
-        "due_at": resolve_due_at(shop, item),
+        "due_at": due_at,
         "payment_url": item.payment_url,
         "platform_updated_at": item.updated_at,
-        # Owed invoices go to the planner on the next tick; the rest never will.
-        "next_action_at": now if item.status.is_owed else None,
+        # Owed invoices go to the planner once their first step may be near; the rest never.
+        "next_action_at": plan_from(due_at) if item.status.is_owed else None,
         "created_at": now,
         "updated_at": now,
     }
@@ -303,7 +315,8 @@ def set_state(
         invoice.next_action_at = None
         return True
     if status.is_owed:
-        invoice.next_action_at = now  # re-plan: the amount, the status or the dates changed
+        # Re-plan: the amount, the status or the dates changed.
+        invoice.next_action_at = plan_from(invoice.due_at)
     return False
 
 

@@ -365,7 +365,7 @@ class Deliverer:
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", inv.number)
         path = folder / f"{safe}-{inv.id}-{spec.key}.pdf"
         tmp = path.with_suffix(".pdf.tmp")
-        tmp.write_bytes(render_letter(ctx))
+        tmp.write_bytes(render_letter(ctx, self.renderer))
         tmp.replace(path)
         return path
 
