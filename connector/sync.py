@@ -125,7 +125,9 @@ def sync_connection(
     return result
 
 
-def _record(svc: Services, connection_id: int, now: datetime, status: str, error: str | None) -> None:
+def _record(
+    svc: Services, connection_id: int, now: datetime, status: str, error: str | None
+) -> None:
     with write_session(svc.sessions) as s:
         row = s.get(Connection, connection_id)
         if row is not None:

@@ -48,10 +48,8 @@ def _connect_command(platform: str, adapter: PlatformAdapter) -> click.Command:
         as_json: bool,
         **values: Any,
     ) -> None:
-        account = next(
-            (values[f.name] for f in adapter.credential_fields if f.is_account and values.get(f.name)),
-            "",
-        )
+        accounts = [f.name for f in adapter.credential_fields if f.is_account]
+        account = next((values[name] for name in accounts if values.get(name)), "")
         creds = {k: v for k, v in values.items() if v is not None}
         with services() as svc:
             with write_session(svc.sessions) as s:

@@ -87,7 +87,7 @@ class Paragraph:
 
 
 def split_paragraphs(text: str, invoice_numbers: tuple[str, ...]) -> tuple[Paragraph, ...]:
-    """Split a tidy body into paragraphs and spot the invoice list (first bullet list naming all)."""
+    """Split a tidy body into paragraphs; spot the invoice list (first bullet list naming all)."""
     out: list[Paragraph] = []
     found = False
     for chunk in text.split("\n\n"):
