@@ -42,14 +42,18 @@ def register(cli: click.Group) -> None:
     @cli.command("web")
     @click.option("--host", default="127.0.0.1", show_default=True)
     @click.option("--port", default=8000, show_default=True, type=int)
-    def web(host: str, port: int) -> None:
-        """The web half only (settings page and webhooks); no scheduler."""
-        from werkzeug.serving import run_simple
-
-        from connector.web import create_app
+    @click.option(
+        "--workers",
+        default=lambda: int(os.environ.get("WEB_CONCURRENCY", "2")),
+        show_default="WEB_CONCURRENCY or 2",
+        type=click.IntRange(min=1),
+    )
+    def web(host: str, port: int, workers: int) -> None:
+        """The web half only (settings page and webhooks) in gunicorn processes; no scheduler."""
+        from connector.web.server import serve_gunicorn
 
         _logging()
-        run_simple(host, port, create_app(), threaded=True)
+        serve_gunicorn(host, port, workers)
 
     @cli.command("demo")
     @json_option
