@@ -1,23 +1,49 @@
 """Sending throughput against a local SendGrid-speaking server with 20 ms latency, still exactly
-once (counted at the server). Naive baseline, same run: one send at a time."""
+once (counted at the server). The server runs in its own process, as a real mail API would, so
+it does not share the tick's interpreter lock. Naive baseline, same run: one send at a time."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from bench.common import Figure, bench_now, report, scratch_services, seed, timed
 from connector.mail.sendgrid import SendGridTransport
-from tests.support.fake_sendgrid import FakeSendGrid
+from tests.support.fake_sendgrid import STATS_PATH
+
+
+@contextmanager
+def mail_server(latency: float) -> Iterator[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.fake_sendgrid", "--latency", str(latency)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        yield proc.stdout.readline().strip()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def accepted_counts(url: str) -> dict[str, int]:
+    with urllib.request.urlopen(url + STATS_PATH, timeout=10) as resp:
+        return dict(json.loads(resp.read())["accepted_reminder_ids"])
 
 
 def run(count: int, concurrency: int, latency: float) -> float:
     now = bench_now()
-    with scratch_services() as svc, FakeSendGrid(latency=latency) as server:
+    with scratch_services() as svc, mail_server(latency) as url:
         seed(svc, total=count, due=count, now=now)
-        transport = SendGridTransport("SG.bench", server.url)
+        transport = SendGridTransport("SG.bench", url)
         runner = svc.runner(transport=transport, concurrency=concurrency)
         result, seconds = timed(lambda: runner.tick(now))
-        counts = server.accepted_reminder_ids()
+        counts = accepted_counts(url)
         assert len(counts) == count and set(counts.values()) == {1}, "not exactly once"
         assert result.counts().get("sent") == count
     return count / seconds

@@ -256,6 +256,10 @@ def apply_platform_state(
     invoice.platform_updated_at = item.updated_at
     if not changed:
         return "unchanged"
+    invoice.total_minor = item.total.to_minor()
+    invoice.due_at = due_at  # before set_state, which re-plans from the due date
+    invoice.payment_url = item.payment_url
+    invoice.number = item.number
     closed = set_state(
         session,
         invoice,
@@ -265,10 +269,6 @@ def apply_platform_state(
         source=source,
         payment_external_id=f"{source.value}:{item.updated_at.isoformat()}",
     )
-    invoice.total_minor = item.total.to_minor()
-    invoice.due_at = due_at
-    invoice.payment_url = item.payment_url
-    invoice.number = item.number
     return "closed" if closed else "updated"
 
 
