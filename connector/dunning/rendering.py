@@ -10,6 +10,7 @@ see ``ctx`` (a :class:`ReminderContext`) and the shortcuts ``shop``, ``customer`
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -21,8 +22,10 @@ from typing import Any, Literal
 from babel.dates import format_date
 from babel.numbers import format_currency, format_percent
 from jinja2 import BaseLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.environment import Template
 from jinja2.exceptions import SecurityError
+from jinja2.nodes import Concat
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -51,6 +54,10 @@ _URL_TRAIL = ".,;:!?)]"
 _MAX_OUTPUT = 200_000  # characters per rendered template
 _MAX_WIDTH = 1_000  # padding / repetition a template may ask for
 _MAX_POWER = 10_000
+_MAX_BITS = 1_000_000  # size of an integer a template may compute
+#: str methods whose integer arguments are widths (bounded like the ``center`` filter).
+_WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
+_PERCENT_SPEC_RE = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\d*)(?:\.(\d*))?")
 
 
 # ---------------------------------------------------------------- public types
@@ -173,32 +180,109 @@ def _check_width(value: Any) -> None:
         raise SecurityError(f"width {value} is larger than the allowed {_MAX_WIDTH}")
 
 
+def _check_spec(fmt: Any, braces: bool) -> None:
+    """Widths and precisions written in a format string ("%999999s", "{:>999999}")."""
+    if not isinstance(fmt, str):
+        return
+    if braces:
+        specs = [spec or "" for _, _, spec, _ in string.Formatter().parse(fmt)]
+        numbers = [n for spec in specs for n in re.findall(r"\d+", spec)]
+    else:
+        numbers = [n for m in _PERCENT_SPEC_RE.finditer(fmt) for n in m.groups() if n]
+    for number in numbers:
+        _check_width(int(number))
+
+
+def _size(value: Any) -> int:
+    """Roughly how many characters a value stands for (lists count their items' sizes)."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, list | tuple):
+        return len(value) + sum(_size(item) for item in value)
+    return 1
+
+
+def _check_bits(value: Any) -> None:
+    if isinstance(value, int) and value.bit_length() > _MAX_BITS:
+        raise SecurityError(f"number larger than {_MAX_BITS} bits")
+
+
 def _bounded(filter_func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(value: Any, *args: Any, **kwargs: Any) -> Any:
         for arg in (*args, *kwargs.values()):
             _check_width(arg)
+        if filter_func.__name__ == "do_format":
+            _check_spec(value, braces=False)
         return filter_func(value, *args, **kwargs)
 
     return wrapper
 
 
+class _CodeGenerator(CodeGenerator):
+    """Routes ``~`` through :meth:`_Sandbox.bounded_concat` (doubling a string is cheap)."""
+
+    def visit_Concat(self, node: Concat, frame: Frame) -> None:
+        self.write("environment.bounded_concat(")
+        super().visit_Concat(node, frame)
+        self.write(")")
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
     """Immutable sandbox that also refuses the cheap ways to exhaust memory."""
 
-    intercepted_binops = frozenset({"*", "**", "%"})
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
+    code_generator_class = _CodeGenerator
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "*":
             for seq, count in ((left, right), (right, left)):
                 if isinstance(seq, str | list | tuple) and isinstance(count, int):
-                    _check_width(count * max(len(seq), 1) // 100)
+                    _check_width(count * max(_size(seq), 1) // 100)
         elif operator == "**" and isinstance(right, int | float) and abs(right) > _MAX_POWER:
             raise SecurityError(f"exponent {right} is too large")
+        elif operator == "**" and isinstance(left, int) and isinstance(right, int):
+            if left.bit_length() * abs(right) > _MAX_BITS:
+                raise SecurityError(f"number larger than {_MAX_BITS} bits")
         elif operator == "%" and isinstance(left, str):
+            _check_spec(left, braces=False)
             args = right if isinstance(right, tuple) else (right,)
             for arg in args:
                 _check_width(arg)
-        return super().call_binop(context, operator, left, right)
+        elif operator == "+" and isinstance(left, str | list | tuple):
+            _check_width((_size(left) + _size(right)) // 200)
+        result = super().call_binop(context, operator, left, right)
+        _check_bits(result)
+        return result
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(getattr(__obj, "__self__", None), str) and (
+            getattr(__obj, "__name__", "") in _WIDTH_METHODS
+        ):
+            for arg in (*args, *kwargs.values()):
+                _check_width(arg)
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        fmt: str = value.__self__
+        _check_spec(fmt, braces=True)
+        nested = any("{" in (spec or "") for _, _, spec, _ in string.Formatter().parse(fmt))
+
+        def bounded(*args: Any, **kwargs: Any) -> str:
+            if nested:  # "{:>{w}}": the width comes from an argument
+                for arg in (*args, *kwargs.values()):
+                    for item in arg.values() if isinstance(arg, Mapping) else (arg,):
+                        _check_width(item)
+            return wrapped(*args, **kwargs)
+
+        return bounded
+
+    def bounded_concat(self, value: str) -> str:
+        if len(value) > _MAX_OUTPUT:
+            raise SecurityError(f"string longer than {_MAX_OUTPUT} characters")
+        return value
 
 
 def _autoescape(name: str | None) -> bool:
@@ -290,6 +374,10 @@ _LABELS: dict[str, dict[str, str]] = {
 class _Segment:
     text: str
     url: str | None = None
+
+
+def _is_web_url(url: str | None) -> bool:
+    return url is not None and _URL_RE.fullmatch(url) is not None
 
 
 def _link_segments(line: str) -> tuple[_Segment, ...]:
@@ -410,7 +498,8 @@ class ReminderRenderer:
 
     def _html(self, ctx: ReminderContext, subject: str, body: str) -> str:
         numbers = tuple(inv.number for inv in ctx.invoices)
-        urls = {inv.payment_url for inv in ctx.invoices if inv.payment_url}
+        # Only http(s) payment links become links or buttons (never "javascript:" and the like).
+        urls = {url for inv in ctx.invoices if (url := inv.payment_url) and _is_web_url(url)}
         blocks = _html_blocks(split_paragraphs(body, numbers), urls if len(urls) == 1 else set())
         variables = {
             "ctx": ctx,
@@ -422,6 +511,7 @@ class ReminderRenderer:
             "show_indemnity": ctx.customer.is_b2b and any(inv.indemnity for inv in ctx.invoices),
             "show_total": any(inv.total_with_penalties for inv in ctx.invoices),
             "row_links": len(urls) > 1 or (bool(urls) and len(ctx.invoices) > len(urls)),
+            "link_urls": urls,
         }
         try:
             return self._env.get_template(LAYOUT).render(variables)
@@ -587,4 +677,3 @@ def sample_context(
         new_deadline=day(_SAMPLE_TODAY + timedelta(days=deadline)) if deadline else None,
         total_due=money(str(total)),
     )
-
