@@ -15,7 +15,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -122,16 +122,31 @@ class DunningRunner:
             status_checker=self.status_checker,
         )
         messages, letters = self._reap(worker, now, report)
-        with ThreadPoolExecutor(max_workers=max(1, self.options.concurrency)) as pool:
-            futures = [pool.submit(deliverer.deliver_message, m, now) for m in messages]
-            futures += [pool.submit(deliverer.deliver_letter, r, now) for r in letters]
+        concurrency = max(1, self.options.concurrency)
+        # SQLite has one writer: a short claim transaction lets the senders record in between.
+        batch = (
+            self.options.batch if self._skip_locked else min(self.options.batch, 2 * concurrency)
+        )
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            in_flight: set[Future[list[Outcome]]] = set()
+
+            def settle(limit: int) -> None:
+                """Backpressure: claim no further ahead than the senders can keep up with, so
+                claims never outlive their lease in a queue and memory stays flat."""
+                while len(in_flight) > limit:
+                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        in_flight.discard(fut)
+                        report.outcomes.extend(fut.result())
+
+            in_flight.update(pool.submit(deliverer.deliver_message, m, now) for m in messages)
+            in_flight.update(pool.submit(deliverer.deliver_letter, r, now) for r in letters)
             busy_waits = 0
             while True:
+                settle(2 * concurrency)
                 lease_until = self.clock() + self.options.claim_lease
                 with write_session(self.sessions) as s:
-                    customers = due_customer_ids(
-                        s, now, self.options.batch, skip_locked=self._skip_locked
-                    )
+                    customers = due_customer_ids(s, now, batch, skip_locked=self._skip_locked)
                     if not customers:
                         if not self._anything_due(s, now):
                             break
@@ -148,15 +163,14 @@ class DunningRunner:
                     time.sleep(0.02)
                     continue
                 report.outcomes.extend(claimed.outcomes)
-                futures += [
+                in_flight.update(
                     pool.submit(deliverer.deliver_message, m, now) for m in claimed.message_ids
-                ]
-                futures += [
+                )
+                in_flight.update(
                     pool.submit(deliverer.deliver_letter, r, now)
                     for r in claimed.letter_reminder_ids
-                ]
-            for fut in futures:
-                report.outcomes.extend(fut.result())
+                )
+            settle(0)
         return report
 
     def _anything_due(self, s: Session, now: datetime) -> bool:

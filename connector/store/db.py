@@ -25,6 +25,10 @@ def normalize_url(url: str) -> str:
 def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
+        # Connections to a file are cheap; the senders of a tick each hold one while they wait
+        # for the single writer, so the pool must not be the thing they queue on.
+        kwargs.setdefault("pool_size", 8)
+        kwargs.setdefault("max_overflow", 64)
         engine = create_engine(
             url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs
         )
