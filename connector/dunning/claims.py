@@ -198,6 +198,8 @@ class Claimer:
             or 0
         ) > 0
         message: Message | None = None
+        letters: list[Reminder] = []
+        skipped: list[tuple[Invoice, Reminder]] = []
         for inv in invoices:
             steps = self.catalog.for_invoice(shop, inv)
             facts = facts_for(inv, customer, shop)
@@ -206,7 +208,8 @@ class Claimer:
             if decision.action is Action.SEND:
                 assert decision.step is not None
                 step = decision.step
-                self._skip(inv, decision, facts, now, result, customer)
+                skipped += self._skip(inv, decision, facts, result, customer)
+                reminder = self._reminder(inv, step, facts, ReminderState.CLAIMED)
                 if step.channel is Channel.EMAIL:
                     if message is None:
                         message = Message(
@@ -220,15 +223,9 @@ class Claimer:
                             recipient=customer.email,
                         )
                         self.s.add(message)
-                        self.s.flush()  # the unique (customer, day) claim happens here
-                        result.message_ids.append(message.id)
-                    reminder = self._reminder(inv, step, facts, ReminderState.CLAIMED)
-                    reminder.message_id = message.id
-                    self.s.flush()
+                    reminder.message = message
                 else:
-                    reminder = self._reminder(inv, step, facts, ReminderState.CLAIMED)
-                    self.s.flush()
-                    result.letter_reminder_ids.append(reminder.id)
+                    letters.append(reminder)
                 after = History(
                     frozenset(done[inv.id] | {step.id} | {p.id for p in decision.skipped}),
                     sent[inv.id] + 1,
@@ -244,6 +241,21 @@ class Claimer:
                     inv.next_action_at = None
             else:
                 self._settle(inv, decision, shop, now, result, customer)
+        # One flush per customer, inside its savepoint: the unique (invoice, step) and
+        # (customer, day) claims happen here, and a conflict rolls back this customer only.
+        self.s.flush()
+        for inv, reminder in skipped:
+            add_timeline(
+                self.s,
+                inv,
+                now,
+                TimelineKind.REMINDER_SKIPPED,
+                f"{reminder.step_key} skipped: {reminder.reason}",
+                reminder_id=reminder.id,
+            )
+        if message is not None:
+            result.message_ids.append(message.id)
+        result.letter_reminder_ids.extend(r.id for r in letters)
 
     def _reminder(
         self, inv: Invoice, step: StepSpec, facts: InvoiceFacts, state: ReminderState
@@ -266,27 +278,21 @@ class Claimer:
         inv: Invoice,
         decision: Plan,
         facts: InvoiceFacts,
-        now: datetime,
         result: ClaimResult,
         customer: Customer,
-    ) -> None:
+    ) -> list[tuple[Invoice, Reminder]]:
+        """Record the steps passed over (their timeline follows the customer's flush)."""
         assert decision.step is not None
+        rows: list[tuple[Invoice, Reminder]] = []
         for passed in decision.skipped:
             reason = f"passed while nothing could go out; superseded by {decision.step.key}"
             reminder = self._reminder(inv, passed, facts, ReminderState.SKIPPED)
             reminder.reason = reason
-            self.s.flush()
-            add_timeline(
-                self.s,
-                inv,
-                now,
-                TimelineKind.REMINDER_SKIPPED,
-                f"{passed.key} skipped: {reason}",
-                reminder_id=reminder.id,
-            )
+            rows.append((inv, reminder))
             result.outcomes.append(
                 Outcome(inv.number, passed.key, "skipped", reason, customer.email)
             )
+        return rows
 
     def _settle(
         self,

@@ -95,6 +95,15 @@ class Deliverer:
         self.send_lease = send_lease
         self.clock = clock
         self.status_checker = status_checker
+        self._specs: dict[int, StepSpec] = {}  # one tick's view of the sequence steps
+
+    def _spec(self, s: Session, step_id: int) -> StepSpec:
+        spec = self._specs.get(step_id)
+        if spec is None:
+            step = s.get(Step, step_id)
+            assert step is not None
+            spec = self._specs[step_id] = spec_of(step)
+        return spec
 
     # -- email -------------------------------------------------------------------------------
 
@@ -159,7 +168,7 @@ class Deliverer:
                     _cancel(s, rem, inv, reason, now)
                     outcomes.append(Outcome(inv.number, rem.step_key, "cancelled", reason))
                     continue
-                live.append((inv, rem, _spec(s, rem.step_id)))
+                live.append((inv, rem, self._spec(s, rem.step_id)))
             if not live:
                 msg.state = MessageState.CANCELLED
                 msg.lease_until = None
@@ -268,7 +277,7 @@ class Deliverer:
                         inv.number, rem.step_key, outcome.value, result.error or "", customer.email
                     )
                 )
-                spec = _spec(s, rem.step_id)
+                spec = self._spec(s, rem.step_id)
                 if outcome is DeliveryOutcome.SENT:
                     self._after_sent(s, shop, customer, inv, rem, spec, now, outcomes)
             if outcome is not DeliveryOutcome.SENT:
@@ -310,7 +319,7 @@ class Deliverer:
             rem.sent_at = now
             rem.amount_due_minor = inv.amount_due_minor
             outcomes.append(Outcome(inv.number, rem.step_key, "letter", "", customer.email))
-            self._after_sent(s, shop, customer, inv, rem, _spec(s, rem.step_id), now, outcomes)
+            self._after_sent(s, shop, customer, inv, rem, self._spec(s, rem.step_id), now, outcomes)
         return outcomes
 
     def _after_sent(
@@ -401,12 +410,6 @@ def _cancel(s: Session, rem: Reminder, inv: Invoice, reason: str, now: datetime)
         f"{rem.step_key}: {reason}",
         reminder_id=rem.id,
     )
-
-
-def _spec(s: Session, step_id: int) -> StepSpec:
-    step = s.get(Step, step_id)
-    assert step is not None
-    return spec_of(step)
 
 
 def _task_title(outcome: DeliveryOutcome, mail: OutgoingMail) -> str:
