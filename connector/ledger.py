@@ -125,27 +125,21 @@ def upsert_invoices(
         outcome = apply_platform_state(session, current, item, now, shop=shop)
         setattr(stats, outcome, getattr(stats, outcome) + 1)
     if new_rows:
-        session.execute(insert(Invoice), new_rows)
-        stats.inserted = len(new_rows)
+        # Core statements, not the ORM's bulk path: a page is plain rows, and the ids come back
+        # from the INSERT itself (RETURNING, batched by SQLAlchemy's insertmanyvalues).
+        invoice_table = Invoice.__table__
         inserted = session.execute(
-            select(Invoice.id, Invoice.external_id).where(
-                Invoice.connection_id == connection.id,
-                Invoice.external_id.in_([r["external_id"] for r in new_rows]),
-            )
-        ).all()
-        session.execute(
-            insert(TimelineEntry),
-            [
-                {
-                    "shop_id": shop.id,
-                    "invoice_id": inv_id,
-                    "at": now,
-                    "kind": timeline_kind,
-                    "summary": f"{timeline_kind.value} from {connection.platform}",
-                }
-                for inv_id, _ in inserted
-            ],
-        )
+            insert(invoice_table).returning(invoice_table.c.id),  # type: ignore[arg-type]
+            new_rows,
+        ).scalars()
+        summary = f"{timeline_kind.value} from {connection.platform}"
+        timeline = [
+            {"shop_id": shop.id, "invoice_id": inv_id, "at": now, "kind": timeline_kind}
+            | {"summary": summary, "reminder_id": None, "data": None}
+            for inv_id in inserted
+        ]
+        session.execute(insert(TimelineEntry.__table__), timeline)  # type: ignore[arg-type]
+        stats.inserted = len(new_rows)
     return stats
 
 
