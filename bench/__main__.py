@@ -1,14 +1,14 @@
-"""`make bench` / `python -m bench [tick|send|ingest …]`: every figure with its ratio to a naive
-baseline measured in the same run. Not tests: nothing here asserts a time."""
+"""`make bench` / `python -m bench [tick|send|ingest|intake …]`: every figure with its ratio to a
+naive baseline measured in the same run. Not tests: nothing here asserts a time."""
 
 from __future__ import annotations
 
 import sys
 
-from bench import ingest, send, tick
+from bench import ingest, intake, send, tick
 from bench.common import Figure, report
 
-SUITES = {"tick": tick.main, "send": send.main, "ingest": ingest.main}
+SUITES = {"tick": tick.main, "send": send.main, "ingest": ingest.main, "intake": intake.main}
 
 
 def main(argv: list[str]) -> None:

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, text
 
-from bench.common import Figure, bench_now, report, scratch_services, seed, timed
+from bench.common import Figure, bench_now, peak_rss_mb, report, scratch_services, seed, timed
 from connector.mail.base import DeliveryOutcome, DeliveryResult, OutgoingMail
 from connector.platform import InvoiceStatus
 from connector.services import Services
@@ -88,6 +88,14 @@ def main(total: int = 1_000_000, due: int = 10_000) -> list[Figure]:
                     target="flat in stored count",
                 )
             )
+    figures.append(
+        Figure(
+            "peak RSS: seeding + ticks over 1,000,000 invoices",
+            peak_rss_mb(),
+            "MB",
+            target="< 200 MB",
+        )
+    )
     return figures
 
 

@@ -18,6 +18,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ValueError(f"environment variable {name} must be an integer, got {raw!r}") from exc
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    raw = (env.get(name) or choices[0]).strip().lower()
+    if raw not in choices:
+        raise ValueError(f"environment variable {name} must be one of {', '.join(choices)}")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     var_dir: Path
@@ -35,6 +42,11 @@ class Settings:
     send_concurrency: int = 16
     tick_batch: int = 500
     max_webhook_bytes: int = 1024 * 1024
+    # SendGrid Event Webhook verification key (base64 DER, as the SendGrid UI shows it).
+    sendgrid_webhook_public_key: str | None = None
+    # "inline": a delivery is applied before it is answered (a 200 means the payment is in);
+    # "background": answered once stored, applied right after by a thread of the same process.
+    webhook_apply: str = "inline"
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -59,5 +71,7 @@ class Settings:
             send_concurrency=_int(env, "RELANCE_SEND_CONCURRENCY", 16),
             tick_batch=_int(env, "RELANCE_TICK_BATCH", 500),
             max_webhook_bytes=_int(env, "RELANCE_MAX_WEBHOOK_BYTES", 1024 * 1024),
+            sendgrid_webhook_public_key=env.get("SENDGRID_WEBHOOK_PUBLIC_KEY") or None,
+            webhook_apply=_choice(env, "RELANCE_WEBHOOK_APPLY", ("inline", "background")),
             env=env,
         )

@@ -55,6 +55,15 @@ def nightly_reconciliation(svc: Services) -> None:
     sync.reconcile_all(svc, datetime.now(UTC))
 
 
+def retry_webhooks(svc: Services) -> None:
+    """Apply what the intake stored but could not apply (crash, database hiccup, bug)."""
+    from connector.webhooks.apply import retry_pending
+
+    counts = retry_pending(svc, datetime.now(UTC))
+    if counts:
+        log.info("webhook retries: %s", counts)
+
+
 def build_scheduler(svc: Services, *, blocking: bool) -> BaseScheduler:
     cls = BlockingScheduler if blocking else BackgroundScheduler
     scheduler: BaseScheduler = cls(timezone=UTC, job_defaults=JOB_DEFAULTS)
@@ -68,6 +77,11 @@ def build_scheduler(svc: Services, *, blocking: bool) -> BaseScheduler:
         _safe("sync", lambda: sync_due_connections(svc)),
         IntervalTrigger(minutes=1, timezone=UTC),
         id="sync",
+    )
+    scheduler.add_job(
+        _safe("webhook_retry", lambda: retry_webhooks(svc)),
+        IntervalTrigger(minutes=1, timezone=UTC),
+        id="webhook_retry",
     )
     scheduler.add_job(
         _safe("reconciliation", lambda: nightly_reconciliation(svc)),

@@ -1,4 +1,4 @@
-"""The Flask app factory: settings page and (later) the webhook intake, one blueprint each.
+"""The Flask app factory: settings page and the webhook intake, one blueprint each.
 
 No scheduler here: web workers never run jobs (see connector.scheduler)."""
 
@@ -25,8 +25,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     init_services(app, services or Services.build(settings))
     from connector.web import dashboard
+    from connector.webhooks import routes as webhook_routes
 
     app.register_blueprint(dashboard.bp)
+    app.register_blueprint(webhook_routes.bp)  # signed, so never behind CSRF
     return app
 
 

@@ -1,0 +1,255 @@
+"""Verified webhook intake on loopback, served by gunicorn (several worker processes): signed
+Stripe ``invoice.paid`` deliveries, each verified, stored once and applied (payment recorded,
+reminders cancelled). Naive baseline, same run: one sync worker, one client at a time.
+
+Figures: deliveries/s as the clients see them, p50/p99 latency, and — in background-apply mode —
+how long the store takes to finish applying what was answered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from bench.common import Figure, report, scratch_services
+from connector.services import Services
+from connector.shops import create_shop
+from connector.store.db import normalize_url, write_session
+from connector.store.models import Payment, WebhookEvent, WebhookOutcome
+from tests.support.webhooks import (
+    open_invoice,
+    seed_invoices,
+    stripe_connection,
+    stripe_headers,
+    stripe_invoice_event,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+GUNICORN = Path(sys.executable).with_name("gunicorn")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def gunicorn(svc: Services, *, workers: int, threads: int, apply: str) -> Iterator[int]:
+    port = _free_port()
+    env = {
+        **os.environ,
+        **{k: v for k, v in svc.settings.env.items()},
+        "RELANCE_WEBHOOK_APPLY": apply,
+        "PYTHONPATH": str(ROOT),
+    }
+    worker_class = ["-k", "gthread", "--threads", str(threads)] if threads > 1 else []
+    proc = subprocess.Popen(
+        [
+            str(GUNICORN),
+            "-w",
+            str(workers),
+            *worker_class,
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "--keep-alive",
+            "30",
+            "connector.web:create_app()",
+        ],
+        env=env,
+        cwd=ROOT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # bounded wait for the workers to listen
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("gunicorn did not start")
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _seed(svc: Services, count: int, tag: str) -> tuple[int, list[bytes]]:
+    with write_session(svc.sessions) as s:
+        shop_id = create_shop(s, name=f"Bench {tag}", email="owner@bench.example").id
+    conn_id = stripe_connection(svc, shop_id)
+    seed_invoices(
+        svc,
+        shop_id,
+        conn_id,
+        [open_invoice(f"in_{tag}_{i}", email=f"c{i}@{tag}.example") for i in range(count)],
+    )
+    created = int(time.time()) - 60
+    bodies = [
+        stripe_invoice_event(f"evt_{tag}_{i}", f"in_{tag}_{i}", created=created)
+        for i in range(count)
+    ]
+    return conn_id, bodies
+
+
+def _drive(port: int, conn_id: int, bodies: list[bytes], clients: int) -> tuple[float, list[float]]:
+    """Every body POSTed once, signed just before the run, spread over ``clients`` keep-alive
+    connections. Returns (seconds, latencies)."""
+    signed = [(b, stripe_headers(b)) for b in bodies]
+    chunks = [signed[i::clients] for i in range(clients)]
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    failures: list[str] = []
+
+    def client(index: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for body, headers in chunks[index]:
+            start = time.perf_counter()
+            try:
+                conn.request("POST", f"/webhooks/stripe/{conn_id}", body, headers)
+                resp = conn.getresponse()
+                resp.read()
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                conn.request("POST", f"/webhooks/stripe/{conn_id}", body, headers)
+                resp = conn.getresponse()
+                resp.read()
+            latencies[index].append(time.perf_counter() - start)
+            if resp.status != 200:
+                failures.append(str(resp.status))
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - start
+    if failures:
+        raise RuntimeError(f"{len(failures)} deliveries refused: {failures[:5]}")
+    return seconds, sorted(x for lat in latencies for x in lat)
+
+
+def _pct(sorted_values: list[float], p: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * p))] * 1000
+
+
+def _applied(svc: Services, count: int, timeout: float = 120.0) -> float:
+    """Seconds until ``count`` events are applied (bounded)."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        with svc.sessions() as s:
+            done = s.scalar(
+                select(func.count())
+                .select_from(WebhookEvent)
+                .where(WebhookEvent.outcome == WebhookOutcome.APPLIED)
+            )
+        if (done or 0) >= count:
+            return time.perf_counter() - start
+        time.sleep(0.05)
+    raise RuntimeError("events were not all applied in time")
+
+
+def _check(svc: Services, expected: int) -> None:
+    with svc.sessions() as s:
+        events = s.scalar(select(func.count()).select_from(WebhookEvent))
+        payments = s.scalar(select(func.count()).select_from(Payment))
+    assert events == expected and payments == expected, (events, payments, expected)
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str | None]:
+    """A scratch PostgreSQL database (several web processes need one: SQLite has one writer);
+    None when no server answers, and the bench falls back to SQLite."""
+    admin = os.environ.get("RELANCE_BENCH_POSTGRES_URL") or os.environ.get(
+        "RELANCE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+    )
+    name = f"relance_bench_{os.getpid()}_{int(time.time())}"
+    try:
+        engine = create_engine(normalize_url(admin), isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        print(f"PostgreSQL unavailable ({exc}); benchmarking on SQLite", file=sys.stderr)
+        yield None
+        return
+    try:
+        yield (
+            make_url(normalize_url(admin)).set(database=name).render_as_string(hide_password=False)
+        )
+    finally:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+def run(count: int, *, workers: int, threads: int, clients: int, apply: str) -> dict[str, float]:
+    with postgres_database() as url, scratch_services(url) as svc:
+        conn_id, bodies = _seed(svc, count, f"{apply}{workers}")
+        with gunicorn(svc, workers=workers, threads=threads, apply=apply) as port:
+            _drive(port, conn_id, bodies[:50], 1)  # warm every worker's caches
+            seconds, lat = _drive(port, conn_id, bodies[50:], clients)
+            drain = _applied(svc, count) if apply == "background" else 0.0
+        _check(svc, count)
+    n = count - 50
+    return {"rate": n / seconds, "p50": _pct(lat, 0.50), "p99": _pct(lat, 0.99), "drain": drain}
+
+
+def main(count: int = 2000) -> list[Figure]:
+    cores = os.cpu_count() or 2
+    print(
+        f"webhook intake: {count:,} signed deliveries, gunicorn on {cores} cores…", file=sys.stderr
+    )
+    naive = run(max(500, count // 8), workers=1, threads=1, clients=1, apply="inline")
+    inline = run(count, workers=cores * 2, threads=4, clients=16, apply="inline")
+    background = run(count, workers=cores * 2, threads=4, clients=16, apply="background")
+    figures = [
+        Figure(
+            "intake, verified + stored + applied, answered after apply",
+            inline["rate"],
+            "deliveries/s",
+            baseline=naive["rate"],
+            target=">= 1,000/s",
+        ),
+        Figure(
+            "  p99 latency (apply inline)",
+            inline["p99"],
+            "ms",
+            baseline=naive["p99"],
+            target="< 50 ms",
+        ),
+        Figure("  p50 latency (apply inline)", inline["p50"], "ms", baseline=naive["p50"]),
+        Figure(
+            "intake, verified + stored, applied right after (background)",
+            background["rate"],
+            "deliveries/s",
+            baseline=naive["rate"],
+            target=">= 1,000/s",
+        ),
+        Figure(
+            "  p99 latency (apply in background)",
+            background["p99"],
+            "ms",
+            baseline=naive["p99"],
+            target="< 50 ms",
+        ),
+        Figure("  store fully applied after the last answer", background["drain"] * 1000, "ms"),
+    ]
+    return figures
+
+
+if __name__ == "__main__":
+    report(main())

@@ -1,0 +1,72 @@
+"""The in-process apply after the commit, inline or on a background thread.
+
+Inline: the answer waits for the apply (a 200 means the payment is in the books). Background:
+the answer goes out once the delivery is stored; one thread per process applies in arrival
+order. Either way a crash loses nothing: what is not applied stays PENDING/FAILED in the store
+and the scheduler's retry job applies it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from datetime import datetime
+
+from connector.services import Services
+from connector.webhooks.apply import Parsed, apply_stored
+from connector.webhooks.registry import AdapterRegistry
+
+log = logging.getLogger(__name__)
+
+_Job = tuple[int, datetime, Parsed]
+
+
+class Applier:
+    def __init__(self, svc: Services, registry: AdapterRegistry, *, background: bool) -> None:
+        self.svc = svc
+        self.registry = registry
+        self.background = background
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, event_id: int, now: datetime, parsed: Parsed) -> None:
+        if not self.background:
+            apply_stored(self.svc, self.registry, event_id, now, parsed)
+            return
+        self._ensure_thread()
+        self._queue.put((event_id, now, parsed))
+
+    def drain(self, timeout: float | None = None) -> None:
+        """Wait until everything submitted so far is applied (tests, benchmarks, shutdown)."""
+        if self.background and self._thread is not None:
+            self._queue.join()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def _ensure_thread(self) -> None:
+        if self._thread is not None:
+            return
+        with self._lock:
+            if self._thread is None:  # started lazily: after a pre-fork server forked us
+                self._thread = threading.Thread(
+                    target=self._run, name="webhook-applier", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            try:
+                if job is None:
+                    return
+                apply_stored(self.svc, self.registry, *job)
+            except Exception:  # apply_stored records failures itself; never kill the thread
+                log.exception("webhook applier")
+            finally:
+                self._queue.task_done()

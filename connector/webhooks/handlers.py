@@ -1,0 +1,188 @@
+"""What a verified platform event does to the store, by EventKind (a dict, never an if-chain).
+
+Every handler runs inside the apply transaction, with the invoice row locked, and goes through
+the ledger — so a payment is recorded and every pending reminder cancelled in one transaction,
+and an older state never overwrites a newer one (``platform_updated_at``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connector import privacy
+from connector.ledger import (
+    add_timeline,
+    apply_platform_state,
+    cancel_pending_reminders,
+    lock_invoice,
+    set_state,
+    upsert_invoices,
+)
+from connector.platform import EventKind, InvoiceStatus, NormalizedEvent
+from connector.store.models import (
+    Connection,
+    Customer,
+    Invoice,
+    PaymentSource,
+    Shop,
+    TimelineKind,
+    WebhookOutcome,
+)
+
+
+@dataclass(slots=True)
+class ApplyContext:
+    """What a handler may touch: one shop, one connection, in one transaction."""
+
+    session: Session
+    shop: Shop
+    connection: Connection
+    now: datetime
+    exports_dir: Path
+
+    def invoice(self, event: NormalizedEvent) -> Invoice | None:
+        """The event's invoice in this connection (hence this shop), row-locked."""
+        external_id = event.external_invoice_id or (
+            event.invoice.external_id if event.invoice is not None else None
+        )
+        if external_id is None:
+            return None
+        invoice_id = self.session.scalar(
+            select(Invoice.id).where(
+                Invoice.shop_id == self.shop.id,
+                Invoice.connection_id == self.connection.id,
+                Invoice.external_id == external_id,
+            )
+        )
+        return None if invoice_id is None else lock_invoice(self.session, invoice_id)
+
+
+Handler = Callable[[ApplyContext, NormalizedEvent], WebhookOutcome]
+
+
+def _target_state(inv: Invoice, event: NormalizedEvent) -> tuple[InvoiceStatus, int] | None:
+    """Status and amount due implied by an event that carries no invoice object."""
+    if event.kind is EventKind.PAID:
+        return InvoiceStatus.PAID, 0
+    if event.kind is EventKind.PARTIALLY_PAID:
+        if event.payment_amount is None or event.payment_amount.currency != inv.currency:
+            return None
+        left = max(0, inv.amount_due_minor - event.payment_amount.to_minor())
+        return (InvoiceStatus.PARTIALLY_PAID if left else InvoiceStatus.PAID), left
+    if event.kind is EventKind.VOIDED:
+        return InvoiceStatus.VOID, inv.amount_due_minor
+    if event.kind is EventKind.REFUNDED:
+        return InvoiceStatus.REFUNDED, inv.amount_due_minor  # a refund is not a payment
+    return None  # UPDATED without an object: the reconciliation re-reads it
+
+
+def apply_state(ctx: ApplyContext, event: NormalizedEvent) -> WebhookOutcome:
+    """paid / partially paid / voided / refunded / updated: the newest state wins."""
+    inv = ctx.invoice(event)
+    if inv is None:
+        if event.invoice is None:
+            return WebhookOutcome.IGNORED  # not an invoice we track
+        upsert_invoices(ctx.session, ctx.shop, ctx.connection, [event.invoice], ctx.now)
+        return WebhookOutcome.APPLIED
+    if event.invoice is not None:
+        result = apply_platform_state(
+            ctx.session, inv, event.invoice, ctx.now, shop=ctx.shop, source=PaymentSource.WEBHOOK
+        )
+        return WebhookOutcome.IGNORED if result == "stale" else WebhookOutcome.APPLIED
+    if inv.platform_updated_at is not None and event.occurred_at < inv.platform_updated_at:
+        return WebhookOutcome.IGNORED  # late delivery of an older state
+    target = _target_state(inv, event)
+    if target is None:
+        return WebhookOutcome.IGNORED
+    status, amount_due = target
+    inv.platform_updated_at = event.occurred_at
+    set_state(
+        ctx.session,
+        inv,
+        status=status,
+        amount_due_minor=amount_due,
+        now=ctx.now,
+        source=PaymentSource.WEBHOOK,
+        payment_external_id=event.payment_external_id or f"webhook:{event.dedupe_key}",
+        received_at=event.occurred_at,
+    )
+    return WebhookOutcome.APPLIED
+
+
+def apply_dispute(ctx: ApplyContext, event: NormalizedEvent) -> WebhookOutcome:
+    """A dispute pauses the sequence until the owner resumes it; nothing pending goes out."""
+    inv = ctx.invoice(event)
+    if inv is None or inv.pause_reason == "dispute":
+        return WebhookOutcome.IGNORED
+    inv.pause_reason = "dispute"
+    inv.paused_until = None
+    cancel_pending_reminders(ctx.session, inv, "dispute opened", ctx.now)
+    add_timeline(
+        ctx.session,
+        inv,
+        ctx.now,
+        TimelineKind.PAUSED,
+        f"dispute opened on {ctx.connection.platform}",
+        data={"event": event.dedupe_key, "topic": event.topic},
+    )
+    return WebhookOutcome.APPLIED
+
+
+def _customers(ctx: ApplyContext, event: NormalizedEvent) -> list[Customer]:
+    return privacy.find_customers(
+        ctx.session,
+        ctx.shop.id,
+        email=event.customer_email,
+        external_id=event.customer_external_id,
+        connection_id=ctx.connection.id,
+    )
+
+
+def apply_data_request(ctx: ApplyContext, event: NormalizedEvent) -> WebhookOutcome:
+    found = _customers(ctx, event)
+    privacy.offer_export(
+        ctx.session,
+        ctx.exports_dir,
+        ctx.shop.id,
+        found,
+        ctx.now,
+        cause=f"{ctx.connection.id}:{event.dedupe_key}",
+    )
+    return WebhookOutcome.APPLIED
+
+
+def apply_customer_redact(ctx: ApplyContext, event: NormalizedEvent) -> WebhookOutcome:
+    found = _customers(ctx, event)
+    if not found:
+        return WebhookOutcome.IGNORED  # we hold nothing about that person
+    privacy.erase_customers(ctx.session, ctx.shop.id, found, ctx.now)
+    return WebhookOutcome.APPLIED
+
+
+def apply_shop_redact(ctx: ApplyContext, event: NormalizedEvent) -> WebhookOutcome:
+    privacy.delete_connection_data(ctx.session, ctx.connection.id)
+    return WebhookOutcome.APPLIED
+
+
+def ignore(ctx: ApplyContext, event: NormalizedEvent) -> WebhookOutcome:
+    return WebhookOutcome.IGNORED
+
+
+HANDLERS: dict[EventKind, Handler] = {
+    EventKind.PAID: apply_state,
+    EventKind.PARTIALLY_PAID: apply_state,
+    EventKind.VOIDED: apply_state,
+    EventKind.REFUNDED: apply_state,
+    EventKind.UPDATED: apply_state,
+    EventKind.DISPUTED: apply_dispute,
+    EventKind.CUSTOMER_DATA_REQUEST: apply_data_request,
+    EventKind.CUSTOMER_REDACT: apply_customer_redact,
+    EventKind.SHOP_REDACT: apply_shop_redact,
+    EventKind.IGNORED: ignore,
+}

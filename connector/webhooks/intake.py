@@ -1,0 +1,281 @@
+"""The intake pipeline, fixed order and fixed answers (after sentry's GitHub webhook endpoint):
+
+1. body over the size limit                     → 413, nothing read further
+2. unknown connection (or platform)             → 404
+3. signature on the raw bytes, constant time    → 401 when missing or bad
+4. parse                                        → 400 when verified but unreadable
+5. store under the dedupe key (unique)          → 200; a duplicate → 200 and nothing else
+6. apply, after the commit                      → never changes the answer; failures retried
+
+The tenant is always the connection whose secret verified the body — never a header.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from connector.platform import (
+    ConnectionContext,
+    EventKind,
+    PlatformAdapter,
+    WebhookParseError,
+)
+from connector.services import Services
+from connector.store.db import write_session
+from connector.store.models import Connection, WebhookOutcome
+from connector.sync import connection_context
+from connector.webhooks import sendgrid
+from connector.webhooks.applier import Applier
+from connector.webhooks.apply import Parsed
+from connector.webhooks.registry import AdapterRegistry
+from connector.webhooks.store import (
+    SENDGRID_SCOPE,
+    NewEvent,
+    kept_headers,
+    platform_scope,
+    store_events,
+)
+
+log = logging.getLogger(__name__)
+
+SHOPIFY = "shopify"
+# A deactivated connection or a rotated secret takes effect within this many seconds.
+CONTEXT_CACHE_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeResult:
+    status: int
+    detail: str
+    stored: list[int] = field(default_factory=list)
+    duplicates: int = 0
+
+    def as_json(self) -> dict[str, object]:
+        return {"status": self.detail, "stored": len(self.stored), "duplicates": self.duplicates}
+
+
+TOO_LARGE = IntakeResult(413, "payload too large")
+NOT_FOUND = IntakeResult(404, "unknown connection")
+UNAUTHORIZED = IntakeResult(401, "invalid signature")
+
+
+class WebhookIntake:
+    """What the Flask views call; no request object in here, so it is testable on its own."""
+
+    def __init__(
+        self,
+        svc: Services,
+        registry: AdapterRegistry | None = None,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        background: bool | None = None,
+        cache_seconds: float = CONTEXT_CACHE_SECONDS,
+    ) -> None:
+        self.svc = svc
+        self.registry = registry or AdapterRegistry()
+        self.clock = clock
+        if background is None:
+            background = svc.settings.webhook_apply == "background"
+        self.applier = Applier(svc, self.registry, background=background)
+        self.max_bytes = svc.settings.max_webhook_bytes
+        self._cache_seconds = cache_seconds
+        self._cache: dict[tuple[str, int | None], tuple[float, list[ConnectionContext]]] = {}
+
+    # -- platform deliveries -----------------------------------------------------------------
+
+    def receive(
+        self, platform: str, connection_id: int, headers: Mapping[str, str], body: bytes
+    ) -> IntakeResult:
+        if len(body) > self.max_bytes:
+            return TOO_LARGE
+        target = self._connection(platform, connection_id)
+        if target is None:
+            return NOT_FOUND
+        adapter, ctx = target
+        if not _verified(adapter, ctx, headers, body):
+            return UNAUTHORIZED
+        return self._parse_store_apply(adapter, ctx, headers, body)
+
+    def receive_shopify_app(self, headers: Mapping[str, str], body: bytes) -> IntakeResult:
+        """App-level Shopify topics (compliance): the connection is the one whose secret
+        verified the body; when several share the app secret, the shop named in the signed
+        body (else the header, only to choose among those that verified) picks it."""
+        if len(body) > self.max_bytes:
+            return TOO_LARGE
+        adapter = self.registry.get(SHOPIFY)
+        if adapter is None:
+            return NOT_FOUND
+        candidates = self._contexts(SHOPIFY)
+        if not candidates:
+            return NOT_FOUND
+        verified = [ctx for ctx in candidates if _verified(adapter, ctx, headers, body)]
+        if not verified:
+            return UNAUTHORIZED
+        ctx = _pick_shop(verified, headers, body)
+        if ctx is None:
+            return IntakeResult(200, "no data held for that shop")
+        return self._parse_store_apply(adapter, ctx, headers, body)
+
+    def _parse_store_apply(
+        self,
+        adapter: PlatformAdapter,
+        ctx: ConnectionContext,
+        headers: Mapping[str, str],
+        body: bytes,
+    ) -> IntakeResult:
+        try:
+            event = adapter.parse_webhook(ctx, headers, body)
+        except WebhookParseError as exc:
+            return IntakeResult(400, f"unreadable event: {exc}")
+        now = self.clock()
+        row = NewEvent(
+            scope=platform_scope(ctx.platform, ctx.id),
+            platform=ctx.platform,
+            dedupe_key=event.dedupe_key[:255],
+            topic=event.topic[:255],
+            kind=event.kind.value,
+            raw_body=body,
+            headers=kept_headers(headers),
+            received_at=now,
+            occurred_at=event.occurred_at,
+            shop_id=ctx.shop_id,
+            connection_id=ctx.id,
+            outcome=WebhookOutcome.PENDING,
+        )
+        try:
+            with write_session(self.svc.sessions) as s:
+                inserted = store_events(s, [row])
+        except IntegrityError:  # the connection was deleted since it was cached
+            self._cache.clear()
+            return NOT_FOUND
+        if not inserted:
+            return IntakeResult(200, "duplicate", duplicates=1)
+        ids = list(inserted.values())
+        self.applier.submit(ids[0], now, Parsed(platform=event))
+        detail = "ignored" if event.kind is EventKind.IGNORED else "accepted"
+        return IntakeResult(200, detail, stored=ids)
+
+    # -- SendGrid ------------------------------------------------------------------------------
+
+    def receive_sendgrid(self, headers: Mapping[str, str], body: bytes) -> IntakeResult:
+        if len(body) > self.max_bytes:
+            return TOO_LARGE
+        key = self.svc.settings.sendgrid_webhook_public_key
+        if not key:
+            return IntakeResult(404, "SendGrid event webhook not configured")
+        if not sendgrid.verify(key, headers, body):
+            return UNAUTHORIZED
+        try:
+            events = sendgrid.parse_batch(body)
+        except sendgrid.SendGridParseError as exc:
+            return IntakeResult(400, f"unreadable batch: {exc}")
+        now = self.clock()
+        kept = kept_headers(headers)
+        rows = [
+            NewEvent(
+                scope=SENDGRID_SCOPE,
+                platform="sendgrid",
+                dedupe_key=ev.sg_event_id[:255],
+                topic=ev.event[:255],
+                kind=ev.event[:255],
+                raw_body=ev.body(),
+                headers=kept,
+                received_at=now,
+                occurred_at=ev.occurred_at,
+            )
+            for ev in events
+        ]
+        with write_session(self.svc.sessions) as s:
+            inserted = store_events(s, rows)
+        by_key = {ev.sg_event_id[:255]: ev for ev in events}
+        for key_, event_id in inserted.items():
+            self.applier.submit(event_id, now, Parsed(mail=by_key[key_]))
+        return IntakeResult(
+            200,
+            "accepted",
+            stored=list(inserted.values()),
+            duplicates=len(events) - len(inserted),
+        )
+
+    # -- connections -------------------------------------------------------------------------
+
+    def _connection(
+        self, platform: str, connection_id: int
+    ) -> tuple[PlatformAdapter, ConnectionContext] | None:
+        adapter = self.registry.get(platform)
+        if adapter is None:
+            return None
+        found = self._cached((platform, connection_id))
+        return (adapter, found[0]) if found else None
+
+    def _contexts(self, platform: str) -> list[ConnectionContext]:
+        return self._cached((platform, None))
+
+    def _cached(self, key: tuple[str, int | None]) -> list[ConnectionContext]:
+        """Active connections (decrypted) for a platform, or one of them; kept a few seconds
+        per process so the hot path neither reads the row nor decrypts on every delivery."""
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        platform, connection_id = key
+        with self.svc.sessions() as s:
+            q = select(Connection).where(
+                Connection.platform == platform, Connection.active.is_(True)
+            )
+            if connection_id is not None:
+                q = q.where(Connection.id == connection_id)
+            rows = s.scalars(q.order_by(Connection.id)).all()
+            contexts = [connection_context(self.svc, c) for c in rows]
+        if self._cache_seconds > 0 and contexts:  # unknown ids are not kept: no unbounded growth
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[key] = (now + self._cache_seconds, contexts)
+        return contexts
+
+
+def _verified(
+    adapter: PlatformAdapter, ctx: ConnectionContext, headers: Mapping[str, str], body: bytes
+) -> bool:
+    try:
+        return adapter.verify_webhook(ctx, headers, body) is True
+    except Exception:  # an adapter bug must read as "not verified", never as a 500 or a pass
+        log.exception("verify_webhook raised for connection %s", ctx.id)
+        return False
+
+
+def _domain(value: object) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip().lower().removeprefix("https://").removeprefix("http://").rstrip("/")
+
+
+def _pick_shop(
+    verified: list[ConnectionContext], headers: Mapping[str, str], body: bytes
+) -> ConnectionContext | None:
+    claimed: str | None = None
+    try:
+        data = json.loads(body)
+        if isinstance(data, dict):
+            claimed = _domain(data.get("shop_domain"))
+    except (ValueError, UnicodeDecodeError):
+        pass
+    if claimed is None:
+        claimed = _domain(
+            next((v for k, v in headers.items() if k.lower() == "x-shopify-shop-domain"), None)
+        )
+    if claimed is None:
+        return verified[0] if len(verified) == 1 else None
+    for ctx in verified:
+        account = _domain(ctx.credentials.get("shop") or ctx.external_account)
+        if account == claimed:
+            return ctx
+    return None

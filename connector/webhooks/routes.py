@@ -1,0 +1,72 @@
+"""The webhook blueprint: read the raw bytes (bounded), hand them to the intake, answer.
+
+No business logic and no CSRF here: the signature is the authentication.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from connector.web import services_of
+from connector.webhooks.intake import TOO_LARGE, IntakeResult, WebhookIntake
+
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+
+_INTAKE_KEY = "relance.webhook_intake"
+
+
+def intake() -> WebhookIntake:
+    found = current_app.extensions.get(_INTAKE_KEY)
+    if found is None:
+        found = WebhookIntake(services_of(current_app))
+        current_app.extensions[_INTAKE_KEY] = found
+    assert isinstance(found, WebhookIntake)
+    return found
+
+
+def _body(limit: int) -> bytes | None:
+    """The raw body, or None when it is over the limit (declared or actual)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    try:
+        data = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        return None
+    return None if len(data) > limit else data
+
+
+def _answer(result: IntakeResult) -> tuple[Response, int]:
+    return jsonify(result.as_json()), result.status
+
+
+def _headers() -> dict[str, str]:
+    return {k: v for k, v in request.headers.items()}
+
+
+@bp.post("/<platform>/<int:connection_id>")
+def platform_webhook(platform: str, connection_id: int) -> tuple[Response, int]:
+    service = intake()
+    body = _body(service.max_bytes)
+    if body is None:
+        return _answer(TOO_LARGE)
+    return _answer(service.receive(platform, connection_id, _headers(), body))
+
+
+@bp.post("/shopify")
+def shopify_app_webhook() -> tuple[Response, int]:
+    """App-level topics, including customers/data_request, customers/redact, shop/redact."""
+    service = intake()
+    body = _body(service.max_bytes)
+    if body is None:
+        return _answer(TOO_LARGE)
+    return _answer(service.receive_shopify_app(_headers(), body))
+
+
+@bp.post("/sendgrid")
+def sendgrid_webhook() -> tuple[Response, int]:
+    service = intake()
+    body = _body(service.max_bytes)
+    if body is None:
+        return _answer(TOO_LARGE)
+    return _answer(service.receive_sendgrid(_headers(), body))

@@ -1,0 +1,116 @@
+"""SendGrid Event Webhook: events attached to the message and its reminders through our
+custom_args, deduplicated by sg_event_id; a bounce stops email to that address and tells the
+owner, and the next tick sends nothing to it."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from connector.mail.outbox import OutboxTransport
+from connector.services import Services
+from connector.store.models import (
+    Customer,
+    Message,
+    Shop,
+    Task,
+    TaskKind,
+    TimelineEntry,
+    TimelineKind,
+    WebhookEvent,
+    WebhookOutcome,
+)
+from tests.support.builders import add_invoices, normalized, paris
+from tests.support.webhooks import SENDGRID_BATCH, SendGridSigner
+
+DUE = date(2026, 6, 10)
+
+
+def _event(
+    kind: str, sg_id: str, message_id: int, email: str, **extra: object
+) -> dict[str, object]:
+    template = next(e for e in SENDGRID_BATCH if e["event"] == kind)
+    return {
+        **template,
+        **extra,
+        "sg_event_id": sg_id,
+        "email": email,
+        "relance_message_id": str(message_id),
+        "reminder_id": "0",
+        "step": "reminder_1",
+    }
+
+
+def test_events_reach_the_timeline_once_and_a_bounce_stops_email(
+    services: Services, shop: Shop, client: FlaskClient, signer: SendGridSigner
+) -> None:
+    add_invoices(services, shop, [normalized("F-1", email="marie@client.example", due_on=DUE)])
+    outbox = OutboxTransport(services.settings.outbox_dir)
+    runner = services.runner(transport=outbox)
+    assert runner.tick(paris(date(2026, 6, 11))).counts().get("sent") == 1
+    with services.sessions() as s:
+        [message] = s.scalars(select(Message)).all()
+    to = "marie@client.example"
+    batch = [
+        _event("processed", "sg-0", message.id, to),
+        _event("delivered", "sg-1", message.id, to),
+        _event("open", "sg-2", message.id, to),
+        _event("open", "sg-2", message.id, to),  # SendGrid duplicates events, often
+        _event("click", "sg-3", message.id, to, url="https://pay.example/F-1"),
+        _event("bounce", "sg-4", message.id, to),
+    ]
+    body = json.dumps(batch).encode()
+    resp = client.post("/webhooks/sendgrid", data=body, headers=signer.headers(body))
+    assert resp.status_code == 200
+    assert resp.get_json() == {"status": "accepted", "stored": 5, "duplicates": 1}
+    # The same batch again (SendGrid retries): nothing new anywhere.
+    again = client.post("/webhooks/sendgrid", data=body, headers=signer.headers(body))
+    assert again.get_json() == {"status": "accepted", "stored": 0, "duplicates": 6}
+
+    with services.sessions() as s:
+        events = {e.dedupe_key: e for e in s.scalars(select(WebhookEvent))}
+        kinds = [
+            t.kind
+            for t in s.scalars(select(TimelineEntry).order_by(TimelineEntry.id))
+            if t.kind in (TimelineKind.OPENED, TimelineKind.CLICKED, TimelineKind.BOUNCED)
+        ]
+        customer = s.scalars(select(Customer)).one()
+        tasks = s.scalars(select(Task).where(Task.kind == TaskKind.BOUNCE)).all()
+    assert set(events) == {"sg-0", "sg-1", "sg-2", "sg-3", "sg-4"}
+    assert all(e.scope == "sendgrid" and e.shop_id == shop.id for e in events.values())
+    assert events["sg-0"].outcome is WebhookOutcome.IGNORED  # "processed": nothing to do
+    assert events["sg-4"].outcome is WebhookOutcome.APPLIED
+    assert kinds == [TimelineKind.OPENED, TimelineKind.CLICKED, TimelineKind.BOUNCED]
+    assert customer.email_blocked_reason is not None
+    assert customer.email_blocked_reason.startswith("bounce")
+    assert len(tasks) == 1 and tasks[0].customer_id == customer.id
+
+    # The next step falls due: nothing is emailed to the bounced address.
+    before = len(list(services.settings.outbox_dir.glob("*.json")))
+    services.runner(transport=outbox).tick(paris(date(2026, 6, 17)))
+    assert len(list(services.settings.outbox_dir.glob("*.json"))) == before
+
+
+def test_events_of_messages_we_did_not_send_are_stored_and_ignored(
+    services: Services, client: FlaskClient, signer: SendGridSigner
+) -> None:
+    body = json.dumps(SENDGRID_BATCH).encode()  # official example: no custom_args of ours
+    resp = client.post("/webhooks/sendgrid", data=body, headers=signer.headers(body))
+    assert resp.status_code == 200
+    with services.sessions() as s:
+        rows = s.scalars(select(WebhookEvent)).all()
+    # The official example reuses one placeholder sg_event_id for every event: stored once.
+    assert len(rows) == 1 and rows[0].outcome is WebhookOutcome.IGNORED
+
+
+def test_a_batch_that_is_not_events_is_400(
+    services: Services, client: FlaskClient, signer: SendGridSigner
+) -> None:
+    for body in (b"{}", b"[1]", b'[{"event": "open"}]', b"nope"):
+        resp = client.post("/webhooks/sendgrid", data=body, headers=signer.headers(body))
+        assert resp.status_code == 400, body
+    with services.sessions() as s:
+        assert s.scalars(select(WebhookEvent)).all() == []
