@@ -34,9 +34,7 @@ def _connect_command(platform: str, adapter: PlatformAdapter) -> click.Command:
     params += [
         click.Option(["--api-base"], help="Talk to this base URL instead of the platform's."),
         click.Option(["--shop", "shop_id"], type=int, help="The shop (default: the only one)."),
-        click.Option(
-            ["--no-webhooks"], is_flag=True, help="Do not register webhooks (sync only)."
-        ),
+        click.Option(["--no-webhooks"], is_flag=True, help="Do not register webhooks (sync only)."),
         click.Option(["--json", "as_json"], is_flag=True, help="Machine-readable output."),
     ]
 
@@ -85,8 +83,12 @@ def _connect_command(platform: str, adapter: PlatformAdapter) -> click.Command:
                         row.webhook_secret_enc = svc.secrets.encrypt(registration.secret)
         emit(
             as_json,
-            {"connection": connection_id, "platform": platform, "account": account,
-             "webhooks": registered},
+            {
+                "connection": connection_id,
+                "platform": platform,
+                "account": account,
+                "webhooks": registered,
+            },
             f"connection {connection_id}: {platform} {account}".rstrip(),
         )
 
@@ -147,12 +149,14 @@ def register(cli: click.Group) -> None:
         emit(
             as_json,
             results,
-            lambda: "\n".join(
-                f"connection {r['connection']}: {r['invoices']} invoices in {r['pages']} pages "
-                f"({r['inserted']} new, {r['updated']} updated, {r['closed']} settled)"
-                for r in results
-            )
-            or "no platform connection",
+            lambda: (
+                "\n".join(
+                    f"connection {r['connection']}: {r['invoices']} invoices in {r['pages']} pages "
+                    f"({r['inserted']} new, {r['updated']} updated, {r['closed']} settled)"
+                    for r in results
+                )
+                or "no platform connection"
+            ),
         )
 
 
