@@ -71,21 +71,21 @@ class ClaimResult:
 
 
 class StepCatalog:
-    """Step specs per sequence, loaded once per tick."""
+    """Step specs per sequence, loaded once per tick (shared by its claim transactions: the
+    specs are plain values, so they outlive the session that read them)."""
 
-    def __init__(self, session: Session) -> None:
-        self._session = session
+    def __init__(self) -> None:
         self._by_sequence: dict[int, tuple[StepSpec, ...]] = {}
         self._default_for_shop: dict[int, int] = {}
 
-    def for_invoice(self, shop: Shop, invoice: Invoice) -> tuple[StepSpec, ...]:
+    def for_invoice(self, session: Session, shop: Shop, invoice: Invoice) -> tuple[StepSpec, ...]:
         seq_id = invoice.sequence_id
         if seq_id is None:
             if shop.id not in self._default_for_shop:
-                self._default_for_shop[shop.id] = ensure_default_sequence(self._session, shop).id
+                self._default_for_shop[shop.id] = ensure_default_sequence(session, shop).id
             seq_id = self._default_for_shop[shop.id]
         if seq_id not in self._by_sequence:
-            seq = self._session.get(Sequence, seq_id)
+            seq = session.get(Sequence, seq_id)
             assert seq is not None
             self._by_sequence[seq_id] = step_specs(seq)
         return self._by_sequence[seq_id]
@@ -122,11 +122,18 @@ def due_customer_ids(
 
 
 class Claimer:
-    def __init__(self, session: Session, *, worker: str, lease_until: datetime) -> None:
+    def __init__(
+        self,
+        session: Session,
+        *,
+        worker: str,
+        lease_until: datetime,
+        catalog: StepCatalog | None = None,
+    ) -> None:
         self.s = session
         self.worker = worker
         self.lease_until = lease_until
-        self.catalog = StepCatalog(session)
+        self.catalog = catalog or StepCatalog()
         self.shops: dict[int, Shop] = {}
 
     def shop(self, shop_id: int) -> Shop:
@@ -201,7 +208,7 @@ class Claimer:
         letters: list[Reminder] = []
         skipped: list[tuple[Invoice, Reminder]] = []
         for inv in invoices:
-            steps = self.catalog.for_invoice(shop, inv)
+            steps = self.catalog.for_invoice(self.s, shop, inv)
             facts = facts_for(inv, customer, shop)
             history = History(frozenset(done[inv.id]), sent[inv.id], emailed_today)
             decision = plan(facts, steps, history, now, window, escalation)

@@ -23,7 +23,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from connector.dunning.claims import Claimer, Outcome, due_customer_ids
+from connector.dunning.claims import Claimer, Outcome, StepCatalog, due_customer_ids
 from connector.dunning.deliver import Deliverer, StatusChecker
 from connector.dunning.rendering import ReminderRenderer
 from connector.ledger import add_timeline
@@ -124,9 +124,8 @@ class DunningRunner:
         messages, letters = self._reap(worker, now, report)
         concurrency = max(1, self.options.concurrency)
         # SQLite has one writer: a short claim transaction lets the senders record in between.
-        batch = (
-            self.options.batch if self._skip_locked else min(self.options.batch, 2 * concurrency)
-        )
+        batch = self.options.batch if self._skip_locked else min(self.options.batch, 64)
+        catalog = StepCatalog()
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
             in_flight: set[Future[list[Outcome]]] = set()
 
@@ -152,7 +151,9 @@ class DunningRunner:
                             break
                         claimed = None
                     else:
-                        claimer = Claimer(s, worker=worker, lease_until=lease_until)
+                        claimer = Claimer(
+                            s, worker=worker, lease_until=lease_until, catalog=catalog
+                        )
                         claimed = claimer.claim_customers(
                             customers, now, skip_locked=self._skip_locked
                         )
