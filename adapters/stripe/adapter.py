@@ -65,7 +65,12 @@ class StripeAdapter:
         max_network_retries: int = settings.MAX_NETWORK_RETRIES,
         page_size: int = settings.PAGE_SIZE,
     ) -> None:
-        self._policy = RetryPolicy(sleep=sleep, retries=rate_limit_retries)
+        self._policy = RetryPolicy(
+            sleep=sleep,
+            retries=rate_limit_retries,
+            base_delay=settings.RATE_LIMIT_BASE_DELAY,
+            max_delay=settings.RATE_LIMIT_MAX_DELAY,
+        )
         self._clock = clock
         self._network_retries = max_network_retries
         self._page_size = page_size

@@ -10,8 +10,7 @@ the SDK's TypedDicts.
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -29,9 +28,8 @@ from stripe.params import (
 
 from adapters.stripe import settings
 from adapters.stripe.exceptions import is_rate_limited, map_stripe_error
+from connector.backoff import RetryPolicy
 from connector.platform import AdapterMalformedResponse, AdapterNotFound, AdapterRateLimited
-
-Sleep = Callable[[float], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,25 +38,6 @@ class Fetched:
 
     data: dict[str, Any]
     observed_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Bounded exponential backoff with jitter for 429s; ``sleep`` is injectable for tests."""
-
-    sleep: Sleep
-    retries: int = settings.RATE_LIMIT_RETRIES
-    base_delay: float = settings.RATE_LIMIT_BASE_DELAY
-    max_delay: float = settings.RATE_LIMIT_MAX_DELAY
-    rng: Callable[[], float] = random.random
-
-    def delay(self, retry: int, retry_after: float | None) -> float:
-        """Seconds to wait before retry number ``retry`` (1-based)."""
-        backoff = min(self.max_delay, self.base_delay * 2 ** (retry - 1))
-        backoff *= 0.5 + self.rng() / 2  # jitter: spread clients that were throttled together
-        if retry_after is not None:
-            backoff = max(backoff, min(retry_after, self.max_delay))
-        return backoff
 
 
 def build_client(

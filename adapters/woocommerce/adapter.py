@@ -74,7 +74,12 @@ class WooCommerceAdapter:
     ) -> None:
         if not 1 <= page_size <= 100:
             raise ValueError("page_size must be between 1 and 100 (the WP REST maximum)")
-        self._policy = RetryPolicy(sleep=sleep, retries=retries)
+        self._policy = RetryPolicy(
+            sleep=sleep,
+            retries=retries,
+            base_delay=settings.BASE_DELAY,
+            max_delay=settings.MAX_DELAY,
+        )
         self._clock = clock
         self._page_size = page_size
 

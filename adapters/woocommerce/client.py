@@ -9,8 +9,7 @@ AdapterError subclasses.
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -24,9 +23,8 @@ from adapters.woocommerce.exceptions import (
     WooCommerceUnavailable,
     map_http_error,
 )
+from connector.backoff import RetryPolicy
 from connector.platform import AdapterMalformedResponse, AdapterNotFound, AdapterRateLimited
-
-Sleep = Callable[[float], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,25 +34,6 @@ class Fetched:
     data: Any
     headers: Mapping[str, str]
     observed_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Bounded exponential backoff with jitter; ``sleep`` is injectable for tests."""
-
-    sleep: Sleep
-    retries: int = settings.RETRIES
-    base_delay: float = settings.BASE_DELAY
-    max_delay: float = settings.MAX_DELAY
-    rng: Callable[[], float] = random.random
-
-    def delay(self, retry: int, retry_after: float | None) -> float:
-        """Seconds to wait before retry number ``retry`` (1-based)."""
-        backoff = min(self.max_delay, self.base_delay * 2 ** (retry - 1))
-        backoff *= 0.5 + self.rng() / 2  # jitter: spread clients that were throttled together
-        if retry_after is not None:
-            backoff = max(backoff, min(retry_after, self.max_delay))
-        return backoff
 
 
 class WooCommerceApi:
