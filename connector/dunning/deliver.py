@@ -258,9 +258,7 @@ class Deliverer:
             msg.attempts = max(msg.attempts, result.attempts)
             if outcome is DeliveryOutcome.SENT:
                 msg.sent_at = now
-            shop = s.get(Shop, msg.shop_id)
-            customer = s.get(Customer, msg.customer_id)
-            assert shop is not None and customer is not None
+            recipient = prepared.mail.to_email  # the address it actually went to
             for rem in s.scalars(select(Reminder).where(Reminder.id.in_(prepared.reminder_ids))):
                 inv = s.get(Invoice, rem.invoice_id)
                 assert inv is not None
@@ -270,15 +268,16 @@ class Deliverer:
                     rem.sent_at = now
                 else:
                     rem.reason = result.error
-                summary = f"{rem.step_key} {outcome.value} to {customer.email}"
+                summary = f"{rem.step_key} {outcome.value} to {recipient}"
                 add_timeline(s, inv, now, kind, summary, reminder_id=rem.id)
                 outcomes.append(
-                    Outcome(
-                        inv.number, rem.step_key, outcome.value, result.error or "", customer.email
-                    )
+                    Outcome(inv.number, rem.step_key, outcome.value, result.error or "", recipient)
                 )
                 spec = self._spec(s, rem.step_id)
-                if outcome is DeliveryOutcome.SENT:
+                if outcome is DeliveryOutcome.SENT and (spec.sends_letter or spec.hands_off):
+                    shop = s.get(Shop, msg.shop_id)
+                    customer = s.get(Customer, msg.customer_id)
+                    assert shop is not None and customer is not None
                     self._after_sent(s, shop, customer, inv, rem, spec, now, outcomes)
             if outcome is not DeliveryOutcome.SENT:
                 kind_task = (
