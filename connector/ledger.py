@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Table, case, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql as pg_insert
 from sqlalchemy.dialects import sqlite as sqlite_insert
 from sqlalchemy.orm import Session
@@ -172,6 +172,10 @@ def _new_invoice_row(
     }
 
 
+_PERSONAL = ("email", "name", "company", "phone")  # never resurrected once erased
+_CUSTOMER_FIELDS = (*_PERSONAL, "locale", "is_b2b")
+
+
 def _upsert_customers(
     session: Session,
     shop: Shop,
@@ -179,52 +183,70 @@ def _upsert_customers(
     items: Sequence[NormalizedInvoice],
     now: datetime,
 ) -> dict[str, int]:
+    """Customers of a page → their ids. One read; then only what is new is inserted and only
+    what changed is updated (pages mostly name customers the store already holds)."""
     by_ext = {i.customer.external_id: i.customer for i in items}
-    rows = [
-        {
-            "shop_id": shop.id,
-            "connection_id": connection.id,
-            "external_id": c.external_id,
+    wanted = {
+        ext: {
             "email": c.email,
             "name": c.name,
             "company": c.company,
             "phone": c.phone,
             "locale": c.locale,
             "is_b2b": shop.default_b2b if c.is_b2b is None else c.is_b2b,
+        }
+        for ext, c in by_ext.items()
+    }
+    table = cast(Table, Customer.__table__)
+    cols = table.c
+    ids: dict[str, int] = {}
+    changed: list[dict[str, Any]] = []
+    for row in session.execute(
+        select(
+            cols.id, cols.external_id, cols.erased_at, *(cols[f] for f in _CUSTOMER_FIELDS)
+        ).where(cols.connection_id == connection.id, cols.external_id.in_(list(by_ext)))
+    ).mappings():
+        ids[row["external_id"]] = row["id"]
+        fields = _CUSTOMER_FIELDS if row["erased_at"] is None else ("locale", "is_b2b")
+        new = {f: wanted[row["external_id"]][f] for f in fields}
+        if any(row[f] != value for f, value in new.items()):
+            changed.append({"b_id": row["id"], **new, "updated_at": now})
+    for group in {tuple(sorted(c)) for c in changed}:  # one statement per set of columns
+        session.execute(
+            update(table)
+            .where(cols.id == bindparam("b_id"))
+            .values({f: bindparam(f) for f in group if f != "b_id"}),
+            [c for c in changed if tuple(sorted(c)) == group],
+        )
+    fresh = [
+        {
+            "shop_id": shop.id,
+            "connection_id": connection.id,
+            "external_id": ext,
+            **values,
             "excluded": False,
             "created_at": now,
             "updated_at": now,
         }
-        for c in by_ext.values()
+        for ext, values in wanted.items()
+        if ext not in ids
     ]
-    insert_stmt = _upsert_insert(session, Customer.__table__)  # type: ignore[arg-type]
-    excluded = insert_stmt.excluded
-    stmt = insert_stmt.on_conflict_do_update(
-        index_elements=["connection_id", "external_id"],
-        set_={
-            # Never resurrect personal data of an erased customer.
-            "email": _unless_erased(excluded.email, Customer.email),
-            "name": _unless_erased(excluded.name, Customer.name),
-            "company": _unless_erased(excluded.company, Customer.company),
-            "phone": _unless_erased(excluded.phone, Customer.phone),
-            "locale": excluded.locale,
-            "is_b2b": excluded.is_b2b,
-            "updated_at": excluded.updated_at,
-        },
-    )
-    session.execute(stmt, rows)
-    return dict(
-        session.execute(  # type: ignore[arg-type]
-            select(Customer.external_id, Customer.id).where(
-                Customer.connection_id == connection.id,
-                Customer.external_id.in_(list(by_ext)),
-            )
-        ).all()
-    )
-
-
-def _unless_erased(new: ColumnElement[Any], old: Any) -> ColumnElement[Any]:
-    return case((Customer.erased_at.is_(None), new), else_=old)
+    if fresh:
+        # DO NOTHING: a concurrent writer (a webhook) may have inserted one meanwhile; the
+        # read below finds its id either way.
+        insert_new = _upsert_insert(session, table).on_conflict_do_nothing(
+            index_elements=["connection_id", "external_id"]
+        )
+        session.execute(insert_new, fresh)
+        ids.update(
+            session.execute(  # type: ignore[arg-type]
+                select(cols.external_id, cols.id).where(
+                    cols.connection_id == connection.id,
+                    cols.external_id.in_([r["external_id"] for r in fresh]),
+                )
+            ).all()
+        )
+    return ids
 
 
 def apply_platform_state(

@@ -1,0 +1,61 @@
+"""The ledger's customer upsert: new customers inserted, changed ones updated, unchanged ones
+left alone, and an erased customer's personal data never brought back by a later sync."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime
+
+from sqlalchemy import select
+
+from connector.services import Services
+from connector.store.db import write_session
+from connector.store.models import Customer, Shop
+from tests.support.builders import add_invoices, normalized
+
+DUE = date(2026, 6, 10)
+
+
+def customers(svc: Services) -> dict[str, Customer]:
+    with svc.sessions() as s:
+        return {c.external_id: c for c in s.scalars(select(Customer))}
+
+
+def test_new_changed_and_unchanged_customers(services: Services, shop: Shop) -> None:
+    first = normalized("F-1", email="a@client.example", customer_id="c-a", due_on=DUE)
+    other = normalized("F-2", email="b@client.example", customer_id="c-b", due_on=DUE)
+    add_invoices(services, shop, [first, other])
+    before = customers(services)
+    assert {k: (c.email, c.name) for k, c in before.items()} == {
+        "c-a": ("a@client.example", "Marie Curie"),
+        "c-b": ("b@client.example", "Marie Curie"),
+    }
+    renamed = replace(
+        first,
+        updated_at=datetime(2021, 1, 1, tzinfo=UTC),
+        customer=replace(first.customer, name="Marie Skłodowska-Curie", email="m@client.example"),
+    )
+    add_invoices(services, shop, [renamed, other])
+    after = customers(services)
+    assert (after["c-a"].email, after["c-a"].name) == ("m@client.example", "Marie Skłodowska-Curie")
+    assert after["c-a"].id == before["c-a"].id  # updated in place, not a second row
+    assert after["c-b"].updated_at == before["c-b"].updated_at  # unchanged: not written
+
+
+def test_an_erased_customer_is_never_resurrected(services: Services, shop: Shop) -> None:
+    item = normalized("F-1", email="a@client.example", customer_id="c-a", due_on=DUE)
+    add_invoices(services, shop, [item])
+    with write_session(services.sessions) as s:
+        cust = s.scalar(select(Customer).where(Customer.external_id == "c-a"))
+        assert cust is not None
+        cust.email = cust.name = cust.company = cust.phone = None
+        cust.erased_at = datetime(2026, 1, 1, tzinfo=UTC)
+    resynced = replace(
+        item,
+        updated_at=datetime(2021, 1, 1, tzinfo=UTC),
+        customer=replace(item.customer, locale="en", is_b2b=True),
+    )
+    add_invoices(services, shop, [resynced])
+    cust = customers(services)["c-a"]
+    assert (cust.email, cust.name, cust.company, cust.phone) == (None, None, None, None)
+    assert (cust.locale, cust.is_b2b) == ("en", True)  # what is not personal still follows
