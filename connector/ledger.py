@@ -134,8 +134,13 @@ def upsert_invoices(
         ).scalars()
         summary = f"{timeline_kind.value} from {connection.platform}"
         timeline = [
-            {"shop_id": shop.id, "invoice_id": inv_id, "at": now, "kind": timeline_kind}
-            | {"summary": summary, "reminder_id": None, "data": None}
+            {
+                "shop_id": shop.id,
+                "invoice_id": inv_id,
+                "at": now,
+                "kind": timeline_kind,
+                "summary": summary,
+            }
             for inv_id in inserted
         ]
         session.execute(insert(TimelineEntry.__table__), timeline)  # type: ignore[arg-type]
