@@ -72,6 +72,6 @@ class Settings:
             tick_batch=_int(env, "RELANCE_TICK_BATCH", 500),
             max_webhook_bytes=_int(env, "RELANCE_MAX_WEBHOOK_BYTES", 1024 * 1024),
             sendgrid_webhook_public_key=env.get("SENDGRID_WEBHOOK_PUBLIC_KEY") or None,
-            webhook_apply=_choice(env, "RELANCE_WEBHOOK_APPLY", ("inline", "background")),
+            webhook_apply=_choice(env, "RELANCE_WEBHOOK_APPLY", ("inline", "background", "worker")),
             env=env,
         )

@@ -35,6 +35,9 @@ def _safe(name: str, job: Callable[[], object]) -> Callable[[], None]:
 
 def dunning_tick(svc: Services) -> None:
     from connector.sync import status_checker
+    from connector.webhooks.apply import apply_pending
+
+    apply_pending(svc, datetime.now(UTC))  # a payment stored but not yet applied counts first
 
     report = svc.runner(status_checker=status_checker(svc)).tick(datetime.now(UTC))
     if report.outcomes:
@@ -53,6 +56,13 @@ def nightly_reconciliation(svc: Services) -> None:
     from connector import sync
 
     sync.reconcile_all(svc, datetime.now(UTC))
+
+
+def apply_stored_webhooks(svc: Services) -> None:
+    """RELANCE_WEBHOOK_APPLY=worker: the web processes only store; this applies, in order."""
+    from connector.webhooks.apply import apply_pending
+
+    apply_pending(svc, datetime.now(UTC))
 
 
 def retry_webhooks(svc: Services) -> None:
@@ -83,6 +93,12 @@ def build_scheduler(svc: Services, *, blocking: bool) -> BaseScheduler:
         IntervalTrigger(minutes=1, timezone=UTC),
         id="webhook_retry",
     )
+    if svc.settings.webhook_apply == "worker":
+        scheduler.add_job(
+            _safe("webhook_apply", lambda: apply_stored_webhooks(svc)),
+            IntervalTrigger(seconds=2, timezone=UTC),
+            id="webhook_apply",
+        )
     scheduler.add_job(
         _safe("reconciliation", lambda: nightly_reconciliation(svc)),
         CronTrigger(hour=3, minute=17, timezone=UTC),

@@ -2,8 +2,9 @@
 
 Inline: the answer waits for the apply (a 200 means the payment is in the books). Background:
 the answer goes out once the delivery is stored; one thread per process applies in arrival
-order. Either way a crash loses nothing: what is not applied stays PENDING/FAILED in the store
-and the scheduler's retry job applies it.
+order. Worker: the web process only stores; the worker applies what is pending every couple of
+seconds and before every tick (for many web processes under load). Whatever the mode, a crash
+loses nothing: what is not applied stays PENDING/FAILED in the store and the worker applies it.
 """
 
 from __future__ import annotations
@@ -23,15 +24,25 @@ _Job = tuple[int, datetime, Parsed]
 
 
 class Applier:
-    def __init__(self, svc: Services, registry: AdapterRegistry, *, background: bool) -> None:
+    def __init__(
+        self,
+        svc: Services,
+        registry: AdapterRegistry,
+        *,
+        background: bool,
+        store_only: bool = False,
+    ) -> None:
         self.svc = svc
         self.registry = registry
         self.background = background
+        self.store_only = store_only
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def submit(self, event_id: int, now: datetime, parsed: Parsed) -> None:
+        if self.store_only:
+            return  # the worker applies it (connector.scheduler)
         if not self.background:
             apply_stored(self.svc, self.registry, event_id, now, parsed)
             return

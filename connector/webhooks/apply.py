@@ -171,3 +171,26 @@ def retry_pending(
         key = outcome.value if outcome is not None else "skipped"
         counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+def apply_pending(svc: Services, now: datetime, *, batch: int = 500, max_batches: int = 20) -> int:
+    """Apply the events still PENDING (not the FAILED ones: those wait for the retry job's
+    back-off), oldest first, a bounded number of batches per call. Returns how many."""
+    registry = AdapterRegistry()
+    done = 0
+    for _ in range(max_batches):
+        with svc.sessions() as s:
+            ids = list(
+                s.scalars(
+                    select(WebhookEvent.id)
+                    .where(WebhookEvent.outcome == WebhookOutcome.PENDING)
+                    .order_by(WebhookEvent.id)
+                    .limit(batch)
+                )
+            )
+        for event_id in ids:
+            if apply_stored(svc, registry, event_id, now) is not None:
+                done += 1
+        if len(ids) < batch:
+            break
+    return done

@@ -84,7 +84,12 @@ class WebhookIntake:
         self.clock = clock
         if background is None:
             background = svc.settings.webhook_apply == "background"
-        self.applier = Applier(svc, self.registry, background=background)
+        self.applier = Applier(
+            svc,
+            self.registry,
+            background=background,
+            store_only=svc.settings.webhook_apply == "worker",
+        )
         self.max_bytes = svc.settings.max_webhook_bytes
         self._cache_seconds = cache_seconds
         self._cache: dict[tuple[str, int | None], tuple[float, list[ConnectionContext]]] = {}

@@ -1,0 +1,96 @@
+"""RELANCE_WEBHOOK_APPLY=worker: web processes only store (fast answers under load); the worker
+applies what is pending every couple of seconds, and before every tick."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from connector.config import Settings
+from connector.dunning.claims import Claimer, due_customer_ids
+from connector.platform import InvoiceStatus
+from connector.scheduler import build_scheduler, dunning_tick
+from connector.services import Services
+from connector.shops import create_shop
+from connector.store.db import write_session
+from connector.store.models import Reminder, ReminderState, WebhookEvent, WebhookOutcome
+from connector.webhooks.apply import apply_pending
+from connector.webhooks.intake import WebhookIntake
+from tests.support.builders import invoice_by_number, paris
+from tests.support.webhooks import (
+    open_invoice,
+    seed_invoices,
+    stripe_connection,
+    stripe_headers,
+    stripe_invoice_event,
+)
+
+NOW = int(time.time())
+
+
+@pytest.fixture
+def worker_services(env: dict[str, str]) -> Iterator[Services]:
+    svc = Services.build(Settings.from_env({**env, "RELANCE_WEBHOOK_APPLY": "worker"}))
+    yield svc
+    svc.close()
+
+
+def _store_payment(svc: Services, external_id: str) -> int:
+    with write_session(svc.sessions) as s:
+        shop_id = create_shop(s, name="Atelier", email="owner@atelier.example").id
+    conn_id = stripe_connection(svc, shop_id)
+    seed_invoices(svc, shop_id, conn_id, [open_invoice(external_id)])
+    body = stripe_invoice_event(f"evt_{external_id}", external_id, created=NOW)
+    result = WebhookIntake(svc).receive("stripe", conn_id, stripe_headers(body), body)
+    assert result.status == 200 and len(result.stored) == 1
+    return result.stored[0]
+
+
+def outcome_of(svc: Services, event_id: int) -> WebhookOutcome:
+    with svc.sessions() as s:
+        row = s.get(WebhookEvent, event_id)
+        assert row is not None
+        return row.outcome
+
+
+def test_stored_only_then_the_worker_applies_once(worker_services: Services) -> None:
+    svc = worker_services
+    # A reminder claimed by a tick before the payment arrives: the apply must cancel it.
+    tick_now = paris(date(2026, 6, 11))
+    event_id = _store_payment(svc, "in_W1")
+    with write_session(svc.sessions) as s:
+        ids = due_customer_ids(s, tick_now, 10, skip_locked=False)
+        claimed = Claimer(s, worker="w", lease_until=tick_now + timedelta(minutes=5))
+        assert claimed.claim_customers(ids, tick_now, skip_locked=False).message_ids
+    assert outcome_of(svc, event_id) is WebhookOutcome.PENDING
+    assert invoice_by_number(svc, "in_W1").status is InvoiceStatus.OPEN  # not applied by web
+
+    assert apply_pending(svc, datetime.now(UTC)) == 1
+    assert outcome_of(svc, event_id) is WebhookOutcome.APPLIED
+    assert invoice_by_number(svc, "in_W1").status is InvoiceStatus.PAID
+    with svc.sessions() as s:
+        claimed = select(Reminder).where(Reminder.step_key == "reminder_1")
+        assert [r.state for r in s.scalars(claimed)] == [ReminderState.CANCELLED]
+    assert apply_pending(svc, datetime.now(UTC)) == 0  # nothing twice
+
+
+def test_a_tick_applies_stored_payments_before_it_plans(worker_services: Services) -> None:
+    event_id = _store_payment(worker_services, "in_W2")
+    dunning_tick(worker_services)
+    assert outcome_of(worker_services, event_id) is WebhookOutcome.APPLIED
+    assert invoice_by_number(worker_services, "in_W2").status is InvoiceStatus.PAID
+
+
+def test_the_apply_job_is_scheduled_only_in_worker_mode(
+    worker_services: Services, services: Services
+) -> None:
+    assert "webhook_apply" in {
+        j.id for j in build_scheduler(worker_services, blocking=False).get_jobs()
+    }
+    assert "webhook_apply" not in {
+        j.id for j in build_scheduler(services, blocking=False).get_jobs()
+    }
