@@ -10,7 +10,8 @@ Decisions:
   body, unsigned, and wants exactly 200 (otherwise the admin shows "Delivery URL returned
   response code"). :func:`verify` accepts exactly that body without a signature header (only
   on a connection that has a webhook secret) and :func:`parse_event` turns it into an IGNORED
-  event: it carries nothing that could change state.
+  event: it carries nothing that could change state, and all pings share the dedupe key
+  ``ping``, so unsigned requests store at most one row per connection.
 - ``dedupe_key``: ``"<order id>@<date_modified_gmt>"``, the order's version. The delivery id is
   ``wp_hash(webhook id . now)``: new on every delivery, and it collides within one second, so it
   cannot be the key. ``order.deleted`` bodies are ``{"id": N}`` only: key
@@ -103,7 +104,8 @@ def parse_event(
     ping = _PING.match(bytes(raw_body).strip())
     if ping is not None:
         return NormalizedEvent(
-            dedupe_key=f"ping:{ping.group(1).decode()}",
+            # One key for every ping: an unsigned body must never be able to grow the store.
+            dedupe_key="ping",
             kind=EventKind.IGNORED,
             topic="webhook.ping",
             occurred_at=now(),
