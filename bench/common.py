@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import resource
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -14,14 +15,15 @@ from pathlib import Path
 from typing import TypeVar
 
 from cryptography.fernet import Fernet
-from sqlalchemy import insert, select
+from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy.engine import make_url
 
 from connector.config import Settings
 from connector.ledger import ensure_csv_connection
 from connector.platform import InvoiceStatus
 from connector.services import Services
 from connector.shops import create_shop
-from connector.store.db import write_session
+from connector.store.db import normalize_url, write_session
 from connector.store.migrate import upgrade
 from connector.store.models import Customer, Invoice
 
@@ -171,3 +173,29 @@ def bench_now() -> datetime:
 
 def quiet_env() -> None:
     os.environ.setdefault("RELANCE_LOG_LEVEL", "WARNING")
+
+
+@contextmanager
+def postgres_database() -> Iterator[str | None]:
+    """A scratch PostgreSQL database (several web processes need one: SQLite has one writer);
+    None when no server answers, and the bench falls back to SQLite."""
+    admin = os.environ.get("RELANCE_BENCH_POSTGRES_URL") or os.environ.get(
+        "RELANCE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+    )
+    name = f"relance_bench_{os.getpid()}_{int(time.time())}"
+    try:
+        engine = create_engine(normalize_url(admin), isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        print(f"PostgreSQL unavailable ({exc}); benchmarking on SQLite", file=sys.stderr)
+        yield None
+        return
+    try:
+        yield (
+            make_url(normalize_url(admin)).set(database=name).render_as_string(hide_password=False)
+        )
+    finally:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()

@@ -20,13 +20,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
-from bench.common import Figure, report, scratch_services
+from bench.common import Figure, postgres_database, report, scratch_services
 from connector.services import Services
 from connector.shops import create_shop
-from connector.store.db import normalize_url, write_session
+from connector.store.db import write_session
 from connector.store.models import Payment, WebhookEvent, WebhookOutcome
 from connector.webhooks.apply import apply_pending
 from tests.support.webhooks import (
@@ -170,32 +169,6 @@ def _check(svc: Services, expected: int) -> None:
         events = s.scalar(select(func.count()).select_from(WebhookEvent))
         payments = s.scalar(select(func.count()).select_from(Payment))
     assert events == expected and payments == expected, (events, payments, expected)
-
-
-@contextlib.contextmanager
-def postgres_database() -> Iterator[str | None]:
-    """A scratch PostgreSQL database (several web processes need one: SQLite has one writer);
-    None when no server answers, and the bench falls back to SQLite."""
-    admin = os.environ.get("RELANCE_BENCH_POSTGRES_URL") or os.environ.get(
-        "RELANCE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-    )
-    name = f"relance_bench_{os.getpid()}_{int(time.time())}"
-    try:
-        engine = create_engine(normalize_url(admin), isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        print(f"PostgreSQL unavailable ({exc}); benchmarking on SQLite", file=sys.stderr)
-        yield None
-        return
-    try:
-        yield (
-            make_url(normalize_url(admin)).set(database=name).render_as_string(hide_password=False)
-        )
-    finally:
-        with engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
 
 
 def run(count: int, *, workers: int, threads: int, clients: int, apply: str) -> dict[str, float]:
