@@ -26,18 +26,15 @@ import hashlib
 import hmac
 import json
 import re
-import threading
 import time
-from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from email.utils import formatdate
+from dataclasses import dataclass
 from functools import lru_cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.support.scripted_fake import ScriptedFake
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "stripe"
 SPEC_FILE = FIXTURES / "spec3.2023-09-12.json.gz"
@@ -46,20 +43,6 @@ API_VERSION = "2026-10-28.endive"  # the version the fake speaks (stripe-python 
 DEFAULT_API_KEY = "rk_test_relance"
 # Removed from Invoice by 2025-03-31.basil (stripe-python 12.0.0 CHANGELOG).
 REMOVED_INVOICE_FIELDS = ("paid", "charge", "payment_intent")
-
-DROP: Literal["drop"] = "drop"  # close the connection without an answer
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """A scripted answer; ``body`` None → Stripe's error JSON for ``status``; bytes sent as is."""
-
-    status: int
-    body: Any = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-ScriptItem = Reply | Literal["drop"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,8 +168,18 @@ def invoice_schema() -> dict[str, Any]:
 # -- the server --------------------------------------------------------------------------------
 
 
-class FakeStripe:
+class FakeStripe(ScriptedFake):
     """Stripe's v1 API for invoices, events and webhook endpoints, on 127.0.0.1:<free port>."""
+
+    ANSWER_HEADERS: ClassVar[Mapping[str, str]] = {
+        "Content-Type": "application/json",
+        "Request-Id": "req_fake",
+        "Stripe-Version": API_VERSION,
+    }
+    METHODS = ("GET", "POST", "DELETE")
+
+    def error_body(self, status: int) -> dict[str, Any]:
+        return error_body(status)
 
     def __init__(
         self,
@@ -194,89 +187,22 @@ class FakeStripe:
         api_keys: Iterable[str] = (DEFAULT_API_KEY,),
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(clock)
         self.api_keys = set(api_keys)
-        self.clock = clock
         self.invoices: dict[str, dict[str, Any]] = {}
         self.customers: dict[str, dict[str, Any]] = {}
         self.events: dict[str, dict[str, Any]] = {}
         self.webhook_endpoints: dict[str, dict[str, Any]] = {}
         self.owner: dict[str, str | None] = {}  # object id → Stripe-Account (None: platform)
         self.requests: list[Recorded] = []
-        self._scripts: dict[tuple[str, str], deque[ScriptItem]] = defaultdict(deque)
-        self._served: dict[tuple[str, str], int] = defaultdict(int)
-        self._fail_after: dict[tuple[str, str], tuple[int, ScriptItem]] = {}
-        self._malform: dict[tuple[str, str, int], str] = {}
         self._seq = 0
-        self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # lifecycle
-
-    def start(self) -> FakeStripe:
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeStripe:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    # scripting
-
-    def script(self, method: str, route: str, replies: Iterable[ScriptItem]) -> None:
-        """The next requests to ``method route`` get these answers, then normal ones."""
-        with self._lock:
-            self._scripts[(method, route)].extend(replies)
-
-    def fail_after(
-        self, method: str, route: str, served: int, reply: ScriptItem | None = None
-    ) -> None:
-        """Crash injection: after ``served`` normal answers, every further one fails (500)."""
-        with self._lock:
-            self._fail_after[(method, route)] = (served, reply or Reply(500))
-
-    def heal(self) -> None:
-        """Forget every scripted failure."""
-        with self._lock:
-            self._scripts.clear()
-            self._fail_after.clear()
-            self._malform.clear()
 
     def malform(
         self, method: str, route: str, page: int, mode: Literal["garbage", "bad_invoice"]
     ) -> None:
         """The ``page``-th normal answer (1-based) is broken: not JSON, or an invoice without
         currency."""
-        with self._lock:
-            self._malform[(method, route, page)] = mode
-
-    def served(self, method: str, route: str) -> int:
-        return self._served[(method, route)]
+        self._set_malform(method, route, page, mode)
 
     def calls(self, method: str, path: str, *, prefix: bool = False) -> list[Recorded]:
         """Recorded requests to exactly ``path`` (or any path under it with ``prefix``)."""
@@ -488,11 +414,9 @@ class FakeStripe:
         with self._lock:
             self.requests.append(Recorded(method, path, params, lowered))
             key = (method, route or path)
-            if self._scripts[key]:
-                return _as_answer(self._scripts[key].popleft())
-            failing = self._fail_after.get(key)
-            if failing is not None and self._served[key] >= failing[0]:
-                return _as_answer(failing[1])
+            scripted = self.scripted(key)
+            if scripted is not None:
+                return scripted
         auth = lowered.get("authorization", "")
         if not auth.startswith("Bearer ") or auth[7:] not in self.api_keys:
             return 401, error_body(401), {}
@@ -509,8 +433,7 @@ class FakeStripe:
         with self._lock:
             status, payload = self._dispatch(method, route, path_arg, params, account)
             if 200 <= status < 300:
-                self._served[key] += 1
-                mode = self._malform.get((method, route, self._served[key]))
+                mode = self.count_served(key)
                 if mode == "garbage":
                     return 200, b"<html><body>502 Bad Gateway</body></html>", {}
                 if mode == "bad_invoice" and payload.get("data"):
@@ -656,38 +579,6 @@ class FakeStripe:
         return 200, copy.deepcopy(endpoint)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    fake: FakeStripe
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def date_time_string(self, timestamp: float | None = None) -> str:
-        return formatdate(self.fake.clock() if timestamp is None else timestamp, usegmt=True)
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        answer = self.fake.handle(self.command, self.path, dict(self.headers.items()), body)
-        if answer == DROP:
-            self.close_connection = True
-            return
-        status, payload, headers = answer
-        raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.send_header("Request-Id", "req_fake")
-        self.send_header("Stripe-Version", API_VERSION)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(raw)
-
-    do_GET = do_POST = do_DELETE = _serve
-
-
 _ROUTES = (
     ("/v1/invoices", re.compile(r"^/v1/invoices$")),
     ("/v1/invoices/{invoice}", re.compile(r"^/v1/invoices/([^/]+)$")),
@@ -710,14 +601,6 @@ def _route(method: str, path: str) -> tuple[str | None, str | None]:
         if match and method in _ALLOWED[template]:
             return template, (match.group(1) if match.groups() else None)
     return None, None
-
-
-def _as_answer(item: ScriptItem) -> tuple[int, Any, dict[str, str]] | Literal["drop"]:
-    if item == DROP:
-        return DROP
-    assert isinstance(item, Reply)
-    body = error_body(item.status) if item.body is None else item.body
-    return item.status, body, dict(item.headers)
 
 
 def _nest(pairs: list[tuple[str, str]]) -> dict[str, Any]:

@@ -27,19 +27,16 @@ import hashlib
 import hmac
 import json
 import re
-import threading
 import time
-from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import formatdate
 from functools import lru_cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+from tests.support.scripted_fake import ScriptedFake
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "woocommerce"
 ORDER_FIXTURE = FIXTURES / "woocommerce_order_v3.json"
@@ -57,20 +54,6 @@ WEBHOOK_TOPICS = frozenset(
     for resource in ("order", "product", "customer", "coupon")
     for event in ("created", "updated", "deleted", "restored")
 )
-
-DROP: Literal["drop"] = "drop"  # close the connection without an answer
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """A scripted answer; ``body`` None → the WP REST error body for ``status``."""
-
-    status: int
-    body: Any = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-ScriptItem = Reply | Literal["drop"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,8 +143,15 @@ def oauth_signature(method: str, url: str, params: Mapping[str, str], secret: st
 # -- the server --------------------------------------------------------------------------------
 
 
-class FakeWooCommerce:
+class FakeWooCommerce(ScriptedFake):
     """WooCommerce's orders and webhooks REST routes, on 127.0.0.1:<free port>."""
+
+    ANSWER_HEADERS: ClassVar[Mapping[str, str]] = {
+        "Content-Type": "application/json; charset=UTF-8"
+    }
+
+    def error_body(self, status: int) -> dict[str, Any]:
+        return wp_error(status)
 
     def __init__(
         self,
@@ -171,68 +161,14 @@ class FakeWooCommerce:
         consumer_secret: str = CONSUMER_SECRET,
         utc_offset_hours: int = -3,
     ) -> None:
-        self.clock = clock
+        super().__init__(clock)
         self.consumer_key = consumer_key
         self.consumer_secret = consumer_secret
         self.offset = timedelta(hours=utc_offset_hours)
         self.orders: dict[int, dict[str, Any]] = {}
         self.webhooks: dict[int, dict[str, Any]] = {}
         self.requests: list[Recorded] = []
-        self._scripts: dict[tuple[str, str], deque[ScriptItem]] = defaultdict(deque)
-        self._served: dict[tuple[str, str], int] = defaultdict(int)
-        self._fail_after: dict[tuple[str, str], tuple[int, ScriptItem]] = {}
-        self._malform: dict[tuple[str, str, int], str] = {}
         self._next_id = 1000
-        self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-
-    # lifecycle
-
-    def start(self) -> FakeWooCommerce:
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeWooCommerce:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    # scripting
-
-    def script(self, method: str, path: str, replies: Iterable[ScriptItem]) -> None:
-        """The next requests to ``method path`` get these answers, then normal ones."""
-        with self._lock:
-            self._scripts[(method, path)].extend(replies)
-
-    def fail_after(
-        self, method: str, path: str, served: int, reply: ScriptItem | None = None
-    ) -> None:
-        """Crash injection: after ``served`` normal answers, every further one fails (500)."""
-        with self._lock:
-            self._fail_after[(method, path)] = (served, reply or Reply(500))
 
     def malform(
         self,
@@ -243,15 +179,7 @@ class FakeWooCommerce:
     ) -> None:
         """The ``page``-th normal answer (1-based) is broken: an HTML error page with 200, an
         order whose ``total`` is not a number, or no ``X-WP-TotalPages`` header."""
-        with self._lock:
-            self._malform[(method, path, page)] = mode
-
-    def heal(self) -> None:
-        """Forget every scripted failure."""
-        with self._lock:
-            self._scripts.clear()
-            self._fail_after.clear()
-            self._malform.clear()
+        self._set_malform(method, path, page, mode)
 
     def calls(self, method: str, path: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == method and r.path == path]
@@ -357,11 +285,9 @@ class FakeWooCommerce:
         with self._lock:
             self.requests.append(Recorded(method, path, params, lowered, body))
             key = (method, route or path)
-            if self._scripts[key]:
-                return _as_answer(self._scripts[key].popleft())
-            failing = self._fail_after.get(key)
-            if failing is not None and self._served[key] >= failing[0]:
-                return _as_answer(failing[1])
+            scripted = self.scripted(key)
+            if scripted is not None:
+                return scripted
         problem = self._authenticate(method, path, query, lowered)
         if problem is not None:
             return 401, wp_error(401, problem, "woocommerce_rest_authentication_error"), {}
@@ -371,8 +297,7 @@ class FakeWooCommerce:
             answer = self._dispatch(method, route, path, params, body)
             status, payload, extra = answer
             if 200 <= status < 300:
-                self._served[key] += 1
-                mode = self._malform.get((method, route, self._served[key]))
+                mode = self.count_served(key)
                 if mode == "garbage":
                     return 200, b"<html><body>Error establishing a database connection", extra
                 if mode == "bad_order" and isinstance(payload, list) and payload:
@@ -507,36 +432,6 @@ def _route_args(route: str, method: str) -> dict[str, Any]:
     raise KeyError(f"{method} {route}")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    fake: FakeWooCommerce
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def date_time_string(self, timestamp: float | None = None) -> str:
-        return formatdate(self.fake.clock() if timestamp is None else timestamp, usegmt=True)
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        answer = self.fake.handle(self.command, self.path, dict(self.headers.items()), body)
-        if answer == DROP:
-            self.close_connection = True
-            return
-        status, payload, headers = answer
-        raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(raw)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(raw)
-
-    do_GET = do_POST = _serve
-
-
 _ROUTES = (
     (ORDERS, re.compile(rf"^{re.escape(ORDERS)}$")),
     (f"{ORDERS}/<id>", re.compile(rf"^{re.escape(ORDERS)}/\d+$")),
@@ -546,11 +441,3 @@ _ROUTES = (
 
 def _route(path: str) -> str | None:
     return next((name for name, pattern in _ROUTES if pattern.match(path)), None)
-
-
-def _as_answer(item: ScriptItem) -> tuple[int, Any, dict[str, str]] | Literal["drop"]:
-    if item == DROP:
-        return DROP
-    assert isinstance(item, Reply)
-    body = wp_error(item.status) if item.body is None else item.body
-    return item.status, body, dict(item.headers)

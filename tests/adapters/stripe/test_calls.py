@@ -24,7 +24,8 @@ from connector.platform import (
     load_adapters,
 )
 from tests.adapters.stripe.conftest import DAY, T0, Clock, Sleeps
-from tests.support.fake_stripe import FakeStripe, Reply
+from tests.support.fake_stripe import FakeStripe
+from tests.support.scripted_fake import Reply
 
 # -- fetch_status ------------------------------------------------------------------------------
 

@@ -22,7 +22,8 @@ from connector.platform import (
     SyncPage,
 )
 from tests.adapters.stripe.conftest import DAY, T0, Clock, Sleeps
-from tests.support.fake_stripe import FakeStripe, Reply
+from tests.support.fake_stripe import FakeStripe
+from tests.support.scripted_fake import Reply
 
 INVOICES = "/v1/invoices"
 EVENTS = "/v1/events"

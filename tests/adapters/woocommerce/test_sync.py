@@ -32,9 +32,9 @@ from tests.support.fake_woocommerce import (
     ORDERS,
     SITE_URL,
     FakeWooCommerce,
-    Reply,
     load_route_index,
 )
+from tests.support.scripted_fake import Reply
 
 # Added to the orders route by WooCommerce 5.8, after the route index was published.
 NEWER_THAN_INDEX = {"modified_after", "dates_are_gmt"}
