@@ -9,7 +9,8 @@ how long the store takes to finish applying what was answered.
 from __future__ import annotations
 
 import contextlib
-import http.client
+import multiprocessing
+import multiprocessing.queues
 import os
 import socket
 import subprocess
@@ -19,6 +20,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -107,41 +109,100 @@ def _seed(svc: Services, count: int, tag: str) -> tuple[int, list[bytes]]:
 
 def _drive(port: int, conn_id: int, bodies: list[bytes], clients: int) -> tuple[float, list[float]]:
     """Every body POSTed once, signed just before the run, spread over ``clients`` keep-alive
-    connections. Returns (seconds, latencies)."""
-    signed = [(b, stripe_headers(b)) for b in bodies]
-    chunks = [signed[i::clients] for i in range(clients)]
-    latencies: list[list[float]] = [[] for _ in range(clients)]
+    connections held by two client processes (so the load generator does not share one
+    interpreter lock with itself). Returns (seconds, sorted latencies)."""
+    path = f"/webhooks/stripe/{conn_id}"
+    requests = [_request_bytes(path, body, stripe_headers(body)) for body in bodies]
+    processes = min(2, clients)
+    ctx = multiprocessing.get_context("fork")
+    results: multiprocessing.queues.Queue[tuple[list[float], list[str]]] = ctx.Queue()
+    start_gate = ctx.Event()
+    workers = [
+        ctx.Process(
+            target=_client_process,
+            args=(port, requests[i::processes], clients // processes, start_gate, results),
+        )
+        for i in range(processes)
+    ]
+    for w in workers:
+        w.start()
+    time.sleep(0.2)  # let them connect
+    start = time.perf_counter()
+    start_gate.set()
+    latencies: list[float] = []
+    failures: list[str] = []
+    for _ in workers:
+        lat, failed = results.get(timeout=600)
+        latencies += lat
+        failures += failed
+    seconds = time.perf_counter() - start
+    for w in workers:
+        w.join(timeout=30)
+    if failures:
+        raise RuntimeError(f"{len(failures)} deliveries refused: {failures[:5]}")
+    return seconds, sorted(latencies)
+
+
+def _request_bytes(path: str, body: bytes, headers: dict[str, str]) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def _client_process(
+    port: int,
+    requests: list[bytes],
+    connections: int,
+    start_gate: Any,
+    results: Any,
+) -> None:
+    """``connections`` threads, one keep-alive socket each, raw HTTP/1.1 (a request is sent
+    only once the previous answer is read, as a webhook sender does)."""
+    chunks = [requests[i::connections] for i in range(connections)]
+    latencies: list[list[float]] = [[] for _ in chunks]
     failures: list[str] = []
 
-    def client(index: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        for body, headers in chunks[index]:
-            start = time.perf_counter()
-            try:
-                conn.request("POST", f"/webhooks/stripe/{conn_id}", body, headers)
-                resp = conn.getresponse()
-                resp.read()
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                conn.request("POST", f"/webhooks/stripe/{conn_id}", body, headers)
-                resp = conn.getresponse()
-                resp.read()
-            latencies[index].append(time.perf_counter() - start)
-            if resp.status != 200:
-                failures.append(str(resp.status))
-        conn.close()
+    def run(index: int) -> None:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        start_gate.wait()
+        for raw in chunks[index]:
+            t0 = time.perf_counter()
+            sock.sendall(raw)
+            status = _read_response(sock)
+            latencies[index].append(time.perf_counter() - t0)
+            if status != 200:
+                failures.append(str(status))
+        sock.close()
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    start = time.perf_counter()
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(chunks))]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    seconds = time.perf_counter() - start
-    if failures:
-        raise RuntimeError(f"{len(failures)} deliveries refused: {failures[:5]}")
-    return seconds, sorted(x for lat in latencies for x in lat)
+    results.put(([x for lat in latencies for x in lat], failures))
+
+
+def _read_response(sock: socket.socket) -> int:
+    """Read one HTTP/1.1 response (Content-Length framed); returns its status code."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("server closed the connection")
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("server closed the connection")
+        rest += chunk
+    return int(head.split(b" ", 2)[1])
 
 
 def _pct(sorted_values: list[float], p: float) -> float:

@@ -4,7 +4,10 @@ the owner's actions all go through here, so the rules hold everywhere:
 * an older platform state never overwrites a newer one (``platform_updated_at``);
 * an invoice that stops being owed has every pending reminder cancelled in the same
   transaction, and is never looked at by the engine again (``next_action_at = NULL``);
-* any change to what is owed or when sends the invoice back to the planner.
+* any change to what is owed or when sends the invoice back to the planner;
+* an invoice that becomes fully paid after it was chased records its thank-you message (when
+  the shop wants them) in the same transaction: a transactional outbox the worker drains
+  (connector.dunning.thank_you).
 """
 
 from __future__ import annotations
@@ -23,9 +26,13 @@ from sqlalchemy.orm import Session
 from connector.domain.terms import due_date
 from connector.platform import InvoiceStatus, NormalizedInvoice
 from connector.store.models import (
+    Channel,
     Connection,
     Customer,
     Invoice,
+    Message,
+    MessageKind,
+    MessageState,
     Payment,
     PaymentSource,
     Reminder,
@@ -262,8 +269,10 @@ def apply_platform_state(
     *,
     shop: Shop,
     source: PaymentSource = PaymentSource.SYNC,
+    payment_external_id: str | None = None,
 ) -> str:
-    """Move an invoice to the platform's state if it is newer. Returns the stats field name."""
+    """Move an invoice to the platform's state if it is newer. Returns the stats field name.
+    ``payment_external_id``: the platform's id of the payment, when the event named it."""
     if invoice.platform_updated_at is not None and item.updated_at < invoice.platform_updated_at:
         return "stale"
     due_at = resolve_due_at(shop, item)
@@ -288,9 +297,27 @@ def apply_platform_state(
         amount_due_minor=item.amount_due.to_minor(),
         now=now,
         source=source,
-        payment_external_id=f"{source.value}:{item.updated_at.isoformat()}",
+        payment_external_id=payment_external_id or f"{source.value}:{item.updated_at.isoformat()}",
     )
     return "closed" if closed else "updated"
+
+
+def _unused_payment_id(session: Session, invoice_id: int, external_id: str) -> str:
+    """The platform's payment id, suffixed if that id already paid part of this invoice (one
+    PaymentIntent can carry several partial payments): a payment is never refused as a
+    duplicate, which would leave the invoice owed."""
+    taken = set(
+        session.scalars(
+            select(Payment.external_id).where(
+                Payment.invoice_id == invoice_id, Payment.external_id.startswith(external_id)
+            )
+        )
+    )
+    candidate, n = external_id, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{external_id}#{n}"
+    return candidate
 
 
 def set_state(
@@ -320,7 +347,7 @@ def set_state(
                 currency=invoice.currency,
                 received_at=received_at or now,
                 source=source,
-                external_id=payment_external_id,
+                external_id=_unused_payment_id(session, invoice.id, payment_external_id),
             )
         )
     old_status = invoice.status
@@ -334,6 +361,8 @@ def set_state(
     if was_owed and not status.is_owed:
         cancel_pending_reminders(session, invoice, f"invoice {status.value}", now)
         invoice.next_action_at = None
+        if status is InvoiceStatus.PAID:
+            enqueue_thank_you(session, invoice, now)
         return True
     if status.is_owed:
         # Re-plan: the amount, the status or the dates changed.
@@ -354,6 +383,61 @@ def cancel_pending_reminders(session: Session, invoice: Invoice, reason: str, no
             session, invoice, now, TimelineKind.REMINDER_CANCELLED, f"{count} pending: {reason}"
         )
     return count
+
+
+def customer_unreachable(customer: Customer) -> str | None:
+    """Why no email may go to this customer (erased, excluded, no or blocked address)."""
+    if customer.erased_at is not None:
+        return "customer erased"
+    if customer.excluded:
+        return "customer excluded"
+    if not customer.email:
+        return "no email address"
+    if customer.email_blocked_reason is not None:
+        return "email address blocked"
+    return None
+
+
+def enqueue_thank_you(session: Session, invoice: Invoice, now: datetime) -> bool:
+    """Record the thank-you for an invoice that just became fully paid, in the caller's
+    transaction; True if one was recorded now.
+
+    Only when the shop wants them, the invoice was chased (one reminder at least SENT) and the
+    customer can be emailed. The unique (invoice_id, kind) makes it one per invoice, ever: the
+    insert does nothing on a conflict (paid, refunded, paid again), no read-then-write.
+    """
+    shop = session.get(Shop, invoice.shop_id)
+    if shop is None or not shop.thank_you_enabled:
+        return False
+    chased = session.scalar(
+        select(Reminder.id)
+        .where(Reminder.invoice_id == invoice.id, Reminder.state == ReminderState.SENT)
+        .limit(1)
+    )
+    if chased is None:
+        return False
+    customer = session.get(Customer, invoice.customer_id)
+    if customer is None or customer_unreachable(customer) is not None:
+        return False
+    table = cast(Table, Message.__table__)
+    stmt = (
+        _upsert_insert(session, table)
+        .values(
+            shop_id=invoice.shop_id,
+            customer_id=invoice.customer_id,
+            kind=MessageKind.THANK_YOU,
+            invoice_id=invoice.id,
+            channel=Channel.EMAIL,
+            local_day=now.astimezone(ZoneInfo(shop.timezone)).date(),
+            state=MessageState.PENDING,
+            recipient=customer.email,
+            attempts=0,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["invoice_id", "kind"])
+    )
+    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
 
 def lock_invoice(session: Session, invoice_id: int) -> Invoice | None:

@@ -180,6 +180,16 @@ class PlatformAdapter(Protocol):
     def register_webhooks(self, conn: ConnectionContext, base_url: str) -> WebhookRegistration: ...
 
 
+@runtime_checkable
+class ResolvesPayments(Protocol):
+    """Optional: for platforms whose payment events (refunds, disputes) name a payment but not
+    its invoice — Stripe since API 2025-03-31, where only InvoicePayment links the two."""
+
+    def invoice_for_payment(self, conn: ConnectionContext, payment_external_id: str) -> str | None:
+        """The external id of the invoice that payment paid, or None if it paid no invoice."""
+        ...
+
+
 def load_adapters() -> dict[str, PlatformAdapter]:
     """Every adapter registered under the entry-point group, keyed by its platform name."""
     found: dict[str, PlatformAdapter] = {}

@@ -7,6 +7,7 @@ nor in web workers: only `relance worker` and `relance serve` build one.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -42,6 +43,14 @@ def dunning_tick(svc: Services) -> None:
     report = svc.runner(status_checker=status_checker(svc)).tick(datetime.now(UTC))
     if report.outcomes:
         log.info("tick: %s", report.counts())
+
+
+def send_thank_yous(svc: Services) -> None:
+    """Thank-yous recorded with payments; the tick sends them too, this keeps them prompt
+    while a long tick is busy with reminders (the claims keep each one sent at most once)."""
+    outcomes = svc.thank_you_sender().run(datetime.now(UTC))
+    if outcomes:
+        log.info("thank-yous: %s", dict(Counter(o.outcome for o in outcomes)))
 
 
 def sync_due_connections(svc: Services) -> None:
@@ -82,6 +91,11 @@ def build_scheduler(svc: Services, *, blocking: bool) -> BaseScheduler:
         IntervalTrigger(minutes=1, timezone=UTC),
         id="dunning_tick",
         next_run_time=datetime.now(UTC),
+    )
+    scheduler.add_job(
+        _safe("thank_you", lambda: send_thank_yous(svc)),
+        IntervalTrigger(minutes=1, timezone=UTC),
+        id="thank_you",
     )
     scheduler.add_job(
         _safe("sync", lambda: sync_due_connections(svc)),

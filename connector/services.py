@@ -6,7 +6,7 @@ Built explicitly by the CLI, the web app factory and the worker; nothing happens
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,6 +15,7 @@ from connector.config import Settings
 from connector.crypto import SecretBox, secret_box
 from connector.dunning.deliver import StatusChecker
 from connector.dunning.runner import DunningRunner, RunnerOptions
+from connector.dunning.thank_you import ThankYouSender
 from connector.mail.base import MailTransport
 from connector.mail.factory import transport_from_env
 from connector.store.db import make_engine, session_factory
@@ -26,12 +27,25 @@ class Services:
     engine: Engine
     sessions: sessionmaker[Session]
     _secrets: SecretBox | None = field(default=None, repr=False)
+    _intake_engine: Engine | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
         settings.var_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.database_url)
         return cls(settings, engine, session_factory(engine))
+
+    @property
+    def intake_engine(self) -> Engine:
+        """The webhook intake's engine: on PostgreSQL a pool without the pre-ping round trip
+        (the intake retries once on a dropped connection instead); elsewhere the main one."""
+        if self._intake_engine is None:
+            self._intake_engine = (
+                make_engine(self.settings.database_url, pre_ping=False)
+                if self.engine.dialect.name == "postgresql"
+                else self.engine
+            )
+        return self._intake_engine
 
     @property
     def secrets(self) -> SecretBox:
@@ -49,6 +63,8 @@ class Services:
         status_checker: StatusChecker | None = None,
         concurrency: int | None = None,
     ) -> DunningRunner:
+        """The engine; before a reminder goes out, a payment stored for its invoice but not
+        applied yet is applied (``apply_waiting``), whatever RELANCE_WEBHOOK_APPLY says."""
         s = self.settings
         return DunningRunner(
             self.sessions,
@@ -61,7 +77,19 @@ class Services:
                 batch=s.tick_batch,
             ),
             status_checker=status_checker,
+            waiting_payments=self._apply_waiting,
         )
 
+    def thank_you_sender(self, *, transport: MailTransport | None = None) -> ThankYouSender:
+        """Sends the thank-yous payments recorded (the tick does too; so does its own job)."""
+        return self.runner(transport=transport).thank_you_sender()
+
+    def _apply_waiting(self, invoices: list[tuple[int, str]], now: datetime) -> int:
+        from connector.webhooks.apply import apply_waiting  # the webhooks build on the services
+
+        return apply_waiting(self, invoices, now)
+
     def close(self) -> None:
+        if self._intake_engine is not None and self._intake_engine is not self.engine:
+            self._intake_engine.dispose()
         self.engine.dispose()

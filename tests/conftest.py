@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -32,11 +33,12 @@ def _pg_url(admin_url: str, dbname: str) -> str:
     return url.set(database=dbname).render_as_string(hide_password=False)
 
 
-@pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str]:
-    """A fresh database for this test session, migrated once, dropped at the end."""
+@contextmanager
+def scratch_postgres(prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database for the duration (skipped, or failed in CI, when no
+    server answers), dropped afterwards."""
     admin = _pg_url(PG_ADMIN_URL, make_url(PG_ADMIN_URL).database or "test")
-    name = f"relance_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     try:
         engine = create_engine(admin, isolation_level="AUTOCOMMIT")
         with engine.connect() as conn:
@@ -45,12 +47,20 @@ def postgres_database() -> Iterator[str]:
         if REQUIRE_PG:
             pytest.fail(f"PostgreSQL is required here but unreachable at {PG_ADMIN_URL}: {exc}")
         pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
-    url = _pg_url(PG_ADMIN_URL, name)
-    upgrade(url)
-    yield url
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
+    try:
+        yield _pg_url(PG_ADMIN_URL, name)
+    finally:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A fresh database for this test session, migrated once, dropped at the end."""
+    with scratch_postgres("relance_test") as url:
+        upgrade(url)
+        yield url
 
 
 def _truncate(url: str) -> None:

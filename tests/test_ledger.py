@@ -59,3 +59,38 @@ def test_an_erased_customer_is_never_resurrected(services: Services, shop: Shop)
     cust = customers(services)["c-a"]
     assert (cust.email, cust.name, cust.company, cust.phone) == (None, None, None, None)
     assert (cust.locale, cust.is_b2b) == ("en", True)  # what is not personal still follows
+
+
+def test_two_payments_under_one_platform_id_are_both_recorded(
+    services: Services, shop: Shop
+) -> None:
+    """One PaymentIntent can carry two partial payments of an invoice: the second must not be
+    refused as a duplicate (the unique key would fail the apply and leave the invoice owed)."""
+    from connector.ledger import lock_invoice, set_state
+    from connector.platform import InvoiceStatus
+    from connector.store.models import Invoice, Payment, PaymentSource
+
+    add_invoices(
+        services, shop, [normalized("F-P", email="p@client.example", amount="100.00", due_on=DUE)]
+    )
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    for left, status in ((6000, InvoiceStatus.PARTIALLY_PAID), (0, InvoiceStatus.PAID)):
+        with write_session(services.sessions) as s:
+            invoice_id = s.scalar(select(Invoice.id).where(Invoice.external_id == "F-P"))
+            assert invoice_id is not None
+            inv = lock_invoice(s, invoice_id)
+            assert inv is not None
+            set_state(
+                s,
+                inv,
+                status=status,
+                amount_due_minor=left,
+                now=now,
+                source=PaymentSource.WEBHOOK,
+                payment_external_id="pi_same",
+            )
+    with services.sessions() as s:
+        paid = sorted((p.external_id, p.amount_minor) for p in s.scalars(select(Payment)))
+        inv = s.scalar(select(Invoice).where(Invoice.external_id == "F-P"))
+    assert paid == [("pi_same", 4000), ("pi_same#2", 6000)]
+    assert inv is not None and inv.status is InvoiceStatus.PAID

@@ -15,7 +15,7 @@ from adapters.stripe.client import RetryPolicy, StripeApi, build_client
 from adapters.stripe.exceptions import NormalizationError, NotOwedYet
 from adapters.stripe.normalize import normalize_invoice
 from adapters.stripe.sync import StripeSync
-from adapters.stripe.webhooks import parse_event, verify_signature
+from adapters.stripe.webhooks import object_id, parse_event, verify_signature
 from connector.platform import (
     AdapterAuthError,
     AdapterError,
@@ -105,6 +105,31 @@ class StripeAdapter:
             raise AdapterMalformedResponse(f"Stripe: {exc}; a draft is never owed") from exc
         except NormalizationError as exc:
             raise AdapterMalformedResponse(f"Stripe: {exc}") from exc
+
+    def invoice_for_payment(self, conn: ConnectionContext, payment_external_id: str) -> str | None:
+        """The invoice a PaymentIntent paid, through InvoicePayment (``GET /v1/invoice_payments``
+        filtered by the payment): since API 2025-03-31 neither Charge, PaymentIntent, Refund nor
+        Dispute names its invoice. A bare charge id (no PaymentIntent) cannot be looked up."""
+        if not payment_external_id.startswith("pi_"):
+            return None
+        page = self._api(conn).list_invoice_payments(
+            {
+                "payment": {"type": "payment_intent", "payment_intent": payment_external_id},
+                "limit": 10,
+            }
+        )
+        items = page.data.get("data")
+        if not isinstance(items, list):
+            raise AdapterMalformedResponse("Stripe: invoice payment list is not a list")
+        found = {
+            ref
+            for item in items
+            if isinstance(item, dict) and (ref := object_id(item.get("invoice")))
+        }
+        if len(found) > 1:  # one PaymentIntent pays one invoice; anything else is not ours to guess
+            log.warning("Stripe payment %s names several invoices: %s", payment_external_id, found)
+            return None
+        return next(iter(found), None)
 
     def register_webhooks(self, conn: ConnectionContext, base_url: str) -> WebhookRegistration:
         """Create our endpoint (``connect=true`` for a connected account), then remove older

@@ -21,6 +21,7 @@ import stripe
 from stripe.params import (
     EventListParams,
     InvoiceListParams,
+    InvoicePaymentListParams,
     InvoiceRetrieveParams,
     WebhookEndpointCreateParams,
     WebhookEndpointListParams,
@@ -86,6 +87,9 @@ class StripeApi:
             return self._call(self._client, "get", f"/v1/invoices/{_id(invoice_id)}", params)
         except AdapterNotFound:
             return None
+
+    def list_invoice_payments(self, params: InvoicePaymentListParams) -> Fetched:
+        return self._call(self._client, "get", "/v1/invoice_payments", params)
 
     def create_webhook_endpoint(self, params: WebhookEndpointCreateParams) -> Fetched:
         return self._call(self._platform, "post", "/v1/webhook_endpoints", params)

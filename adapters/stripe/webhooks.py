@@ -113,7 +113,7 @@ def _classify(
         return _replace(
             base,
             kind=EventKind.UPDATED,
-            external_invoice_id=_ref(obj.get("invoice")),
+            external_invoice_id=object_id(obj.get("invoice")),
             payment_amount=_amount(obj, "amount_paid") if topic == "invoice_payment.paid" else None,
             payment_external_id=_payment_of(obj.get("payment")),
         )
@@ -121,9 +121,9 @@ def _classify(
         return _replace(
             base,
             kind=EventKind.REFUNDED,
-            external_invoice_id=_ref(obj.get("invoice")),  # only in pre-2025 payloads
+            external_invoice_id=object_id(obj.get("invoice")),  # only in pre-2025 payloads
             payment_amount=_amount(obj, "amount_refunded"),
-            payment_external_id=_ref(obj.get("payment_intent")) or _ref(obj.get("id")),
+            payment_external_id=object_id(obj.get("payment_intent")) or object_id(obj.get("id")),
         )
     if topic in _REFUNDS and obj.get("object") == "refund":
         if obj.get("status") in ("failed", "canceled"):
@@ -132,14 +132,16 @@ def _classify(
             base,
             kind=EventKind.REFUNDED,
             payment_amount=_amount(obj, "amount"),
-            payment_external_id=_ref(obj.get("payment_intent")) or _ref(obj.get("charge")),
+            payment_external_id=object_id(obj.get("payment_intent"))
+            or object_id(obj.get("charge")),
         )
     if topic == "charge.dispute.created" and obj.get("object") == "dispute":
         return _replace(
             base,
             kind=EventKind.DISPUTED,
             payment_amount=_amount(obj, "amount"),
-            payment_external_id=_ref(obj.get("payment_intent")) or _ref(obj.get("charge")),
+            payment_external_id=object_id(obj.get("payment_intent"))
+            or object_id(obj.get("charge")),
         )
     return base
 
@@ -147,7 +149,7 @@ def _classify(
 def _invoice_event(
     base: NormalizedEvent, obj: dict[str, Any], previous: dict[str, Any]
 ) -> NormalizedEvent:
-    invoice_id = _ref(obj.get("id"))
+    invoice_id = object_id(obj.get("id"))
     ignored = _replace(base, external_invoice_id=invoice_id)
     known = base.topic in _PAID | _VOIDED | _UPDATED
     if not known or not is_send_invoice(obj):
@@ -168,13 +170,14 @@ def _invoice_event(
             invoice=invoice,
             payment_amount=paid,
             # pre-2025-03-31 payloads only; since basil payments live in Invoice.payments
-            payment_external_id=_ref(obj.get("payment_intent")) or _ref(obj.get("charge")),
+            payment_external_id=object_id(obj.get("payment_intent"))
+            or object_id(obj.get("charge")),
         )
     kind = EventKind.VOIDED if base.topic in _VOIDED else EventKind.UPDATED
     return _replace(ignored, kind=kind, invoice=invoice)
 
 
-def _ref(value: Any) -> str | None:
+def object_id(value: Any) -> str | None:
     """An id, whether the field holds the id or the expanded object."""
     if isinstance(value, dict):
         value = value.get("id")
@@ -185,7 +188,7 @@ def _payment_of(payment: Any) -> str | None:
     """InvoicePayment.payment → its PaymentIntent (or Charge) id."""
     if not isinstance(payment, dict):
         return None
-    return _ref(payment.get("payment_intent")) or _ref(payment.get("charge"))
+    return object_id(payment.get("payment_intent")) or object_id(payment.get("charge"))
 
 
 def _amount(obj: Mapping[str, Any], field: str) -> Money | None:

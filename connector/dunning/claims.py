@@ -34,6 +34,7 @@ from connector.store.models import (
     Customer,
     Invoice,
     Message,
+    MessageKind,
     MessageState,
     Reminder,
     ReminderState,
@@ -200,6 +201,7 @@ class Claimer:
                     Message.customer_id == customer.id,
                     Message.channel == Channel.EMAIL,
                     Message.local_day == today,
+                    Message.kind == MessageKind.REMINDER,  # a thank-you is not a reminder
                 )
             )
             or 0

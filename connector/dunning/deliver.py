@@ -35,6 +35,7 @@ from connector.store.models import (
     Customer,
     Invoice,
     Message,
+    MessageKind,
     MessageState,
     PaymentSource,
     Reminder,
@@ -52,6 +53,9 @@ StatusChecker = Callable[[int, str], NormalizedInvoice | None]
 """(connection id, external id) → the platform's current view, or None if it cannot tell."""
 
 Clock = Callable[[], datetime]
+
+WaitingPayments = Callable[[list[tuple[int, str]], datetime], object]
+"""(connection id, external id) pairs → apply the deliveries stored for them, not yet applied."""
 
 _RESULT_STATE = {
     DeliveryOutcome.SENT: (MessageState.SENT, ReminderState.SENT, TimelineKind.REMINDER_SENT),
@@ -86,10 +90,12 @@ class Deliverer:
         send_lease: timedelta,
         clock: Clock,
         status_checker: StatusChecker | None = None,
+        waiting_payments: WaitingPayments | None = None,
     ) -> None:
         self.sessions = sessions
         self.transport = transport
         self.renderer = renderer
+        self.waiting_payments = waiting_payments
         self.letters_dir = letters_dir
         self.worker = worker
         self.send_lease = send_lease
@@ -108,7 +114,11 @@ class Deliverer:
     # -- email -------------------------------------------------------------------------------
 
     def deliver_message(self, message_id: int, now: datetime) -> list[Outcome]:
-        self._recheck_platform(message_id, now)
+        claimed = self._claimed_invoices(message_id)
+        if self.waiting_payments is not None and claimed:
+            # A payment the web processes stored but did not apply yet counts before we send.
+            self.waiting_payments([(conn, ext) for _, conn, ext in claimed], now)
+        self._recheck_platform(claimed, now)
         outcomes: list[Outcome] = []
         prepared = self._prepare(message_id, now, outcomes)
         if prepared is None:
@@ -117,17 +127,23 @@ class Deliverer:
         self._record(message_id, prepared, result, now, outcomes)
         return outcomes
 
-    def _recheck_platform(self, message_id: int, now: datetime) -> None:
-        """Ask the platform once per invoice; a payment we had not heard of is applied now."""
-        if self.status_checker is None:
-            return
+    def _claimed_invoices(self, message_id: int) -> list[tuple[int, int, str]]:
+        """(invoice id, connection id, external id) of the message's claimed reminders."""
+        if self.status_checker is None and self.waiting_payments is None:
+            return []
         with self.sessions() as s:
             rows = s.execute(
                 select(Invoice.id, Invoice.connection_id, Invoice.external_id)
                 .join(Reminder, Reminder.invoice_id == Invoice.id)
                 .where(Reminder.message_id == message_id, Reminder.state == ReminderState.CLAIMED)
             ).all()
-        for invoice_id, connection_id, external_id in rows:
+        return [(i, c, e) for i, c, e in rows]
+
+    def _recheck_platform(self, claimed: list[tuple[int, int, str]], now: datetime) -> None:
+        """Ask the platform once per invoice; a payment we had not heard of is applied now."""
+        if self.status_checker is None:
+            return
+        for invoice_id, connection_id, external_id in claimed:
             try:
                 fresh = self.status_checker(connection_id, external_id)
             except AdapterError as exc:
@@ -147,6 +163,7 @@ class Deliverer:
             msg = s.scalar(select(Message).where(Message.id == message_id).with_for_update())
             if (
                 msg is None
+                or msg.kind is not MessageKind.REMINDER  # thank-yous have their own sender
                 or msg.state is not MessageState.CLAIMED
                 or msg.lease_owner != self.worker
             ):

@@ -1,4 +1,6 @@
-"""One dunning pass (a tick): reap what crashed workers left, claim what is due, deliver it.
+"""One dunning pass (a tick): reap what crashed workers left, claim what is due, deliver it,
+then send the thank-yous that payments recorded (connector.dunning.thank_you), including those
+of payments the deliverer's platform re-check discovered during this very tick.
 
 Correctness never depends on there being one scheduler: any number of ticks may run at once,
 in threads or processes. The database claim (unique reminder per step, unique message per
@@ -24,14 +26,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from connector.dunning.claims import Claimer, Outcome, StepCatalog, due_customer_ids
-from connector.dunning.deliver import Deliverer, StatusChecker
+from connector.dunning.deliver import Deliverer, StatusChecker, WaitingPayments
 from connector.dunning.rendering import ReminderRenderer
+from connector.dunning.thank_you import ThankYouOptions, ThankYouSender
 from connector.ledger import add_timeline
 from connector.mail.base import MailTransport
 from connector.store.db import is_sqlite, write_session
 from connector.store.models import (
     Invoice,
     Message,
+    MessageKind,
     MessageState,
     Reminder,
     ReminderState,
@@ -91,6 +95,7 @@ class DunningRunner:
         *,
         renderer: ReminderRenderer | None = None,
         status_checker: StatusChecker | None = None,
+        waiting_payments: WaitingPayments | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.sessions = sessions
@@ -98,6 +103,7 @@ class DunningRunner:
         self.options = options
         self.renderer = renderer or ReminderRenderer()
         self.status_checker = status_checker
+        self.waiting_payments = waiting_payments
         self.clock = clock
         bind = sessions.kw.get("bind")
         self._skip_locked = bind is not None and not is_sqlite(bind)
@@ -120,6 +126,7 @@ class DunningRunner:
             send_lease=self.options.send_lease,
             clock=self.clock,
             status_checker=self.status_checker,
+            waiting_payments=self.waiting_payments,
         )
         messages, letters = self._reap(worker, now, report)
         concurrency = max(1, self.options.concurrency)
@@ -172,7 +179,21 @@ class DunningRunner:
                     for r in claimed.letter_reminder_ids
                 )
             settle(0)
+        report.outcomes.extend(self.thank_you_sender().run(now))
         return report
+
+    def thank_you_sender(self) -> ThankYouSender:
+        return ThankYouSender(
+            self.sessions,
+            self.transport,
+            renderer=self.renderer,
+            options=ThankYouOptions(
+                claim_lease=self.options.claim_lease,
+                send_lease=self.options.send_lease,
+                concurrency=min(self.options.concurrency, 4),
+            ),
+            clock=self.clock,
+        )
 
     def _anything_due(self, s: Session, now: datetime) -> bool:
         return (
@@ -188,7 +209,11 @@ class DunningRunner:
         with write_session(self.sessions) as s:
             lost = s.scalars(
                 select(Message)
-                .where(Message.state == MessageState.SENDING, Message.lease_until < real_now)
+                .where(
+                    Message.kind == MessageKind.REMINDER,  # thank-yous: their own sender
+                    Message.state == MessageState.SENDING,
+                    Message.lease_until < real_now,
+                )
                 .with_for_update(skip_locked=True)
             ).all()
             for msg in lost:
@@ -228,7 +253,11 @@ class DunningRunner:
                 )
             orphans = s.scalars(
                 select(Message)
-                .where(Message.state == MessageState.CLAIMED, Message.lease_until < real_now)
+                .where(
+                    Message.kind == MessageKind.REMINDER,
+                    Message.state == MessageState.CLAIMED,
+                    Message.lease_until < real_now,
+                )
                 .with_for_update(skip_locked=True)
             ).all()
             for msg in orphans:

@@ -22,7 +22,7 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, pre_ping: bool = True, **kwargs: Any) -> Engine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
         # Connections to a file are cheap; the senders of a tick each hold one while they wait
@@ -34,7 +34,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         )
         _setup_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+    return create_engine(url, pool_pre_ping=pre_ping, pool_size=10, max_overflow=20, **kwargs)
 
 
 def _setup_sqlite(engine: Engine) -> None:

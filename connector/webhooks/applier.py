@@ -3,8 +3,10 @@
 Inline: the answer waits for the apply (a 200 means the payment is in the books). Background:
 the answer goes out once the delivery is stored; one thread per process applies in arrival
 order. Worker: the web process only stores; the worker applies what is pending every couple of
-seconds and before every tick (for many web processes under load). Whatever the mode, a crash
-loses nothing: what is not applied stays PENDING/FAILED in the store and the worker applies it.
+seconds and before every tick (for many web processes under load). Whatever the mode, a web
+process never calls a platform: an event that needs its answer (``resolve``) stays PENDING for the
+worker. A crash loses nothing: what is not applied stays PENDING/FAILED in the store and the
+worker applies it.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ class Applier:
         if self.store_only:
             return  # the worker applies it (connector.scheduler)
         if not self.background:
-            apply_stored(self.svc, self.registry, event_id, now, parsed)
+            apply_stored(self.svc, self.registry, event_id, now, parsed, may_ask_platform=False)
             return
         self._ensure_thread()
         self._queue.put((event_id, now, parsed))
@@ -76,7 +78,7 @@ class Applier:
             try:
                 if job is None:
                     return
-                apply_stored(self.svc, self.registry, *job)
+                apply_stored(self.svc, self.registry, *job, may_ask_platform=False)
             except Exception:  # apply_stored records failures itself; never kill the thread
                 log.exception("webhook applier")
             finally:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from connector.platform import NormalizedEvent
@@ -22,6 +23,7 @@ from connector.sync import connection_context
 from connector.webhooks import sendgrid
 from connector.webhooks.handlers import HANDLERS, ApplyContext
 from connector.webhooks.registry import AdapterRegistry
+from connector.webhooks.resolve import NeedsPlatform, Resolution, resolve
 from connector.webhooks.store import SENDGRID_SCOPE
 
 log = logging.getLogger(__name__)
@@ -50,26 +52,52 @@ def apply_stored(
     event_id: int,
     now: datetime,
     parsed: Parsed | None = None,
+    *,
+    may_ask_platform: bool = True,
 ) -> WebhookOutcome | None:
-    """Apply one stored event; never raises (a failure is recorded for the retry job)."""
+    """Apply one stored event; never raises (a failure is recorded for the retry job).
+
+    An event that needs the platform's answer (``resolve``) is left PENDING when
+    ``may_ask_platform`` is False (web processes); otherwise the platform is asked outside the
+    transaction and the apply runs again with the answer. None: nothing was done."""
+    parsed = parsed or Parsed()
+    resolution: Resolution | None = None
     try:
-        with write_session(svc.sessions) as s:
-            row = s.scalar(
-                select(WebhookEvent)
-                .where(WebhookEvent.id == event_id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-            if row is None or row.outcome in _DONE:
-                return None
-            outcome = _apply(svc, registry, s, row, now, parsed or Parsed())
-            _mark(s, event_id, outcome, now, error=None, attempts_delta=1)
-            return outcome
+        while True:
+            try:
+                return _apply_once(svc, registry, event_id, now, parsed, resolution)
+            except NeedsPlatform as need:
+                if not may_ask_platform or resolution is not None:
+                    return None  # left PENDING for the worker
+                parsed = Parsed(platform=need.event)
+                resolution = resolve(svc, registry, need.connection_id, need.event)
     except Exception as exc:
         log.exception("webhook event %s could not be applied", event_id)
         with write_session(svc.sessions) as s:
             _mark(s, event_id, WebhookOutcome.FAILED, None, error=repr(exc), attempts_delta=1)
         return WebhookOutcome.FAILED
+
+
+def _apply_once(
+    svc: Services,
+    registry: AdapterRegistry,
+    event_id: int,
+    now: datetime,
+    parsed: Parsed,
+    resolution: Resolution | None,
+) -> WebhookOutcome | None:
+    with write_session(svc.sessions) as s:
+        row = s.scalar(
+            select(WebhookEvent)
+            .where(WebhookEvent.id == event_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if row is None or row.outcome in _DONE:
+            return None
+        outcome = _apply(svc, registry, s, row, now, parsed, resolution)
+        _mark(s, event_id, outcome, now, error=None, attempts_delta=1)
+        return outcome
 
 
 def _mark(
@@ -102,6 +130,7 @@ def _apply(
     row: WebhookEvent,
     now: datetime,
     parsed: Parsed,
+    resolution: Resolution | None,
 ) -> WebhookOutcome:
     if row.scope == SENDGRID_SCOPE:
         ev = parsed.mail or sendgrid.parse_event(json.loads(row.raw_body))
@@ -123,7 +152,7 @@ def _apply(
         if adapter is None:
             raise ApplyError(f"no adapter for {conn.platform}")
         event = adapter.parse_webhook(connection_context(svc, conn), row.headers, row.raw_body)
-    ctx = ApplyContext(s, shop, conn, now, svc.settings.exports_dir)
+    ctx = ApplyContext(s, shop, conn, now, svc.settings.exports_dir, resolution)
     outcome = HANDLERS[event.kind](ctx, event)
     if outcome is WebhookOutcome.APPLIED:
         # Throttled so concurrent applies do not all queue on the connection's row lock.
@@ -151,26 +180,14 @@ def retry_pending(
     min_age: timedelta = RETRY_AFTER,
 ) -> dict[str, int]:
     """The worker's job: apply what is still pending or failed, oldest first."""
-    registry = registry or AdapterRegistry()
-    with svc.sessions() as s:
-        ids = list(
-            s.scalars(
-                select(WebhookEvent.id)
-                .where(
-                    WebhookEvent.outcome.in_([WebhookOutcome.PENDING, WebhookOutcome.FAILED]),
-                    WebhookEvent.attempts < MAX_ATTEMPTS,
-                    WebhookEvent.received_at <= now - min_age,
-                )
-                .order_by(WebhookEvent.id)
-                .limit(limit)
-            )
-        )
-    counts: dict[str, int] = {}
-    for event_id in ids:
-        outcome = apply_stored(svc, registry, event_id, now)
-        key = outcome.value if outcome is not None else "skipped"
-        counts[key] = counts.get(key, 0) + 1
-    return counts
+    ids = _event_ids(
+        svc,
+        WebhookEvent.outcome.in_(_UNSETTLED),
+        WebhookEvent.attempts < MAX_ATTEMPTS,
+        WebhookEvent.received_at <= now - min_age,
+        limit=limit,
+    )
+    return _apply_each(svc, registry or AdapterRegistry(), ids, now)
 
 
 def apply_pending(svc: Services, now: datetime, *, batch: int = 500, max_batches: int = 20) -> int:
@@ -179,18 +196,55 @@ def apply_pending(svc: Services, now: datetime, *, batch: int = 500, max_batches
     registry = AdapterRegistry()
     done = 0
     for _ in range(max_batches):
-        with svc.sessions() as s:
-            ids = list(
-                s.scalars(
-                    select(WebhookEvent.id)
-                    .where(WebhookEvent.outcome == WebhookOutcome.PENDING)
-                    .order_by(WebhookEvent.id)
-                    .limit(batch)
-                )
-            )
-        for event_id in ids:
-            if apply_stored(svc, registry, event_id, now) is not None:
-                done += 1
+        ids = _event_ids(svc, WebhookEvent.outcome == WebhookOutcome.PENDING, limit=batch)
+        done += _applied(_apply_each(svc, registry, ids, now))
         if len(ids) < batch:
             break
     return done
+
+
+def apply_waiting(
+    svc: Services,
+    invoices: Sequence[tuple[int, str]],
+    now: datetime,
+    *,
+    registry: AdapterRegistry | None = None,
+) -> int:
+    """Apply the stored, not yet applied deliveries naming these invoices ((connection id,
+    external id) pairs), oldest first. The sender calls it right before a reminder goes out:
+    when the web processes only store (background/worker modes), a payment they acknowledged
+    must count before anything is sent for its invoice. Returns how many were applied."""
+    if not invoices:
+        return 0
+    ids = _event_ids(
+        svc,
+        WebhookEvent.outcome.in_(_UNSETTLED),
+        WebhookEvent.attempts < MAX_ATTEMPTS,
+        tuple_(WebhookEvent.connection_id, WebhookEvent.invoice_ref).in_(list(invoices)),
+    )
+    return _applied(_apply_each(svc, registry or AdapterRegistry(), ids, now))
+
+
+_UNSETTLED = (WebhookOutcome.PENDING, WebhookOutcome.FAILED)
+
+
+def _event_ids(svc: Services, *where: ColumnElement[bool], limit: int | None = None) -> list[int]:
+    with svc.sessions() as s:
+        query = select(WebhookEvent.id).where(*where).order_by(WebhookEvent.id)
+        return list(s.scalars(query if limit is None else query.limit(limit)))
+
+
+def _apply_each(
+    svc: Services, registry: AdapterRegistry, ids: list[int], now: datetime
+) -> dict[str, int]:
+    """Outcome → count ("skipped": settled meanwhile, or left for the worker)."""
+    counts: dict[str, int] = {}
+    for event_id in ids:
+        outcome = apply_stored(svc, registry, event_id, now)
+        key = outcome.value if outcome is not None else "skipped"
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def _applied(counts: dict[str, int]) -> int:
+    return sum(n for key, n in counts.items() if key != "skipped")

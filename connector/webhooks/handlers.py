@@ -29,11 +29,13 @@ from connector.store.models import (
     Connection,
     Customer,
     Invoice,
+    Payment,
     PaymentSource,
     Shop,
     TimelineKind,
     WebhookOutcome,
 )
+from connector.webhooks.resolve import NeedsPlatform, Resolution, rereads_invoice
 
 
 @dataclass(slots=True)
@@ -45,12 +47,25 @@ class ApplyContext:
     connection: Connection
     now: datetime
     exports_dir: Path
+    resolution: Resolution | None = None  # the platform's answer, when the event needed one
+
+    def resolved(self, event: NormalizedEvent) -> Resolution:
+        """The platform's answer for this event, or NeedsPlatform (the apply asks, then
+        comes back)."""
+        if self.resolution is None:
+            raise NeedsPlatform(self.connection.id, event)
+        return self.resolution
 
     def invoice(self, event: NormalizedEvent) -> Invoice | None:
-        """The event's invoice in this connection (hence this shop), row-locked."""
+        """The event's invoice in this connection (hence this shop), row-locked. An event that
+        names only a payment is matched through the payments we recorded, else the platform."""
         external_id = event.external_invoice_id or (
             event.invoice.external_id if event.invoice is not None else None
         )
+        if external_id is None and event.payment_external_id is not None:
+            external_id = self._paid_by(event.payment_external_id)
+            if external_id is None:
+                external_id = self.resolved(event).external_invoice_id
         if external_id is None:
             return None
         invoice_id = self.session.scalar(
@@ -61,6 +76,19 @@ class ApplyContext:
             )
         )
         return None if invoice_id is None else lock_invoice(self.session, invoice_id)
+
+    def _paid_by(self, payment_external_id: str) -> str | None:
+        found = self.session.scalars(
+            select(Invoice.external_id)
+            .join(Payment, Payment.invoice_id == Invoice.id)
+            .where(
+                Invoice.connection_id == self.connection.id,
+                Payment.external_id == payment_external_id,
+            )
+            .distinct()
+            .limit(2)
+        ).all()
+        return found[0] if len(found) == 1 else None
 
 
 Handler = Callable[[ApplyContext, NormalizedEvent], WebhookOutcome]
@@ -79,7 +107,7 @@ def _target_state(inv: Invoice, event: NormalizedEvent) -> tuple[InvoiceStatus, 
         return InvoiceStatus.VOID, inv.amount_due_minor
     if event.kind is EventKind.REFUNDED:
         return InvoiceStatus.REFUNDED, inv.amount_due_minor  # a refund is not a payment
-    return None  # UPDATED without an object: the reconciliation re-reads it
+    return None
 
 
 def apply_state(ctx: ApplyContext, event: NormalizedEvent) -> WebhookOutcome:
@@ -90,9 +118,20 @@ def apply_state(ctx: ApplyContext, event: NormalizedEvent) -> WebhookOutcome:
             return WebhookOutcome.IGNORED  # not an invoice we track
         upsert_invoices(ctx.session, ctx.shop, ctx.connection, [event.invoice], ctx.now)
         return WebhookOutcome.APPLIED
-    if event.invoice is not None:
+    carried = event.invoice
+    if carried is None and rereads_invoice(event):
+        carried = ctx.resolved(event).fresh  # what the platform says now
+        if carried is None:
+            return WebhookOutcome.IGNORED  # gone on the platform: the reconciliation decides
+    if carried is not None:
         result = apply_platform_state(
-            ctx.session, inv, event.invoice, ctx.now, shop=ctx.shop, source=PaymentSource.WEBHOOK
+            ctx.session,
+            inv,
+            carried,
+            ctx.now,
+            shop=ctx.shop,
+            source=PaymentSource.WEBHOOK,
+            payment_external_id=event.payment_external_id,
         )
         return WebhookOutcome.IGNORED if result == "stale" else WebhookOutcome.APPLIED
     if inv.platform_updated_at is not None and event.occurred_at < inv.platform_updated_at:

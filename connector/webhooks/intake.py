@@ -25,11 +25,11 @@ from sqlalchemy.exc import IntegrityError
 from connector.platform import (
     ConnectionContext,
     EventKind,
+    NormalizedEvent,
     PlatformAdapter,
     WebhookParseError,
 )
 from connector.services import Services
-from connector.store.db import write_session
 from connector.store.models import Connection, WebhookOutcome
 from connector.sync import connection_context
 from connector.webhooks import sendgrid
@@ -147,6 +147,7 @@ class WebhookIntake:
             dedupe_key=event.dedupe_key[:255],
             topic=event.topic[:255],
             kind=event.kind.value,
+            invoice_ref=_invoice_ref(event),
             raw_body=body,
             headers=kept_headers(headers),
             received_at=now,
@@ -156,8 +157,7 @@ class WebhookIntake:
             outcome=WebhookOutcome.PENDING,
         )
         try:
-            with write_session(self.svc.sessions) as s:
-                inserted = store_events(s, [row])
+            inserted = store_events(self.svc.intake_engine, [row])
         except IntegrityError:  # the connection was deleted since it was cached
             self._cache.clear()
             return NOT_FOUND
@@ -198,8 +198,7 @@ class WebhookIntake:
             )
             for ev in events
         ]
-        with write_session(self.svc.sessions) as s:
-            inserted = store_events(s, rows)
+        inserted = store_events(self.svc.intake_engine, rows)
         by_key = {ev.sg_event_id[:255]: ev for ev in events}
         for key_, event_id in inserted.items():
             self.applier.submit(event_id, now, Parsed(mail=by_key[key_]))
@@ -245,6 +244,13 @@ class WebhookIntake:
                 self._cache.clear()
             self._cache[key] = (now + self._cache_seconds, contexts)
         return contexts
+
+
+def _invoice_ref(event: NormalizedEvent) -> str | None:
+    ref = event.external_invoice_id or (
+        event.invoice.external_id if event.invoice is not None else None
+    )
+    return ref[:255] if ref else None
 
 
 def _verified(

@@ -1,7 +1,8 @@
 """SendGrid's signed Event Webhook: ECDSA (P-256, SHA-256) over ``timestamp + raw body``,
 checked with the sendgrid library's own helper; then each event, deduplicated by
 ``sg_event_id``, attached to the message and reminders through our ``custom_args``
-(``relance_message_id``, see connector.mail.sendgrid.build_payload).
+(``relance_message_id``, see connector.mail.sendgrid.build_payload). A thank-you message has
+no reminders: its events reach its own invoice.
 
 There is no timestamp tolerance: SendGrid documents none, and a replay changes nothing
 since every event is stored under its unique ``sg_event_id``.
@@ -28,6 +29,7 @@ from connector.store.models import (
     Customer,
     Invoice,
     Message,
+    MessageKind,
     Reminder,
     TaskKind,
     TimelineKind,
@@ -137,6 +139,7 @@ SendGridHandler = Callable[[MailContext, SendGridEvent], WebhookOutcome]
 
 def _timeline(kind: TimelineKind, label: str) -> SendGridHandler:
     def handle(ctx: MailContext, ev: SendGridEvent) -> WebhookOutcome:
+        what = "thank-you" if ctx.message.kind is MessageKind.THANK_YOU else "reminder"
         data: dict[str, object] = {"sg_event_id": ev.sg_event_id}
         if isinstance(ev.raw.get("url"), str):
             data["url"] = ev.raw["url"]
@@ -146,7 +149,7 @@ def _timeline(kind: TimelineKind, label: str) -> SendGridHandler:
                 inv,
                 ev.occurred_at,
                 kind,
-                label,
+                label.format(what=what),
                 reminder_id=ctx.reminder_ids.get(inv.id),
                 data=data,
             )
@@ -207,7 +210,7 @@ def _delivered(ctx: MailContext, ev: SendGridEvent) -> WebhookOutcome:
 
 HANDLERS: dict[str, SendGridHandler] = {
     "delivered": _delivered,
-    "open": _timeline(TimelineKind.OPENED, "reminder opened"),
+    "open": _timeline(TimelineKind.OPENED, "{what} opened"),
     "click": _timeline(TimelineKind.CLICKED, "link clicked"),
     "bounce": _block("bounced", timeline=True),
     "dropped": _block("dropped", timeline=True),
@@ -228,16 +231,22 @@ def apply_event(
         return WebhookOutcome.IGNORED, None
     if handler is None:
         return WebhookOutcome.IGNORED, message.shop_id
-    reminders = session.execute(
-        select(Reminder.invoice_id, Reminder.id).where(
-            Reminder.message_id == message.id, Reminder.shop_id == message.shop_id
-        )
-    ).all()
-    reminder_ids = {inv_id: rem_id for inv_id, rem_id in reminders}
+    if message.kind is MessageKind.THANK_YOU:
+        # A thank-you carries no reminder: its events go to its own invoice only.
+        reminder_ids: dict[int, int] = {}
+        invoice_ids = [message.invoice_id] if message.invoice_id is not None else []
+    else:
+        reminders = session.execute(
+            select(Reminder.invoice_id, Reminder.id).where(
+                Reminder.message_id == message.id, Reminder.shop_id == message.shop_id
+            )
+        ).all()
+        reminder_ids = {inv_id: rem_id for inv_id, rem_id in reminders}
+        invoice_ids = list(reminder_ids)
     invoices = list(
         session.scalars(
             select(Invoice)
-            .where(Invoice.shop_id == message.shop_id, Invoice.id.in_(list(reminder_ids)))
+            .where(Invoice.shop_id == message.shop_id, Invoice.id.in_(invoice_ids))
             .order_by(Invoice.id)
         )
     )

@@ -170,3 +170,21 @@ def test_semicolons_and_decimal_commas(run, tmp_path: Path, env: dict[str, str])
 def test_bad_now_is_a_one_line_error(run) -> None:  # type: ignore[no-untyped-def]
     code, _out, err = run("tick", "--now", "yesterday")
     assert code != 0 and err.strip().count("\n") == 0 and "--now" in err
+
+
+def test_thank_you_is_off_by_default_and_set_per_shop(run) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = run("shop", "set", "1", "--json")
+    assert code == 0, err
+    assert json.loads(out)["thank_you"] is False
+    code, out, err = run("shop", "set", "1", "--thank-you", "--json")
+    assert (code, json.loads(out)["thank_you"]) == (0, True)
+    code, out, _ = run("shop", "set", "1", "--json")
+    assert json.loads(out)["thank_you"] is True  # kept: only what is given changes
+    code, out, _ = run("shop", "set", "1", "--no-thank-you", "--json")
+    assert json.loads(out)["thank_you"] is False
+    code, out, err = run(
+        "shop", "create", "--name", "B", "--email", "b@b.example", "--thank-you", "--json"
+    )
+    assert (code, json.loads(out)["thank_you"]) == (0, True)
+    code, _, err = run("shop", "set", "99", "--thank-you")
+    assert code != 0 and "shop 99" in err

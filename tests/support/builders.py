@@ -33,13 +33,14 @@ def normalized(
     status: InvoiceStatus = InvoiceStatus.OPEN,
     updated_at: datetime | None = None,
     customer_id: str | None = None,
+    locale: str | None = "fr",
 ) -> NormalizedInvoice:
     money = Money.of(amount, currency)
     return NormalizedInvoice(
         external_id=number,
         number=number,
         customer=NormalizedCustomer(
-            external_id=customer_id or email, email=email, name=name, is_b2b=b2b, locale="fr"
+            external_id=customer_id or email, email=email, name=name, is_b2b=b2b, locale=locale
         ),
         total=money,
         amount_due=money if status.is_owed else Money.zero(currency),

@@ -10,8 +10,12 @@
 Served: ``GET /v1/invoices`` (status, collection_method, customer, created[gt|gte|lt|lte],
 limit 1–100, starting_after/ending_before, has_more, expand data.customer), ``GET
 /v1/invoices/{id}`` (expand customer), ``GET /v1/events`` (type/types, created, paging),
-``GET|POST /v1/webhook_endpoints``, ``DELETE /v1/webhook_endpoints/{id}``. Lists are sorted
-newest first like Stripe's. Parameters are checked against Stripe's OpenAPI spec
+``GET|POST /v1/webhook_endpoints``, ``DELETE /v1/webhook_endpoints/{id}``, ``GET
+/v1/invoice_payments`` (invoice, payment[type|payment_intent], status; its parameters are
+stripe-python 16.1.0's ``InvoicePaymentListParams``, the 2023 spec predating the resource).
+Every payment is a PaymentIntent with its InvoicePayment; refunds and disputes are built the way
+2025-03-31.basil+ sends them: they name the PaymentIntent and the charge, never the invoice.
+Lists are sorted newest first like Stripe's. Parameters are checked against Stripe's OpenAPI spec
 (``tests/fixtures/stripe/spec3.2023-09-12.json.gz``): an unknown one gets Stripe's 400.
 Objects are built from Stripe's own fixtures (``fixtures3.2023-09-12.json``) reshaped to the
 pinned API version (no ``paid``/``charge``/``payment_intent`` on invoices since 2025-03-31.basil).
@@ -193,6 +197,7 @@ class FakeStripe(ScriptedFake):
         self.customers: dict[str, dict[str, Any]] = {}
         self.events: dict[str, dict[str, Any]] = {}
         self.webhook_endpoints: dict[str, dict[str, Any]] = {}
+        self.invoice_payments: dict[str, dict[str, Any]] = {}
         self.owner: dict[str, str | None] = {}  # object id → Stripe-Account (None: platform)
         self.requests: list[Recorded] = []
         self._seq = 0
@@ -344,6 +349,7 @@ class FakeStripe(ScriptedFake):
             if full:
                 inv["status"] = "paid"
                 inv["status_transitions"]["paid_at"] = at
+            self._record_payment(inv, amount, at)
             kind = "invoice.paid" if full else "invoice.updated"
             return self.add_event(
                 kind,
@@ -351,6 +357,74 @@ class FakeStripe(ScriptedFake):
                 created=at,
                 previous={"amount_paid": before},
                 account=self.owner[invoice_id],
+            )
+
+    def _record_payment(self, inv: dict[str, Any], amount: int, at: int) -> None:
+        intent = self.next_id("pi")
+        payment = {
+            "id": self.next_id("inpay"),
+            "object": "invoice_payment",
+            "amount_paid": amount,
+            "amount_requested": amount,
+            "created": at,
+            "currency": inv["currency"],
+            "invoice": inv["id"],
+            "is_default": True,
+            "livemode": False,
+            "payment": {"type": "payment_intent", "payment_intent": intent},
+            "status": "paid",
+            "status_transitions": {"canceled_at": None, "paid_at": at},
+        }
+        self.invoice_payments[payment["id"]] = payment
+        self.owner[payment["id"]] = self.owner[inv["id"]]
+
+    def payment_intents(self, invoice_id: str) -> list[str]:
+        """The PaymentIntents that paid ``invoice_id``, oldest first."""
+        with self._lock:
+            return [
+                p["payment"]["payment_intent"]
+                for p in sorted(self.invoice_payments.values(), key=lambda p: p["id"])
+                if p["invoice"] == invoice_id
+            ]
+
+    def dispute(self, invoice_id: str, *, at: int) -> dict[str, Any]:
+        """charge.dispute.created on the invoice's last payment (no invoice named, as since
+        2025-03-31.basil)."""
+        intent = self.payment_intents(invoice_id)[-1]
+        with self._lock:
+            inv = self.invoices[invoice_id]
+            dispute = copy.deepcopy(load_object_fixtures()["dispute"])
+            dispute.update(
+                id=self.next_id("dp"),
+                amount=inv["amount_paid"],
+                currency=inv["currency"],
+                charge=self.next_id("ch"),
+                payment_intent=intent,
+                created=at,
+            )
+            return self.add_event(
+                "charge.dispute.created", dispute, created=at, account=self.owner[invoice_id]
+            )
+
+    def refund(self, invoice_id: str, *, at: int) -> dict[str, Any]:
+        """charge.refunded for the invoice's last payment, in full (no ``charge.invoice``)."""
+        intent = self.payment_intents(invoice_id)[-1]
+        with self._lock:
+            inv = self.invoices[invoice_id]
+            charge = copy.deepcopy(load_object_fixtures()["charge"])
+            charge.pop("invoice", None)
+            charge.update(
+                id=self.next_id("ch"),
+                amount=inv["amount_paid"],
+                amount_captured=inv["amount_paid"],
+                amount_refunded=inv["amount_paid"],
+                currency=inv["currency"],
+                payment_intent=intent,
+                refunded=True,
+                created=at,
+            )
+            return self.add_event(
+                "charge.refunded", charge, created=at, account=self.owner[invoice_id]
             )
 
     def void(self, invoice_id: str, *, at: int) -> dict[str, Any]:
@@ -422,7 +496,7 @@ class FakeStripe(ScriptedFake):
             return 401, error_body(401), {}
         if route is None:
             return 404, error_body(404), {}
-        unknown = sorted(set(params) - spec_params(method, route))
+        unknown = sorted(set(params) - _known_params(method, route))
         if unknown:
             return (
                 400,
@@ -484,6 +558,8 @@ class FakeStripe(ScriptedFake):
                 if (types is None or e["type"] in types) and _created_ok(e["created"], params)
             ]
             return self._list("/v1/events", chosen, params, account, copy.deepcopy)
+        if route == "/v1/invoice_payments":
+            return self._list_invoice_payments(params, account)
         if route == "/v1/webhook_endpoints" and method == "POST":
             return self._create_endpoint(params, account)
         if route == "/v1/webhook_endpoints":
@@ -547,8 +623,32 @@ class FakeStripe(ScriptedFake):
             "url": url,
         }
 
+    def _list_invoice_payments(
+        self, params: Mapping[str, Any], account: str | None
+    ) -> tuple[int, dict[str, Any]]:
+        payment = params.get("payment")
+        if payment is not None:
+            if not isinstance(payment, dict) or "type" not in payment:
+                return 400, error_body(400, "Missing required param: payment[type].")
+            if payment["type"] not in ("payment_intent", "payment_record"):
+                return 400, error_body(400, "Invalid payment[type]", param="payment[type]")
+        chosen = [
+            p
+            for p in self.invoice_payments.values()
+            if params.get("invoice") in (None, p["invoice"])
+            and params.get("status") in (None, p["status"])
+            and (
+                payment is None
+                or (
+                    p["payment"]["type"] == payment["type"]
+                    and payment.get(payment["type"]) in (None, p["payment"].get(payment["type"]))
+                )
+            )
+        ]
+        return self._list("/v1/invoice_payments", chosen, params, account, copy.deepcopy)
+
     def _find(self, object_id: str) -> dict[str, Any] | None:
-        for store in (self.invoices, self.events, self.webhook_endpoints):
+        for store in (self.invoices, self.events, self.webhook_endpoints, self.invoice_payments):
             if object_id in store:
                 return store[object_id]
         return None
@@ -581,6 +681,7 @@ class FakeStripe(ScriptedFake):
 
 _ROUTES = (
     ("/v1/invoices", re.compile(r"^/v1/invoices$")),
+    ("/v1/invoice_payments", re.compile(r"^/v1/invoice_payments$")),
     ("/v1/invoices/{invoice}", re.compile(r"^/v1/invoices/([^/]+)$")),
     ("/v1/events", re.compile(r"^/v1/events$")),
     ("/v1/webhook_endpoints", re.compile(r"^/v1/webhook_endpoints$")),
@@ -588,11 +689,33 @@ _ROUTES = (
 )
 _ALLOWED = {
     "/v1/invoices": {"GET"},
+    "/v1/invoice_payments": {"GET"},
     "/v1/invoices/{invoice}": {"GET"},
     "/v1/events": {"GET"},
     "/v1/webhook_endpoints": {"GET", "POST"},
     "/v1/webhook_endpoints/{webhook_endpoint}": {"DELETE"},
 }
+
+
+# Newer than the 2023 spec: stripe-python 16.1.0's InvoicePaymentListParams.
+_INVOICE_PAYMENT_LIST_PARAMS = frozenset(
+    {
+        "created",
+        "ending_before",
+        "expand",
+        "invoice",
+        "limit",
+        "payment",
+        "starting_after",
+        "status",
+    }
+)
+
+
+def _known_params(method: str, route: str) -> frozenset[str]:
+    if route == "/v1/invoice_payments":
+        return _INVOICE_PAYMENT_LIST_PARAMS
+    return spec_params(method, route)
 
 
 def _route(method: str, path: str) -> tuple[str | None, str | None]:

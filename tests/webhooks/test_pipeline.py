@@ -204,39 +204,32 @@ def test_a_failed_apply_is_answered_200_and_retried_from_the_store(
     assert len(payments) == 1
 
 
-def test_a_dispute_pauses_the_sequence(services: Services, shop: Shop, client: FlaskClient) -> None:
+def test_a_dispute_on_a_payment_we_recorded_pauses_at_once(
+    services: Services, shop: Shop, client: FlaskClient
+) -> None:
+    """A dispute names a payment, not an invoice: when that payment is in our books (pre-2025
+    payloads name the PaymentIntent), the invoice is found without asking Stripe."""
     from tests.support.webhooks import stripe_dispute_event
 
     conn_id = stripe_connection(services, shop.id)
     seed_invoices(services, shop.id, conn_id, [open_invoice("in_D1")])
-    body = stripe_dispute_event("evt_dispute", "in_D1", created=NOW)
-    # charge.dispute.created names no invoice since API 2025-03-31: acknowledged, ignored.
+    paid = stripe_invoice_event("evt_paid_d1", "in_D1", created=NOW - 60)
+    assert (
+        post(client, f"/webhooks/stripe/{conn_id}", paid, stripe_headers(paid)).status_code == 200
+    )
+    intent = STRIPE_EVENT["data"]["object"]["payment_intent"]
+    with services.sessions() as s:
+        assert [p.external_id for p in s.scalars(select(Payment))] == [intent]
+    dispute = json.loads(stripe_dispute_event("evt_dispute", "in_D1", created=NOW))
+    dispute["data"]["object"]["payment_intent"] = intent
+    body = json.dumps(dispute).encode()
     assert (
         post(client, f"/webhooks/stripe/{conn_id}", body, stripe_headers(body)).status_code == 200
     )
-    assert invoice_by_number(services, "in_D1").pause_reason is None
-    # Where the platform names the invoice, the sequence pauses.
-    from connector.platform import NormalizedEvent
-    from connector.webhooks.apply import Parsed, apply_stored
-    from connector.webhooks.registry import AdapterRegistry
-
+    assert invoice_by_number(services, "in_D1").pause_reason == "dispute"
     with services.sessions() as s:
-        [row] = s.scalars(select(WebhookEvent)).all()
-    with write_session(services.sessions) as s:
-        stored = s.get(WebhookEvent, row.id)
-        assert stored is not None
-        stored.outcome = WebhookOutcome.PENDING
-    event = NormalizedEvent(
-        dedupe_key="evt_dispute",
-        kind=EventKind.DISPUTED,
-        topic="charge.dispute.created",
-        occurred_at=datetime.now(UTC),
-        external_invoice_id="in_D1",
-    )
-    outcome = apply_stored(services, AdapterRegistry(), row.id, datetime.now(UTC), Parsed(event))
-    assert outcome is WebhookOutcome.APPLIED
-    inv = invoice_by_number(services, "in_D1")
-    assert inv.pause_reason == "dispute"
+        row = s.scalar(select(WebhookEvent).where(WebhookEvent.dedupe_key == "evt_dispute"))
+    assert row is not None and row.outcome is WebhookOutcome.APPLIED
 
 
 def test_background_apply_answers_once_stored_then_applies(services: Services, shop: Shop) -> None:

@@ -114,3 +114,63 @@ def test_a_batch_that_is_not_events_is_400(
         assert resp.status_code == 400, body
     with services.sessions() as s:
         assert s.scalars(select(WebhookEvent)).all() == []
+
+
+def test_events_of_a_thank_you_reach_its_invoice_not_a_reminder(
+    services: Services, shop: Shop, client: FlaskClient, signer: SendGridSigner
+) -> None:
+    """A thank-you shares the message id space with the reminders (no collision in
+    custom_args): its events land on its own invoice, never on the reminder that chased it."""
+    from connector.dunning.thank_you import ThankYouSender
+    from connector.ledger import lock_invoice, set_state
+    from connector.platform import InvoiceStatus
+    from connector.store.db import write_session
+    from connector.store.models import Invoice, MessageKind, PaymentSource
+
+    with write_session(services.sessions) as s:
+        row = s.get(Shop, shop.id)
+        assert row is not None
+        row.thank_you_enabled = True
+    add_invoices(services, row, [normalized("F-1", email="marie@client.example", due_on=DUE)])
+    outbox = OutboxTransport(services.settings.outbox_dir)
+    services.runner(transport=outbox).tick(paris(date(2026, 6, 11)))
+    paid_at = paris(date(2026, 6, 12))
+    with write_session(services.sessions) as s:
+        inv_id = s.scalars(select(Invoice.id)).one()
+        inv = lock_invoice(s, inv_id)
+        assert inv is not None
+        set_state(
+            s,
+            inv,
+            status=InvoiceStatus.PAID,
+            amount_due_minor=0,
+            now=paid_at,
+            source=PaymentSource.WEBHOOK,
+            payment_external_id="evt_paid",
+        )
+    ThankYouSender(services.sessions, outbox).run(paid_at)
+    with services.sessions() as s:
+        thanks = s.scalars(select(Message).where(Message.kind == MessageKind.THANK_YOU)).one()
+    to = "marie@client.example"
+    batch = [
+        {**_event("open", "sg-t1", thanks.id, to), "step": "thank_you"},
+        {**_event("bounce", "sg-t2", thanks.id, to), "step": "thank_you"},
+    ]
+    body = json.dumps(batch).encode()
+    resp = client.post("/webhooks/sendgrid", data=body, headers=signer.headers(body))
+    assert resp.status_code == 200
+    with services.sessions() as s:
+        entries = [
+            (t.kind, t.summary, t.reminder_id, t.invoice_id)
+            for t in s.scalars(select(TimelineEntry).order_by(TimelineEntry.id))
+            if t.kind in (TimelineKind.OPENED, TimelineKind.BOUNCED)
+        ]
+        customer = s.scalars(select(Customer)).one()
+        outcomes = {e.dedupe_key: e.outcome for e in s.scalars(select(WebhookEvent))}
+    assert outcomes == {"sg-t1": WebhookOutcome.APPLIED, "sg-t2": WebhookOutcome.APPLIED}
+    assert [(k, s_, r) for k, s_, r, _ in entries] == [
+        (TimelineKind.OPENED, "thank-you opened", None),
+        (TimelineKind.BOUNCED, entries[1][1], None),
+    ]
+    assert {i for *_, i in entries} == {inv_id}
+    assert customer.email_blocked_reason is not None  # the address bounced, whatever the mail

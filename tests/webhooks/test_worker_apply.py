@@ -3,15 +3,18 @@ applies what is pending every couple of seconds, and before every tick."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from connector.config import Settings
 from connector.dunning.claims import Claimer, due_customer_ids
+from connector.mail.outbox import OutboxTransport
 from connector.platform import InvoiceStatus
 from connector.scheduler import build_scheduler, dunning_tick
 from connector.services import Services
@@ -94,3 +97,34 @@ def test_the_apply_job_is_scheduled_only_in_worker_mode(
     assert "webhook_apply" not in {
         j.id for j in build_scheduler(services, blocking=False).get_jobs()
     }
+
+
+def test_a_send_applies_the_stored_payment_of_its_invoice_first(
+    worker_services: Services, tmp_path: Path
+) -> None:
+    """The web answered 200 for a payment and left it to the worker; a tick that reaches that
+    invoice before the 2-second apply job must not send it a reminder (no apply_pending here:
+    the tick's own runner, as a tick already under way when the payment arrives)."""
+    svc = worker_services
+    event_id = _store_payment(svc, "in_W3")
+    with write_session(svc.sessions) as s:
+        shop_id = create_shop(s, name="Other", email="owner@other.example").id
+    seed_invoices(svc, shop_id, stripe_connection(svc, shop_id), [open_invoice("in_W4")])
+    outbox = OutboxTransport(tmp_path / "outbox")
+
+    report = svc.runner(transport=outbox).tick(paris(date(2026, 6, 11)))
+
+    sent = [json.loads(p.read_text()) for p in sorted(outbox.directory.iterdir())]
+    assert [m["invoice"] for m in sent] == [invoice_by_number(svc, "in_W4").number]
+    assert outcome_of(svc, event_id) is WebhookOutcome.APPLIED
+    assert invoice_by_number(svc, "in_W3").status is InvoiceStatus.PAID
+    assert [o.invoice for o in report.outcomes if o.outcome == "sent"] == [sent[0]["invoice"]]
+    paid = invoice_by_number(svc, "in_W3")
+    with svc.sessions() as s:
+        states = dict(
+            s.execute(
+                select(Reminder.step_key, Reminder.state).where(Reminder.invoice_id == paid.id)
+            ).all()
+        )
+    assert states["reminder_1"] is ReminderState.CANCELLED  # claimed, cancelled by the payment
+    assert ReminderState.SENT not in states.values()

@@ -4,6 +4,7 @@ from connector.store.models.billing import Customer, Invoice, Payment, PaymentSo
 from connector.store.models.dunning import (
     Channel,
     Message,
+    MessageKind,
     MessageState,
     Reminder,
     ReminderState,
@@ -27,6 +28,7 @@ __all__ = [
     "Customer",
     "Invoice",
     "Message",
+    "MessageKind",
     "MessageState",
     "Payment",
     "PaymentSource",

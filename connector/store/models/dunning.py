@@ -1,8 +1,11 @@
 """The sequence (policy → steps) and what the engine did with it (Message, Reminder).
 
 Reminder is one row per (invoice, step), unique: the database, not the scheduler, guarantees
-that a step is sent at most once. Message is one outgoing email to one customer on one local
-day, unique too: at most one message per customer per day, possibly covering several invoices.
+that a step is sent at most once. Message is one outgoing email. A reminder message goes to one
+customer on one local day, unique too: at most one reminder message per customer per day,
+possibly covering several invoices. A thank-you message (``kind``) names its one invoice and is
+unique per invoice, ever; it neither counts against nor is blocked by the reminders' daily rule
+(see connector.dunning.thank_you).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from connector.store.base import Base, TimestampMixin, str_enum
@@ -55,7 +58,13 @@ class Step(TimestampMixin, Base):
     active: Mapped[bool] = mapped_column(default=True)
 
 
+class MessageKind(StrEnum):
+    REMINDER = "reminder"  # a customer's reminders of one local day (Reminder rows point to it)
+    THANK_YOU = "thank_you"  # the note after payment: one invoice (``invoice_id``), no Reminder
+
+
 class MessageState(StrEnum):
+    PENDING = "pending"  # thank-you recorded with the payment (outbox row); no worker has it yet
     CLAIMED = "claimed"  # reserved by a worker under a lease; the mail API not called yet
     SENDING = "sending"  # the mail call may be in flight: a crash here leaves it UNKNOWN
     SENT = "sent"
@@ -67,13 +76,32 @@ class MessageState(StrEnum):
 class Message(TimestampMixin, Base):
     __tablename__ = "message"
     __table_args__ = (
-        UniqueConstraint("customer_id", "channel", "local_day"),
+        # At most one reminder message per customer, channel and local day (a partial index:
+        # thank-you messages are outside that rule, both ways).
+        Index(
+            "uq_message_reminder_customer_day",
+            "customer_id",
+            "channel",
+            "local_day",
+            unique=True,
+            sqlite_where=text("kind = 'reminder'"),
+            postgresql_where=text("kind = 'reminder'"),
+        ),
+        # At most one message of a kind per invoice: one thank-you per invoice, ever. Reminder
+        # messages leave invoice_id NULL (NULLs never collide).
+        UniqueConstraint("invoice_id", "kind"),
         Index("ix_message_state_lease", "state", "lease_until"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id", ondelete="CASCADE"))
     customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
+    kind: Mapped[MessageKind] = mapped_column(
+        str_enum(MessageKind), default=MessageKind.REMINDER, server_default="reminder"
+    )
+    invoice_id: Mapped[int | None] = mapped_column(  # thank-you only: the invoice it thanks for
+        ForeignKey("invoice.id", ondelete="CASCADE")
+    )
     channel: Mapped[Channel] = mapped_column(str_enum(Channel))
     local_day: Mapped[date]  # the shop-local day it belongs to
     state: Mapped[MessageState] = mapped_column(str_enum(MessageState))

@@ -24,6 +24,7 @@ class WebhookEvent(Base):
     __table_args__ = (
         UniqueConstraint("scope", "dedupe_key"),
         Index("ix_webhook_event_outcome", "outcome"),
+        Index("ix_webhook_event_invoice_ref", "connection_id", "invoice_ref"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -37,6 +38,9 @@ class WebhookEvent(Base):
     dedupe_key: Mapped[str]
     topic: Mapped[str]
     kind: Mapped[str | None]
+    # The platform's invoice id when the delivery names one: lets a send about to go out find a
+    # payment that is stored but not applied yet (RELANCE_WEBHOOK_APPLY=background|worker).
+    invoice_ref: Mapped[str | None]
     received_at: Mapped[datetime]
     occurred_at: Mapped[datetime | None]
     processed_at: Mapped[datetime | None]
@@ -100,6 +104,10 @@ class TimelineKind(StrEnum):
     OPENED = "opened"
     CLICKED = "clicked"
     BOUNCED = "bounced"
+    THANK_YOU_SENT = "thank_you_sent"
+    THANK_YOU_CANCELLED = "thank_you_cancelled"
+    THANK_YOU_FAILED = "thank_you_failed"
+    THANK_YOU_UNKNOWN = "thank_you_unknown"
 
 
 class TimelineEntry(Base):

@@ -1,0 +1,91 @@
+"""Migrations on a store that holds data: `relance db upgrade` from the first revision keeps
+every row and reference, on SQLite (where a batch migration recreates tables) and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import text
+
+from connector.store.db import make_engine
+from connector.store.migrate import alembic_config, current_heads, upgrade
+from tests.conftest import scratch_postgres
+
+_SEED = [
+    "INSERT INTO shop (id, name, owner_email, locale, timezone, currency, default_b2b,"
+    " terms_mode, terms_days, ecb_rate_bp, b2b_margin_bp, indemnity_minor, window_start,"
+    " window_end, business_days_only, holiday_country, thank_you_enabled, created_at,"
+    " updated_at) VALUES (1, 'Atelier', 'o@shop.example', 'fr', 'Europe/Paris', 'EUR', false,"
+    " 'net', 30, 215, 1000, 4000, '09:00:00', '18:00:00', true, 'FR', false,"
+    " '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+    "INSERT INTO connection (id, shop_id, platform, external_account, settings,"
+    " sync_interval_minutes, active, created_at, updated_at) VALUES (1, 1, 'csv', '', '{}', 15,"
+    " true, '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+    "INSERT INTO customer (id, shop_id, connection_id, external_id, email, is_b2b, excluded,"
+    " created_at, updated_at) VALUES (1, 1, 1, 'c-1', 'c@client.example', false, false,"
+    " '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+    "INSERT INTO sequence (id, shop_id, name, is_default, created_at, updated_at)"
+    " VALUES (1, 1, 'default', true, '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+    "INSERT INTO step (id, sequence_id, key, position, offset_days, channel, tone,"
+    " show_penalties, sends_letter, hands_off, active, created_at, updated_at) VALUES"
+    " (1, 1, 'reminder_1', 1, 1, 'email', 'polite', false, false, false, true,"
+    " '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+    "INSERT INTO invoice (id, shop_id, connection_id, customer_id, external_id, number,"
+    " currency, total_minor, amount_due_minor, status, issued_at, due_at, created_at,"
+    " updated_at) VALUES (1, 1, 1, 1, 'F-1', 'F-1', 'EUR', 12000, 12000, 'open',"
+    " '2026-01-01 00:00:00', '2026-01-31 00:00:00', '2026-01-01 00:00:00',"
+    " '2026-01-01 00:00:00')",
+    "INSERT INTO message (id, shop_id, customer_id, channel, local_day, state, attempts,"
+    " created_at, updated_at) VALUES (7, 1, 1, 'email', '2026-02-01', 'sent', 1,"
+    " '2026-02-01 00:00:00', '2026-02-01 00:00:00')",
+    "INSERT INTO reminder (id, shop_id, invoice_id, step_id, step_key, channel, state, due_on,"
+    " message_id, created_at, updated_at) VALUES (3, 1, 1, 1, 'reminder_1', 'email', 'sent',"
+    " '2026-02-01', 7, '2026-02-01 00:00:00', '2026-02-01 00:00:00')",
+]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database nothing has migrated yet."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'relance.db'}"
+        return
+    with scratch_postgres("relance_migrate") as url:
+        yield url
+
+
+def test_upgrade_keeps_sent_reminders_and_their_messages(empty_database_url: str) -> None:
+    url = empty_database_url
+    upgrade(url, "0001")
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        for statement in _SEED:
+            conn.execute(text(statement))
+    engine.dispose()
+
+    upgrade(url)  # what `relance db upgrade` runs
+
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert (
+            conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            == (current_heads(url)[0])
+        )
+        assert conn.execute(text("SELECT id, kind, invoice_id FROM message")).all() == [
+            (7, "reminder", None)
+        ]
+        assert conn.execute(text("SELECT id, message_id FROM reminder")).all() == [(3, 7)]
+        if engine.dialect.name == "sqlite":
+            assert conn.execute(text("PRAGMA foreign_key_check")).all() == []
+            assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    engine.dispose()
+
+    command.downgrade(alembic_config(url), "0001")  # and back, with the data still there
+    upgrade(url)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT id, message_id FROM reminder")).all() == [(3, 7)]
+    engine.dispose()
