@@ -83,3 +83,19 @@ def test_manifests_name_real_commands() -> None:
     assert used >= {"web", "worker", "db"}
     assert used <= set(cli.commands)
     assert any(a["plan"].startswith("heroku-postgresql") for a in manifest["addons"])
+
+
+def test_manifest_settings_are_valid(tmp_path: Path) -> None:
+    """The one-click deployment's preset values parse (a typo would stop every dyno)."""
+    from connector.config import Settings
+
+    manifest = json.loads((ROOT / "app.json").read_text())
+    preset = {k: v["value"] for k, v in manifest["env"].items() if "value" in v}
+    settings = Settings.from_env(
+        {
+            **preset,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}",
+            "RELANCE_VAR_DIR": str(tmp_path),
+        }
+    )
+    assert settings.webhook_apply == "worker"  # web stores, the worker dyno applies
