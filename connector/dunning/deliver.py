@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from connector.dunning.claims import Outcome, facts_for
@@ -44,6 +44,8 @@ from connector.store.models import (
     Step,
     TaskKind,
     TimelineKind,
+    WebhookEvent,
+    WebhookOutcome,
 )
 from connector.tasks import open_task
 
@@ -114,36 +116,34 @@ class Deliverer:
     # -- email -------------------------------------------------------------------------------
 
     def deliver_message(self, message_id: int, now: datetime) -> list[Outcome]:
-        claimed = self._claimed_invoices(message_id)
-        if self.waiting_payments is not None and claimed:
-            # A payment the web processes stored but did not apply yet counts before we send.
-            self.waiting_payments([(conn, ext) for _, conn, ext in claimed], now)
-        self._recheck_platform(claimed, now)
+        self._recheck_platform(message_id, now)
         outcomes: list[Outcome] = []
-        prepared = self._prepare(message_id, now, outcomes)
+        try:
+            prepared = self._prepare(message_id, now, outcomes, check_waiting=True)
+        except _PaymentWaiting as waiting:
+            # A delivery the web processes stored and did not apply yet names one of these
+            # invoices: apply it (outside our transaction), then decide again.
+            assert self.waiting_payments is not None
+            self.waiting_payments(waiting.invoices, now)
+            outcomes.clear()
+            prepared = self._prepare(message_id, now, outcomes, check_waiting=False)
         if prepared is None:
             return outcomes
         result = self.transport.send(prepared.mail)
         self._record(message_id, prepared, result, now, outcomes)
         return outcomes
 
-    def _claimed_invoices(self, message_id: int) -> list[tuple[int, int, str]]:
-        """(invoice id, connection id, external id) of the message's claimed reminders."""
-        if self.status_checker is None and self.waiting_payments is None:
-            return []
+    def _recheck_platform(self, message_id: int, now: datetime) -> None:
+        """Ask the platform once per invoice; a payment we had not heard of is applied now."""
+        if self.status_checker is None:
+            return
         with self.sessions() as s:
             rows = s.execute(
                 select(Invoice.id, Invoice.connection_id, Invoice.external_id)
                 .join(Reminder, Reminder.invoice_id == Invoice.id)
                 .where(Reminder.message_id == message_id, Reminder.state == ReminderState.CLAIMED)
             ).all()
-        return [(i, c, e) for i, c, e in rows]
-
-    def _recheck_platform(self, claimed: list[tuple[int, int, str]], now: datetime) -> None:
-        """Ask the platform once per invoice; a payment we had not heard of is applied now."""
-        if self.status_checker is None:
-            return
-        for invoice_id, connection_id, external_id in claimed:
+        for invoice_id, connection_id, external_id in rows:
             try:
                 fresh = self.status_checker(connection_id, external_id)
             except AdapterError as exc:
@@ -158,7 +158,9 @@ class Deliverer:
                     assert shop is not None
                     apply_platform_state(s, inv, fresh, now, shop=shop, source=PaymentSource.SYNC)
 
-    def _prepare(self, message_id: int, now: datetime, outcomes: list[Outcome]) -> _Prepared | None:
+    def _prepare(
+        self, message_id: int, now: datetime, outcomes: list[Outcome], *, check_waiting: bool
+    ) -> _Prepared | None:
         with write_session(self.sessions) as s:
             msg = s.scalar(select(Message).where(Message.id == message_id).with_for_update())
             if (
@@ -186,6 +188,10 @@ class Deliverer:
                     outcomes.append(Outcome(inv.number, rem.step_key, "cancelled", reason))
                     continue
                 live.append((inv, rem, self._spec(s, rem.step_id)))
+            if live and check_waiting and self.waiting_payments is not None:
+                refs = [(inv.connection_id, inv.external_id) for inv, _, _ in live]
+                if _has_waiting_deliveries(s, refs):
+                    raise _PaymentWaiting(refs)  # rolls this transaction back: nothing changed
             if not live:
                 msg.state = MessageState.CANCELLED
                 msg.lease_until = None
@@ -393,6 +399,26 @@ class Deliverer:
         tmp.write_bytes(render_letter(ctx, self.renderer))
         tmp.replace(path)
         return path
+
+
+class _PaymentWaiting(Exception):
+    def __init__(self, invoices: list[tuple[int, str]]) -> None:
+        super().__init__(f"deliveries waiting to be applied for {invoices}")
+        self.invoices = invoices
+
+
+def _has_waiting_deliveries(s: Session, invoices: list[tuple[int, str]]) -> bool:
+    """A stored delivery naming one of these invoices is not applied yet (one indexed probe,
+    inside the transaction that holds the invoices' locks)."""
+    found = s.scalar(
+        select(WebhookEvent.id)
+        .where(
+            tuple_(WebhookEvent.connection_id, WebhookEvent.invoice_ref).in_(invoices),
+            WebhookEvent.outcome.in_((WebhookOutcome.PENDING, WebhookOutcome.FAILED)),
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 def _not_sendable(
