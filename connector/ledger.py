@@ -306,13 +306,19 @@ def _unused_payment_id(session: Session, invoice_id: int, external_id: str) -> s
     """The platform's payment id, suffixed if that id already paid part of this invoice (one
     PaymentIntent can carry several partial payments): a payment is never refused as a
     duplicate, which would leave the invoice owed."""
-    taken = set(
-        session.scalars(
-            select(Payment.external_id).where(
-                Payment.invoice_id == invoice_id, Payment.external_id.startswith(external_id)
+    with session.no_autoflush:  # pending invoice changes go out in one UPDATE, later
+        taken = set(
+            session.scalars(
+                select(Payment.external_id).where(
+                    Payment.invoice_id == invoice_id, Payment.external_id.startswith(external_id)
+                )
             )
         )
-    )
+    taken |= {
+        obj.external_id
+        for obj in session.new
+        if isinstance(obj, Payment) and obj.invoice_id == invoice_id
+    }
     candidate, n = external_id, 1
     while candidate in taken:
         n += 1
@@ -359,8 +365,8 @@ def set_state(
             session, invoice, now, kind, f"{old_status.value} → {status.value} ({source.value})"
         )
     if was_owed and not status.is_owed:
+        invoice.next_action_at = None  # before the UPDATE below flushes the invoice, once
         cancel_pending_reminders(session, invoice, f"invoice {status.value}", now)
-        invoice.next_action_at = None
         if status is InvoiceStatus.PAID:
             enqueue_thank_you(session, invoice, now)
         return True

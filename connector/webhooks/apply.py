@@ -140,12 +140,14 @@ def _apply(
         return outcome
     if not row.raw_body and row.last_error:
         return WebhookOutcome.IGNORED  # its body was erased (GDPR) before it was applied
-    conn = s.get(Connection, row.connection_id) if row.connection_id is not None else None
-    if conn is None or conn.shop_id != row.shop_id:
+    found = s.execute(
+        select(Connection, Shop)
+        .join(Shop, Shop.id == Connection.shop_id)
+        .where(Connection.id == row.connection_id, Connection.shop_id == row.shop_id)
+    ).first()
+    if found is None:
         raise ApplyError(f"event {row.id}: connection {row.connection_id} is gone")
-    shop = s.get(Shop, conn.shop_id)
-    if shop is None:
-        raise ApplyError(f"event {row.id}: shop {conn.shop_id} is gone")
+    conn, shop = found._tuple()
     event = parsed.platform
     if event is None:
         adapter = registry.get(conn.platform)
@@ -154,7 +156,7 @@ def _apply(
         event = adapter.parse_webhook(connection_context(svc, conn), row.headers, row.raw_body)
     ctx = ApplyContext(s, shop, conn, now, svc.settings.exports_dir, resolution)
     outcome = HANDLERS[event.kind](ctx, event)
-    if outcome is WebhookOutcome.APPLIED:
+    if outcome is WebhookOutcome.APPLIED and _last_webhook_stale(conn.id, now):
         # Throttled so concurrent applies do not all queue on the connection's row lock.
         s.execute(
             update(Connection)
@@ -169,6 +171,21 @@ def _apply(
             .execution_options(synchronize_session=False)
         )
     return outcome
+
+
+_last_webhook_noted: dict[int, datetime] = {}  # this process: connection → when it wrote it
+
+
+def _last_webhook_stale(connection_id: int, now: datetime) -> bool:
+    """Whether this process should refresh ``Connection.last_webhook_at`` (at most once a
+    minute per connection; the UPDATE's own WHERE covers other processes)."""
+    noted = _last_webhook_noted.get(connection_id)
+    if noted is not None and noted > now - _LAST_WEBHOOK_EVERY:
+        return False
+    if len(_last_webhook_noted) > 10_000:
+        _last_webhook_noted.clear()
+    _last_webhook_noted[connection_id] = now
+    return True
 
 
 def retry_pending(

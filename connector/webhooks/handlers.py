@@ -20,7 +20,6 @@ from connector.ledger import (
     add_timeline,
     apply_platform_state,
     cancel_pending_reminders,
-    lock_invoice,
     set_state,
     upsert_invoices,
 )
@@ -68,14 +67,16 @@ class ApplyContext:
                 external_id = self.resolved(event).external_invoice_id
         if external_id is None:
             return None
-        invoice_id = self.session.scalar(
-            select(Invoice.id).where(
+        return self.session.scalar(
+            select(Invoice)
+            .where(
                 Invoice.shop_id == self.shop.id,
                 Invoice.connection_id == self.connection.id,
                 Invoice.external_id == external_id,
             )
+            .with_for_update()  # what lock_invoice does, found and locked in one statement
+            .execution_options(populate_existing=True)
         )
-        return None if invoice_id is None else lock_invoice(self.session, invoice_id)
 
     def _paid_by(self, payment_external_id: str) -> str | None:
         found = self.session.scalars(
