@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -29,6 +30,7 @@ from connector.webhooks.store import SENDGRID_SCOPE
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 12
+APPLY_THREADS = 4
 RETRY_AFTER = timedelta(seconds=30)  # leave fresh events to the in-process apply
 _DONE = (WebhookOutcome.APPLIED, WebhookOutcome.IGNORED)
 _LAST_WEBHOOK_EVERY = timedelta(minutes=1)
@@ -211,10 +213,13 @@ def apply_pending(svc: Services, now: datetime, *, batch: int = 500, max_batches
     """Apply the events still PENDING (not the FAILED ones: those wait for the retry job's
     back-off), oldest first, a bounded number of batches per call. Returns how many."""
     registry = AdapterRegistry()
+    # Events are independent (each locks its own row and invoice; handlers only move forward),
+    # so on PostgreSQL a few apply at once; SQLite has one writer anyway.
+    threads = APPLY_THREADS if svc.engine.dialect.name == "postgresql" else 1
     done = 0
     for _ in range(max_batches):
         ids = _event_ids(svc, WebhookEvent.outcome == WebhookOutcome.PENDING, limit=batch)
-        done += _applied(_apply_each(svc, registry, ids, now))
+        done += _applied(_apply_each(svc, registry, ids, now, threads=threads))
         if len(ids) < batch:
             break
     return done
@@ -252,12 +257,20 @@ def _event_ids(svc: Services, *where: ColumnElement[bool], limit: int | None = N
 
 
 def _apply_each(
-    svc: Services, registry: AdapterRegistry, ids: list[int], now: datetime
+    svc: Services, registry: AdapterRegistry, ids: list[int], now: datetime, *, threads: int = 1
 ) -> dict[str, int]:
     """Outcome → count ("skipped": settled meanwhile, or left for the worker)."""
+
+    def one(event_id: int) -> WebhookOutcome | None:
+        return apply_stored(svc, registry, event_id, now)
+
+    if threads > 1 and len(ids) > 1:
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="apply") as pool:
+            outcomes = list(pool.map(one, ids))
+    else:
+        outcomes = [one(event_id) for event_id in ids]
     counts: dict[str, int] = {}
-    for event_id in ids:
-        outcome = apply_stored(svc, registry, event_id, now)
+    for outcome in outcomes:
         key = outcome.value if outcome is not None else "skipped"
         counts[key] = counts.get(key, 0) + 1
     return counts
