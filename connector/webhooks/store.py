@@ -57,22 +57,7 @@ def store_events(engine: Engine, events: Sequence[NewEvent]) -> dict[str, int]:
     for e in events:
         rows.setdefault(
             (e.scope, e.dedupe_key),
-            {
-                "scope": e.scope,
-                "platform": e.platform,
-                "dedupe_key": e.dedupe_key,
-                "topic": e.topic,
-                "kind": e.kind,
-                "invoice_ref": e.invoice_ref,
-                "raw_body": e.raw_body,
-                "headers": e.headers,
-                "received_at": e.received_at,
-                "occurred_at": e.occurred_at,
-                "shop_id": e.shop_id,
-                "connection_id": e.connection_id,
-                "outcome": e.outcome,
-                "attempts": 0,
-            },
+            {name: getattr(e, name) for name in _COLUMNS if name != "attempts"} | {"attempts": 0},
         )
     if not rows:
         return {}
