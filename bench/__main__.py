@@ -4,11 +4,17 @@ naive baseline measured in the same run. Not tests: nothing here asserts a time.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from bench import ingest, intake, send, tick
 from bench.common import Figure, report
 
-SUITES = {"tick": tick.main, "send": send.main, "ingest": ingest.main, "intake": intake.main}
+SUITES: dict[str, Callable[[], list[Figure]]] = {
+    "tick": tick.main,
+    "send": send.main,
+    "ingest": ingest.main,
+    "intake": intake.main,
+}
 
 
 def main(argv: list[str]) -> None:

@@ -131,14 +131,14 @@ def seed(
                     for i in range(start, stop)
                 ],
             )
-            ids = dict(
+            ids: dict[str, int] = dict(
                 s.execute(
                     select(Customer.external_id, Customer.id).where(
                         Customer.connection_id == conn_id,
                         Customer.id > 0,
                         Customer.external_id.in_([f"c{i}" for i in range(start, stop)]),
                     )
-                ).all()
+                ).tuples()
             )
             s.execute(
                 insert(Invoice),

@@ -72,7 +72,7 @@ def _worker(
     now: datetime,
     concurrency: int,
     start: Barrier,
-    results: Queue,  # type: ignore[type-arg]
+    results: Queue,
 ) -> None:
     """One `relance worker` tick: set up first, then all start together."""
     svc = Services.build(Settings.from_env(env))
