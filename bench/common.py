@@ -138,7 +138,9 @@ def seed(
                         Customer.id > 0,
                         Customer.external_id.in_([f"c{i}" for i in range(start, stop)]),
                     )
-                ).tuples()
+                )
+                .tuples()
+                .all()
             )
             s.execute(
                 insert(Invoice),
