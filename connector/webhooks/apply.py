@@ -97,9 +97,37 @@ def _apply_once(
         )
         if row is None or row.outcome in _DONE:
             return None
+        connection_id = row.connection_id
         outcome = _apply(svc, registry, s, row, now, parsed, resolution)
         _mark(s, event_id, outcome, now, error=None, attempts_delta=1)
-        return outcome
+    if outcome is WebhookOutcome.APPLIED and connection_id is not None:
+        _note_last_webhook(svc, connection_id, now)
+    return outcome
+
+
+def _note_last_webhook(svc: Services, connection_id: int, now: datetime) -> None:
+    """``Connection.last_webhook_at`` (where the reconciliation starts), after the apply's
+    commit and in its own transaction: inside it, the apply would lock the connection after
+    the invoice while a sync page locks them the other way round. At worst (a crash between
+    the two) the reconciliation re-reads a little more. At most once a minute per connection."""
+    if not _last_webhook_stale(connection_id, now):
+        return
+    try:
+        with write_session(svc.sessions) as s:
+            s.execute(
+                update(Connection)
+                .where(
+                    Connection.id == connection_id,
+                    or_(
+                        Connection.last_webhook_at.is_(None),
+                        Connection.last_webhook_at < now - _LAST_WEBHOOK_EVERY,
+                    ),
+                )
+                .values(last_webhook_at=now)
+                .execution_options(synchronize_session=False)
+            )
+    except Exception:  # bookkeeping only: the event is applied, never mark it failed for this
+        log.exception("could not note the last webhook of connection %s", connection_id)
 
 
 def _mark(
@@ -157,22 +185,7 @@ def _apply(
             raise ApplyError(f"no adapter for {conn.platform}")
         event = adapter.parse_webhook(connection_context(svc, conn), row.headers, row.raw_body)
     ctx = ApplyContext(s, shop, conn, now, svc.settings.exports_dir, resolution)
-    outcome = HANDLERS[event.kind](ctx, event)
-    if outcome is WebhookOutcome.APPLIED and _last_webhook_stale(conn.id, now):
-        # Throttled so concurrent applies do not all queue on the connection's row lock.
-        s.execute(
-            update(Connection)
-            .where(
-                Connection.id == row.connection_id,
-                or_(
-                    Connection.last_webhook_at.is_(None),
-                    Connection.last_webhook_at < now - _LAST_WEBHOOK_EVERY,
-                ),
-            )
-            .values(last_webhook_at=now)
-            .execution_options(synchronize_session=False)
-        )
-    return outcome
+    return HANDLERS[event.kind](ctx, event)
 
 
 _last_webhook_noted: dict[int, datetime] = {}  # this process: connection → when it wrote it

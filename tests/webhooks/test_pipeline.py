@@ -256,3 +256,25 @@ def test_the_worker_schedules_the_webhook_retry_job(services: Services) -> None:
 
     scheduler = build_scheduler(services, blocking=False)
     assert "webhook_retry" in {job.id for job in scheduler.get_jobs()}
+
+
+def test_an_applied_webhook_is_noted_on_its_connection(
+    services: Services, shop: Shop, client: FlaskClient
+) -> None:
+    """Noted after the apply's commit, in its own transaction (never inside it: a sync page
+    locks the connection before invoices, the apply would lock them the other way round)."""
+    from connector.store.models import Connection
+    from connector.webhooks import apply
+
+    conn_id = stripe_connection(services, shop.id)
+    seed_invoices(services, shop.id, conn_id, [open_invoice("in_L1")])
+    apply._last_webhook_noted.clear()
+    before = datetime.now(UTC)
+    body = stripe_invoice_event("evt_l1", "in_L1", created=NOW)
+    assert (
+        post(client, f"/webhooks/stripe/{conn_id}", body, stripe_headers(body)).status_code == 200
+    )
+    with services.sessions() as s:
+        conn = s.get(Connection, conn_id)
+        assert conn is not None and conn.last_webhook_at is not None
+        assert conn.last_webhook_at >= before
