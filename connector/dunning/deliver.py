@@ -27,6 +27,7 @@ from connector.dunning.context import ReminderContext
 from connector.dunning.planner import StepSpec
 from connector.dunning.rendering import ReminderRenderer, TemplateError
 from connector.dunning.sequence import spec_of
+from connector.dunning.settle import open_outcome_task, settle_message
 from connector.ledger import add_timeline, apply_platform_state, lock_invoice
 from connector.mail.base import DeliveryOutcome, DeliveryResult, MailTransport, OutgoingMail
 from connector.platform import AdapterError, NormalizedInvoice
@@ -274,13 +275,7 @@ class Deliverer:
         with write_session(self.sessions) as s:
             msg = s.scalar(select(Message).where(Message.id == message_id).with_for_update())
             assert msg is not None
-            msg.state = msg_state
-            msg.lease_until = None
-            msg.provider_message_id = result.provider_message_id
-            msg.last_error = result.error
-            msg.attempts = max(msg.attempts, result.attempts)
-            if outcome is DeliveryOutcome.SENT:
-                msg.sent_at = now
+            settle_message(msg, msg_state, result, now)
             recipient = prepared.mail.to_email  # the address it actually went to
             for rem in s.scalars(select(Reminder).where(Reminder.id.in_(prepared.reminder_ids))):
                 inv = s.get(Invoice, rem.invoice_id)
@@ -302,21 +297,7 @@ class Deliverer:
                     customer = s.get(Customer, msg.customer_id)
                     assert shop is not None and customer is not None
                     self._after_sent(s, shop, customer, inv, rem, spec, now, outcomes)
-            if outcome is not DeliveryOutcome.SENT:
-                kind_task = (
-                    TaskKind.UNKNOWN_OUTCOME
-                    if outcome is DeliveryOutcome.UNKNOWN
-                    else TaskKind.SEND_FAILED
-                )
-                open_task(
-                    s,
-                    shop_id=msg.shop_id,
-                    customer_id=msg.customer_id,
-                    kind=kind_task,
-                    title=_task_title(outcome, prepared.mail),
-                    detail=result.error,
-                    dedupe_key=f"{kind_task.value}:message:{msg.id}",
-                )
+            open_outcome_task(s, msg, result, _task_title(outcome, prepared.mail))
 
     # -- letters ------------------------------------------------------------------------------
 

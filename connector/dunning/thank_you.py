@@ -48,6 +48,7 @@ from connector.dunning.claims import Outcome
 from connector.dunning.compose import build_context
 from connector.dunning.planner import StepSpec
 from connector.dunning.rendering import ReminderRenderer, TemplateError
+from connector.dunning.settle import open_outcome_task, settle_message
 from connector.ledger import add_timeline, customer_unreachable, lock_invoice
 from connector.mail.base import DeliveryOutcome, DeliveryResult, MailTransport, OutgoingMail
 from connector.platform import InvoiceStatus
@@ -303,25 +304,12 @@ class ThankYouSender:
         with write_session(self.sessions) as s:
             msg = s.scalar(select(Message).where(Message.id == message_id).with_for_update())
             assert msg is not None and msg.invoice_id is not None
-            msg.state = state
-            msg.lease_until = None
-            msg.provider_message_id = result.provider_message_id
-            msg.last_error = result.error
-            msg.attempts = max(msg.attempts, result.attempts)
-            if outcome is DeliveryOutcome.SENT:
-                msg.sent_at = now
+            settle_message(msg, state, result, now)
             inv = s.get(Invoice, msg.invoice_id)
             assert inv is not None
             add_timeline(s, inv, now, kind, f"thank-you {outcome.value} to {recipient}")
             outcomes.append(
                 Outcome(prepared.invoice_number, STEP, outcome.value, result.error or "", recipient)
-            )
-            if outcome is DeliveryOutcome.SENT:
-                return
-            task_kind = (
-                TaskKind.UNKNOWN_OUTCOME
-                if outcome is DeliveryOutcome.UNKNOWN
-                else TaskKind.SEND_FAILED
             )
             title = (
                 f"Did the thank-you for invoice {inv.number} reach {recipient}? Its outcome was "
@@ -329,16 +317,7 @@ class ThankYouSender:
                 if outcome is DeliveryOutcome.UNKNOWN
                 else f"The thank-you for invoice {inv.number} to {recipient} could not be sent"
             )
-            open_task(
-                s,
-                shop_id=msg.shop_id,
-                invoice_id=inv.id,
-                customer_id=msg.customer_id,
-                kind=task_kind,
-                title=title,
-                detail=result.error,
-                dedupe_key=f"{task_kind.value}:message:{msg.id}",
-            )
+            open_outcome_task(s, msg, result, title, invoice_id=inv.id)
 
 
 def _not_sendable(inv: Invoice, customer: Customer, shop: Shop) -> str | None:
