@@ -47,6 +47,9 @@ class Settings:
     # "inline": a delivery is applied before it is answered (a 200 means the payment is in);
     # "background": answered once stored, applied right after by a thread of the same process.
     webhook_apply: str = "inline"
+    # The operator's read-only overview of every shop (until owner accounts exist): off unless
+    # a token is set, and then only behind a sign-in with that token.
+    overview_token: str | None = None
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -73,5 +76,6 @@ class Settings:
             max_webhook_bytes=_int(env, "RELANCE_MAX_WEBHOOK_BYTES", 1024 * 1024),
             sendgrid_webhook_public_key=env.get("SENDGRID_WEBHOOK_PUBLIC_KEY") or None,
             webhook_apply=_choice(env, "RELANCE_WEBHOOK_APPLY", ("inline", "background", "worker")),
+            overview_token=env.get("RELANCE_OVERVIEW_TOKEN") or None,
             env=env,
         )

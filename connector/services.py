@@ -31,7 +31,7 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
-        settings.var_dir.mkdir(parents=True, exist_ok=True)
+        settings.var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         engine = make_engine(settings.database_url)
         return cls(settings, engine, session_factory(engine))
 

@@ -4,11 +4,15 @@ with SQLITE_BUSY under contention. PostgreSQL goes through psycopg 3."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 IMMEDIATE = {"sqlite_immediate": True}
@@ -25,6 +29,7 @@ def normalize_url(url: str) -> str:
 def make_engine(url: str, *, pre_ping: bool = True, **kwargs: Any) -> Engine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
+        create_private_sqlite_file(url)
         # Connections to a file are cheap; the senders of a tick each hold one while they wait
         # for the single writer, so the pool must not be the thing they queue on.
         kwargs.setdefault("pool_size", 8)
@@ -35,6 +40,21 @@ def make_engine(url: str, *, pre_ping: bool = True, **kwargs: Any) -> Engine:
         _setup_sqlite(engine)
         return engine
     return create_engine(url, pool_pre_ping=pre_ping, pool_size=10, max_overflow=20, **kwargs)
+
+
+def create_private_sqlite_file(url: str) -> None:
+    """The store holds customers' names, emails and amounts: create its file owner-only (0600),
+    like the secret key, before SQLite creates it with the umask's looser mode. SQLite gives its
+    -wal and -shm files the database file's permissions."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):  # another process created it first
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _setup_sqlite(engine: Engine) -> None:

@@ -1,24 +1,32 @@
-"""The Flask app factory: settings page and the webhook intake, one blueprint each.
+"""The Flask app factory: the pages and the webhook intake, one blueprint per feature.
 
-No scheduler here: web workers never run jobs (see connector.scheduler)."""
+No scheduler here: web workers never run jobs (see connector.scheduler). Every form is behind
+CSRF protection except the webhook blueprint, whose signature is its authentication; every
+response carries the security headers of connector.web.security."""
 
 from __future__ import annotations
 
-import secrets
-from typing import Any
+import hashlib
+import hmac
 
 from flask import Flask, Request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask_wtf.csrf import CSRFProtect
 
 from connector.config import Settings
+from connector.crypto import local_key
+from connector.extension import init_services
 from connector.services import Services
+from connector.web import health, overview
+from connector.web.security import add_security_headers
+from connector.webhooks import routes as webhook_routes
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
     settings = settings or (services.settings if services else Settings.from_env())
     app = Flask(__name__)
     app.config.from_mapping(
-        SECRET_KEY=settings.flask_secret_key or secrets.token_hex(32),
+        SECRET_KEY=session_secret(settings),
         MAX_CONTENT_LENGTH=settings.max_webhook_bytes,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -26,12 +34,22 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.session_interface = _NoSessionOnWebhooks()
     init_services(app, services or Services.build(settings))
-    from connector.web import dashboard
-    from connector.webhooks import routes as webhook_routes
-
-    app.register_blueprint(dashboard.bp)
-    app.register_blueprint(webhook_routes.bp)  # signed, so never behind CSRF
+    csrf = CSRFProtect(app)
+    csrf.exempt(webhook_routes.bp)  # signed, so never behind CSRF
+    app.after_request(add_security_headers)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(overview.bp)
+    app.register_blueprint(webhook_routes.bp)
     return app
+
+
+def session_secret(settings: Settings) -> str:
+    """RELANCE_FLASK_SECRET, else a key derived from the newest secrets key: the same in every
+    web process of a deployment (a random one per process would sign people out at random)."""
+    if settings.flask_secret_key:
+        return settings.flask_secret_key
+    base = settings.secret_keys[0] if settings.secret_keys else local_key(settings.var_dir)
+    return hmac.new(base.encode(), b"relance flask session", hashlib.sha256).hexdigest()
 
 
 class _NoSessionOnWebhooks(SecureCookieSessionInterface):
@@ -42,13 +60,3 @@ class _NoSessionOnWebhooks(SecureCookieSessionInterface):
         if request.path.startswith("/webhooks/"):
             return self.null_session_class()
         return super().open_session(app, request)
-
-
-def init_services(app: Flask, services: Services) -> None:
-    app.extensions["relance"] = services
-
-
-def services_of(app: Any) -> Services:
-    svc = app.extensions["relance"]
-    assert isinstance(svc, Services)
-    return svc

@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from connector.web import services_of
+from connector.extension import services_of
 from connector.webhooks.intake import TOO_LARGE, IntakeResult, WebhookIntake
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
