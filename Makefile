@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 PRISM := tools/prism/node_modules/.bin/prism
 
-.PHONY: setup run test test-setup lint typecheck bench clean
+.PHONY: setup run test test-setup browser lint typecheck bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || { \
@@ -27,7 +27,15 @@ $(PRISM): tools/prism/package.json tools/prism/package-lock.json
 	  npm ci --prefix tools/prism --no-audit --no-fund --loglevel=error; \
 	else echo "npm not found: the Prism contract test will be skipped (required in CI)"; fi
 
-test-setup: setup $(PRISM)
+# The browser tests drive Debian's Chromium (Playwright cannot download a browser here).
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "chromium not found and not root: the browser tests will be skipped (required in CI)"; fi
+
+test-setup: setup $(PRISM) browser
 
 test: test-setup
 	$(BIN)/pytest

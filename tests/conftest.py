@@ -136,3 +136,6 @@ def app(services: Services):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def client(app):  # type: ignore[no-untyped-def]
     return app.test_client()
+
+
+pytest_plugins = ["tests.support.pages"]

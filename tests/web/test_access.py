@@ -21,7 +21,7 @@ from connector.store.migrate import upgrade
 from connector.store.models import Shop
 from connector.web import create_app
 from connector.web.security import SECURITY_HEADERS
-from tests.web.conftest import SECRET_MARKERS, csrf_token
+from tests.support.pages import SECRET_MARKERS, csrf_token
 
 TOKEN = "operator-token-for-tests-0123456789"
 

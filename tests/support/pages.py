@@ -1,4 +1,5 @@
-"""Two shops with data, and a way to read a form's CSRF token off a page."""
+"""For page tests: two shops with data (the `two_shops` fixture, registered in tests/conftest.py)
+and a way to read a form's CSRF token off a page."""
 
 from __future__ import annotations
 
