@@ -1,4 +1,4 @@
-"""letter_document: letters to post kept in the store, referenced by reminder and task
+"""letter_document: letters to post kept in the store; connection.webhook_ids
 
 Revision ID: 0004
 Revises: 0003
@@ -8,6 +8,9 @@ A deployment's worker disk does not survive the next deploy: letters rendered th
 while their reminders and tasks still pointed at the file. The PDF bytes now live in
 ``letter_document``; ``reminder.letter_id`` and ``task.letter_id`` name them. The old path
 columns stay for rows written before this revision.
+
+``connection.webhook_ids`` keeps the platform's ids of the webhooks a connect registered, so
+``relance connections remove`` can delete them there.
 """
 
 from collections.abc import Sequence
@@ -47,6 +50,8 @@ def upgrade() -> None:
     op.create_index(
         "ix_letter_document_shop_invoice", "letter_document", ["shop_id", "invoice_id"]
     )
+    with op.batch_alter_table("connection", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("webhook_ids", sa.JSON(), nullable=True))
     for table in ("reminder", "task"):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(sa.Column("letter_id", _ID, nullable=True))
@@ -65,5 +70,7 @@ def downgrade() -> None:
                 batch_op.f(f"fk_{table}_letter_id_letter_document"), type_="foreignkey"
             )
             batch_op.drop_column("letter_id")
+    with op.batch_alter_table("connection", schema=None) as batch_op:
+        batch_op.drop_column("webhook_ids")
     op.drop_index("ix_letter_document_shop_invoice", table_name="letter_document")
     op.drop_table("letter_document")
