@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import click
 import pytest
+from click.testing import CliRunner
 
 from connector.cli import cli
 
@@ -68,6 +70,47 @@ def test_process_answers_and_stops_cleanly(command: list[str], env: dict[str, st
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             raise
+
+
+@pytest.mark.slow
+def test_serve_creates_no_shop_and_says_how_to(env: dict[str, str]) -> None:
+    """A fresh store served: no shop appears behind the owner's back (the README's own
+    `invoices import` would then need --shop), the output says how to create one."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "connector", "serve", "--port", str(port)],
+        env={**os.environ, **env, "RELANCE_LOG_LEVEL": "WARNING"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        assert wait_healthy(f"http://127.0.0.1:{port}/healthz", proc) == {"status": "ok"}
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as resp:
+            assert "relance shop create" in resp.read().decode()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    assert "No shop yet: create one with `relance shop create" in out.decode()
+    listed = CliRunner().invoke(cli, ["shop", "list", "--json"], env=env)
+    assert (listed.exit_code, json.loads(listed.stdout)) == (0, [])
+
+
+def test_make_run_honours_host_and_port() -> None:
+    """`make run` serves where the environment says (PORT, HOST), 127.0.0.1:8000 otherwise."""
+    if shutil.which("make") is None:
+        pytest.fail("make is required (the README's commands use it)")
+
+    def serve_line(env: dict[str, str]) -> str:
+        dry = subprocess.run(
+            ["make", "-n", "run"], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+        ).stdout
+        return next(line for line in dry.splitlines() if "relance serve" in line)
+
+    clean = {k: v for k, v in os.environ.items() if k not in ("PORT", "HOST")}
+    assert serve_line(clean).endswith("serve --host 127.0.0.1 --port 8000")
+    chosen = serve_line({**clean, "PORT": "9123", "HOST": "0.0.0.0"})
+    assert chosen.endswith("serve --host 0.0.0.0 --port 9123")
 
 
 def _relance_commands(line: str) -> list[str]:
