@@ -1,9 +1,12 @@
-# Relance. `make run` starts everything on the embedded SQLite store; `make test` runs the suite.
+# Relance. `make run` starts everything on the embedded SQLite store (HOST and PORT from the
+# environment, default 127.0.0.1:8000); `make test` runs the suite.
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 PRISM := tools/prism/node_modules/.bin/prism
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
 .PHONY: setup run test test-setup browser lint typecheck bench clean
 
@@ -20,7 +23,7 @@ setup: $(STAMP)
 
 run: setup
 	$(BIN)/relance db upgrade
-	$(BIN)/relance serve --host 127.0.0.1 --port 8000
+	$(BIN)/relance serve --host $(HOST) --port $(PORT)
 
 $(PRISM): tools/prism/package.json tools/prism/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then \

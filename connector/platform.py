@@ -6,7 +6,7 @@ registered under the ``relance.adapters`` entry-point group. The core never impo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -150,6 +150,11 @@ class CredentialField:
     required: bool = True
     secret: bool = True  # stored encrypted in Connection.credentials
     is_account: bool = False  # its value is the connection's external account (domain, URL, acct)
+    flag: str | None = None  # the CLI flag when ``--<name>`` would clash with a core option
+
+    @property
+    def cli_flag(self) -> str:
+        return "--" + (self.flag or self.name).replace("_", "-")
 
 
 @runtime_checkable
@@ -177,7 +182,20 @@ class PlatformAdapter(Protocol):
         """One cheap call to re-check an invoice right before a reminder goes out."""
         ...
 
-    def register_webhooks(self, conn: ConnectionContext, base_url: str) -> WebhookRegistration: ...
+    def register_webhooks(self, conn: ConnectionContext, base_url: str) -> WebhookRegistration:
+        """Subscribe the connection's webhooks; all or nothing: what this call created is
+        removed again before it raises."""
+        ...
+
+
+@runtime_checkable
+class UnregistersWebhooks(Protocol):
+    """Optional: remove webhooks at the platform — a connect that fails after registering rolls
+    back, and `relance connections remove` cleans up. Ids already gone are not an error."""
+
+    def unregister_webhooks(self, conn: ConnectionContext, external_ids: Sequence[str]) -> None:
+        """Delete these webhook subscriptions (ids from a WebhookRegistration)."""
+        ...
 
 
 @runtime_checkable

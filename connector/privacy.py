@@ -25,6 +25,7 @@ from connector.store.models import (
     Connection,
     Customer,
     Invoice,
+    LetterDocument,
     Message,
     Payment,
     Reminder,
@@ -230,7 +231,7 @@ def erase_customers(
         session.execute(
             update(Reminder)
             .where(Reminder.shop_id == shop_id, Reminder.invoice_id.in_(inv_ids))
-            .values(recipient=None, subject=None, body_text=None, letter_path=None)
+            .values(recipient=None, subject=None, body_text=None, letter_path=None, letter_id=None)
         )
     )
     report.messages_cleared = _rowcount(
@@ -277,6 +278,17 @@ def erase_customers(
             task.attachment_path = None
         for address in emails:
             task.title = re.sub(re.escape(address), "[erased]", task.title, flags=re.IGNORECASE)
+    session.execute(
+        update(Task)
+        .where(Task.shop_id == shop_id, Task.invoice_id.in_(inv_ids))
+        .values(letter_id=None)
+    )
+    # A letter names and addresses the customer: the stored PDF goes with the rest.
+    session.execute(
+        delete(LetterDocument).where(
+            LetterDocument.shop_id == shop_id, LetterDocument.invoice_id.in_(inv_ids)
+        )
+    )
     _scrub_webhook_bodies(session, shop_id, emails)
     report.files_removed = _remove_files(letters)
     report.customer_ids = ids
@@ -388,6 +400,7 @@ def delete_connection_data(session: Session, connection_id: int) -> dict[str, in
             ),
         ),
         ("messages", delete(Message).where(Message.id.in_(msg_ids))),
+        ("letters", delete(LetterDocument).where(LetterDocument.invoice_id.in_(inv_ids))),
         ("payments", delete(Payment).where(Payment.invoice_id.in_(inv_ids))),
         ("invoices", delete(Invoice).where(Invoice.id.in_(inv_ids))),
         ("customers", delete(Customer).where(Customer.id.in_(cust_ids))),
@@ -419,6 +432,7 @@ def delete_shop(session: Session, shop_id: int) -> dict[str, int]:
         ("tasks", delete(Task).where(Task.shop_id == shop_id)),
         ("reminders", delete(Reminder).where(Reminder.shop_id == shop_id)),
         ("messages", delete(Message).where(Message.shop_id == shop_id)),
+        ("letters", delete(LetterDocument).where(LetterDocument.shop_id == shop_id)),
         ("payments", delete(Payment).where(Payment.invoice_id.in_(inv_ids))),
         ("invoices", delete(Invoice).where(Invoice.shop_id == shop_id)),
         ("customers", delete(Customer).where(Customer.shop_id == shop_id)),

@@ -19,6 +19,7 @@ def open_task(
     customer_id: int | None = None,
     detail: str | None = None,
     attachment_path: str | None = None,
+    letter_id: int | None = None,
 ) -> Task:
     """One task per cause: a second call with the same dedupe key returns the first."""
     existing = session.scalar(
@@ -34,6 +35,7 @@ def open_task(
         title=title,
         detail=detail,
         attachment_path=attachment_path,
+        letter_id=letter_id,
         dedupe_key=dedupe_key,
     )
     session.add(task)

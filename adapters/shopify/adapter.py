@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from adapters.shopify.normalize import (
 )
 from adapters.shopify.settings import WEBHOOK_PATH, ShopifySettings
 from connector.platform import (
+    AdapterError,
     AdapterNotFound,
     ConnectionContext,
     CredentialField,
@@ -31,6 +33,8 @@ from connector.platform import (
     SyncPage,
     WebhookRegistration,
 )
+
+log = logging.getLogger(__name__)
 
 _ORDER_GID = "gid://shopify/Order/"
 
@@ -45,6 +49,7 @@ class ShopifyAdapter:
             "the shop's myshopify.com domain, e.g. acme.myshopify.com",
             secret=False,
             is_account=True,
+            flag="shop-domain",  # --shop is every command's tenant (shop id) option
         ),
         CredentialField("access_token", "offline Admin API access token"),
         CredentialField(
@@ -172,16 +177,41 @@ class ShopifyAdapter:
             client.execute("RelanceWebhookSubscriptions", {"first": 100, "uri": uri}), uri
         )
         ids: list[str] = []
-        for topic in webhooks.SUBSCRIBED_TOPICS:
-            if topic in existing:
-                ids.append(existing[topic])
-                continue
-            data = client.execute(
-                "RelanceWebhookSubscriptionCreate",
-                {"topic": topic, "subscription": {"uri": uri, "format": "JSON"}},
-            )
-            ids.append(_created_subscription(data, topic))
+        created: list[str] = []
+        try:
+            for topic in webhooks.SUBSCRIBED_TOPICS:
+                if topic in existing:
+                    ids.append(existing[topic])
+                    continue
+                data = client.execute(
+                    "RelanceWebhookSubscriptionCreate",
+                    {"topic": topic, "subscription": {"uri": uri, "format": "JSON"}},
+                )
+                created.append(_created_subscription(data, topic))
+                ids.append(created[-1])
+        except AdapterError:
+            self._remove_quietly(client, created)  # all or nothing: only what this call made
+            raise
         return WebhookRegistration(secret=None, external_ids=ids)
+
+    def unregister_webhooks(self, conn: ConnectionContext, external_ids: Sequence[str]) -> None:
+        """Delete our subscriptions; one Shopify no longer has is what we wanted."""
+        client = self.client(conn)
+        for subscription_id in external_ids:
+            _deleted_subscription(
+                client.execute("RelanceWebhookSubscriptionDelete", {"id": subscription_id}),
+                subscription_id,
+            )
+
+    def _remove_quietly(self, client: ShopifyClient, ids: Sequence[str]) -> None:
+        for subscription_id in ids:
+            try:
+                _deleted_subscription(
+                    client.execute("RelanceWebhookSubscriptionDelete", {"id": subscription_id}),
+                    subscription_id,
+                )
+            except AdapterError as exc:
+                log.warning("could not delete Shopify subscription %s: %s", subscription_id, exc)
 
 
 # --- response shapes -------------------------------------------------------------------------
@@ -234,3 +264,14 @@ def _created_subscription(data: Mapping[str, Any], topic: str) -> str:
     if not isinstance(sub_id, str) or not sub_id:
         raise ShopifyMalformedResponse(f"webhookSubscriptionCreate({topic}) returned no id")
     return sub_id
+
+
+def _deleted_subscription(data: Mapping[str, Any], subscription_id: str) -> None:
+    """A delete answered: done, or already gone (a user error on ``id``); anything else raises."""
+    payload = data.get("webhookSubscriptionDelete")
+    if not isinstance(payload, Mapping):
+        raise ShopifyMalformedResponse("webhookSubscriptionDelete answered no payload")
+    errors = [e for e in payload.get("userErrors") or [] if isinstance(e, Mapping)]
+    if errors and not all(e.get("field") == ["id"] for e in errors):
+        messages = "; ".join(str(e.get("message")) for e in errors)
+        raise ShopifyUserError(f"cannot delete {subscription_id}: {messages}")

@@ -93,6 +93,15 @@ mutation RelanceWebhookSubscriptionCreate(
 }
 """
 
+WEBHOOK_SUBSCRIPTION_DELETE_MUTATION = """
+mutation RelanceWebhookSubscriptionDelete($id: ID!) {
+  webhookSubscriptionDelete(id: $id) {
+    deletedWebhookSubscriptionId
+    userErrors { field message }
+  }
+}
+"""
+
 _OPERATION = re.compile(r"^\s*(?:query|mutation)\s+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE)
 
 
@@ -112,5 +121,6 @@ DOCUMENTS: dict[str, str] = {
         ORDER_QUERY,
         WEBHOOK_SUBSCRIPTIONS_QUERY,
         WEBHOOK_SUBSCRIPTION_CREATE_MUTATION,
+        WEBHOOK_SUBSCRIPTION_DELETE_MUTATION,
     )
 }

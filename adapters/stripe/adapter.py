@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import stripe
@@ -20,6 +20,7 @@ from connector.platform import (
     AdapterAuthError,
     AdapterError,
     AdapterMalformedResponse,
+    AdapterNotFound,
     ConnectionContext,
     CredentialField,
     NormalizedEvent,
@@ -149,12 +150,23 @@ class StripeAdapter:
         )
         endpoint_id, secret = created.data.get("id"), created.data.get("secret")
         if not isinstance(endpoint_id, str) or not isinstance(secret, str) or not secret:
+            if isinstance(endpoint_id, str) and endpoint_id:  # all or nothing: not left behind
+                self.unregister_webhooks(conn, [endpoint_id])
             raise AdapterMalformedResponse("Stripe: webhook endpoint created without a secret")
         try:
             self._remove_stale_endpoints(api, url, keep=endpoint_id)
         except AdapterError as exc:  # the new secret matters more; the owner can clean up
             log.warning("could not remove older Stripe webhook endpoints for %s: %s", url, exc)
         return WebhookRegistration(secret=secret, external_ids=[endpoint_id])
+
+    def unregister_webhooks(self, conn: ConnectionContext, external_ids: Sequence[str]) -> None:
+        """Delete our endpoints; one already deleted (404) is what we wanted."""
+        api = self._api(conn)
+        for endpoint_id in external_ids:
+            try:
+                api.delete_webhook_endpoint(endpoint_id)
+            except AdapterNotFound:
+                continue
 
     # -- helpers ---------------------------------------------------------------------------
 

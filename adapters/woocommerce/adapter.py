@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +21,7 @@ from adapters.woocommerce.normalize import is_tracked, normalize_order, order_id
 from adapters.woocommerce.webhooks import parse_event, verify
 from connector.platform import (
     AdapterAuthError,
+    AdapterError,
     AdapterMalformedResponse,
     AdapterNotFound,
     ConnectionContext,
@@ -188,18 +189,38 @@ class WooCommerceAdapter:
         url = base_url.rstrip("/") + settings.WEBHOOK_PATH.format(connection_id=conn.id)
         secret = secrets.token_urlsafe(32)
         ids: list[str] = []
-        for topic in settings.WEBHOOK_TOPICS:
-            created = api.create_webhook(
-                {
-                    "name": settings.WEBHOOK_NAME.format(topic=topic),
-                    "topic": topic,
-                    "delivery_url": url,
-                    "secret": secret,
-                    "status": "active",
-                }
-            )
-            ids.append(_webhook_id(created, topic))
+        try:
+            for topic in settings.WEBHOOK_TOPICS:
+                created = api.create_webhook(
+                    {
+                        "name": settings.WEBHOOK_NAME.format(topic=topic),
+                        "topic": topic,
+                        "delivery_url": url,
+                        "secret": secret,
+                        "status": "active",
+                    }
+                )
+                ids.append(_webhook_id(created, topic))
+        except AdapterError:
+            self._remove_quietly(api, ids)  # all or nothing: none left half-registered
+            raise
         return WebhookRegistration(secret=secret, external_ids=ids)
+
+    def unregister_webhooks(self, conn: ConnectionContext, external_ids: Sequence[str]) -> None:
+        """Delete our webhooks; one already deleted (404) is what we wanted."""
+        api = self._api(conn)
+        for webhook_id in external_ids:
+            try:
+                api.delete_webhook(webhook_id)
+            except AdapterNotFound:
+                continue
+
+    def _remove_quietly(self, api: WooCommerceApi, ids: Sequence[str]) -> None:
+        for webhook_id in ids:
+            try:
+                api.delete_webhook(webhook_id)
+            except AdapterError as exc:
+                log.warning("could not delete WooCommerce webhook %s: %s", webhook_id, exc)
 
     # -- helpers ---------------------------------------------------------------------------
 

@@ -70,6 +70,12 @@ class WooCommerceApi:
     def create_webhook(self, body: Mapping[str, Any]) -> Fetched:
         return self._call("POST", "webhooks", data=dict(body), what="create webhook")
 
+    def delete_webhook(self, webhook_id: str) -> None:
+        """Delete for good (webhooks cannot be trashed: ``force`` is required)."""
+        self._call(
+            "DELETE", f"webhooks/{webhook_id}", params={"force": "true"}, what="delete webhook"
+        )
+
     def _call(
         self,
         method: str,
@@ -86,6 +92,8 @@ class WooCommerceApi:
             try:
                 if method == "GET":
                     response = self._api.get(endpoint, params=query)
+                elif method == "DELETE":
+                    response = self._api.delete(endpoint, params=query)
                 else:
                     response = self._api.post(endpoint, data, params=query)
             except requests.RequestException as exc:

@@ -14,6 +14,7 @@ import click
 
 from connector.config import Settings
 from connector.services import Services
+from connector.store.migrate import is_current
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,12 +46,16 @@ def _json_default(value: Any) -> Any:
 
 
 @contextmanager
-def services() -> Iterator[Services]:
+def services(*, migrated: bool = True) -> Iterator[Services]:
+    """The services for the environment; with ``migrated`` (every command but those that
+    migrate the store themselves) a store not at the current schema is a one-line error."""
     try:
         svc = Services.build(Settings.from_env())
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     try:
+        if migrated and not is_current(svc.engine):
+            raise CliError("the store is not at the current schema: run `relance db upgrade` first")
         yield svc
     finally:
         svc.close()

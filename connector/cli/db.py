@@ -15,7 +15,7 @@ def register(cli: click.Group) -> None:
     @json_option
     def db_upgrade(as_json: bool) -> None:
         """Apply migrations to DATABASE_URL (default: SQLite under ./var/)."""
-        with services() as svc:
+        with services(migrated=False) as svc:
             url = svc.settings.database_url
             upgrade(url)
             heads = current_heads(url)

@@ -6,11 +6,14 @@ import os
 
 import click
 
+from connector.actions.shops import list_shops
 from connector.cli.common import emit, json_option, services
-from connector.shops import create_shop
-from connector.store.db import write_session
+from connector.demo import DEMO_DAYS, DemoReport, run_demo
 from connector.store.migrate import upgrade
-from connector.store.models import Shop
+
+NO_SHOP_YET = (
+    "No shop yet: create one with `relance shop create --name … --email …` (or try `relance demo`)."
+)
 
 
 def register(cli: click.Group) -> None:
@@ -25,9 +28,10 @@ def register(cli: click.Group) -> None:
         from connector.web import create_app
 
         _logging()
-        with services() as svc:
+        with services(migrated=False) as svc:
             upgrade(svc.settings.database_url)
-            _first_shop(svc)
+            if not list_shops(svc):  # no shop is made behind the owner's back
+                click.echo(NO_SHOP_YET)
             scheduler = build_scheduler(svc, blocking=False)
             server = make_server(host, port, create_app(services=svc), threaded=True)
             scheduler.start()
@@ -56,17 +60,22 @@ def register(cli: click.Group) -> None:
         serve_gunicorn(host, port, workers)
 
     @cli.command("demo")
+    @click.option(
+        "--days",
+        default=DEMO_DAYS,
+        show_default=True,
+        type=click.IntRange(1, 60),
+        help="Business days to simulate.",
+    )
     @json_option
-    def demo(as_json: bool) -> None:
-        """Create a demo shop with invoices at every stage and run one tick (outbox folder)."""
-        from connector.demo import run_demo
-
-        with services() as svc:
+    def demo(days: int, as_json: bool) -> None:
+        """The demo shop (made once) run over the next business days at 10:00 shop time: each
+        reminder is written to the outbox folder and listed. Running it again sends nothing
+        twice."""
+        with services(migrated=False) as svc:
             upgrade(svc.settings.database_url)
-            shop_id, report = run_demo(svc)
-            outbox = str(svc.settings.outbox_dir)
-        data = {"shop": shop_id, "outbox": outbox, **report.as_dict()}
-        emit(as_json, data, f"demo shop {shop_id}: {report.counts()} — messages in {outbox}")
+            report = run_demo(svc, days=days)
+        emit(as_json, report.as_dict(), lambda: _demo_text(report))
 
     @cli.command("worker")
     def worker() -> None:
@@ -80,20 +89,23 @@ def register(cli: click.Group) -> None:
                 build_scheduler(svc, blocking=True).start()
 
 
-def _first_shop(svc: object) -> None:
-    """The first shop is created on first run if none exists."""
-    from sqlalchemy import select
-
-    from connector.services import Services
-
-    assert isinstance(svc, Services)
-    with write_session(svc.sessions) as s:
-        if s.scalar(select(Shop.id).limit(1)) is None:
-            create_shop(
-                s,
-                name=os.environ.get("RELANCE_SHOP_NAME", "My shop"),
-                email=os.environ.get("RELANCE_OWNER_EMAIL", "owner@example.com"),
-            )
+def _demo_text(report: DemoReport) -> str:
+    first, last = report.days[0], report.days[-1]
+    made = "created" if report.created else "reused"
+    lines = [
+        f"demo shop {report.shop_id} ({made}): {len(report.days)} business days simulated, "
+        f"{first} to {last}, at 10:00 {report.timezone}"
+    ]
+    for send in report.sends:
+        what, subject = send.recipient or "", send.subject or ""
+        if send.outcome == "letter":
+            what, subject = "letter to post", f"PDF: relance letters list --shop {report.shop_id}"
+        lines.append(f"  {send.day}  {send.invoice:<9} {send.step:<14} {what:<26} {subject}")
+    if report.sends:
+        lines.append(f"{len(report.sends)} reminder(s); emails written to {report.outbox}")
+    else:
+        lines.append(f"nothing new: every step due by {last} was sent by an earlier run")
+    return "\n".join(lines)
 
 
 def _logging() -> None:

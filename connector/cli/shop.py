@@ -2,10 +2,9 @@ from __future__ import annotations
 
 import click
 
+from connector.actions import shops
 from connector.cli.common import emit, errors_as_cli, json_option, services
-from connector.shops import ShopError, create_shop
-from connector.store.db import write_session
-from connector.store.models import Shop
+from connector.shops import ShopError
 
 THANK_YOU_HELP = "Thank customers who pay after a reminder (one email per invoice, never twice)."
 
@@ -36,24 +35,36 @@ def register(cli: click.Group) -> None:
         as_json: bool,
     ) -> None:
         """Create a shop with the default reminder sequence."""
-        with services() as svc, write_session(svc.sessions) as s:
-            created = create_shop(
-                s,
+        with services() as svc:
+            created = shops.create(
+                svc,
                 name=name,
                 email=email,
                 timezone=timezone,
                 locale=locale,
                 currency=currency,
                 b2b=b2b,
+                thank_you=thank_you,
             )
-            created.thank_you_enabled = thank_you
-            data = {
-                "id": created.id,
-                "name": created.name,
-                "timezone": created.timezone,
-                "thank_you": created.thank_you_enabled,
-            }
-        emit(as_json, data, f"shop {data['id']} created: {data['name']}")
+        data = created.as_dict()
+        emit(as_json, data, f"shop {created.id} created: {created.name}")
+
+    @shop.command("list")
+    @json_option
+    def shop_list(as_json: bool) -> None:
+        """Every shop, with the id that `--shop ID` takes."""
+        with services() as svc:
+            found = shops.list_shops(svc)
+        emit(
+            as_json,
+            [s.as_dict() for s in found],
+            lambda: (
+                "\n".join(
+                    f"{s.id:>4}  {s.name:<32} {s.owner_email:<32} {s.timezone}" for s in found
+                )
+                or "no shop yet: run `relance shop create --name … --email …`"
+            ),
+        )
 
     @shop.command("set")
     @click.argument("shop_id", type=int)
@@ -62,11 +73,10 @@ def register(cli: click.Group) -> None:
     @errors_as_cli(ShopError)
     def shop_set(shop_id: int, thank_you: bool | None, as_json: bool) -> None:
         """Change a shop's settings (only what is given)."""
-        with services() as svc, write_session(svc.sessions) as s:
-            found = s.get(Shop, shop_id)
-            if found is None:
-                raise ShopError(f"shop {shop_id} does not exist")
-            if thank_you is not None:
-                found.thank_you_enabled = thank_you
-            data = {"id": found.id, "name": found.name, "thank_you": found.thank_you_enabled}
-        emit(as_json, data, f"shop {data['id']}: thank-you {'on' if data['thank_you'] else 'off'}")
+        with services() as svc:
+            changed = shops.update(svc, shop_id, thank_you=thank_you)
+        emit(
+            as_json,
+            changed.as_dict(),
+            f"shop {changed.id}: thank-you {'on' if changed.thank_you else 'off'}",
+        )

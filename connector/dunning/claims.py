@@ -93,7 +93,7 @@ class StepCatalog:
 
 
 def due_customer_ids(
-    session: Session, now: datetime, limit: int, *, skip_locked: bool
+    session: Session, now: datetime, limit: int, *, skip_locked: bool, shop_id: int | None = None
 ) -> list[int]:
     """Customers with at least one invoice due, locked for this transaction.
 
@@ -107,6 +107,8 @@ def due_customer_ids(
         .order_by(Invoice.next_action_at)
         .limit(limit)
     )
+    if shop_id is not None:
+        q = q.where(Invoice.shop_id == shop_id)
     if skip_locked:
         q = q.with_for_update(skip_locked=True)
     candidates = list(dict.fromkeys(session.scalars(q)))

@@ -35,6 +35,7 @@ from connector.store.db import write_session
 from connector.store.models import (
     Customer,
     Invoice,
+    LetterDocument,
     Message,
     MessageKind,
     MessageState,
@@ -338,8 +339,8 @@ class Deliverer:
     ) -> None:
         if spec.sends_letter:
             ctx = build_context(shop, customer, [(inv, spec)], now)
-            path = self._write_letter(shop, inv, spec, ctx)
-            rem.letter_path = str(path)
+            letter = self._store_letter(s, shop, inv, spec, ctx, now)
+            rem.letter_id = letter.id
             open_task(
                 s,
                 shop_id=shop.id,
@@ -347,7 +348,7 @@ class Deliverer:
                 customer_id=customer.id,
                 kind=TaskKind.LETTER_TO_POST,
                 title=f"Letter to post: {spec.key.replace('_', ' ')} for invoice {inv.number}",
-                attachment_path=str(path),
+                letter_id=letter.id,
                 dedupe_key=f"letter:reminder:{rem.id}",
             )
             add_timeline(
@@ -369,17 +370,29 @@ class Deliverer:
                 dedupe_key=f"escalation:step:{rem.id}",
             )
 
-    def _write_letter(self, shop: Shop, inv: Invoice, spec: StepSpec, ctx: ReminderContext) -> Path:
+    def _store_letter(
+        self,
+        s: Session,
+        shop: Shop,
+        inv: Invoice,
+        spec: StepSpec,
+        ctx: ReminderContext,
+        now: datetime,
+    ) -> LetterDocument:
+        """The PDF kept in the store, in the transaction that records the send."""
         from connector.dunning.letters import render_letter  # fpdf2 loads only when needed
 
-        folder = self.letters_dir / f"shop-{shop.id}"
-        folder.mkdir(parents=True, exist_ok=True)
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", inv.number)
-        path = folder / f"{safe}-{inv.id}-{spec.key}.pdf"
-        tmp = path.with_suffix(".pdf.tmp")
-        tmp.write_bytes(render_letter(ctx, self.renderer))
-        tmp.replace(path)
-        return path
+        letter = LetterDocument(
+            shop_id=shop.id,
+            invoice_id=inv.id,
+            filename=f"{safe}-{inv.id}-{spec.key}.pdf",
+            content=render_letter(ctx, self.renderer),
+            created_at=now,
+        )
+        s.add(letter)
+        s.flush()
+        return letter
 
 
 class _PaymentWaiting(Exception):

@@ -108,8 +108,12 @@ class DunningRunner:
         bind = sessions.kw.get("bind")
         self._skip_locked = bind is not None and not is_sqlite(bind)
 
-    def tick(self, now: datetime | None = None) -> TickReport:
-        """One pass as if it were ``now`` (business time); leases always use the real clock."""
+    def tick(self, now: datetime | None = None, *, shop_id: int | None = None) -> TickReport:
+        """One pass as if it were ``now`` (business time); leases always use the real clock.
+
+        ``shop_id`` limits the pass to that shop's due reminders (``relance demo`` simulates
+        days in its own shop only); what dead workers left and the thank-yous stay with the
+        regular, unscoped ticks."""
         now = now or self.clock()
         if now.tzinfo is None:
             raise ValueError("tick needs a timezone-aware 'now'")
@@ -128,7 +132,7 @@ class DunningRunner:
             status_checker=self.status_checker,
             waiting_payments=self.waiting_payments,
         )
-        messages, letters = self._reap(worker, now, report)
+        messages, letters = self._reap(worker, now, report) if shop_id is None else ([], [])
         concurrency = max(1, self.options.concurrency)
         # SQLite has one writer: a short claim transaction lets the senders record in between.
         batch = self.options.batch if self._skip_locked else min(self.options.batch, 64)
@@ -152,9 +156,11 @@ class DunningRunner:
                 settle(2 * concurrency)
                 lease_until = self.clock() + self.options.claim_lease
                 with write_session(self.sessions) as s:
-                    customers = due_customer_ids(s, now, batch, skip_locked=self._skip_locked)
+                    customers = due_customer_ids(
+                        s, now, batch, skip_locked=self._skip_locked, shop_id=shop_id
+                    )
                     if not customers:
-                        if not self._anything_due(s, now):
+                        if not self._anything_due(s, now, shop_id):
                             break
                         claimed = None
                     else:
@@ -179,7 +185,8 @@ class DunningRunner:
                     for r in claimed.letter_reminder_ids
                 )
             settle(0)
-        report.outcomes.extend(self.thank_you_sender().run(now))
+        if shop_id is None:
+            report.outcomes.extend(self.thank_you_sender().run(now))
         return report
 
     def thank_you_sender(self) -> ThankYouSender:
@@ -195,10 +202,11 @@ class DunningRunner:
             clock=self.clock,
         )
 
-    def _anything_due(self, s: Session, now: datetime) -> bool:
-        return (
-            s.scalar(select(Invoice.id).where(Invoice.next_action_at <= now).limit(1)) is not None
-        )
+    def _anything_due(self, s: Session, now: datetime, shop_id: int | None) -> bool:
+        q = select(Invoice.id).where(Invoice.next_action_at <= now)
+        if shop_id is not None:
+            q = q.where(Invoice.shop_id == shop_id)
+        return s.scalar(q.limit(1)) is not None
 
     def _reap(self, worker: str, now: datetime, report: TickReport) -> tuple[list[int], list[int]]:
         """Settle what dead workers left: SENDING → UNKNOWN (raised, never resent); CLAIMED

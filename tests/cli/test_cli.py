@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +17,7 @@ from connector.cli import cli
 from connector.config import Settings
 from connector.services import Services
 from connector.store.models import Invoice, TimelineEntry
+from tests.conftest import make_env
 
 DESIGN_COMMANDS = {
     "db",
@@ -28,6 +31,8 @@ DESIGN_COMMANDS = {
     "tick",
     "customers",
     "demo",
+    "connections",
+    "letters",
 }
 
 HEADER = "number,customer_email,customer_name,amount,currency,issued_at,due_at,b2b,locale\n"
@@ -188,3 +193,56 @@ def test_thank_you_is_off_by_default_and_set_per_shop(run) -> None:  # type: ign
     assert (code, json.loads(out)["thank_you"]) == (0, True)
     code, _, err = run("shop", "set", "99", "--thank-you")
     assert code != 0 and "shop 99" in err
+
+
+def test_shop_list_gives_the_ids(run) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = run("shop", "list", "--json")
+    assert code == 0, err
+    assert [(s["id"], s["name"]) for s in json.loads(out)] == [(1, "Atelier Dupont")]
+    run("shop", "create", "--name", "Deux", "--email", "d@deux.example")
+    code, out, _ = run("shop", "list")
+    assert "Atelier Dupont" in out and "Deux" in out and out.lstrip().startswith("1")
+
+
+def test_an_unmigrated_store_is_a_one_line_error(tmp_path: Path) -> None:
+    env = make_env(f"sqlite:///{tmp_path / 'fresh.db'}", tmp_path / "var")
+    result = CliRunner().invoke(
+        cli, ["shop", "create", "--name", "A", "--email", "a@a.example"], env=env
+    )
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "relance: the store is not at the current schema: run `relance db upgrade` first"
+    )
+
+
+def readme_walkthrough() -> list[list[str]]:
+    """The `relance …` lines of the README's "Using it" section, as an owner would paste them."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Using it", 1)[1].split("\n## ", 1)[0]
+    return [
+        shlex.split(line, comments=True)[1:]
+        for line in section.splitlines()
+        if line.startswith(".venv/bin/relance ")
+    ]
+
+
+def test_the_readme_walkthrough_works_as_written(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From a fresh store, in the repository (the example CSV is there), every command of the
+    README succeeds, and what it shows is what the README says."""
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    env = make_env(database_url, tmp_path / "var")
+    commands = readme_walkthrough()
+    first = [c[:2] for c in commands][:3]
+    assert first == [["db", "upgrade"], ["shop", "create"], ["shop", "list"]]
+    assert ["demo"] in commands
+    outputs: dict[str, str] = {}
+    for args in commands:
+        result = CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+        assert result.exit_code == 0, f"{args}: {result.stderr}"
+        outputs[" ".join(args[:2])] = result.stdout
+    assert "5 rows: 5 new" in outputs["invoices import"]
+    assert re.search(r"reminder_1\s+sent", outputs["invoices show"])
+    assert "formal_notice.pdf" in outputs["letters list"]
+    assert "reminder(s); emails written to" in outputs["demo"]

@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.request
 from pathlib import Path
 
+import click
 import pytest
+from click.testing import CliRunner
 
 from connector.cli import cli
 
@@ -67,21 +72,115 @@ def test_process_answers_and_stops_cleanly(command: list[str], env: dict[str, st
             raise
 
 
+@pytest.mark.slow
+def test_serve_creates_no_shop_and_says_how_to(env: dict[str, str]) -> None:
+    """A fresh store served: no shop appears behind the owner's back (the README's own
+    `invoices import` would then need --shop), the output says how to create one."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "connector", "serve", "--port", str(port)],
+        env={**os.environ, **env, "RELANCE_LOG_LEVEL": "WARNING"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        assert wait_healthy(f"http://127.0.0.1:{port}/healthz", proc) == {"status": "ok"}
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as resp:
+            assert "relance shop create" in resp.read().decode()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    assert "No shop yet: create one with `relance shop create" in out.decode()
+    listed = CliRunner().invoke(cli, ["shop", "list", "--json"], env=env)
+    assert (listed.exit_code, json.loads(listed.stdout)) == (0, [])
+
+
+def test_make_run_honours_host_and_port() -> None:
+    """`make run` serves where the environment says (PORT, HOST), 127.0.0.1:8000 otherwise."""
+    if shutil.which("make") is None:
+        pytest.fail("make is required (the README's commands use it)")
+
+    def serve_line(env: dict[str, str]) -> str:
+        dry = subprocess.run(
+            ["make", "-n", "run"], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+        ).stdout
+        return next(line for line in dry.splitlines() if "relance serve" in line)
+
+    clean = {k: v for k, v in os.environ.items() if k not in ("PORT", "HOST")}
+    assert serve_line(clean).endswith("serve --host 127.0.0.1 --port 8000")
+    chosen = serve_line({**clean, "PORT": "9123", "HOST": "0.0.0.0"})
+    assert chosen.endswith("serve --host 0.0.0.0 --port 9123")
+
+
 def _relance_commands(line: str) -> list[str]:
     words = shlex.split(line)
     return words[1:2] if words and words[0] == "relance" else []
 
 
+def _parses(args: list[str]) -> None:
+    """Click finds the sub-command and parses its options (a bad one raises UsageError)."""
+    command: click.Command = cli
+    name, rest = "relance", list(args)
+    while isinstance(command, click.Group):
+        name, *rest = rest
+        found = command.get_command(click.Context(command), name)
+        assert found is not None, f"no command {name!r} in {args}"
+        command = found
+    command.make_context(name, rest)
+
+
+def _procfile() -> dict[str, str]:
+    return {
+        kind.strip(): line.strip()
+        for kind, line in (
+            row.split(":", 1) for row in (ROOT / "Procfile").read_text().splitlines() if row
+        )
+    }
+
+
+def test_buildpack_installs_the_lock_and_the_relance_command() -> None:
+    """The Python buildpack needs requirements.txt (and reads .python-version): it must install
+    the pinned lock and the package itself, so every dyno has `relance`."""
+    requirements = [
+        line.strip()
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert "-r requirements.lock" in requirements
+    assert "." in requirements  # the package: its console script is `relance`
+    assert (ROOT / "requirements.lock").is_file()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["scripts"]["relance"] == "connector.cli:main"
+    locked = {
+        name.lower(): version
+        for name, version in (
+            line.split("==", 1)
+            for line in (ROOT / "requirements.lock").read_text().splitlines()
+            if "==" in line and not line.startswith((" ", "#"))
+        )
+    }
+    for pin in project["dependencies"]:
+        name, version = pin.split("==", 1)
+        assert locked.get(name.split("[")[0].lower()) == version, pin
+    python = (ROOT / ".python-version").read_text().strip()
+    assert re.fullmatch(r"3\.\d+", python)
+    minimum = project["requires-python"].removeprefix(">=")
+    assert tuple(map(int, python.split("."))) >= tuple(map(int, minimum.split(".")))
+
+
 def test_manifests_name_real_commands() -> None:
     manifest = json.loads((ROOT / "app.json").read_text())
-    procfile = dict(
-        line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line
-    )
+    procfile = _procfile()
     assert set(manifest["formation"]) <= set(procfile)  # every process type is defined
     lines = list(procfile.values()) + list(manifest["scripts"].values())
     used = {cmd for line in lines for cmd in _relance_commands(line.strip())}
     assert used >= {"web", "worker", "db"}
     assert used <= set(cli.commands)
+    for line in lines:  # and each parses, options included ($PORT as the platform sets it)
+        words = shlex.split(line.strip().replace("$PORT", "8000"))
+        if words[0] == "relance":
+            _parses(words[1:])
     assert any(a["plan"].startswith("heroku-postgresql") for a in manifest["addons"])
 
 

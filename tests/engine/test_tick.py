@@ -17,6 +17,7 @@ from connector.services import Services
 from connector.store.db import write_session
 from connector.store.models import (
     Customer,
+    LetterDocument,
     Message,
     MessageState,
     PaymentSource,
@@ -97,13 +98,17 @@ def test_whole_sequence_day_by_day_sends_each_step_once(
     assert "40,00" in str(second["text"])  # B2B: the indemnity from the second reminder on
     with services.sessions() as s:
         kinds = sorted(t.kind.value for t in s.scalars(select(Task)))
-        letters = [r.letter_path for r in s.scalars(select(Reminder)) if r.letter_path]
+        letter_ids = [r.letter_id for r in s.scalars(select(Reminder)) if r.letter_id]
+        task_letters = [t.letter_id for t in s.scalars(select(Task)) if t.letter_id]
+        letters = {d.id: d for d in s.scalars(select(LetterDocument))}
+        assert all(r.letter_path is None for r in s.scalars(select(Reminder)))
     assert kinds.count(TaskKind.LETTER_TO_POST.value) == 2  # final warning + formal notice
     assert TaskKind.ESCALATION.value in kinds  # the sequence ended unpaid
-    assert len(letters) == 2
-    for path in letters:
-        with open(path, "rb") as fh:
-            assert fh.read(5) == b"%PDF-"
+    # The letters live in the store (a deploy wipes the worker's disk), named by both rows.
+    assert sorted(letter_ids) == sorted(task_letters) == sorted(letters) and len(letters) == 2
+    for letter in letters.values():
+        assert letter.content.startswith(b"%PDF-") and letter.filename.endswith(".pdf")
+    assert not services.settings.letters_dir.exists()
 
 
 def test_ten_days_of_downtime_sends_only_the_latest_step(

@@ -23,6 +23,7 @@ import base64
 import gzip
 import hashlib
 import hmac
+import itertools
 import json
 import re
 import threading
@@ -255,6 +256,7 @@ class FakeShopify:
         self.schema = schema or load_admin_schema()
         self.orders: dict[str, dict[str, Any]] = {}
         self.webhook_subscriptions: list[dict[str, Any]] = []
+        self._subscription_ids = itertools.count(1)
         self.access_tokens: dict[str, datetime | None] = {}
         self.refresh_tokens: set[str] = set()
         self.graphql_requests: list[dict[str, Any]] = []
@@ -465,13 +467,26 @@ class FakeShopify:
             if any(s["topic"] == topic and s["uri"] == uri for s in self.webhook_subscriptions):
                 return _user_error("Address for this topic has already been taken")
             subscription = {
-                "id": f"gid://shopify/WebhookSubscription/{len(self.webhook_subscriptions) + 1}",
+                "id": f"gid://shopify/WebhookSubscription/{next(self._subscription_ids)}",
                 "topic": topic,
                 "uri": uri,
                 "format": webhookSubscription.get("format") or "JSON",
             }
             self.webhook_subscriptions.append(subscription)
         return {"webhookSubscription": subscription, "userErrors": []}
+
+    def _resolve_subscription_delete(self, _info: Any, id: str) -> dict[str, Any]:
+        with self._lock:
+            found = [s for s in self.webhook_subscriptions if s["id"] == id]
+            if not found:
+                return {
+                    "deletedWebhookSubscriptionId": None,
+                    "userErrors": [
+                        {"field": ["id"], "message": "Webhook subscription does not exist"}
+                    ],
+                }
+            self.webhook_subscriptions.remove(found[0])
+        return {"deletedWebhookSubscriptionId": id, "userErrors": []}
 
     # --- request handling (called by the handler) --------------------------------------------
 
@@ -547,6 +562,7 @@ class FakeShopify:
             "order": self._resolve_order,
             "webhookSubscriptions": self._resolve_subscriptions,
             "webhookSubscriptionCreate": self._resolve_subscription_create,
+            "webhookSubscriptionDelete": self._resolve_subscription_delete,
         }
         result = graphql.graphql_sync(
             self.schema,

@@ -203,10 +203,14 @@ class FakeStripe(ScriptedFake):
         self._seq = 0
 
     def malform(
-        self, method: str, route: str, page: int, mode: Literal["garbage", "bad_invoice"]
+        self,
+        method: str,
+        route: str,
+        page: int,
+        mode: Literal["garbage", "bad_invoice", "no_secret"],
     ) -> None:
-        """The ``page``-th normal answer (1-based) is broken: not JSON, or an invoice without
-        currency."""
+        """The ``page``-th normal answer (1-based) is broken: not JSON, an invoice without
+        currency, or a webhook endpoint created but answered without its secret."""
         self._set_malform(method, route, page, mode)
 
     def calls(self, method: str, path: str, *, prefix: bool = False) -> list[Recorded]:
@@ -512,6 +516,8 @@ class FakeStripe(ScriptedFake):
                     return 200, b"<html><body>502 Bad Gateway</body></html>", {}
                 if mode == "bad_invoice" and payload.get("data"):
                     payload["data"][0].pop("currency", None)
+                if mode == "no_secret":
+                    payload = {k: v for k, v in payload.items() if k != "secret"}
         return status, payload, {}
 
     def _dispatch(

@@ -149,6 +149,7 @@ class FakeWooCommerce(ScriptedFake):
     ANSWER_HEADERS: ClassVar[Mapping[str, str]] = {
         "Content-Type": "application/json; charset=UTF-8"
     }
+    METHODS = ("GET", "POST", "DELETE")
 
     def error_body(self, status: int) -> dict[str, Any]:
         return wp_error(status)
@@ -167,6 +168,7 @@ class FakeWooCommerce(ScriptedFake):
         self.offset = timedelta(hours=utc_offset_hours)
         self.orders: dict[int, dict[str, Any]] = {}
         self.webhooks: dict[int, dict[str, Any]] = {}
+        self._webhook_ids = 0
         self.requests: list[Recorded] = []
         self._next_id = 1000
 
@@ -348,6 +350,8 @@ class FakeWooCommerce(ScriptedFake):
             return 200, copy.deepcopy(order), {}
         if route == WEBHOOKS and method == "POST":
             return self._create_webhook(body)
+        if route == f"{WEBHOOKS}/<id>" and method == "DELETE":
+            return self._delete_webhook(int(path.rsplit("/", 1)[1]), params)
         return 404, wp_error(404), {}
 
     def _list_orders(self, params: Mapping[str, str]) -> tuple[int, Any, dict[str, str]]:
@@ -405,7 +409,8 @@ class FakeWooCommerce(ScriptedFake):
             return 400, wp_error(400, f"Missing parameter(s): {', '.join(missing)}"), {}
         if data["topic"] not in WEBHOOK_TOPICS:
             return 400, wp_error(400, "Webhook topic is required and must be valid."), {}
-        webhook_id = len(self.webhooks) + 1
+        self._webhook_ids += 1
+        webhook_id = self._webhook_ids
         resource, event = data["topic"].split(".", 1)
         hook = {
             "id": webhook_id,
@@ -423,6 +428,23 @@ class FakeWooCommerce(ScriptedFake):
         self.webhooks[webhook_id] = hook
         return 201, {k: v for k, v in hook.items() if k != "secret"}, {}
 
+    def _delete_webhook(
+        self, webhook_id: int, params: Mapping[str, str]
+    ) -> tuple[int, Any, dict[str, str]]:
+        """WC_REST_Webhooks_Controller::delete_item: no trash, so ``force`` is required."""
+        if params.get("force") not in ("true", "1"):
+            return (
+                501,
+                wp_error(
+                    501, "Webhooks do not support trashing.", "woocommerce_rest_trash_not_supported"
+                ),
+                {},
+            )
+        hook = self.webhooks.pop(webhook_id, None)
+        if hook is None:
+            return 404, wp_error(404, "Invalid ID.", "woocommerce_rest_webhook_invalid_id"), {}
+        return 200, {k: v for k, v in hook.items() if k != "secret"}, {}
+
 
 def _route_args(route: str, method: str) -> dict[str, Any]:
     for endpoint in load_route_index()["routes"][route]["endpoints"]:
@@ -436,6 +458,7 @@ _ROUTES = (
     (ORDERS, re.compile(rf"^{re.escape(ORDERS)}$")),
     (f"{ORDERS}/<id>", re.compile(rf"^{re.escape(ORDERS)}/\d+$")),
     (WEBHOOKS, re.compile(rf"^{re.escape(WEBHOOKS)}$")),
+    (f"{WEBHOOKS}/<id>", re.compile(rf"^{re.escape(WEBHOOKS)}/\d+$")),
 )
 
 

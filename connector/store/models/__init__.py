@@ -3,6 +3,7 @@
 from connector.store.models.billing import Customer, Invoice, Payment, PaymentSource
 from connector.store.models.dunning import (
     Channel,
+    LetterDocument,
     Message,
     MessageKind,
     MessageState,
@@ -27,6 +28,7 @@ __all__ = [
     "Connection",
     "Customer",
     "Invoice",
+    "LetterDocument",
     "Message",
     "MessageKind",
     "MessageState",

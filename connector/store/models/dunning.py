@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, Text, UniqueConstraint, text
+from sqlalchemy import ForeignKey, Index, LargeBinary, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from connector.store.base import Base, TimestampMixin, str_enum
@@ -155,8 +155,25 @@ class Reminder(TimestampMixin, Base):
     subject: Mapped[str | None] = mapped_column(Text)
     body_text: Mapped[str | None] = mapped_column(Text)
     provider_message_id: Mapped[str | None]
-    letter_path: Mapped[str | None] = mapped_column(Text)
+    letter_path: Mapped[str | None] = mapped_column(Text)  # before 0004: a file on one disk
+    letter_id: Mapped[int | None] = mapped_column(ForeignKey("letter_document.id"))
     amount_due_minor: Mapped[int | None]  # what was asked for, at the time
     sent_at: Mapped[datetime | None]
 
     message: Mapped[Message | None] = relationship(back_populates="reminders")
+
+
+class LetterDocument(Base):
+    """A letter to post, as rendered (PDF bytes), kept in the store: a worker's disk does not
+    outlive a deploy, the database does. The reminder and the owner's task point at it."""
+
+    __tablename__ = "letter_document"
+    __table_args__ = (Index("ix_letter_document_shop_invoice", "shop_id", "invoice_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id", ondelete="CASCADE"))
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id", ondelete="CASCADE"))
+    filename: Mapped[str]
+    media_type: Mapped[str] = mapped_column(default="application/pdf")
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]

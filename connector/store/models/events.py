@@ -82,6 +82,7 @@ class Task(TimestampMixin, Base):
     title: Mapped[str] = mapped_column(Text)
     detail: Mapped[str | None] = mapped_column(Text)
     attachment_path: Mapped[str | None] = mapped_column(Text)
+    letter_id: Mapped[int | None] = mapped_column(ForeignKey("letter_document.id"))
     dedupe_key: Mapped[str]  # one task per cause: re-running never opens it twice
     closed_at: Mapped[datetime | None]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, time
 from typing import Any
 
-from sqlalchemy import ForeignKey, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from connector.domain.terms import TermsMode
@@ -61,6 +61,7 @@ class Connection(TimestampMixin, Base):
     external_account: Mapped[str] = mapped_column(default="")
     credentials_enc: Mapped[str | None] = mapped_column(Text)  # Fernet token of a JSON object
     webhook_secret_enc: Mapped[str | None] = mapped_column(Text)
+    webhook_ids: Mapped[list[str] | None] = mapped_column(JSON)  # registered at the platform
     api_base: Mapped[str | None]
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     sync_cursor: Mapped[str | None] = mapped_column(Text)

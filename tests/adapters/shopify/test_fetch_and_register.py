@@ -6,7 +6,13 @@ import pytest
 
 from adapters.shopify import ShopifyAdapter
 from adapters.shopify.exceptions import ShopifyUserError
-from connector.platform import AdapterError, AdapterNotFound, ConnectionContext, InvoiceStatus
+from connector.platform import (
+    AdapterError,
+    AdapterNotFound,
+    ConnectionContext,
+    InvoiceStatus,
+    UnregistersWebhooks,
+)
 from tests.support.fake_shopify import FakeShopify, make_order
 
 
@@ -76,4 +82,26 @@ def test_register_webhooks_reports_user_errors(
     with pytest.raises(ShopifyUserError, match="Address is invalid") as caught:
         adapter.register_webhooks(conn, "ftp://relance.example.com")
     assert isinstance(caught.value, AdapterError)
+    assert fake.webhook_subscriptions == []
+
+
+def test_unregister_webhooks_deletes_the_subscriptions_and_tolerates_gone_ones(
+    adapter: ShopifyAdapter, conn: ConnectionContext, fake: FakeShopify
+) -> None:
+    registration = adapter.register_webhooks(conn, "https://relance.example.com")
+    assert isinstance(adapter, UnregistersWebhooks)
+
+    adapter.unregister_webhooks(conn, registration.external_ids)
+    assert fake.webhook_subscriptions == []
+    adapter.unregister_webhooks(conn, registration.external_ids[:1])  # already gone: fine
+
+
+def test_a_registration_failing_midway_leaves_no_subscription(
+    adapter: ShopifyAdapter, conn: ConnectionContext, fake: FakeShopify
+) -> None:
+    """All or nothing: the third subscription fails (after retries), the two made are removed."""
+    fake.script("ok", "ok", "ok", *["http500"] * 4)  # list, create, create, then 500s
+    with pytest.raises(AdapterError):
+        adapter.register_webhooks(conn, "https://relance.example.com")
+    assert fake.operations().count("RelanceWebhookSubscriptionDelete") == 2
     assert fake.webhook_subscriptions == []

@@ -21,6 +21,7 @@ from connector.platform import (
     ConnectionContext,
     InvoiceStatus,
     PlatformAdapter,
+    UnregistersWebhooks,
     load_adapters,
 )
 from tests.adapters.stripe.conftest import DAY, T0, Clock, Sleeps
@@ -177,6 +178,16 @@ def test_registration_survives_a_failed_cleanup(
     fake.script("GET", "/v1/webhook_endpoints", [Reply(500)])
     registration = adapter.register_webhooks(conn, "https://r.example")
     assert registration.secret == fake.webhook_endpoints[registration.external_ids[0]]["secret"]
+
+
+def test_unregister_webhooks_deletes_the_endpoint(
+    fake: FakeStripe, adapter: StripeAdapter, conn: ConnectionContext
+) -> None:
+    registration = adapter.register_webhooks(conn, "https://r.example")
+    assert isinstance(adapter, UnregistersWebhooks)
+    adapter.unregister_webhooks(conn, registration.external_ids)
+    assert fake.webhook_endpoints == {}
+    adapter.unregister_webhooks(conn, registration.external_ids)  # already gone (404): fine
 
 
 # -- discovery ---------------------------------------------------------------------------------

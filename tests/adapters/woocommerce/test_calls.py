@@ -14,10 +14,12 @@ from connector.cli import cli
 from connector.config import Settings
 from connector.platform import (
     ENTRY_POINT_GROUP,
+    AdapterError,
     AdapterNotFound,
     ConnectionContext,
     InvoiceStatus,
     PlatformAdapter,
+    UnregistersWebhooks,
     load_adapters,
 )
 from connector.services import Services
@@ -132,3 +134,26 @@ def test_entry_point_and_credential_fields() -> None:
     assert list(fields) == ["site_url", "consumer_key", "consumer_secret"]
     assert [n for n, f in fields.items() if f.is_account] == ["site_url"]
     assert {n for n, f in fields.items() if f.secret} == {"consumer_key", "consumer_secret"}
+
+
+def test_unregister_webhooks_deletes_them_for_good(
+    fake: FakeWooCommerce, adapter: WooCommerceAdapter, conn: ConnectionContext
+) -> None:
+    reg = adapter.register_webhooks(conn, "https://relance.example")
+    assert isinstance(adapter, UnregistersWebhooks)
+    adapter.unregister_webhooks(conn, reg.external_ids)
+    assert fake.webhooks == {}
+    deletes = fake.calls("DELETE", f"{WEBHOOKS}/1")
+    assert deletes and deletes[0].params.get("force") == "true"  # webhooks have no trash
+    adapter.unregister_webhooks(conn, reg.external_ids[:1])  # already gone (404): fine
+
+
+def test_a_registration_failing_midway_leaves_no_webhook(
+    fake: FakeWooCommerce, adapter: WooCommerceAdapter, conn: ConnectionContext
+) -> None:
+    """All or nothing: the third webhook cannot be created, the two made are deleted."""
+    fake.fail_after("POST", WEBHOOKS, served=2)
+    with pytest.raises(AdapterError):
+        adapter.register_webhooks(conn, "https://relance.example")
+    assert len(fake.calls("POST", WEBHOOKS)) > 2
+    assert fake.webhooks == {}

@@ -1,0 +1,65 @@
+"""`relance letters list|get`: the letters to post, kept in the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from connector.actions.letters import letter_content, list_letters
+from connector.cli.common import CliError, emit, errors_as_cli, json_option, services
+from connector.shops import ShopError
+
+
+def register(cli: click.Group) -> None:
+    @cli.group("letters")
+    def letters() -> None:
+        """Letters to post (final warning, formal notice), kept in the store."""
+
+    @letters.command("list")
+    @click.option("--shop", "shop_id", type=int, help="The shop (default: the only one).")
+    @json_option
+    @errors_as_cli(ShopError)
+    def letters_list(shop_id: int | None, as_json: bool) -> None:
+        """The shop's letters, newest first."""
+        with services() as svc:
+            rows = [letter.as_dict() for letter in list_letters(svc, shop_id)]
+        emit(
+            as_json,
+            rows,
+            lambda: (
+                "\n".join(
+                    f"{r['id']:>5}  {str(r['created_at'])[:16]}  {r['invoice']:<16} {r['filename']}"
+                    for r in rows
+                )
+                or "no letters"
+            ),
+        )
+
+    @letters.command("get")
+    @click.argument("letter_id", type=int)
+    @click.option(
+        "-o",
+        "--output",
+        type=click.Path(dir_okay=False, writable=True, path_type=Path),
+        help="Write the PDF here (default: its own file name, in the current folder).",
+    )
+    @click.option("--shop", "shop_id", type=int, help="The shop (default: the only one).")
+    @json_option
+    @errors_as_cli(ShopError)
+    def letters_get(
+        letter_id: int, output: Path | None, shop_id: int | None, as_json: bool
+    ) -> None:
+        """Write letter LETTER_ID's PDF to a file, to print and post."""
+        with services() as svc:
+            filename, content = letter_content(svc, shop_id, letter_id)
+        target = output or Path(filename)
+        try:
+            target.write_bytes(content)
+        except OSError as exc:
+            raise CliError(f"{target}: {exc.strerror or exc}") from exc
+        emit(
+            as_json,
+            {"letter": letter_id, "file": str(target), "bytes": len(content)},
+            f"letter {letter_id} written to {target} ({len(content)} bytes)",
+        )
