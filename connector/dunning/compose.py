@@ -89,7 +89,10 @@ def build_context(
         ),
         invoices=tuple(views),
         new_deadline=deadline,
+        new_deadline_days=lead.new_deadline_days,
         total_due=total_due.format(locale) if total_due is not None else "",
+        show_penalties=lead.show_penalties,
+        asks_payment=lead.asks_payment,
     )
 
 

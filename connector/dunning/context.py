@@ -54,7 +54,11 @@ class ReminderContext:
     customer: CustomerView
     invoices: tuple[InvoiceView, ...]  # one or more (consolidated message)
     new_deadline: str | None = None  # e.g. +5 days (second reminder), +8 days (formal notice)
+    new_deadline_days: int | None = None  # the step row's number of days behind new_deadline
     total_due: str = ""  # sum over invoices, formatted
+    # From the step row: whether penalties are shown; whether the message asks for payment.
+    show_penalties: bool = False
+    asks_payment: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
