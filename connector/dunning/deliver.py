@@ -22,7 +22,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from connector.dunning.claims import Outcome, facts_for
-from connector.dunning.compose import build_context
+from connector.dunning.compose import build_context, sent_history
 from connector.dunning.context import ReminderContext
 from connector.dunning.planner import StepSpec
 from connector.dunning.rendering import ReminderRenderer, TemplateError
@@ -209,7 +209,11 @@ class Deliverer:
                 msg.state = MessageState.CANCELLED
                 msg.lease_until = None
                 return None
-            ctx = build_context(shop, customer, [(inv, spec) for inv, _, spec in live], now)
+            # What the message may say about the past: one query for all its invoices.
+            history = sent_history(s, [inv.id for inv, _, _ in live])
+            ctx = build_context(
+                shop, customer, [(inv, spec) for inv, _, spec in live], now, history
+            )
             try:
                 rendered = self.renderer.render(ctx)
             except TemplateError as exc:
@@ -436,7 +440,8 @@ class Deliverer:
         outcomes: list[Outcome],
     ) -> None:
         if spec.sends_letter:
-            ctx = build_context(shop, customer, [(inv, spec)], now)
+            history = sent_history(s, [inv.id], excluding=[rem.id])
+            ctx = build_context(shop, customer, [(inv, spec)], now, history)
             path = self._write_letter(shop, inv, spec, ctx)
             rem.letter_path = str(path)
             open_task(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from itertools import product
@@ -534,13 +534,16 @@ class ReminderRenderer:
         # A shared partial ("fr/_macros") is tried through every step that may use it.
         rows = {spec.key: spec for spec in steps}
         keys = trial.available_steps() if step.startswith("_") else (step,)
-        for each, b2b, count, with_link in product(keys, (True, False), (1, 2), (True, False)):
+        for each, b2b, count, with_link, earlier in product(
+            keys, (True, False), (1, 2), (True, False), (0, 2)
+        ):
             ctx = sample_context(
                 rows.get(each) or sample_spec(each),
                 locale,
                 b2b=b2b,
                 invoices=count,
                 payment_url=with_link,
+                earlier=earlier,
             )
             message = trial.render(ctx)
             problems = message_problems(ctx, message)
@@ -609,10 +612,12 @@ def sample_context(
     b2b: bool = True,
     invoices: int = 1,
     payment_url: bool = True,
+    earlier: int = 0,
 ) -> ReminderContext:
     """A realistic context for previews and validation (amounts and dates formatted by Babel).
 
-    ``step``: a step row's spec, or a step key (the default sequence's row of that key).
+    ``step``: a step row's spec, or a step key (the default sequence's row of that key);
+    ``earlier``: how many reminders were really sent before (a week apart, the last a week ago).
     """
     spec = sample_spec(step) if isinstance(step, str) else step
     babel_locale = {"fr": "fr_FR", "en": "en_GB"}.get(language(locale), language(locale))
@@ -651,6 +656,8 @@ def sample_context(
             )
         )
     deadline = spec.new_deadline_days
+    sent = tuple(day(_SAMPLE_TODAY - timedelta(days=7 * n)) for n in range(max(0, earlier), 0, -1))
+    views = [replace(view, reminded_on=sent) for view in views]
     return ReminderContext(
         step=spec.key,
         tone=spec.tone,
@@ -676,6 +683,7 @@ def sample_context(
         new_deadline=day(_SAMPLE_TODAY + timedelta(days=deadline)) if deadline else None,
         new_deadline_days=deadline,
         total_due=money(str(total)),
+        earlier_reminders=sent,
         show_penalties=spec.show_penalties,
         asks_payment=spec.asks_payment,
     )

@@ -180,7 +180,7 @@ def test_a_hand_built_context_renders_the_rules(b2b: bool) -> None:
     ctx = hand_built(b2b=b2b)
     message = SHIPPED.render(ctx)
     assert message_problems(ctx, message) == []
-    assert message.subject.startswith("Second reminder: invoice INV-7")
+    assert message.subject.startswith("Reminder: invoice INV-7 unpaid")
     assert "Dear Jean Dupont," in message.text
     assert "€250.00" in message.text and "31 January 2025" in message.text
     assert "https://pay.example.net/abc" in message.text
@@ -551,7 +551,7 @@ def test_regional_french_locales_resolve_to_french(locale: str) -> None:
     assert SHIPPED.resolve(locale, "reminder_2") == "fr/reminder_2"
     ctx = dataclasses.replace(sample_context("reminder_2", "fr"), locale=locale)
     message = SHIPPED.render(ctx)
-    assert message.subject.startswith("Deuxième relance : facture F-2025-0042")
+    assert message.subject.startswith("Relance : facture F-2025-0042 impayée")
     assert message.text.startswith("Bonjour Camille Martin,")
     assert '<html lang="fr">' in message.html
     assert "Indemnité forfaitaire" in message.html
