@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 from babel.numbers import format_decimal
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from connector.domain.money import Money
 from connector.domain.penalties import PenaltyPolicy, compute_penalties
 from connector.dunning.context import CustomerView, InvoiceView, ReminderContext, ShopView
 from connector.dunning.planner import StepSpec
 from connector.dunning.rules import penalty_policy
-from connector.store.models import Customer, Invoice, Shop
+from connector.store.models import Channel, Customer, Invoice, Reminder, ReminderState, Shop
+
+SentHistory = Mapping[int, Sequence[datetime]]
+"""invoice id → when its reminders really went out (UTC), oldest first."""
 
 SUPPORTED_LOCALES = ("fr", "en")
 
@@ -40,26 +46,66 @@ def local_due_on(invoice: Invoice, shop: Shop) -> date:
     return invoice.due_at.astimezone(ZoneInfo(shop.timezone)).date()
 
 
+def sent_history(
+    session: Session, invoice_ids: Collection[int], *, excluding: Collection[int] = ()
+) -> dict[int, tuple[datetime, ...]]:
+    """When each invoice's reminders really went out, in one query for all of them.
+
+    Only what happened counts: an email SENT (not skipped, failed, unknown or handed to a
+    person). A letter is not cited: a PDF made is not a letter posted, and its posting is not
+    recorded yet. ``excluding``: the reminders being written right now (a message never cites
+    itself).
+    """
+    if not invoice_ids:
+        return {}
+    query = (
+        select(Reminder.invoice_id, Reminder.sent_at)
+        .where(
+            Reminder.invoice_id.in_(invoice_ids),
+            Reminder.state == ReminderState.SENT,
+            Reminder.sent_at.is_not(None),
+            # Older rows may say SENT for a channel nothing carried (sms, task): not cited.
+            Reminder.channel == Channel.EMAIL,
+        )
+        .order_by(Reminder.sent_at, Reminder.id)
+    )
+    if excluding:
+        query = query.where(Reminder.id.not_in(excluding))
+    history: dict[int, list[datetime]] = {}
+    for invoice_id, sent_at in session.execute(query):
+        history.setdefault(invoice_id, []).append(sent_at)
+    return {invoice_id: tuple(times) for invoice_id, times in history.items()}
+
+
 def build_context(
     shop: Shop,
     customer: Customer,
     items: Sequence[tuple[Invoice, StepSpec]],
     now: datetime,
+    history: SentHistory | None = None,
 ) -> ReminderContext:
     """One message for one customer covering one or more invoices, each at its own step.
 
-    The message speaks with the voice of its most advanced step (the highest offset).
+    The message speaks with the voice of its most advanced step (the highest offset). What it
+    says about the past comes from ``history`` (see :func:`sent_history`) only: the dates it
+    may cite are those on which every one of its invoices was really reminded.
     """
     if not items:
         raise ValueError("a message needs at least one invoice")
     locale = message_locale(shop, customer)
-    today = now.astimezone(ZoneInfo(shop.timezone)).date()
+    zone = ZoneInfo(shop.timezone)
+    today = now.astimezone(zone).date()
     lead = max((step for _, step in items), key=lambda s: s.offset_days)
     policy = penalty_policy(shop)
     views = []
     total_due: Money | None = None
+    common: set[date] | None = None
     for invoice, step in items:
-        views.append(_invoice_view(invoice, step, shop, customer, today, locale, policy))
+        days = {sent.astimezone(zone).date() for sent in (history or {}).get(invoice.id, ())}
+        common = days if common is None else common & days
+        reminded_on = _long_dates(days, locale)
+        view = _invoice_view(invoice, step, shop, customer, today, locale, policy)
+        views.append(replace(view, reminded_on=reminded_on))
         total_due = invoice.amount_due if total_due is None else _add(total_due, invoice)
     deadline = (
         format_date(today + timedelta(days=lead.new_deadline_days), "long", locale=locale)
@@ -89,8 +135,16 @@ def build_context(
         ),
         invoices=tuple(views),
         new_deadline=deadline,
+        new_deadline_days=lead.new_deadline_days,
         total_due=total_due.format(locale) if total_due is not None else "",
+        earlier_reminders=_long_dates(common or set(), locale),
+        show_penalties=lead.show_penalties,
+        asks_payment=lead.asks_payment,
     )
+
+
+def _long_dates(days: Collection[date], locale: str) -> tuple[str, ...]:
+    return tuple(format_date(day, "long", locale=locale) for day in sorted(days))
 
 
 def _add(total: Money, invoice: Invoice) -> Money:

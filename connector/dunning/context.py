@@ -42,6 +42,8 @@ class InvoiceView:
     interest_rate: str | None = None  # e.g. "12,15 %"
     indemnity: str | None = None  # the 40 EUR fixed recovery indemnity (B2B only)
     total_with_penalties: str | None = None
+    # This invoice's history: the shop-local dates of its reminders really sent, oldest first.
+    reminded_on: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +56,14 @@ class ReminderContext:
     customer: CustomerView
     invoices: tuple[InvoiceView, ...]  # one or more (consolidated message)
     new_deadline: str | None = None  # e.g. +5 days (second reminder), +8 days (formal notice)
+    new_deadline_days: int | None = None  # the step row's number of days behind new_deadline
     total_due: str = ""  # sum over invoices, formatted
+    # What the message may say about the past: the shop-local dates (formatted, oldest first)
+    # of reminders really sent for every invoice of the message. Empty: nothing to cite.
+    earlier_reminders: tuple[str, ...] = ()
+    # From the step row: whether penalties are shown; whether the message asks for payment.
+    show_penalties: bool = False
+    asks_payment: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 
     @property

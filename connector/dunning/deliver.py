@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from connector.dunning.claims import Outcome, facts_for
-from connector.dunning.compose import build_context
+from connector.dunning.compose import build_context, sent_history
 from connector.dunning.context import ReminderContext
 from connector.dunning.planner import StepSpec
 from connector.dunning.rendering import ReminderRenderer, TemplateError
@@ -33,6 +33,7 @@ from connector.mail.base import DeliveryOutcome, DeliveryResult, MailTransport, 
 from connector.platform import AdapterError, NormalizedInvoice
 from connector.store.db import write_session
 from connector.store.models import (
+    Channel,
     Customer,
     Invoice,
     LetterDocument,
@@ -76,6 +77,11 @@ _RESULT_STATE = {
 }
 
 
+_StepHandler = Callable[
+    [Session, Shop, Customer, Invoice, Reminder, StepSpec, datetime, list[Outcome]], None
+]
+
+
 @dataclass(frozen=True, slots=True)
 class _Prepared:
     mail: OutgoingMail
@@ -106,6 +112,12 @@ class Deliverer:
         self.clock = clock
         self.status_checker = status_checker
         self._specs: dict[int, StepSpec] = {}  # one tick's view of the sequence steps
+        # Steps without email, by channel (with email: a Message). Any other channel has no
+        # transport: sequence.check_step refuses it, and an older row fails (_no_transport).
+        self._without_email: dict[Channel, _StepHandler] = {
+            Channel.LETTER: self._post_letter,
+            Channel.TASK: self._hand_to_person,
+        }
 
     def _spec(self, s: Session, step_id: int) -> StepSpec:
         spec = self._specs.get(step_id)
@@ -198,7 +210,11 @@ class Deliverer:
                 msg.state = MessageState.CANCELLED
                 msg.lease_until = None
                 return None
-            ctx = build_context(shop, customer, [(inv, spec) for inv, _, spec in live], now)
+            # What the message may say about the past: one query for all its invoices.
+            history = sent_history(s, [inv.id for inv, _, _ in live])
+            ctx = build_context(
+                shop, customer, [(inv, spec) for inv, _, spec in live], now, history
+            )
             try:
                 rendered = self.renderer.render(ctx)
             except TemplateError as exc:
@@ -303,7 +319,9 @@ class Deliverer:
     # -- letters ------------------------------------------------------------------------------
 
     def deliver_letter(self, reminder_id: int, now: datetime) -> list[Outcome]:
-        """A letter-only step: render the PDF and hand it to a person to post, in one go."""
+        """A step without email, in one go: by its channel, a letter (the PDF, handed to a
+        person to post) or a task for a person; a channel with no transport fails, never
+        "sent"."""
         outcomes: list[Outcome] = []
         with write_session(self.sessions) as s:
             rem = s.scalar(select(Reminder).where(Reminder.id == reminder_id).with_for_update())
@@ -319,12 +337,97 @@ class Deliverer:
                 _cancel(s, rem, inv, reason, now)
                 outcomes.append(Outcome(inv.number, rem.step_key, "cancelled", reason))
                 return outcomes
-            rem.state = ReminderState.SENT
-            rem.sent_at = now
             rem.amount_due_minor = inv.amount_due_minor
-            outcomes.append(Outcome(inv.number, rem.step_key, "letter", "", customer.email))
-            self._after_sent(s, shop, customer, inv, rem, self._spec(s, rem.step_id), now, outcomes)
+            spec = self._spec(s, rem.step_id)
+            handler = self._without_email.get(rem.channel, self._no_transport)
+            handler(s, shop, customer, inv, rem, spec, now, outcomes)
         return outcomes
+
+    def _post_letter(
+        self,
+        s: Session,
+        shop: Shop,
+        customer: Customer,
+        inv: Invoice,
+        rem: Reminder,
+        spec: StepSpec,
+        now: datetime,
+        outcomes: list[Outcome],
+    ) -> None:
+        """A letter step: the letter is its transport, whatever ``sends_letter`` says."""
+        rem.state = ReminderState.SENT
+        rem.sent_at = now
+        outcomes.append(Outcome(inv.number, rem.step_key, "letter", "", customer.email))
+        self._after_sent(
+            s, shop, customer, inv, rem, replace(spec, sends_letter=True), now, outcomes
+        )
+
+    def _hand_to_person(
+        self,
+        s: Session,
+        shop: Shop,
+        customer: Customer,
+        inv: Invoice,
+        rem: Reminder,
+        spec: StepSpec,
+        now: datetime,
+        outcomes: list[Outcome],
+    ) -> None:
+        """A task step: a person does it; the reminder says so and is never "sent"."""
+        rem.state = ReminderState.HANDED_OFF
+        rem.reason = "task step: handed to a person, nothing sent automatically"
+        step = spec.key.replace("_", " ")
+        open_task(
+            s,
+            shop_id=shop.id,
+            invoice_id=inv.id,
+            customer_id=customer.id,
+            kind=TaskKind.FOLLOW_UP,
+            title=f"Invoice {inv.number}: {step} is yours to do (contact {customer.email})",
+            dedupe_key=f"follow_up:reminder:{rem.id}",
+        )
+        add_timeline(
+            s,
+            inv,
+            now,
+            TimelineKind.REMINDER_HANDED_OFF,
+            f"{spec.key} handed to a person",
+            reminder_id=rem.id,
+        )
+        outcomes.append(Outcome(inv.number, rem.step_key, "handed_off", rem.reason, customer.email))
+        # A letter the step asks for goes with the task; the task already hands it over.
+        self._after_sent(s, shop, customer, inv, rem, replace(spec, hands_off=False), now, outcomes)
+
+    def _no_transport(
+        self,
+        s: Session,
+        shop: Shop,
+        customer: Customer,
+        inv: Invoice,
+        rem: Reminder,
+        spec: StepSpec,
+        now: datetime,
+        outcomes: list[Outcome],
+    ) -> None:
+        """A channel nothing can carry (an older row, e.g. SMS): fail it, tell a person."""
+        reason = (
+            f"step {rem.step_key!r}: channel {rem.channel.value!r} has no transport; "
+            "nothing was sent"
+        )
+        rem.state = ReminderState.FAILED
+        rem.reason = reason
+        add_timeline(s, inv, now, TimelineKind.REMINDER_FAILED, reason, reminder_id=rem.id)
+        open_task(
+            s,
+            shop_id=shop.id,
+            invoice_id=inv.id,
+            customer_id=customer.id,
+            kind=TaskKind.SEND_FAILED,
+            title=f"Invoice {inv.number}: {rem.step_key} could not go out — change its channel",
+            detail=reason,
+            dedupe_key=f"no_transport:reminder:{rem.id}",
+        )
+        outcomes.append(Outcome(inv.number, rem.step_key, "failed", reason, customer.email))
 
     def _after_sent(
         self,
@@ -338,7 +441,8 @@ class Deliverer:
         outcomes: list[Outcome],
     ) -> None:
         if spec.sends_letter:
-            ctx = build_context(shop, customer, [(inv, spec)], now)
+            history = sent_history(s, [inv.id], excluding=[rem.id])
+            ctx = build_context(shop, customer, [(inv, spec)], now, history)
             letter = self._store_letter(s, shop, inv, spec, ctx, now)
             rem.letter_id = letter.id
             open_task(

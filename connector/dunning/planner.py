@@ -30,6 +30,7 @@ class StepSpec:
     show_penalties: bool = False
     new_deadline_days: int | None = None
     tone: str = "polite"
+    asks_payment: bool = True  # every sequence step; not the thank-you note
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
+from itertools import product
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -30,20 +31,12 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from connector.dunning.context import CustomerView, InvoiceView, ReminderContext, ShopView
+from connector.dunning.planner import StepSpec
+from connector.dunning.sequence import THANK_YOU_STEP, default_step_specs
+from connector.store.models import Channel
 
-STEPS: tuple[str, ...] = (
-    "courtesy",
-    "reminder_1",
-    "reminder_2",
-    "reminder_3",
-    "final_warning",
-    "formal_notice",
-    "thank_you",
-)
-#: Steps whose messages show late interest and (B2B) the fixed recovery indemnity.
-PENALTY_STEPS = frozenset({"reminder_2", "reminder_3", "final_warning", "formal_notice"})
-#: Steps that ask for payment (every step but the thank-you note).
-PAYMENT_STEPS = frozenset(STEPS) - {"thank_you"}
+#: The shipped templates' steps, in the default sequence's order, then the thank-you note.
+STEPS: tuple[str, ...] = (*(spec.key for spec in default_step_specs()), THANK_YOU_STEP.key)
 DEFAULT_LOCALE = "en"
 LAYOUT = "layout.html"
 TEMPLATES_DIR = Path(__file__).with_name("templates")
@@ -520,12 +513,14 @@ class ReminderRenderer:
 
     # -- editor support
 
-    def validate(self, name: str, source: str) -> None:
+    def validate(self, name: str, source: str, steps: Sequence[StepSpec] = ()) -> None:
         """Compile a candidate template and try it on sample contexts; raise TemplateError.
 
         Beyond compiling, the candidate must still produce a message that keeps the rules:
         invoice numbers and shop in the subject, greeting, amount, due date, how to pay,
-        contact, penalties where due, and never an indemnity for a consumer.
+        contact, penalties where due, and never an indemnity for a consumer. ``steps``: the
+        shop's step rows, whose meaning (penalties, deadline) the samples take; a step not
+        among them is tried as the default sequence's row of that key.
         """
         match = _NAME_RE.match(name)
         if not match:
@@ -537,18 +532,23 @@ class ReminderRenderer:
         trial = ReminderRenderer({**self._overrides, name: source})
         locale, step = match.group("locale"), match.group("step")
         # A shared partial ("fr/_macros") is tried through every step that may use it.
-        steps = trial.available_steps() if step.startswith("_") else (step,)
-        for each in steps:
-            for b2b in (True, False):
-                for count in (1, 2):
-                    for with_link in (True, False):
-                        ctx = sample_context(
-                            each, locale, b2b=b2b, invoices=count, payment_url=with_link
-                        )
-                        message = trial.render(ctx)
-                        problems = message_problems(ctx, message)
-                        if problems:
-                            raise TemplateError(trial.resolve(locale, each), None, problems[0])
+        rows = {spec.key: spec for spec in steps}
+        keys = trial.available_steps() if step.startswith("_") else (step,)
+        for each, b2b, count, with_link, earlier in product(
+            keys, (True, False), (1, 2), (True, False), (0, 2)
+        ):
+            ctx = sample_context(
+                rows.get(each) or sample_spec(each),
+                locale,
+                b2b=b2b,
+                invoices=count,
+                payment_url=with_link,
+                earlier=earlier,
+            )
+            message = trial.render(ctx)
+            problems = message_problems(ctx, message)
+            if problems:
+                raise TemplateError(trial.resolve(locale, each), None, problems[0])
 
 
 # ---------------------------------------------------------------- rules and samples
@@ -567,7 +567,7 @@ def message_problems(ctx: ReminderContext, message: RenderedMessage) -> list[str
         problems.append("the message must greet the customer by name")
     if ctx.shop.contact_email not in text:
         problems.append("the message must offer the shop's contact e-mail")
-    if ctx.step in PAYMENT_STEPS:
+    if ctx.asks_payment:
         for inv in ctx.invoices:
             if inv.amount_due not in text:
                 problems.append(f"the message must state the amount due of {inv.number}")
@@ -579,7 +579,7 @@ def message_problems(ctx: ReminderContext, message: RenderedMessage) -> list[str
         instructions = ctx.shop.payment_instructions
         if unlinked and instructions and instructions not in text:
             problems.append("the message must give the payment instructions")
-    if ctx.step in PENALTY_STEPS and ctx.customer.is_b2b:
+    if ctx.show_penalties and ctx.customer.is_b2b:
         for inv in ctx.invoices:
             if inv.interest and inv.interest not in text:
                 problems.append(f"the message must state the late interest of {inv.number}")
@@ -595,27 +595,31 @@ def message_problems(ctx: ReminderContext, message: RenderedMessage) -> list[str
 
 _SAMPLE_TODAY = date(2025, 3, 12)
 _SAMPLE_INVOICES = (("F-2025-0042", "1234.50", "23.67"), ("F-2025-0057", "389.90", "4.61"))
-_DEADLINE_DAYS = {"reminder_2": 5, "formal_notice": 8}
-_STEP_OFFSET = {
-    "courtesy": -2,
-    "reminder_1": 1,
-    "reminder_2": 7,
-    "reminder_3": 14,
-    "final_warning": 21,
-    "formal_notice": 30,
-    "thank_you": 35,
+_SAMPLE_SPECS: dict[str, StepSpec] = {
+    spec.key: spec for spec in (*default_step_specs(), THANK_YOU_STEP)
 }
 
 
+def sample_spec(step: str) -> StepSpec:
+    """The step a sample stands for: the default sequence's row, else a plain email step."""
+    return _SAMPLE_SPECS.get(step) or StepSpec(id=0, key=step, offset_days=1, channel=Channel.EMAIL)
+
+
 def sample_context(
-    step: str,
+    step: str | StepSpec,
     locale: str,
     *,
     b2b: bool = True,
     invoices: int = 1,
     payment_url: bool = True,
+    earlier: int = 0,
 ) -> ReminderContext:
-    """A realistic context for previews and validation (amounts and dates formatted by Babel)."""
+    """A realistic context for previews and validation (amounts and dates formatted by Babel).
+
+    ``step``: a step row's spec, or a step key (the default sequence's row of that key);
+    ``earlier``: how many reminders were really sent before (a week apart, the last a week ago).
+    """
+    spec = sample_spec(step) if isinstance(step, str) else step
     babel_locale = {"fr": "fr_FR", "en": "en_GB"}.get(language(locale), language(locale))
 
     def money(amount: str) -> str:
@@ -624,11 +628,11 @@ def sample_context(
     def day(value: date) -> str:
         return str(format_date(value, format="long", locale=babel_locale))
 
-    penalties = step in PENALTY_STEPS
+    penalties = spec.show_penalties
     rate = Decimal("0.1215")
     views: list[InvoiceView] = []
     total = Decimal(0)
-    first_due = _SAMPLE_TODAY - timedelta(days=_STEP_OFFSET.get(step, 1))
+    first_due = _SAMPLE_TODAY - timedelta(days=spec.offset_days)
     for index, (number, amount, interest) in enumerate(_SAMPLE_INVOICES[: max(1, invoices)]):
         due_on = first_due - timedelta(days=14 * index)
         owed = Decimal(amount) + Decimal(interest) + 40
@@ -651,10 +655,12 @@ def sample_context(
                 total_with_penalties=money(str(owed)) if penalties and b2b else None,
             )
         )
-    deadline = _DEADLINE_DAYS.get(step)
+    deadline = spec.new_deadline_days
+    sent = tuple(day(_SAMPLE_TODAY - timedelta(days=7 * n)) for n in range(max(0, earlier), 0, -1))
+    views = [replace(view, reminded_on=sent) for view in views]
     return ReminderContext(
-        step=step,
-        tone="firm",
+        step=spec.key,
+        tone=spec.tone,
         locale=locale,
         today=day(_SAMPLE_TODAY),
         shop=ShopView(
@@ -675,5 +681,9 @@ def sample_context(
         ),
         invoices=tuple(views),
         new_deadline=day(_SAMPLE_TODAY + timedelta(days=deadline)) if deadline else None,
+        new_deadline_days=deadline,
         total_due=money(str(total)),
+        earlier_reminders=sent,
+        show_penalties=spec.show_penalties,
+        asks_payment=spec.asks_payment,
     )

@@ -1,6 +1,12 @@
-"""The default sequence of design §5, created for every new shop (the owner edits it later)."""
+"""The default sequence of design §5, created for every new shop (the owner edits it later).
+
+A Step row is the one place a step's meaning lives (channel, penalties shown, new deadline,
+letter, hand-off); the engine and the templates read it from there, never from step names.
+"""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,6 +26,55 @@ DEFAULT_STEPS: tuple[tuple[str, int, Channel, str, bool, bool, bool, int | None]
     ("formal_notice", 30, Channel.LETTER, "formal", True, True, False, 8),
 )
 
+#: The note after payment: not a Step row (nothing to configure), but a template like one.
+THANK_YOU_STEP = StepSpec(
+    id=0, key="thank_you", offset_days=0, channel=Channel.EMAIL, tone="friendly", asks_payment=False
+)
+
+#: Channels the engine can carry out: email (mail transport), letter (a PDF and a task to post
+#: it), task (a person does the step). Any other channel is refused when a step is saved.
+CHANNELS_WITH_TRANSPORT = frozenset({Channel.EMAIL, Channel.LETTER, Channel.TASK})
+
+
+class StepError(ValueError):
+    """A step that cannot be saved; the message names the step and what to fix."""
+
+
+def check_step(step: Step) -> None:
+    """Refuse a step the engine could not carry out (the editor and the defaults both call it)."""
+    if step.channel not in CHANNELS_WITH_TRANSPORT:
+        usable = ", ".join(sorted(c.value for c in CHANNELS_WITH_TRANSPORT))
+        raise StepError(
+            f"step {step.key!r}: channel {step.channel.value!r} has no transport "
+            f"(nothing could be sent); use one of: {usable}"
+        )
+    if step.new_deadline_days is not None and step.new_deadline_days <= 0:
+        raise StepError(
+            f"step {step.key!r}: new_deadline_days must be a positive number of days, "
+            f"not {step.new_deadline_days}"
+        )
+
+
+def default_step_rows() -> list[Step]:
+    """The default sequence as (unsaved) Step rows."""
+    return [
+        Step(
+            key=key,
+            position=position,
+            offset_days=offset,
+            channel=channel,
+            tone=tone,
+            show_penalties=penalties,
+            sends_letter=letter,
+            hands_off=hands_off,
+            new_deadline_days=deadline,
+            active=True,
+        )
+        for position, (key, offset, channel, tone, penalties, letter, hands_off, deadline) in (
+            enumerate(DEFAULT_STEPS)
+        )
+    ]
+
 
 def ensure_default_sequence(session: Session, shop: Shop) -> Sequence:
     existing = session.scalar(
@@ -28,22 +83,9 @@ def ensure_default_sequence(session: Session, shop: Shop) -> Sequence:
     if existing is not None:
         return existing
     seq = Sequence(shop_id=shop.id, name=DEFAULT_SEQUENCE_NAME, is_default=True)
-    for position, (key, offset, channel, tone, penalties, letter, hands_off, deadline) in enumerate(
-        DEFAULT_STEPS
-    ):
-        seq.steps.append(
-            Step(
-                key=key,
-                position=position,
-                offset_days=offset,
-                channel=channel,
-                tone=tone,
-                show_penalties=penalties,
-                sends_letter=letter,
-                hands_off=hands_off,
-                new_deadline_days=deadline,
-            )
-        )
+    for step in default_step_rows():
+        check_step(step)
+        seq.steps.append(step)
     session.add(seq)
     session.flush()
     return seq
@@ -61,6 +103,11 @@ def spec_of(step: Step) -> StepSpec:
         new_deadline_days=step.new_deadline_days,
         tone=step.tone,
     )
+
+
+def default_step_specs() -> tuple[StepSpec, ...]:
+    """The default sequence as specs (ids 0: not stored), for previews and template checks."""
+    return tuple(replace(spec_of(step), id=0) for step in default_step_rows())
 
 
 def step_specs(sequence: Sequence) -> tuple[StepSpec, ...]:

@@ -46,15 +46,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from connector.dunning.claims import Outcome
 from connector.dunning.compose import build_context
-from connector.dunning.planner import StepSpec
 from connector.dunning.rendering import ReminderRenderer, TemplateError
+from connector.dunning.sequence import THANK_YOU_STEP
 from connector.dunning.settle import open_outcome_task, settle_message
 from connector.ledger import add_timeline, customer_unreachable, lock_invoice
 from connector.mail.base import DeliveryOutcome, DeliveryResult, MailTransport, OutgoingMail
 from connector.platform import InvoiceStatus
 from connector.store.db import write_session
 from connector.store.models import (
-    Channel,
     Customer,
     Invoice,
     Message,
@@ -66,9 +65,8 @@ from connector.store.models import (
 )
 from connector.tasks import open_task
 
-STEP = "thank_you"
 #: What the renderer sees as the "step" of a thank-you (no penalties, no deadline).
-THANK_YOU_STEP = StepSpec(id=0, key=STEP, offset_days=0, channel=Channel.EMAIL, tone="friendly")
+STEP = THANK_YOU_STEP.key
 
 _RESULT = {
     DeliveryOutcome.SENT: (MessageState.SENT, TimelineKind.THANK_YOU_SENT),

@@ -12,19 +12,22 @@ from markupsafe import escape
 from connector.dunning import rendering
 from connector.dunning.context import CustomerView, InvoiceView, ReminderContext, ShopView
 from connector.dunning.rendering import (
-    PENALTY_STEPS,
     ReminderRenderer,
     RenderedMessage,
     TemplateError,
     message_problems,
     sample_context,
+    sample_spec,
     split_paragraphs,
 )
+from connector.dunning.sequence import default_step_specs
 
 SEQUENCE = ("courtesy", "reminder_1", "reminder_2", "reminder_3", "final_warning", "formal_notice")
 LOCALES = ("fr", "en")
 
 SHIPPED = ReminderRenderer()
+#: Steps whose row (in the default sequence) shows penalties.
+PENALTY_STEPS = tuple(spec.key for spec in default_step_specs() if spec.show_penalties)
 
 
 def html_of(value: str) -> str:
@@ -84,6 +87,7 @@ def hand_built(
         ),
         invoices=(invoice,),
         total_due="€250.00",
+        show_penalties=with_penalties,
     )
 
 
@@ -129,7 +133,7 @@ def test_every_shipped_message_keeps_the_rules(
         assert html_of(instructions) in html
         assert "pay.example.com" not in text + html
 
-    penalties = step in PENALTY_STEPS
+    penalties = sample_spec(step).show_penalties
     indemnity = ctx.invoices[0].indemnity
     if penalties:
         # sample_context carries an indemnity even for a consumer, on purpose.
@@ -176,7 +180,7 @@ def test_a_hand_built_context_renders_the_rules(b2b: bool) -> None:
     ctx = hand_built(b2b=b2b)
     message = SHIPPED.render(ctx)
     assert message_problems(ctx, message) == []
-    assert message.subject.startswith("Second reminder: invoice INV-7")
+    assert message.subject.startswith("Reminder: invoice INV-7 unpaid")
     assert "Dear Jean Dupont," in message.text
     assert "€250.00" in message.text and "31 January 2025" in message.text
     assert "https://pay.example.net/abc" in message.text
@@ -190,7 +194,7 @@ def test_a_hand_built_consumer_context_with_an_indemnity_never_shows_it() -> Non
     ctx = hand_built(b2b=False)
     inv = dataclasses.replace(ctx.invoices[0], indemnity="€40.00")
     ctx = dataclasses.replace(ctx, invoices=(inv,))
-    for step in sorted(PENALTY_STEPS):
+    for step in PENALTY_STEPS:
         message = SHIPPED.render(dataclasses.replace(ctx, step=step))
         for part in (message.subject, message.text, message.html):
             assert "€40.00" not in part
@@ -200,8 +204,9 @@ def test_a_hand_built_consumer_context_with_an_indemnity_never_shows_it() -> Non
 @pytest.mark.parametrize("step", ["courtesy", "reminder_1"])
 @pytest.mark.parametrize("locale", LOCALES)
 def test_early_steps_print_no_penalty_amounts_in_the_text(step: str, locale: str) -> None:
-    # Even if penalties slipped into the context, the early templates do not print them.
-    message = SHIPPED.render(hand_built(step=step, locale=locale))
+    # Even if penalties slipped into the context, a step whose row does not show them prints none.
+    ctx = dataclasses.replace(hand_built(step=step, locale=locale), show_penalties=False)
+    message = SHIPPED.render(ctx)
     assert "€1.66" not in message.text
     assert "€40.00" not in message.text
     assert "€291.66" not in message.text
@@ -546,7 +551,7 @@ def test_regional_french_locales_resolve_to_french(locale: str) -> None:
     assert SHIPPED.resolve(locale, "reminder_2") == "fr/reminder_2"
     ctx = dataclasses.replace(sample_context("reminder_2", "fr"), locale=locale)
     message = SHIPPED.render(ctx)
-    assert message.subject.startswith("Deuxième relance : facture F-2025-0042")
+    assert message.subject.startswith("Relance : facture F-2025-0042 impayée")
     assert message.text.startswith("Bonjour Camille Martin,")
     assert '<html lang="fr">' in message.html
     assert "Indemnité forfaitaire" in message.html

@@ -125,6 +125,7 @@ class ReminderState(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     SKIPPED = "skipped"  # passed during downtime, superseded by a later step
+    HANDED_OFF = "handed_off"  # a task step: given to a person as a task, nothing was sent
     CANCELLED = "cancelled"
     UNKNOWN = "unknown"
 

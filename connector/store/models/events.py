@@ -59,6 +59,7 @@ class TaskKind(StrEnum):
     BOUNCE = "bounce"
     PRESCRIBED = "prescribed"
     DATA_REQUEST = "data_request"
+    FOLLOW_UP = "follow_up"  # a task step of the sequence: a person does what the step says
 
 
 class TaskState(StrEnum):
@@ -96,6 +97,7 @@ class TimelineKind(StrEnum):
     REMINDER_CANCELLED = "reminder_cancelled"
     REMINDER_FAILED = "reminder_failed"
     REMINDER_UNKNOWN = "reminder_unknown"
+    REMINDER_HANDED_OFF = "reminder_handed_off"
     LETTER_READY = "letter_ready"
     PAID = "paid"
     PAUSED = "paused"
