@@ -19,7 +19,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from babel.dates import format_date
 from babel.numbers import format_currency, format_percent
 from jinja2 import BaseLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError
 from jinja2.compiler import CodeGenerator, Frame
@@ -29,6 +28,7 @@ from jinja2.nodes import Concat
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from connector.domain.dates import BABEL_LOCALES, language_of, long_date
 from connector.dunning.context import CustomerView, InvoiceView, ReminderContext, ShopView
 
 STEPS: tuple[str, ...] = (
@@ -119,7 +119,7 @@ def template_name(locale: str, step: str) -> str:
 
 def language(locale: str) -> str:
     """The two-letter language of a locale string, lower-cased."""
-    return (locale or DEFAULT_LOCALE).replace("-", "_").split("_")[0].lower()
+    return language_of(locale)
 
 
 def tidy_text(text: str) -> str:
@@ -616,13 +616,10 @@ def sample_context(
     payment_url: bool = True,
 ) -> ReminderContext:
     """A realistic context for previews and validation (amounts and dates formatted by Babel)."""
-    babel_locale = {"fr": "fr_FR", "en": "en_GB"}.get(language(locale), language(locale))
+    babel_locale = BABEL_LOCALES.get(language(locale), language(locale))
 
     def money(amount: str) -> str:
         return str(format_currency(Decimal(amount), "EUR", locale=babel_locale))
-
-    def day(value: date) -> str:
-        return str(format_date(value, format="long", locale=babel_locale))
 
     penalties = step in PENALTY_STEPS
     rate = Decimal("0.1215")
@@ -638,8 +635,8 @@ def sample_context(
                 number=number,
                 amount_due=money(amount),
                 total=money(amount),
-                issued_on=day(due_on - timedelta(days=30)),
-                due_on=day(due_on),
+                issued_on=long_date(due_on - timedelta(days=30), locale),
+                due_on=long_date(due_on, locale),
                 days_late=max(0, (_SAMPLE_TODAY - due_on).days),
                 payment_url=f"https://pay.example.com/i/{number}" if payment_url else None,
                 interest=money(interest) if penalties and b2b else None,
@@ -656,7 +653,7 @@ def sample_context(
         step=step,
         tone="firm",
         locale=locale,
-        today=day(_SAMPLE_TODAY),
+        today=long_date(_SAMPLE_TODAY, locale),
         shop=ShopView(
             name="Atelier Lumière",
             contact_email="contact@atelier-lumiere.example",
@@ -674,6 +671,8 @@ def sample_context(
             postal_address="3 avenue Foch\n69006 Lyon\nFrance",
         ),
         invoices=tuple(views),
-        new_deadline=day(_SAMPLE_TODAY + timedelta(days=deadline)) if deadline else None,
+        new_deadline=long_date(_SAMPLE_TODAY + timedelta(days=deadline), locale)
+        if deadline
+        else None,
         total_due=money(str(total)),
     )

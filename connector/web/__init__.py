@@ -12,6 +12,7 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from connector.config import Settings
 from connector.services import Services
+from connector.web.filters import DATE_FILTERS
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
@@ -26,6 +27,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.session_interface = _NoSessionOnWebhooks()
     init_services(app, services or Services.build(settings))
+    app.jinja_env.filters.update(DATE_FILTERS)
     from connector.web import dashboard
     from connector.webhooks import routes as webhook_routes
 

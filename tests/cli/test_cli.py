@@ -91,7 +91,8 @@ def test_import_list_show_tick(run, tmp_path: Path, env: dict[str, str]) -> None
     jpy = next(r for r in rows if r["number"] == "F-002")
     assert (jpy["amount_due"], jpy["currency"]) == ("1500", "JPY")
     f3 = next(r for r in rows if r["number"] == "F-003")
-    assert f3["due_at"].startswith("2026-06-09T22:00")  # net 30 from 11 May, Paris midnight
+    assert f3["due_on"] == "2026-06-10"  # net 30 from 11 May, the shop's day
+    assert f3["due_at"] == "2026-06-10T00:00:00+02:00"  # Paris midnight, with its offset
     code, out, err = run("tick", "--now", "2026-06-11T10:00:00+02:00", "--json")
     assert code == 0, err
     report = json.loads(out)
@@ -188,3 +189,29 @@ def test_thank_you_is_off_by_default_and_set_per_shop(run) -> None:  # type: ign
     assert (code, json.loads(out)["thank_you"]) == (0, True)
     code, _, err = run("shop", "set", "99", "--thank-you")
     assert code != 0 and "shop 99" in err
+
+
+def test_dates_are_the_shops_days_and_instants_carry_their_zone(  # type: ignore[no-untyped-def]
+    run, tmp_path: Path
+) -> None:
+    """Due 1 June in Paris is stored as 31 May 22:00 UTC: never shown as 31 May."""
+    csv_file = tmp_path / "june.csv"
+    csv_file.write_text(
+        HEADER + "F-601,marie@client.example,Marie,10.00,EUR,2026-05-02,2026-06-01,false,fr\n"
+    )
+    code, _, err = run("invoices", "import", str(csv_file))
+    assert code == 0, err
+    code, out, _ = run("invoices", "list")
+    assert "due 1er juin 2026" in out and "05-31" not in out and "31 mai" not in out
+    code, out, _ = run("invoices", "list", "--json")
+    [row] = json.loads(out)
+    assert (row["due_on"], row["issued_on"]) == ("2026-06-01", "2026-05-02")
+    assert row["due_at"] == "2026-06-01T00:00:00+02:00"
+    assert row["next_action_at"].endswith("+02:00")
+    code, out, _ = run("invoices", "show", "F-601")
+    assert "due 1er juin 2026" in out
+    [timeline] = [line for line in out.splitlines() if "imported" in line]
+    assert " CET " in timeline or " CEST " in timeline  # the instant, labelled with its zone
+    code, out, _ = run("invoices", "show", "F-601", "--json")
+    [entry] = json.loads(out)["timeline"]
+    assert entry["at"][-6:] in {"+01:00", "+02:00"}
