@@ -19,11 +19,11 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connector.domain.email import InvalidEmail, valid_email
 from connector.domain.money import Money, UnknownCurrency, currency_exponent, normalize_currency
 from connector.dunning.compose import SUPPORTED_LOCALES
 from connector.ledger import UpsertStats, ensure_csv_connection, local_midnight, upsert_invoices
 from connector.platform import InvoiceStatus, NormalizedCustomer, NormalizedInvoice
-from connector.shops import EMAIL_RE
 from connector.store.models import Invoice, Shop, TimelineKind
 
 Report = Callable[[str, str], None]  # (field, message)
@@ -130,8 +130,11 @@ def _parse_row(
     email = row.get("customer_email", "").lower()
     if not email:
         err("customer_email", "must not be empty")
-    elif not EMAIL_RE.match(email):
-        err("customer_email", f"not an email address: {email!r}")
+    else:
+        try:
+            email = valid_email(email)
+        except InvalidEmail as exc:
+            err("customer_email", str(exc))
     currency = ""
     try:
         currency = normalize_currency(row.get("currency", ""))

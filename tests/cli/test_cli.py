@@ -120,6 +120,10 @@ def test_import_list_show_tick(run, tmp_path: Path, env: dict[str, str]) -> None
             "line 3, field amount",
         ),
         ("F-9,,X,10.00,EUR,2026-05-01,2026-06-10,false,fr\n", "line 3, field customer_email"),
+        (  # SendGrid answers 400 for a non-ASCII local part: refused here, not at send time
+            "F-9,jéan@exemple.fr,X,10.00,EUR,2026-05-01,2026-06-10,false,fr\n",
+            "line 3, field customer_email: 'jéan@exemple.fr' is refused by the mail provider",
+        ),
         (
             "F-9,x@client.example,X,10.001,EUR,2026-05-01,2026-06-10,false,fr\n",
             "line 3, field amount",
@@ -215,3 +219,9 @@ def test_dates_are_the_shops_days_and_instants_carry_their_zone(  # type: ignore
     code, out, _ = run("invoices", "show", "F-601", "--json")
     [entry] = json.loads(out)["timeline"]
     assert entry["at"][-6:] in {"+01:00", "+02:00"}
+
+
+def test_shop_address_the_provider_refuses_is_named(run) -> None:  # type: ignore[no-untyped-def]
+    code, _out, err = run("shop", "create", "--name", "B", "--email", "jéan@exemple.fr")
+    assert code != 0
+    assert "email: 'jéan@exemple.fr' is refused by the mail provider: non-ASCII" in err
