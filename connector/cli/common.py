@@ -4,27 +4,41 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import wraps
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from connector.config import Settings
 from connector.services import Services
+from connector.store.migrate import store_problem
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 class CliError(click.ClickException):
-    """Bad input or state: printed as one line, exit code 1."""
+    """Bad input or state: one line on stderr, exit code 1. Under ``--json`` that line is a JSON
+    object, ``{"error": "...", ...details}``, so a script reads errors the way it reads results."""
 
     exit_code = 1
 
+    def __init__(self, message: str, details: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        ctx = click.get_current_context(silent=True)
+        self.as_json = bool(ctx is not None and ctx.params.get("as_json"))
+        self.details = dict(details or {})
+
     def show(self, file: Any = None) -> None:
-        click.echo(f"relance: {self.format_message()}", err=True)
+        if self.as_json:
+            error = {"error": self.format_message(), **self.details}
+            click.echo(json.dumps(error, default=_json_default, ensure_ascii=False), err=True)
+        else:
+            click.echo(f"relance: {self.format_message()}", err=True)
 
 
 def json_option(func: F) -> F:
@@ -45,15 +59,35 @@ def _json_default(value: Any) -> Any:
 
 
 @contextmanager
-def services() -> Iterator[Services]:
+def services(*, needs_store: bool = True) -> Iterator[Services]:
+    """The services for this environment; with ``needs_store`` (every command but the ones that
+    migrate it first), a store that can't be used as it is stops the command with one line."""
     try:
         svc = Services.build(Settings.from_env())
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     try:
+        if needs_store:
+            _check_store(svc)
         yield svc
     finally:
         svc.close()
+
+
+def _check_store(svc: Services) -> None:
+    where = redact_url(svc.settings.database_url)
+    try:
+        problem = store_problem(svc.engine, svc.settings.database_url)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise CliError(f"cannot open the store at {where}: {reason}") from exc
+    if problem is not None:
+        raise CliError(f"the store at {where} {problem}: run `relance db upgrade`")
+
+
+def redact_url(url: str) -> str:
+    """The database URL without its password, fit for messages."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def parse_now(raw: str | None) -> datetime:

@@ -36,12 +36,11 @@ def register(cli: click.Group) -> None:
                     shop = resolve_shop(s, shop_id)
                     result = import_invoices(s, shop, file, datetime.now(UTC))
             except ImportError_ as exc:
-                if as_json:
-                    emit(True, {"error": str(exc), "errors": [str(e) for e in exc.errors]}, "")
-                else:
+                if not as_json:
                     for e in exc.errors[1:]:
                         click.echo(f"  {e}", err=True)
-                raise CliError(f"{file}: {exc}") from exc
+                errors = [str(e) for e in exc.errors]
+                raise CliError(f"{file}: {exc}", {"errors": errors}) from exc
         data = {
             "rows": result.rows,
             "inserted": result.stats.inserted,

@@ -25,7 +25,7 @@ def register(cli: click.Group) -> None:
         from connector.web import create_app
 
         _logging()
-        with services() as svc:
+        with services(needs_store=False) as svc:
             upgrade(svc.settings.database_url)
             _first_shop(svc)
             scheduler = build_scheduler(svc, blocking=False)
@@ -61,7 +61,7 @@ def register(cli: click.Group) -> None:
         """Create a demo shop with invoices at every stage and run one tick (outbox folder)."""
         from connector.demo import run_demo
 
-        with services() as svc:
+        with services(needs_store=False) as svc:
             upgrade(svc.settings.database_url)
             shop_id, report = run_demo(svc)
             outbox = str(svc.settings.outbox_dir)

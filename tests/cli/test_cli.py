@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from connector.cli import cli
 from connector.config import Settings
 from connector.services import Services
 from connector.store.models import Invoice, TimelineEntry
+from tests.conftest import make_env, scratch_postgres
 
 DESIGN_COMMANDS = {
     "db",
@@ -225,3 +227,124 @@ def test_shop_address_the_provider_refuses_is_named(run) -> None:  # type: ignor
     code, _out, err = run("shop", "create", "--name", "B", "--email", "jéan@exemple.fr")
     assert code != 0
     assert "email: 'jéan@exemple.fr' is refused by the mail provider: non-ASCII" in err
+
+
+FIRST_GOOD = GOOD.splitlines(keepends=True)[0]
+HOSTILE = {
+    "10 MB field": (
+        HEADER + FIRST_GOOD + f"F-9,x@client.example,{'X' * 10_000_000},10.00,EUR,2026-05-01,,,\n",
+        "line 3, field customer_name: unreadable CSV (field larger than field limit",
+    ),
+    "amount of 1e17": (
+        HEADER + FIRST_GOOD + "F-9,x@client.example,X,100000000000000000,EUR,2026-05-01,,,\n",
+        "line 3, field amount: 100000000000000000 is too large",
+    ),
+    "amount in exponent notation": (
+        HEADER + FIRST_GOOD + "F-9,x@client.example,X,1e17,EUR,2026-05-01,,,\n",
+        "line 3, field amount: 1e17 is too large",
+    ),
+    "year 1": (
+        HEADER + FIRST_GOOD + "F-9,x@client.example,X,10.00,EUR,0001-01-01,,,\n",
+        "line 3, field issued_at: 0001-01-01 is out of range",
+    ),
+    "year 9999 and the terms on top": (
+        HEADER + FIRST_GOOD + "F-9,x@client.example,X,10.00,EUR,9999-12-20,,,\n",
+        "line 3, field issued_at: 9999-12-20 is out of range",
+    ),
+    "due date beyond the range through the terms": (
+        HEADER + FIRST_GOOD + "F-9,x@client.example,X,10.00,EUR,2999-12-20,,,\n",
+        "line 3, field issued_at: with the shop's 30-day terms the due date is out of range",
+    ),
+    "100k-character number": (
+        HEADER + FIRST_GOOD + f"F-9,x@client.example,X,{'1' * 100_000},EUR,2026-05-01,,,\n",
+        "line 3, field amount: longer than 255 characters (100000)",
+    ),
+    "NUL in the invoice number": (
+        HEADER + FIRST_GOOD + "F-\x009,x@client.example,X,10.00,EUR,2026-05-01,,,\n",
+        "line 3, field number: contains a NUL byte",
+    ),
+    "duplicated header column": (
+        "number,customer_email,amount,currency,issued_at,amount\n"
+        "F-9,x@client.example,10.00,EUR,2026-05-01,20.00\n",
+        "line 1, field amount: appears twice in the header (columns 3 and 6)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_file_is_one_line_naming_line_and_field_and_writes_nothing(  # type: ignore[no-untyped-def]
+    run, tmp_path: Path, env: dict[str, str], case: str
+) -> None:
+    content, where = HOSTILE[case]
+    csv_file = tmp_path / "hostile.csv"
+    csv_file.write_text(content, encoding="utf-8")
+    code, out, err = run("invoices", "import", str(csv_file))
+    assert code == 1
+    assert err.count("\n") == 1 and err.startswith("relance: "), err[:500]
+    assert where in err and "nothing was imported" in err
+    assert out == ""
+    assert count_invoices(env) == (0, 0)
+    code, out, err = run("invoices", "import", str(csv_file), "--json")
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1, err[:500]
+    error = json.loads(err)
+    assert where in error["error"] and where in error["errors"][0]
+    assert count_invoices(env) == (0, 0)
+
+
+NAME = "Dupont; Fils; et; Cie; " + ";" * 20
+
+
+def test_semicolons_in_the_rows_of_a_comma_file_do_not_fool_it(  # type: ignore[no-untyped-def]
+    run, tmp_path: Path
+) -> None:
+    rows = "".join(
+        f'F-{i},c{i}@client.example,"{NAME}",10.00,EUR,2026-05-01,,,\n' for i in range(5)
+    )
+    csv_file = tmp_path / "commas.csv"
+    csv_file.write_text(HEADER + rows)
+    code, out, err = run("invoices", "import", str(csv_file), "--json")
+    assert code == 0, err
+    assert json.loads(out)["inserted"] == 5
+    code, out, _ = run("invoices", "list", "--json")
+    assert {r["customer_name"] for r in json.loads(out)} == {NAME}
+
+
+def test_errors_under_json_are_json(run) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = run("tick", "--now", "yesterday", "--json")
+    assert (code, out) == (1, "")
+    assert "--now" in json.loads(err)["error"]
+    code, out, err = run("invoices", "show", "F-404", "--json")
+    assert (code, out) == (1, "")
+    assert json.loads(err) == {"error": "no invoice 'F-404' in shop 1"}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def never_upgraded_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A store nobody ran `relance db upgrade` on: no tables at all."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    with scratch_postgres("relance_noinit") as url:
+        yield url
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("invoices", "list"), ("invoices", "show", "F-1"), ("tick",), ("shop", "set", "1")],
+)
+def test_a_store_never_upgraded_says_how_to_fix_it(
+    never_upgraded_url: str, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    env = make_env(never_upgraded_url, tmp_path / "var")
+    runner = CliRunner()
+    result = runner.invoke(cli, list(command), env=env, catch_exceptions=False)
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1
+    assert "is not initialised: run `relance db upgrade`" in result.stderr
+    assert result.stderr.startswith("relance: the store at ")
+    result = runner.invoke(cli, [*command, "--json"], env=env, catch_exceptions=False)
+    assert result.exit_code == 1
+    assert "run `relance db upgrade`" in json.loads(result.stderr)["error"]
+    result = runner.invoke(cli, ["db", "upgrade"], env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
