@@ -6,9 +6,10 @@ from __future__ import annotations
 import click
 
 from connector.cli import customers, db, invoices, platforms, run, shop, tick
+from connector.cli.common import RelanceGroup
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=RelanceGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Relance: payment reminders that stop the moment the customer pays."""
 

@@ -27,10 +27,18 @@ class CliError(click.ClickException):
 
     exit_code = 1
 
-    def __init__(self, message: str, details: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        details: Mapping[str, Any] | None = None,
+        *,
+        as_json: bool | None = None,
+    ) -> None:
         super().__init__(message)
-        ctx = click.get_current_context(silent=True)
-        self.as_json = bool(ctx is not None and ctx.params.get("as_json"))
+        if as_json is None:
+            ctx = click.get_current_context(silent=True)
+            as_json = bool(ctx is not None and ctx.params.get("as_json"))
+        self.as_json = as_json
         self.details = dict(details or {})
 
     def show(self, file: Any = None) -> None:
@@ -41,8 +49,32 @@ class CliError(click.ClickException):
             click.echo(f"relance: {self.format_message()}", err=True)
 
 
+class RelanceGroup(click.Group):
+    """The top-level group: a usage error (unknown option, bad choice, missing argument) in a
+    command run with --json is reported as JSON too, so a script parses one format whatever
+    went wrong. Its exit code stays click's 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        wants_json = JSON_FLAG in ctx.args  # read before click hands the args on
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            if not wants_json:
+                raise
+            raise JsonUsageError(exc.format_message(), as_json=True) from exc
+
+
+class JsonUsageError(CliError):
+    """A usage error of a command run with --json: shown as JSON, click's exit code."""
+
+    exit_code = 2
+
+
+JSON_FLAG = "--json"
+
+
 def json_option(func: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(func)
+    return click.option(JSON_FLAG, "as_json", is_flag=True, help="Machine-readable output.")(func)
 
 
 def emit(as_json: bool, data: Any, human: str | Callable[[], str]) -> None:

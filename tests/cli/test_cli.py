@@ -348,3 +348,11 @@ def test_a_store_never_upgraded_says_how_to_fix_it(
     assert "run `relance db upgrade`" in json.loads(result.stderr)["error"]
     result = runner.invoke(cli, ["db", "upgrade"], env=env, catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
+
+
+def test_usage_errors_under_json_are_json(run) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = run("invoices", "list", "--status", "bogus", "--json")
+    assert (code, out) == (2, "")
+    assert "'bogus' is not one of" in json.loads(err)["error"]
+    code, _, err = run("invoices", "list", "--status", "bogus")
+    assert code == 2 and "Usage:" in err  # without --json, click's usual help
