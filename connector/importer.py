@@ -15,15 +15,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connector.domain.email import InvalidEmail, valid_email
 from connector.domain.money import Money, UnknownCurrency, currency_exponent, normalize_currency
+from connector.domain.terms import due_date
 from connector.dunning.compose import SUPPORTED_LOCALES
 from connector.ledger import UpsertStats, ensure_csv_connection, local_midnight, upsert_invoices
 from connector.platform import InvoiceStatus, NormalizedCustomer, NormalizedInvoice
-from connector.shops import EMAIL_RE
 from connector.store.models import Invoice, Shop, TimelineKind
 
 Report = Callable[[str, str], None]  # (field, message)
@@ -61,25 +63,141 @@ class ImportResult:
     settled_untouched: int
 
 
+MAX_VALUE = 255
+"""The longest value a column takes (the store's text columns are 255 characters)."""
+MAX_AMOUNT = Decimal(10) ** 15
+"""Amounts stop below a quadrillion: beyond that no invoice is real, and minor units of every
+currency still fit the store's 64-bit integers."""
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(2999, 12, 31)
+"""Dates outside these are typing mistakes; inside, every due date and plan stays computable."""
+
+
+class _RecordLines:
+    """Feeds the csv reader one physical line at a time and keeps the lines of the record being
+    read, so a record the reader refuses can still be reported by its line and field."""
+
+    def __init__(self, text: str) -> None:
+        self._lines = iter(io.StringIO(text, newline=""))
+        self.consumed = 0
+        self.record: list[str] = []
+
+    def __iter__(self) -> _RecordLines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self.consumed += 1
+        self.record.append(line)
+        return line
+
+    def next_record(self) -> int:
+        """Start a new record; returns its first line's number."""
+        self.record = []
+        return self.consumed + 1
+
+
+def _failing_field(partial: str, delimiter: str) -> int:
+    """Index of the field the csv reader gave up on in a partly read record: the first longer
+    than the reader's limit, else the one the record ends in (quoted delimiters don't count)."""
+    limit = csv.field_size_limit()
+    index, length, quoted = 0, 0, False
+    for char in partial:
+        if char == '"':
+            quoted = not quoted
+        elif char == delimiter and not quoted:
+            index, length = index + 1, 0
+            continue
+        length += 1
+        if length > limit:
+            return index
+    return index
+
+
+def _delimiter(text: str) -> str:
+    """Decided by the header line alone: the rows' contents (a note full of ';') never count."""
+    header_line = text.split("\n", 1)[0]
+    return ";" if header_line.count(";") > header_line.count(",") else ","
+
+
 def read_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ImportError_([RowError(0, "file", f"not UTF-8 text ({exc.reason})")]) from exc
-    sample = text[:4096]
-    delimiter = ";" if sample.count(";") > sample.count(",") else ","
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = [h.strip() for h in reader.fieldnames or []]
-    reader.fieldnames = header
-    rows = []
-    for record in reader:
-        extra = record.pop(None, None)
-        line = reader.line_num
-        if extra:
-            rows.append((line, {"__extra__": ",".join(extra)}))
+    except OSError as exc:
+        raise ImportError_([RowError(0, "file", f"cannot be read ({exc.strerror})")]) from exc
+    delimiter = _delimiter(text)
+    lines = _RecordLines(text)
+    reader = csv.reader(lines, delimiter=delimiter)
+    header: list[str] = []
+    rows: list[tuple[int, dict[str, str]]] = []
+    while True:
+        line = lines.next_record()
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            index = _failing_field("".join(lines.record), delimiter)
+            field = _column(header, index)
+            raise ImportError_([RowError(line, field, f"unreadable CSV ({exc})")]) from exc
+        if not header:
+            header = [h.strip() for h in values]
+            _check_header(header)
             continue
-        rows.append((line, {k: (v or "").strip() for k, v in record.items()}))
+        if not values:
+            continue  # a blank line
+        if len(values) > len(header):
+            rows.append((line, {"__extra__": ""}))
+            continue
+        rows.append(
+            (
+                line,
+                {h: (values[i].strip() if i < len(values) else "") for i, h in enumerate(header)},
+            )
+        )
     return header, rows
+
+
+def _column(header: list[str], index: int) -> str:
+    return header[index] if index < len(header) else f"column {index + 1}"
+
+
+def _check_header(header: list[str]) -> None:
+    """A column named twice would silently lose one of its values; a NUL never enters."""
+    errors = []
+    first_seen: dict[str, int] = {}
+    for position, name in enumerate(header, start=1):
+        if "\x00" in name:
+            errors.append(RowError(1, f"column {position}", "contains a NUL byte"))
+        elif len(name) > MAX_VALUE:
+            errors.append(RowError(1, f"column {position}", f"longer than {MAX_VALUE} characters"))
+        elif name in first_seen:
+            errors.append(
+                RowError(
+                    1,
+                    name,
+                    f"appears twice in the header (columns {first_seen[name]} and {position})",
+                )
+            )
+        else:
+            first_seen[name] = position
+    if errors:
+        raise ImportError_(errors)
+
+
+def _unsafe_values(line: int, row: dict[str, str]) -> list[RowError]:
+    """Values no parser should see: NUL bytes (PostgreSQL refuses them) and novels."""
+    errors = []
+    for field, value in row.items():
+        if "\x00" in value:
+            errors.append(RowError(line, field, "contains a NUL byte"))
+        elif len(value) > MAX_VALUE:
+            errors.append(
+                RowError(line, field, f"longer than {MAX_VALUE} characters ({len(value)})")
+            )
+    return errors
 
 
 def parse_file(path: Path, shop: Shop, now: datetime) -> list[NormalizedInvoice]:
@@ -100,6 +218,10 @@ def parse_file(path: Path, shop: Shop, now: datetime) -> list[NormalizedInvoice]
     for line, row in rows:
         if "__extra__" in row:
             errors.append(RowError(line, "row", "more values than header columns"))
+            continue
+        unsafe = _unsafe_values(line, row)
+        if unsafe:
+            errors.extend(unsafe)
             continue
         item = _parse_row(line, row, shop, now, errors)
         if item is None:
@@ -130,8 +252,11 @@ def _parse_row(
     email = row.get("customer_email", "").lower()
     if not email:
         err("customer_email", "must not be empty")
-    elif not EMAIL_RE.match(email):
-        err("customer_email", f"not an email address: {email!r}")
+    else:
+        try:
+            email = valid_email(email)
+        except InvalidEmail as exc:
+            err("customer_email", str(exc))
     currency = ""
     try:
         currency = normalize_currency(row.get("currency", ""))
@@ -142,6 +267,8 @@ def _parse_row(
     due_at = _parse_when(row.get("due_at", ""), shop, "due_at", err, required=False)
     if issued_at and due_at and due_at < issued_at:
         err("due_at", "is before issued_at")
+    if issued_at and not due_at and not row.get("due_at"):
+        _due_on_terms(issued_at, shop, err)
     b2b_raw = row.get("b2b", "").lower()
     if b2b_raw not in TRUE | FALSE:
         err("b2b", f"expected true/false, got {row.get('b2b')!r}")
@@ -185,6 +312,9 @@ def _parse_amount(raw: str, currency: str, report: Report) -> Money | None:
     if value <= 0:
         report("amount", f"must be positive, got {raw}")
         return None
+    if value >= MAX_AMOUNT:
+        report("amount", f"{raw} is too large (amounts stop below {MAX_AMOUNT:,.0f})")
+        return None
     if not currency:
         return None
     if value != value.quantize(Decimal(1).scaleb(-currency_exponent(currency))):
@@ -202,7 +332,11 @@ def _parse_when(
         return None
     try:
         if len(raw) == 10:
-            return local_midnight(date.fromisoformat(raw), shop.timezone)
+            day = date.fromisoformat(raw)
+            if not FIRST_DAY <= day <= LAST_DAY:
+                report(field, _out_of_range(raw))
+                return None
+            return local_midnight(day, shop.timezone)
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         report(field, f"not an ISO 8601 date: {raw!r}")
@@ -210,7 +344,27 @@ def _parse_when(
     if value.tzinfo is None:
         report(field, f"date-time without a UTC offset: {raw!r}")
         return None
+    if not FIRST_DAY <= value.date() <= LAST_DAY:
+        report(field, _out_of_range(raw))
+        return None
     return value.astimezone(UTC)
+
+
+def _out_of_range(raw: str) -> str:
+    return f"{raw} is out of range: dates go from {FIRST_DAY} to {LAST_DAY}"
+
+
+def _due_on_terms(issued_at: datetime, shop: Shop, report: Report) -> None:
+    """Without a due date, the shop's terms give one: it must be a date we can work with."""
+    issued_on = issued_at.astimezone(ZoneInfo(shop.timezone)).date()
+    try:
+        due_on = due_date(issued_on, shop.terms_mode, shop.terms_days)
+    except OverflowError:
+        due_on = None
+    if due_on is None or due_on > LAST_DAY:
+        report(
+            "issued_at", f"with the shop's {shop.terms_days}-day terms the due date is out of range"
+        )
 
 
 def import_invoices(session: Session, shop: Shop, path: Path, now: datetime) -> ImportResult:

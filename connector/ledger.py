@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql as pg_insert
 from sqlalchemy.dialects import sqlite as sqlite_insert
 from sqlalchemy.orm import Session
 
+from connector.domain.email import email_problem
 from connector.domain.terms import due_date
 from connector.platform import InvoiceStatus, NormalizedInvoice
 from connector.store.models import (
@@ -38,9 +39,11 @@ from connector.store.models import (
     Reminder,
     ReminderState,
     Shop,
+    TaskKind,
     TimelineEntry,
     TimelineKind,
 )
+from connector.tasks import open_task
 
 CSV_PLATFORM = "csv"
 
@@ -186,6 +189,25 @@ def _new_invoice_row(
 
 _PERSONAL = ("email", "name", "company", "phone")  # never resurrected once erased
 _CUSTOMER_FIELDS = (*_PERSONAL, "locale", "is_b2b")
+INVALID_ADDRESS = "invalid address: "
+"""How ``Customer.email_blocked_reason`` starts when the platform's address itself is unusable
+(the mail provider would refuse it): lifted by the next sync that brings a good address."""
+
+
+def address_block(email: str | None) -> str | None:
+    """The block a platform's address carries: None when the mail provider would take it."""
+    if not email:
+        return None
+    problem = email_problem(email)
+    return None if problem is None else f"{INVALID_ADDRESS}{problem}"[:255]
+
+
+def _next_block(current: str | None, invalid: str | None) -> str | None:
+    """A bounce or a complaint stays until the owner lifts it; an invalid-address block follows
+    the address the platform sends now."""
+    if current is not None and not current.startswith(INVALID_ADDRESS):
+        return current
+    return invalid
 
 
 def _upsert_customers(
@@ -198,6 +220,7 @@ def _upsert_customers(
     """Customers of a page → their ids. One read; then only what is new is inserted and only
     what changed is updated (pages mostly name customers the store already holds)."""
     by_ext = {i.customer.external_id: i.customer for i in items}
+    blocks = {ext: address_block(c.email) for ext, c in by_ext.items()}
     wanted = {
         ext: {
             "email": c.email,
@@ -213,14 +236,27 @@ def _upsert_customers(
     cols = table.c
     ids: dict[str, int] = {}
     changed: list[dict[str, Any]] = []
+    newly_invalid: list[str] = []
     for row in session.execute(
         select(
-            cols.id, cols.external_id, cols.erased_at, *(cols[f] for f in _CUSTOMER_FIELDS)
+            cols.id,
+            cols.external_id,
+            cols.erased_at,
+            cols.email_blocked_reason,
+            *(cols[f] for f in _CUSTOMER_FIELDS),
         ).where(cols.connection_id == connection.id, cols.external_id.in_(list(by_ext)))
     ).mappings():
-        ids[row["external_id"]] = row["id"]
+        ext = row["external_id"]
+        ids[ext] = row["id"]
         fields = _CUSTOMER_FIELDS if row["erased_at"] is None else ("locale", "is_b2b")
-        new = {f: wanted[row["external_id"]][f] for f in fields}
+        new: dict[str, Any] = {f: wanted[ext][f] for f in fields}
+        if row["erased_at"] is None:
+            new["email_blocked_reason"] = _next_block(row["email_blocked_reason"], blocks[ext])
+            if (
+                blocks[ext] is not None
+                and new["email_blocked_reason"] != row["email_blocked_reason"]
+            ):
+                newly_invalid.append(ext)
         if any(row[f] != value for f, value in new.items()):
             changed.append({"b_id": row["id"], **new, "updated_at": now})
     for group in {tuple(sorted(c)) for c in changed}:  # one statement per set of columns
@@ -230,12 +266,14 @@ def _upsert_customers(
             .values({f: bindparam(f) for f in group if f != "b_id"}),
             [c for c in changed if tuple(sorted(c)) == group],
         )
+    ids_before = set(ids)
     fresh = [
         {
             "shop_id": shop.id,
             "connection_id": connection.id,
             "external_id": ext,
             **values,
+            "email_blocked_reason": blocks[ext],
             "excluded": False,
             "created_at": now,
             "updated_at": now,
@@ -258,7 +296,32 @@ def _upsert_customers(
                 )
             ).all()
         )
+        newly_invalid += [ext for ext in wanted if ext not in ids_before and blocks[ext]]
+    for ext in newly_invalid:
+        _ask_owner_to_fix_address(
+            session, shop, connection, ids[ext], by_ext[ext].email, blocks[ext]
+        )
     return ids
+
+
+def _ask_owner_to_fix_address(
+    session: Session,
+    shop: Shop,
+    connection: Connection,
+    customer_id: int,
+    email: str | None,
+    block: str | None,
+) -> None:
+    """One task per customer: no email goes to that address until the platform sends a good one."""
+    open_task(
+        session,
+        shop_id=shop.id,
+        kind=TaskKind.INVALID_EMAIL,
+        title=f"Customer address refused by the mail provider: fix it on {connection.platform}",
+        detail=f"{email!r}: {block}"[:1000],
+        customer_id=customer_id,
+        dedupe_key=f"invalid_email:{customer_id}",
+    )
 
 
 def apply_platform_state(

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connector.domain.email import InvalidEmail, valid_email
 from connector.domain.money import normalize_currency
 from connector.dunning.compose import SUPPORTED_LOCALES
 from connector.dunning.sequence import ensure_default_sequence
 from connector.store.models import Shop
-
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class ShopError(ValueError):
@@ -21,10 +19,11 @@ class ShopError(ValueError):
 
 
 def validate_email(value: str, field: str) -> str:
-    value = value.strip()
-    if not EMAIL_RE.match(value):
-        raise ShopError(f"{field}: not an email address: {value!r}")
-    return value
+    """The shop's addresses go out as sender and reply-to: the provider must accept them."""
+    try:
+        return valid_email(value)
+    except InvalidEmail as exc:
+        raise ShopError(f"{field}: {exc}") from exc
 
 
 def create_shop(

@@ -3,15 +3,17 @@ left alone, and an erased customer's personal data never brought back by a later
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, date, datetime
 
 from sqlalchemy import select
 
+from connector.mail.outbox import OutboxTransport
 from connector.services import Services
 from connector.store.db import write_session
-from connector.store.models import Customer, Shop
-from tests.support.builders import add_invoices, normalized
+from connector.store.models import Customer, Shop, Task, TaskKind
+from tests.support.builders import add_invoices, normalized, paris
 
 DUE = date(2026, 6, 10)
 
@@ -94,3 +96,54 @@ def test_two_payments_under_one_platform_id_are_both_recorded(
         inv = s.scalar(select(Invoice).where(Invoice.external_id == "F-P"))
     assert paid == [("pi_same", 4000), ("pi_same#2", 6000)]
     assert inv is not None and inv.status is InvoiceStatus.PAID
+
+
+def invalid_email_tasks(svc: Services) -> list[Task]:
+    with svc.sessions() as s:
+        return list(s.scalars(select(Task).where(Task.kind == TaskKind.INVALID_EMAIL)))
+
+
+def test_an_address_the_provider_refuses_blocks_email_and_asks_the_owner(
+    services: Services, shop: Shop
+) -> None:
+    """The sync never fails on it: the customer is stored, no email is attempted, one task."""
+    bad = normalized("F-1", email="jéan@exemple.fr", customer_id="c-j", due_on=DUE)
+    good = normalized("F-2", email="b@client.example", customer_id="c-b", due_on=DUE)
+    add_invoices(services, shop, [bad, good])
+    stored = customers(services)
+    assert stored["c-j"].email == "jéan@exemple.fr"  # kept as the platform has it, to be fixed
+    reason = stored["c-j"].email_blocked_reason or ""
+    assert reason.startswith("invalid address: non-ASCII character 'é'")
+    assert stored["c-b"].email_blocked_reason is None
+    [task] = invalid_email_tasks(services)
+    assert task.customer_id == stored["c-j"].id and "jéan@exemple.fr" in (task.detail or "")
+    add_invoices(services, shop, [replace(bad, updated_at=datetime(2021, 1, 1, tzinfo=UTC))])
+    assert len(invalid_email_tasks(services)) == 1  # one task per customer, however many syncs
+
+    report = services.runner(transport=OutboxTransport(services.settings.outbox_dir)).tick(
+        paris(date(2026, 6, 11))
+    )
+    sent_to = [json.loads(p.read_text())["to"] for p in services.settings.outbox_dir.glob("*")]
+    assert sent_to == ["b@client.example"]
+    assert report.counts()["sent"] == 1
+
+    fixed = replace(
+        bad,
+        updated_at=datetime(2022, 1, 1, tzinfo=UTC),
+        customer=replace(bad.customer, email="jean@exemple.fr"),
+    )
+    add_invoices(services, shop, [fixed])
+    assert customers(services)["c-j"].email_blocked_reason is None  # the platform fixed it
+
+    # A bounce is the provider's word on a real address: a new address doesn't lift it.
+    with write_session(services.sessions) as s:
+        cust = s.scalar(select(Customer).where(Customer.external_id == "c-j"))
+        assert cust is not None
+        cust.email_blocked_reason = "bounce: 550 no such user"
+    moved = replace(
+        fixed,
+        updated_at=datetime(2023, 1, 1, tzinfo=UTC),
+        customer=replace(fixed.customer, email="jean2@exemple.fr"),
+    )
+    add_invoices(services, shop, [moved])
+    assert customers(services)["c-j"].email_blocked_reason == "bounce: 550 no such user"

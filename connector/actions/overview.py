@@ -23,27 +23,26 @@ class ShopLine:
     id: int
     name: str
     timezone: str
+    locale: str
 
 
 @dataclass(frozen=True, slots=True)
 class TaskLine:
-    shop_name: str
+    shop: ShopLine
     title: str
     kind: str
     opened_at: datetime
-    timezone: str
 
 
 @dataclass(frozen=True, slots=True)
 class InvoiceLine:
-    shop_name: str
+    shop: ShopLine
     number: str
     customer_email: str | None
     amount_due: Money
     due_at: datetime
     status: str
     next_action_at: datetime | None
-    timezone: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +55,13 @@ class Overview:
 def operator_overview(sessions: sessionmaker[Session]) -> Overview:
     """Shops, their open tasks and their invoices due first, in three queries."""
     with sessions() as s:
-        shops = s.execute(select(Shop.id, Shop.name, Shop.timezone).order_by(Shop.id)).all()
-        by_id = {row.id: row for row in shops}
+        shops = [
+            ShopLine(row.id, row.name, row.timezone, row.locale)
+            for row in s.execute(
+                select(Shop.id, Shop.name, Shop.timezone, Shop.locale).order_by(Shop.id)
+            )
+        ]
+        by_id = {shop.id: shop for shop in shops}
         tasks = s.execute(
             select(Task.shop_id, Task.title, Task.kind, Task.created_at)
             .where(Task.state == TaskState.OPEN)
@@ -80,27 +84,22 @@ def operator_overview(sessions: sessionmaker[Session]) -> Overview:
             .limit(INVOICES_SHOWN)
         ).all()
     return Overview(
-        shops=[ShopLine(row.id, row.name, row.timezone) for row in shops],
+        shops=shops,
         tasks=[
             TaskLine(
-                shop_name=by_id[t.shop_id].name,
-                title=t.title,
-                kind=t.kind.value,
-                opened_at=t.created_at,
-                timezone=by_id[t.shop_id].timezone,
+                shop=by_id[t.shop_id], title=t.title, kind=t.kind.value, opened_at=t.created_at
             )
             for t in tasks
         ],
         invoices=[
             InvoiceLine(
-                shop_name=by_id[i.shop_id].name,
+                shop=by_id[i.shop_id],
                 number=i.number,
                 customer_email=i.email,
                 amount_due=Money.from_minor(i.amount_due_minor, i.currency),
                 due_at=i.due_at,
                 status=i.status.value,
                 next_action_at=i.next_action_at,
-                timezone=by_id[i.shop_id].timezone,
             )
             for i in invoices
         ],

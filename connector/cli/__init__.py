@@ -16,9 +16,10 @@ from connector.cli import (
     shop,
     tick,
 )
+from connector.cli.common import RelanceGroup
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=RelanceGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Relance: payment reminders that stop the moment the customer pays."""
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from connector.cli.common import emit, json_option, services
+from connector.cli.common import emit, json_option, redact_url, services
 from connector.store.migrate import current_heads, upgrade
 
 
@@ -15,14 +15,8 @@ def register(cli: click.Group) -> None:
     @json_option
     def db_upgrade(as_json: bool) -> None:
         """Apply migrations to DATABASE_URL (default: SQLite under ./var/)."""
-        with services(migrated=False) as svc:
+        with services(needs_store=False) as svc:
             url = svc.settings.database_url
             upgrade(url)
             heads = current_heads(url)
-        emit(as_json, {"database": _redact(url), "revision": heads}, f"database at {heads}")
-
-
-def _redact(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
+        emit(as_json, {"database": redact_url(url), "revision": heads}, f"database at {heads}")

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import click
 from sqlalchemy import select
 
 from connector.cli.common import CliError, emit, errors_as_cli, json_option, services
+from connector.domain.dates import instant_iso, instant_label, local_date, long_date
 from connector.importer import ImportError_, import_invoices
 from connector.platform import InvoiceStatus
 from connector.shops import ShopError, resolve_shop
@@ -35,12 +36,11 @@ def register(cli: click.Group) -> None:
                     shop = resolve_shop(s, shop_id)
                     result = import_invoices(s, shop, file, datetime.now(UTC))
             except ImportError_ as exc:
-                if as_json:
-                    emit(True, {"error": str(exc), "errors": [str(e) for e in exc.errors]}, "")
-                else:
+                if not as_json:
                     for e in exc.errors[1:]:
                         click.echo(f"  {e}", err=True)
-                raise CliError(f"{file}: {exc}") from exc
+                errors = [str(e) for e in exc.errors]
+                raise CliError(f"{file}: {exc}", {"errors": errors}) from exc
         data = {
             "rows": result.rows,
             "inserted": result.stats.inserted,
@@ -64,14 +64,15 @@ def register(cli: click.Group) -> None:
             q = select(Invoice).where(Invoice.shop_id == shop.id).order_by(Invoice.due_at)
             if status:
                 q = q.where(Invoice.status == InvoiceStatus(status))
-            rows = [_summary(inv) for inv in s.scalars(q)]
+            rows = [_summary(inv, shop.timezone) for inv in s.scalars(q)]
+            locale = shop.locale
         emit(
             as_json,
             rows,
             lambda: (
                 "\n".join(
                     f"{r['number']:<16} {r['status']:<15} {r['amount_due']:>14} {r['currency']} "
-                    f"due {str(r['due_at'])[:10]}  {r['customer_email'] or ''}"
+                    f"due {_day(r['due_on'], locale)}  {r['customer_email'] or ''}"
                     for r in rows
                 )
                 or "no invoices"
@@ -92,13 +93,14 @@ def register(cli: click.Group) -> None:
             )
             if inv is None:
                 raise CliError(f"no invoice {number!r} in shop {shop.id}")
-            data = _summary(inv)
+            tz, locale = shop.timezone, shop.locale
+            data = _summary(inv, tz)
             data["reminders"] = [
                 {
                     "step": r.step_key,
                     "state": r.state.value,
                     "due_on": r.due_on.isoformat(),
-                    "sent_at": r.sent_at.isoformat() if r.sent_at else None,
+                    "sent_at": instant_iso(r.sent_at, tz) if r.sent_at else None,
                     "reason": r.reason,
                     "subject": r.subject,
                 }
@@ -107,17 +109,23 @@ def register(cli: click.Group) -> None:
                 )
             ]
             data["timeline"] = [
-                {"at": t.at.isoformat(), "kind": t.kind.value, "summary": t.summary}
+                {
+                    "at": instant_iso(t.at, tz),
+                    "at_label": instant_label(t.at, tz),
+                    "kind": t.kind.value,
+                    "summary": t.summary,
+                }
                 for t in s.scalars(
                     select(TimelineEntry)
                     .where(TimelineEntry.invoice_id == inv.id)
                     .order_by(TimelineEntry.at, TimelineEntry.id)
                 )
             ]
-        emit(as_json, data, lambda: _show_text(data))
+        emit(as_json, data, lambda: _show_text(data, locale))
 
 
-def _summary(inv: Invoice) -> dict[str, object]:
+def _summary(inv: Invoice, timezone: str) -> dict[str, object]:
+    """Instants in ISO 8601 with the shop's offset; due and issue days as the shop's dates."""
     return {
         "id": inv.id,
         "number": inv.number,
@@ -125,24 +133,33 @@ def _summary(inv: Invoice) -> dict[str, object]:
         "currency": inv.currency,
         "amount_due": str(inv.amount_due.amount),
         "total": str(inv.total.amount),
-        "issued_at": inv.issued_at.isoformat(),
-        "due_at": inv.due_at.isoformat(),
+        "issued_on": local_date(inv.issued_at, timezone).isoformat(),
+        "due_on": local_date(inv.due_at, timezone).isoformat(),
+        "issued_at": instant_iso(inv.issued_at, timezone),
+        "due_at": instant_iso(inv.due_at, timezone),
         "customer_email": inv.customer.email,
         "customer_name": inv.customer.name,
-        "next_action_at": inv.next_action_at.isoformat() if inv.next_action_at else None,
+        "next_action_at": instant_iso(inv.next_action_at, timezone) if inv.next_action_at else None,
         "paused": inv.pause_reason,
+        "timezone": timezone,
     }
 
 
-def _show_text(data: dict[str, object]) -> str:
+def _day(iso_day: object, locale: str) -> str:
+    """A shop-local day as the owner reads it ("1er juin 2026")."""
+    return long_date(date.fromisoformat(str(iso_day)), locale)
+
+
+def _show_text(data: dict[str, object], locale: str) -> str:
     lines = [
         f"{data['number']}  {data['status']}  {data['amount_due']} {data['currency']} "
-        f"due {str(data['due_at'])[:10]}  {data['customer_email']}",
+        f"due {_day(data['due_on'], locale)}  {data['customer_email']}",
         "reminders:",
     ]
     for r in data["reminders"]:  # type: ignore[attr-defined]
-        lines.append(f"  {r['step']:<14} {r['state']:<10} {r['reason'] or ''}")
+        day = _day(r["due_on"], locale)
+        lines.append(f"  {r['step']:<14} {r['state']:<10} {day:<18} {r['reason'] or ''}")
     lines.append("timeline:")
     for t in data["timeline"]:  # type: ignore[attr-defined]
-        lines.append(f"  {t['at'][:19]}  {t['kind']:<20} {t['summary']}")
+        lines.append(f"  {t['at_label']:<22} {t['kind']:<20} {t['summary']}")
     return "\n".join(lines)

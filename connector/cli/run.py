@@ -28,7 +28,7 @@ def register(cli: click.Group) -> None:
         from connector.web import create_app
 
         _logging()
-        with services(migrated=False) as svc:
+        with services(needs_store=False) as svc:
             upgrade(svc.settings.database_url)
             if not list_shops(svc):  # no shop is made behind the owner's back
                 click.echo(NO_SHOP_YET)
@@ -72,7 +72,7 @@ def register(cli: click.Group) -> None:
         """The demo shop (made once) run over the next business days at 10:00 shop time: each
         reminder is written to the outbox folder and listed. Running it again sends nothing
         twice."""
-        with services(migrated=False) as svc:
+        with services(needs_store=False) as svc:
             upgrade(svc.settings.database_url)
             report = run_demo(svc, days=days)
         emit(as_json, report.as_dict(), lambda: _demo_text(report))

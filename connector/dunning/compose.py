@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
-from babel.dates import format_date
 from babel.numbers import format_decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connector.domain.dates import local_date, long_date
 from connector.domain.money import Money
 from connector.domain.penalties import PenaltyPolicy, compute_penalties
 from connector.dunning.context import CustomerView, InvoiceView, ReminderContext, ShopView
@@ -43,7 +42,7 @@ def greeting_name(customer: Customer) -> str:
 
 
 def local_due_on(invoice: Invoice, shop: Shop) -> date:
-    return invoice.due_at.astimezone(ZoneInfo(shop.timezone)).date()
+    return local_date(invoice.due_at, shop.timezone)
 
 
 def sent_history(
@@ -93,22 +92,21 @@ def build_context(
     if not items:
         raise ValueError("a message needs at least one invoice")
     locale = message_locale(shop, customer)
-    zone = ZoneInfo(shop.timezone)
-    today = now.astimezone(zone).date()
+    today = local_date(now, shop.timezone)
     lead = max((step for _, step in items), key=lambda s: s.offset_days)
     policy = penalty_policy(shop)
     views = []
     total_due: Money | None = None
     common: set[date] | None = None
     for invoice, step in items:
-        days = {sent.astimezone(zone).date() for sent in (history or {}).get(invoice.id, ())}
+        days = {local_date(sent, shop.timezone) for sent in (history or {}).get(invoice.id, ())}
         common = days if common is None else common & days
         reminded_on = _long_dates(days, locale)
         view = _invoice_view(invoice, step, shop, customer, today, locale, policy)
         views.append(replace(view, reminded_on=reminded_on))
         total_due = invoice.amount_due if total_due is None else _add(total_due, invoice)
     deadline = (
-        format_date(today + timedelta(days=lead.new_deadline_days), "long", locale=locale)
+        long_date(today + timedelta(days=lead.new_deadline_days), locale)
         if lead.new_deadline_days
         else None
     )
@@ -116,7 +114,7 @@ def build_context(
         step=lead.key,
         tone=lead.tone,
         locale=locale,
-        today=format_date(today, "long", locale=locale),
+        today=long_date(today, locale),
         shop=ShopView(
             name=shop.name,
             contact_email=shop.contact_email or shop.owner_email,
@@ -144,7 +142,7 @@ def build_context(
 
 
 def _long_dates(days: Collection[date], locale: str) -> tuple[str, ...]:
-    return tuple(format_date(day, "long", locale=locale) for day in sorted(days))
+    return tuple(long_date(day, locale) for day in sorted(days))
 
 
 def _add(total: Money, invoice: Invoice) -> Money:
@@ -162,7 +160,7 @@ def _invoice_view(
     policy: PenaltyPolicy,
 ) -> InvoiceView:
     due_on = local_due_on(invoice, shop)
-    issued_on = invoice.issued_at.astimezone(ZoneInfo(shop.timezone)).date()
+    issued_on = local_date(invoice.issued_at, shop.timezone)
     interest = rate = indemnity = with_penalties = None
     if step.show_penalties:
         pen = compute_penalties(
@@ -183,8 +181,8 @@ def _invoice_view(
         number=invoice.number,
         amount_due=invoice.amount_due.format(locale),
         total=invoice.total.format(locale),
-        issued_on=format_date(issued_on, "long", locale=locale),
-        due_on=format_date(due_on, "long", locale=locale),
+        issued_on=long_date(issued_on, locale),
+        due_on=long_date(due_on, locale),
         days_late=max(0, (today - due_on).days),
         payment_url=invoice.payment_url,
         interest=interest,

@@ -20,7 +20,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from babel.dates import format_date
 from babel.numbers import format_currency, format_percent
 from jinja2 import BaseLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError
 from jinja2.compiler import CodeGenerator, Frame
@@ -30,6 +29,7 @@ from jinja2.nodes import Concat
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from connector.domain.dates import BABEL_LOCALES, language_of, long_date
 from connector.dunning.context import CustomerView, InvoiceView, ReminderContext, ShopView
 from connector.dunning.planner import StepSpec
 from connector.dunning.sequence import THANK_YOU_STEP, default_step_specs
@@ -112,7 +112,7 @@ def template_name(locale: str, step: str) -> str:
 
 def language(locale: str) -> str:
     """The two-letter language of a locale string, lower-cased."""
-    return (locale or DEFAULT_LOCALE).replace("-", "_").split("_")[0].lower()
+    return language_of(locale)
 
 
 def tidy_text(text: str) -> str:
@@ -620,13 +620,13 @@ def sample_context(
     ``earlier``: how many reminders were really sent before (a week apart, the last a week ago).
     """
     spec = sample_spec(step) if isinstance(step, str) else step
-    babel_locale = {"fr": "fr_FR", "en": "en_GB"}.get(language(locale), language(locale))
+    babel_locale = BABEL_LOCALES.get(language(locale), language(locale))
 
     def money(amount: str) -> str:
         return str(format_currency(Decimal(amount), "EUR", locale=babel_locale))
 
     def day(value: date) -> str:
-        return str(format_date(value, format="long", locale=babel_locale))
+        return long_date(value, locale)
 
     penalties = spec.show_penalties
     rate = Decimal("0.1215")
@@ -642,8 +642,8 @@ def sample_context(
                 number=number,
                 amount_due=money(amount),
                 total=money(amount),
-                issued_on=day(due_on - timedelta(days=30)),
-                due_on=day(due_on),
+                issued_on=long_date(due_on - timedelta(days=30), locale),
+                due_on=long_date(due_on, locale),
                 days_late=max(0, (_SAMPLE_TODAY - due_on).days),
                 payment_url=f"https://pay.example.com/i/{number}" if payment_url else None,
                 interest=money(interest) if penalties and b2b else None,
@@ -662,7 +662,7 @@ def sample_context(
         step=spec.key,
         tone=spec.tone,
         locale=locale,
-        today=day(_SAMPLE_TODAY),
+        today=long_date(_SAMPLE_TODAY, locale),
         shop=ShopView(
             name="Atelier Lumière",
             contact_email="contact@atelier-lumiere.example",

@@ -7,6 +7,7 @@ from importlib.resources import files
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 from connector.store.db import normalize_url
@@ -24,17 +25,19 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 
 
 def current_heads(database_url: str) -> list[str]:
-    from alembic.script import ScriptDirectory
-
+    """The revisions this code's migrations end at."""
     return list(ScriptDirectory.from_config(alembic_config(database_url)).get_heads())
 
 
-def revisions_in(engine: Engine) -> set[str]:
-    """The revisions the database is at (empty: never migrated)."""
+def store_problem(engine: Engine, database_url: str) -> str | None:
+    """Why the store can't serve this code as it is (never upgraded, or at another revision),
+    said as the end of "the store at … ", or None when it is at the code's head."""
     with engine.connect() as conn:
-        return set(MigrationContext.configure(conn).get_current_heads())
-
-
-def is_current(engine: Engine) -> bool:
-    """True when the database is at the code's head revision(s)."""
-    return revisions_in(engine) == set(current_heads(engine.url.render_as_string(False)))
+        stored = set(MigrationContext.configure(conn).get_current_heads())
+    wanted = set(current_heads(database_url))
+    if not stored:
+        return "is not initialised"
+    if stored != wanted:
+        at, needs = ", ".join(sorted(stored)), ", ".join(sorted(wanted))
+        return f"is at revision {at}, this code needs {needs}"
+    return None

@@ -18,6 +18,7 @@ from connector.crypto import local_key
 from connector.extension import init_services
 from connector.services import Services
 from connector.web import health, overview
+from connector.web.filters import DATE_FILTERS
 from connector.web.security import add_security_headers
 from connector.webhooks import routes as webhook_routes
 
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.session_interface = _NoSessionOnWebhooks()
     init_services(app, services or Services.build(settings))
+    app.jinja_env.filters.update(DATE_FILTERS)
     csrf = CSRFProtect(app)
     csrf.exempt(webhook_routes.bp)  # signed, so never behind CSRF
     app.after_request(add_security_headers)

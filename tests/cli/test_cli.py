@@ -7,6 +7,7 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from connector.cli import cli
 from connector.config import Settings
 from connector.services import Services
 from connector.store.models import Invoice, TimelineEntry
-from tests.conftest import make_env
+from tests.conftest import make_env, scratch_postgres
 
 DESIGN_COMMANDS = {
     "db",
@@ -96,7 +97,8 @@ def test_import_list_show_tick(run, tmp_path: Path, env: dict[str, str]) -> None
     jpy = next(r for r in rows if r["number"] == "F-002")
     assert (jpy["amount_due"], jpy["currency"]) == ("1500", "JPY")
     f3 = next(r for r in rows if r["number"] == "F-003")
-    assert f3["due_at"].startswith("2026-06-09T22:00")  # net 30 from 11 May, Paris midnight
+    assert f3["due_on"] == "2026-06-10"  # net 30 from 11 May, the shop's day
+    assert f3["due_at"] == "2026-06-10T00:00:00+02:00"  # Paris midnight, with its offset
     code, out, err = run("tick", "--now", "2026-06-11T10:00:00+02:00", "--json")
     assert code == 0, err
     report = json.loads(out)
@@ -124,6 +126,10 @@ def test_import_list_show_tick(run, tmp_path: Path, env: dict[str, str]) -> None
             "line 3, field amount",
         ),
         ("F-9,,X,10.00,EUR,2026-05-01,2026-06-10,false,fr\n", "line 3, field customer_email"),
+        (  # SendGrid answers 400 for a non-ASCII local part: refused here, not at send time
+            "F-9,jéan@exemple.fr,X,10.00,EUR,2026-05-01,2026-06-10,false,fr\n",
+            "line 3, field customer_email: 'jéan@exemple.fr' is refused by the mail provider",
+        ),
         (
             "F-9,x@client.example,X,10.001,EUR,2026-05-01,2026-06-10,false,fr\n",
             "line 3, field amount",
@@ -204,17 +210,6 @@ def test_shop_list_gives_the_ids(run) -> None:  # type: ignore[no-untyped-def]
     assert "Atelier Dupont" in out and "Deux" in out and out.lstrip().startswith("1")
 
 
-def test_an_unmigrated_store_is_a_one_line_error(tmp_path: Path) -> None:
-    env = make_env(f"sqlite:///{tmp_path / 'fresh.db'}", tmp_path / "var")
-    result = CliRunner().invoke(
-        cli, ["shop", "create", "--name", "A", "--email", "a@a.example"], env=env
-    )
-    assert result.exit_code == 1
-    assert result.stderr.strip() == (
-        "relance: the store is not at the current schema: run `relance db upgrade` first"
-    )
-
-
 def readme_walkthrough() -> list[list[str]]:
     """The `relance …` lines of the README's "Using it" section, as an owner would paste them."""
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
@@ -246,3 +241,164 @@ def test_the_readme_walkthrough_works_as_written(
     assert re.search(r"reminder_1\s+sent", outputs["invoices show"])
     assert "formal_notice.pdf" in outputs["letters list"]
     assert "reminder(s); emails written to" in outputs["demo"]
+
+
+def test_dates_are_the_shops_days_and_instants_carry_their_zone(  # type: ignore[no-untyped-def]
+    run, tmp_path: Path
+) -> None:
+    """Due 1 June in Paris is stored as 31 May 22:00 UTC: never shown as 31 May."""
+    csv_file = tmp_path / "june.csv"
+    csv_file.write_text(
+        HEADER + "F-601,marie@client.example,Marie,10.00,EUR,2026-05-02,2026-06-01,false,fr\n"
+    )
+    code, _, err = run("invoices", "import", str(csv_file))
+    assert code == 0, err
+    code, out, _ = run("invoices", "list")
+    assert "due 1er juin 2026" in out and "05-31" not in out and "31 mai" not in out
+    code, out, _ = run("invoices", "list", "--json")
+    [row] = json.loads(out)
+    assert (row["due_on"], row["issued_on"]) == ("2026-06-01", "2026-05-02")
+    assert row["due_at"] == "2026-06-01T00:00:00+02:00"
+    assert row["next_action_at"].endswith("+02:00")
+    code, out, _ = run("invoices", "show", "F-601")
+    assert "due 1er juin 2026" in out
+    [timeline] = [line for line in out.splitlines() if "imported" in line]
+    assert " CET " in timeline or " CEST " in timeline  # the instant, labelled with its zone
+    code, out, _ = run("invoices", "show", "F-601", "--json")
+    [entry] = json.loads(out)["timeline"]
+    assert entry["at"][-6:] in {"+01:00", "+02:00"}
+
+
+def test_shop_address_the_provider_refuses_is_named(run) -> None:  # type: ignore[no-untyped-def]
+    code, _out, err = run("shop", "create", "--name", "B", "--email", "jéan@exemple.fr")
+    assert code != 0
+    assert "email: 'jéan@exemple.fr' is refused by the mail provider: non-ASCII" in err
+
+
+FIRST_GOOD = GOOD.splitlines(keepends=True)[0]
+HOSTILE = {
+    "10 MB field": (
+        HEADER + FIRST_GOOD + f"F-9,x@client.example,{'X' * 10_000_000},10.00,EUR,2026-05-01,,,\n",
+        "line 3, field customer_name: unreadable CSV (field larger than field limit",
+    ),
+    "amount of 1e17": (
+        HEADER + FIRST_GOOD + "F-9,x@client.example,X,100000000000000000,EUR,2026-05-01,,,\n",
+        "line 3, field amount: 100000000000000000 is too large",
+    ),
+    "amount in exponent notation": (
+        HEADER + FIRST_GOOD + "F-9,x@client.example,X,1e17,EUR,2026-05-01,,,\n",
+        "line 3, field amount: 1e17 is too large",
+    ),
+    "year 1": (
+        HEADER + FIRST_GOOD + "F-9,x@client.example,X,10.00,EUR,0001-01-01,,,\n",
+        "line 3, field issued_at: 0001-01-01 is out of range",
+    ),
+    "year 9999 and the terms on top": (
+        HEADER + FIRST_GOOD + "F-9,x@client.example,X,10.00,EUR,9999-12-20,,,\n",
+        "line 3, field issued_at: 9999-12-20 is out of range",
+    ),
+    "due date beyond the range through the terms": (
+        HEADER + FIRST_GOOD + "F-9,x@client.example,X,10.00,EUR,2999-12-20,,,\n",
+        "line 3, field issued_at: with the shop's 30-day terms the due date is out of range",
+    ),
+    "100k-character number": (
+        HEADER + FIRST_GOOD + f"F-9,x@client.example,X,{'1' * 100_000},EUR,2026-05-01,,,\n",
+        "line 3, field amount: longer than 255 characters (100000)",
+    ),
+    "NUL in the invoice number": (
+        HEADER + FIRST_GOOD + "F-\x009,x@client.example,X,10.00,EUR,2026-05-01,,,\n",
+        "line 3, field number: contains a NUL byte",
+    ),
+    "duplicated header column": (
+        "number,customer_email,amount,currency,issued_at,amount\n"
+        "F-9,x@client.example,10.00,EUR,2026-05-01,20.00\n",
+        "line 1, field amount: appears twice in the header (columns 3 and 6)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_file_is_one_line_naming_line_and_field_and_writes_nothing(  # type: ignore[no-untyped-def]
+    run, tmp_path: Path, env: dict[str, str], case: str
+) -> None:
+    content, where = HOSTILE[case]
+    csv_file = tmp_path / "hostile.csv"
+    csv_file.write_text(content, encoding="utf-8")
+    code, out, err = run("invoices", "import", str(csv_file))
+    assert code == 1
+    assert err.count("\n") == 1 and err.startswith("relance: "), err[:500]
+    assert where in err and "nothing was imported" in err
+    assert out == ""
+    assert count_invoices(env) == (0, 0)
+    code, out, err = run("invoices", "import", str(csv_file), "--json")
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1, err[:500]
+    error = json.loads(err)
+    assert where in error["error"] and where in error["errors"][0]
+    assert count_invoices(env) == (0, 0)
+
+
+NAME = "Dupont; Fils; et; Cie; " + ";" * 20
+
+
+def test_semicolons_in_the_rows_of_a_comma_file_do_not_fool_it(  # type: ignore[no-untyped-def]
+    run, tmp_path: Path
+) -> None:
+    rows = "".join(
+        f'F-{i},c{i}@client.example,"{NAME}",10.00,EUR,2026-05-01,,,\n' for i in range(5)
+    )
+    csv_file = tmp_path / "commas.csv"
+    csv_file.write_text(HEADER + rows)
+    code, out, err = run("invoices", "import", str(csv_file), "--json")
+    assert code == 0, err
+    assert json.loads(out)["inserted"] == 5
+    code, out, _ = run("invoices", "list", "--json")
+    assert {r["customer_name"] for r in json.loads(out)} == {NAME}
+
+
+def test_errors_under_json_are_json(run) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = run("tick", "--now", "yesterday", "--json")
+    assert (code, out) == (1, "")
+    assert "--now" in json.loads(err)["error"]
+    code, out, err = run("invoices", "show", "F-404", "--json")
+    assert (code, out) == (1, "")
+    assert json.loads(err) == {"error": "no invoice 'F-404' in shop 1"}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def never_upgraded_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A store nobody ran `relance db upgrade` on: no tables at all."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    with scratch_postgres("relance_noinit") as url:
+        yield url
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("invoices", "list"), ("invoices", "show", "F-1"), ("tick",), ("shop", "set", "1")],
+)
+def test_a_store_never_upgraded_says_how_to_fix_it(
+    never_upgraded_url: str, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    env = make_env(never_upgraded_url, tmp_path / "var")
+    runner = CliRunner()
+    result = runner.invoke(cli, list(command), env=env, catch_exceptions=False)
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1
+    assert "is not initialised: run `relance db upgrade`" in result.stderr
+    assert result.stderr.startswith("relance: the store at ")
+    result = runner.invoke(cli, [*command, "--json"], env=env, catch_exceptions=False)
+    assert result.exit_code == 1
+    assert "run `relance db upgrade`" in json.loads(result.stderr)["error"]
+    result = runner.invoke(cli, ["db", "upgrade"], env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+
+
+def test_usage_errors_under_json_are_json(run) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = run("invoices", "list", "--status", "bogus", "--json")
+    assert (code, out) == (2, "")
+    assert "'bogus' is not one of" in json.loads(err)["error"]
+    code, _, err = run("invoices", "list", "--status", "bogus")
+    assert code == 2 and "Usage:" in err  # without --json, click's usual help

@@ -9,9 +9,9 @@ import threading
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date
 from sqlalchemy import select
 
+from connector.domain.dates import long_date
 from connector.dunning.context import ReminderContext
 from connector.dunning.rendering import ReminderRenderer, RenderedMessage
 from connector.dunning.runner import DunningRunner, RunnerOptions
@@ -77,7 +77,7 @@ def in_auckland(services: Services, shop: Shop) -> None:
 
 def cited(locale: str, days: list[date]) -> str:
     """The phrase a message uses to cite reminders sent on these local days."""
-    long = [format_date(day, "long", locale=locale) for day in days]
+    long = [long_date(day, locale) for day in days]
     if locale == "fr":
         if len(long) == 1:
             return f"Malgré notre rappel du {long[0]}, "
@@ -223,7 +223,7 @@ def test_a_consolidated_message_cites_only_what_was_sent_for_every_invoice(
     [ctx] = [c for c, _ in renderer.rendered if c.step == "reminder_3"]
     reminded = {inv.number: inv.reminded_on for inv in ctx.invoices}
     long = [
-        format_date(DUE + timedelta(days=OFFSETS[k]), "long", locale="fr")
+        long_date(DUE + timedelta(days=OFFSETS[k]), "fr")
         for k in ("courtesy", "reminder_1", "reminder_2")
     ]
     assert reminded == {"A-1": tuple(long), "B-2": (long[2],)}

@@ -270,3 +270,27 @@ def test_hand_off_above_threshold_opens_a_task(
         [task] = s.scalars(select(Task).where(Task.kind == TaskKind.ESCALATION)).all()
         assert "B-1" in task.title
     assert make_runner().tick(paris(date(2026, 6, 30))).counts() == {}
+
+
+def test_french_message_dates_are_the_shops_days_with_1er(
+    services: Services, shop: Shop, make_runner: Callable[..., DunningRunner]
+) -> None:
+    """Due 1 June in Paris (31 May 22:00 UTC): the message says "1er juin 2026", not 31 mai."""
+    add_invoices(
+        services,
+        shop,
+        [
+            normalized(
+                "F-2026-061",
+                email="marie@client.example",
+                due_on=date(2026, 6, 1),
+                issued_on=date(2026, 5, 2),
+            )
+        ],
+    )
+    assert make_runner().tick(paris(date(2026, 6, 2))).counts()["sent"] == 1  # courtesy skipped
+    [mail] = outbox_messages(services)
+    assert mail["step"] == "reminder_1"
+    assert "1er juin 2026" in str(mail["text"])
+    assert "2 mai 2026" in str(mail["text"])
+    assert "31 mai" not in str(mail["text"])

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from connector.domain.email import email_problem
 from connector.mail.base import DeliveryOutcome
 from connector.mail.sendgrid import SendGridTransport
 from tests.mail import make_mail
@@ -151,3 +152,29 @@ def test_missing_prism_fails_in_ci_and_skips_elsewhere() -> None:
         skip_or_fail(f"Prism is not installed: {SETUP_HINT}", {"CI": "true"})
     with pytest.raises(pytest.skip.Exception, match="make test"):
         skip_or_fail(f"Prism is not installed: {SETUP_HINT}", {})
+
+
+ADDRESSES = (
+    "claire@example.com",
+    "first.last+tag@sub.example.co.uk",
+    "o'brien@example.ie",
+    "x@xn--caf-dma.fr",  # an internationalised domain in punycode
+    "jéan@exemple.fr",
+    "claire@exemple",
+    "claire dupont@example.com",
+    "claire@@example.com",
+    ".claire@example.com",
+    "claire..dupont@example.com",
+    "claire@-example.com",
+    "claire@exa_mple.com",
+    "claire@café.fr",
+)  # RFC 5321's 64/254 limits are checked too, though Prism's "email" format leaves them out
+
+
+@pytest.mark.parametrize("address", ADDRESSES)
+def test_our_address_check_agrees_with_the_provider(prism_url: str, address: str) -> None:
+    """What the importer, the sync and shop settings accept is what mail/send accepts."""
+    result = sendgrid(prism_url).send(make_mail(to_email=address))
+
+    accepted = result.outcome is DeliveryOutcome.SENT
+    assert accepted == (email_problem(address) is None), (address, result.error)

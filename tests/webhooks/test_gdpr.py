@@ -199,6 +199,6 @@ def test_cli_erase(services: Services, shop: Shop, env: dict[str, str]) -> None:
     # Nobody left with that address: a one-line reason, non-zero exit.
     result = runner.invoke(cli, ["customers", "erase", MARIE, "--json"], env=env)
     assert result.exit_code == 1
-    assert result.stderr.strip() == f"relance: no customer with email {MARIE}"
+    assert json.loads(result.stderr) == {"error": f"no customer with email {MARIE}"}
     result = runner.invoke(cli, ["customers", "erase", "not-an-email"], env=env)
     assert result.exit_code == 1 and "not an email address" in result.stderr

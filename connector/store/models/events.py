@@ -57,6 +57,7 @@ class TaskKind(StrEnum):
     UNKNOWN_OUTCOME = "unknown_outcome"  # a send whose result was lost: check, never resent
     SEND_FAILED = "send_failed"
     BOUNCE = "bounce"
+    INVALID_EMAIL = "invalid_email"  # a platform's address the mail provider would refuse
     PRESCRIBED = "prescribed"
     DATA_REQUEST = "data_request"
     FOLLOW_UP = "follow_up"  # a task step of the sequence: a person does what the step says

@@ -1,0 +1,58 @@
+"""Dates as the shop's people read them, one module for messages, the CLI and the web page.
+
+The store keeps instants in UTC; a due date is the shop's local midnight of that day, so shown in
+UTC a 1 June due date in Paris reads 31 May. Everything shown goes through here: the local date
+of an instant in the shop's time zone, long dates ("1er juin 2026", "1 June 2026") and instants
+labelled with their zone ("2026-06-01 10:00 CEST", or ISO 8601 with the shop's offset).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date
+
+#: The Babel locale each message language is written in (English dates are British: 1 June 2026).
+BABEL_LOCALES = {"fr": "fr_FR", "en": "en_GB"}
+DEFAULT_LANGUAGE = "en"
+
+
+def language_of(locale: str | None) -> str:
+    """The two-letter language of a locale string ("fr", "fr_FR", "fr-BE" → "fr")."""
+    return (locale or DEFAULT_LANGUAGE).replace("-", "_").split("_")[0].lower()
+
+
+def in_zone(instant: datetime, timezone: str) -> datetime:
+    """The instant on the shop's wall clock (aware, with the zone's offset at that instant)."""
+    if instant.tzinfo is None:
+        raise ValueError(f"naive datetime has no place in a time zone: {instant!r}")
+    return instant.astimezone(ZoneInfo(timezone))
+
+
+def local_date(instant: datetime, timezone: str) -> date:
+    """The calendar day the instant falls on in the shop's time zone."""
+    return in_zone(instant, timezone).date()
+
+
+def long_date(day: date, locale: str | None) -> str:
+    """A date written out: "1er juin 2026" / "2 juin 2026" in French, "1 June 2026" in English.
+
+    French writes the first day of a month as an ordinal ("1er"), which CLDR's long format
+    does not do.
+    """
+    lang = language_of(locale)
+    text = str(format_date(day, format="long", locale=BABEL_LOCALES.get(lang, lang)))
+    if lang == "fr" and day.day == 1 and text.startswith("1 "):
+        text = "1er" + text[1:]
+    return text
+
+
+def instant_label(instant: datetime, timezone: str) -> str:
+    """An instant for people: the shop's wall clock with its zone ("2026-06-01 10:00 CEST")."""
+    return in_zone(instant, timezone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def instant_iso(instant: datetime, timezone: str) -> str:
+    """An instant for machines: ISO 8601 with the shop's offset ("2026-06-01T10:00:00+02:00")."""
+    return in_zone(instant, timezone).isoformat()

@@ -1,0 +1,36 @@
+"""Jinja filters for the owner's pages: dates in the shop's time zone, never in UTC.
+
+Each takes the shop (anything with ``timezone`` and ``locale``) the value belongs to:
+``{{ invoice.due_at | local_day(shop) }}`` → "1er juin 2026",
+``{{ task.created_at | local_time(shop) }}`` → "2026-06-01 10:00 CEST".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+from connector.domain.dates import instant_label, local_date, long_date
+
+
+class ShopZone(Protocol):
+    timezone: str
+    locale: str
+
+
+def local_day(instant: datetime | None, shop: ShopZone) -> str:
+    """The shop-local day of an instant, written out in the shop's language."""
+    if instant is None:
+        return "—"
+    return long_date(local_date(instant, shop.timezone), shop.locale)
+
+
+def local_time(instant: datetime | None, shop: ShopZone) -> str:
+    """An instant on the shop's wall clock, labelled with its zone."""
+    if instant is None:
+        return "—"
+    return instant_label(instant, shop.timezone)
+
+
+DATE_FILTERS: dict[str, Callable[..., Any]] = {"local_day": local_day, "local_time": local_time}
