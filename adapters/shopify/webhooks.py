@@ -125,7 +125,7 @@ def parse(
         raise WebhookParseError("no X-Shopify-Topic header")
     try:
         body = json.loads(raw_body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise WebhookParseError(f"{topic}: body is not JSON") from exc
     if not isinstance(body, dict):
         raise WebhookParseError(f"{topic}: body is not a JSON object")

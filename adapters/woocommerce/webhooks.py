@@ -112,7 +112,7 @@ def parse_event(
         )
     try:
         body = json.loads(raw_body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise WebhookParseError(f"WooCommerce webhook body is not JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise WebhookParseError("WooCommerce webhook body is not an object")

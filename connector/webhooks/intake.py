@@ -65,6 +65,7 @@ class IntakeResult:
 TOO_LARGE = IntakeResult(413, "payload too large")
 NOT_FOUND = IntakeResult(404, "unknown connection")
 UNAUTHORIZED = IntakeResult(401, "invalid signature")
+UNREADABLE = IntakeResult(400, "unreadable event")
 
 
 class WebhookIntake:
@@ -140,6 +141,9 @@ class WebhookIntake:
             event = adapter.parse_webhook(ctx, headers, body)
         except WebhookParseError as exc:
             return IntakeResult(400, f"unreadable event: {exc}")
+        except Exception:  # a verified body no parser branch foresaw: the sender's fault → 400
+            log.exception("parse_webhook raised for connection %s", ctx.id)
+            return UNREADABLE
         now = self.clock()
         row = NewEvent(
             scope=platform_scope(ctx.platform, ctx.id),
@@ -182,6 +186,9 @@ class WebhookIntake:
             events = sendgrid.parse_batch(body)
         except sendgrid.SendGridParseError as exc:
             return IntakeResult(400, f"unreadable batch: {exc}")
+        except Exception:  # a verified batch no parser branch foresaw: the sender's fault → 400
+            log.exception("SendGrid batch could not be parsed")
+            return UNREADABLE
         now = self.clock()
         kept = kept_headers(headers)
         rows = [
@@ -277,8 +284,8 @@ def _pick_shop(
         data = json.loads(body)
         if isinstance(data, dict):
             claimed = _domain(data.get("shop_domain"))
-    except (ValueError, UnicodeDecodeError):
-        pass
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        pass  # unreadable: the adapter's parse answers 400
     if claimed is None:
         claimed = _domain(
             next((v for k, v in headers.items() if k.lower() == "x-shopify-shop-domain"), None)
