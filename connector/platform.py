@@ -204,6 +204,15 @@ def event_ids_span_accounts(adapter: PlatformAdapter) -> bool:
     return getattr(adapter, "event_ids_span_accounts", False) is True
 
 
+def shares_webhook_secret(adapter: PlatformAdapter) -> bool:
+    """Whether every account of the platform signs its deliveries with one app secret, which an
+    adapter declares with ``shared_webhook_secret = True`` (Shopify). A valid signature then
+    does not bind a delivery to its connection, so no invoice is created from such a body
+    alone: an order the connection has never seen is first confirmed with the platform
+    (``fetch_status`` on that connection, by the worker), and only its answer is stored."""
+    return getattr(adapter, "shared_webhook_secret", False) is True
+
+
 def load_adapters() -> dict[str, PlatformAdapter]:
     """Every adapter registered under the entry-point group, keyed by its platform name."""
     found: dict[str, PlatformAdapter] = {}

@@ -41,6 +41,9 @@ class ShopifyAdapter:
     platform = "shopify"
     # X-Shopify-Event-Id is unique across shops: the core dedupes per app, not per connection.
     event_ids_span_accounts = True
+    # Every shop's deliveries are signed with the app's client secret: the core confirms an
+    # order a connection has never seen with Shopify before it becomes an invoice.
+    shared_webhook_secret = True
     credential_fields: tuple[CredentialField, ...] = (
         CredentialField(
             "shop",

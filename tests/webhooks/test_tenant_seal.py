@@ -5,6 +5,8 @@ app secret, so a delivery captured for shop A verifies on B's URL too. A's bytes
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from flask.testing import FlaskClient
@@ -14,8 +16,11 @@ from connector.platform import InvoiceStatus
 from connector.services import Services
 from connector.shops import create_shop
 from connector.store.db import write_session
-from connector.store.models import Invoice, Shop, WebhookEvent
+from connector.store.models import Invoice, Shop, WebhookEvent, WebhookOutcome
+from connector.webhooks.apply import apply_pending
+from tests.support.fake_shopify import FakeClock, FakeShopify, make_order
 from tests.support.webhooks import (
+    SHOPIFY_APP_SECRET,
     invoice_by_external,
     open_invoice,
     seed_invoices,
@@ -121,3 +126,59 @@ def test_a_delivery_naming_no_shop_dedupes_across_shops(
     with services.sessions() as s:
         [event] = s.scalars(select(WebhookEvent)).all()
     assert (event.scope, event.connection_id) == ("shopify", conn_a)
+
+
+@pytest.fixture
+def shopify_b() -> Iterator[FakeShopify]:
+    """Shop B's Shopify, on 127.0.0.1: what the worker asks about B's orders."""
+    with FakeShopify(clock=FakeClock(), client_secret=SHOPIFY_APP_SECRET) as server:
+        yield server
+
+
+def _connect_b(services: Services, fake: FakeShopify) -> int:
+    """Shop B's connection, pointed at its local Shopify; its shop id not known yet."""
+    with write_session(services.sessions) as s:
+        other = create_shop(s, name="Atelier B", email="compta@b.example").id
+    token = fake.issue_token_pair(None)["access_token"]
+    return shopify_connection(services, other, DOMAIN_B, api_base=fake.base_url, access_token=token)
+
+
+def _order_requests(fake: FakeShopify) -> list[str]:
+    return [r["variables"]["id"] for r in fake.graphql_requests if r["operation"] == "RelanceOrder"]
+
+
+def test_an_order_a_connection_never_saw_is_created_only_from_the_platforms_answer(
+    services: Services, client: FlaskClient, shopify_b: FakeShopify
+) -> None:
+    """A's order, its status page on A's own domain (no myshopify host, no shop id B knows):
+    nothing in the body tells it is not B's. The web process stores it and creates nothing;
+    the worker asks B's Shopify, which has no such order, so B never gets it. B's own new
+    order is created from what B's Shopify answers, not from what the body says."""
+    conn_b = _connect_b(services, shopify_b)
+    foreign = json.loads(shopify_order(7001, "pending", "2026-06-12T10:00:00+02:00"))
+    foreign["order_status_url"] = f"https://atelier-a.example/{SHOP_ID_A}/orders/t/authenticate"
+    body = json.dumps(foreign).encode()
+    headers = shopify_headers(body, "orders/updated", "ev-a-foreign", domain=DOMAIN_B)
+    answer = client.post(f"/webhooks/shopify/{conn_b}", data=body, headers=headers)
+    assert answer.get_json()["status"] == "accepted"  # stored: its signature is the app's
+    assert _invoices_of(services, conn_b) == []
+    assert _order_requests(shopify_b) == []  # the web process never calls Shopify
+
+    assert apply_pending(services, datetime.now(UTC)) == 1
+    assert _order_requests(shopify_b) == ["gid://shopify/Order/7001"]
+    assert _invoices_of(services, conn_b) == []
+    with services.sessions() as s:
+        event = s.scalar(select(WebhookEvent).where(WebhookEvent.dedupe_key == "ev-a-foreign"))
+        assert event is not None and event.outcome is WebhookOutcome.IGNORED
+
+    shopify_b.add_orders(
+        make_order(8002, updated_at="2026-06-12T08:00:00Z", total="250.00", currency="USD")
+    )
+    own = shopify_order(8002, "pending", "2026-06-12T10:00:00+02:00", domain=DOMAIN_B)
+    headers = shopify_headers(own, "orders/updated", "ev-b-own", domain=DOMAIN_B)
+    assert client.post(f"/webhooks/shopify/{conn_b}", data=own, headers=headers).status_code == 200
+    assert _invoices_of(services, conn_b) == []
+    assert apply_pending(services, datetime.now(UTC)) == 1
+    assert _invoices_of(services, conn_b) == [("8002", InvoiceStatus.OPEN)]
+    # Shopify's amount (250.00), not the body's (108.00).
+    assert invoice_by_external(services, conn_b, "8002").amount_due_minor == 25000
