@@ -12,11 +12,13 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from adapters.shopify import ShopifyAdapter
 from connector.platform import InvoiceStatus
 from connector.services import Services
 from connector.shops import create_shop
 from connector.store.db import write_session
-from connector.store.models import Invoice, Shop, WebhookEvent, WebhookOutcome
+from connector.store.models import Connection, Invoice, Shop, WebhookEvent, WebhookOutcome
+from connector.sync import connection_context
 from connector.webhooks.apply import apply_pending
 from tests.support.fake_shopify import FakeClock, FakeShopify, make_order
 from tests.support.webhooks import (
@@ -182,3 +184,29 @@ def test_an_order_a_connection_never_saw_is_created_only_from_the_platforms_answ
     assert _invoices_of(services, conn_b) == [("8002", InvoiceStatus.OPEN)]
     # Shopify's amount (250.00), not the body's (108.00).
     assert invoice_by_external(services, conn_b, "8002").amount_due_minor == 25000
+
+
+def test_registering_the_webhooks_stores_the_shop_id_that_seals_them(
+    services: Services, client: FlaskClient, shopify_b: FakeShopify
+) -> None:
+    """What `relance connect shopify` does after saving the credentials: the shop's id lands in
+    the stored (encrypted) credentials, and from then on a body naming another shop id is 401."""
+    conn_b = _connect_b(services, shopify_b)
+    with services.sessions() as s:
+        row = s.get(Connection, conn_b)
+        assert row is not None
+        ctx = connection_context(services, row)
+    ShopifyAdapter().register_webhooks(ctx, "https://relance.example.com")
+    with services.sessions() as s:
+        row = s.get(Connection, conn_b)
+        assert row is not None
+        assert services.secrets.decrypt_json(row.credentials_enc)["shop_id"] == "690933842"
+
+    custom = json.loads(shopify_order(7001, "pending", "2026-06-12T10:00:00+02:00"))
+    custom["order_status_url"] = f"https://atelier-a.example/{SHOP_ID_A}/orders/t/authenticate"
+    body = json.dumps(custom).encode()
+    headers = shopify_headers(body, "orders/updated", "ev-a-custom", domain=DOMAIN_B)
+    before = row_counts(services)
+    answer = client.post(f"/webhooks/shopify/{conn_b}", data=body, headers=headers)
+    assert answer.status_code == 401
+    assert row_counts(services) == before
