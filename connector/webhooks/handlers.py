@@ -61,9 +61,13 @@ class ApplyContext:
     def new_invoice(self, event: NormalizedEvent) -> NormalizedInvoice | None:
         """The invoice to create for an event naming one this connection has never seen: the
         body's, or, where the body alone does not bind it to this connection, the platform's
-        answer on this connection (None: the platform has no such invoice here)."""
+        answer on this connection (None: the platform has no such invoice here). A body that
+        says nothing is owed is not worth a platform call per paid order: nothing to remind
+        about, and the next sync brings the order in anyway."""
         if not self.confirms_new_invoices:
             return event.invoice
+        if event.invoice is not None and not event.invoice.status.is_owed:
+            return None
         return self.resolved(event, reread=True).fresh
 
     def invoice(self, event: NormalizedEvent) -> Invoice | None:
@@ -130,7 +134,7 @@ def apply_state(ctx: ApplyContext, event: NormalizedEvent) -> WebhookOutcome:
             return WebhookOutcome.IGNORED  # not an invoice we track
         new = ctx.new_invoice(event)
         if new is None:
-            return WebhookOutcome.IGNORED  # the platform has no such invoice on this connection
+            return WebhookOutcome.IGNORED  # not confirmed on this connection, or nothing owed
         upsert_invoices(ctx.session, ctx.shop, ctx.connection, [new], ctx.now)
         return WebhookOutcome.APPLIED
     carried = event.invoice

@@ -185,6 +185,15 @@ def test_an_order_a_connection_never_saw_is_created_only_from_the_platforms_answ
     # Shopify's amount (250.00), not the body's (108.00).
     assert invoice_by_external(services, conn_b, "8002").amount_due_minor == 25000
 
+    # An unknown order whose body says it is paid: nothing to remind about, nothing to ask.
+    asked = len(_order_requests(shopify_b))
+    paid = shopify_order(9003, "paid", "2026-06-12T10:00:00+02:00", domain=DOMAIN_B)
+    headers = shopify_headers(paid, "orders/paid", "ev-b-paid", domain=DOMAIN_B)
+    assert client.post(f"/webhooks/shopify/{conn_b}", data=paid, headers=headers).status_code == 200
+    apply_pending(services, datetime.now(UTC))
+    assert _invoices_of(services, conn_b) == [("8002", InvoiceStatus.OPEN)]
+    assert len(_order_requests(shopify_b)) == asked
+
 
 def test_registering_the_webhooks_stores_the_shop_id_that_seals_them(
     services: Services, client: FlaskClient, shopify_b: FakeShopify
