@@ -141,6 +141,12 @@ class WebhookParseError(AdapterError):
     """A verified body that is not a valid event (the intake answers 400)."""
 
 
+class WebhookWrongAccount(WebhookParseError):
+    """A verified body that names another account than its connection's: where every account
+    shares one app secret, the signature proves who sent it, not for whom (the intake answers
+    401, like a bad signature: the delivery is not this connection's)."""
+
+
 @dataclass(frozen=True, slots=True)
 class CredentialField:
     """One option of ``relance connect <platform>``; the CLI builds its flags from these."""
@@ -206,6 +212,23 @@ class ResolvesPayments(Protocol):
     def invoice_for_payment(self, conn: ConnectionContext, payment_external_id: str) -> str | None:
         """The external id of the invoice that payment paid, or None if it paid no invoice."""
         ...
+
+
+def event_ids_span_accounts(adapter: PlatformAdapter) -> bool:
+    """Whether the platform's event ids are unique across all its accounts, which an adapter
+    declares with ``event_ids_span_accounts = True`` (Shopify's ``X-Shopify-Event-Id`` is, and
+    every shop shares the app secret). Its deliveries are then deduplicated per platform, not per
+    connection: one captured for one account and replayed to another's URL is a duplicate."""
+    return getattr(adapter, "event_ids_span_accounts", False) is True
+
+
+def shares_webhook_secret(adapter: PlatformAdapter) -> bool:
+    """Whether every account of the platform signs its deliveries with one app secret, which an
+    adapter declares with ``shared_webhook_secret = True`` (Shopify). A valid signature then
+    does not bind a delivery to its connection, so no invoice is created from such a body
+    alone: an order the connection has never seen is first confirmed with the platform
+    (``fetch_status`` on that connection, by the worker), and only its answer is stored."""
+    return getattr(adapter, "shared_webhook_secret", False) is True
 
 
 def load_adapters() -> dict[str, PlatformAdapter]:

@@ -89,3 +89,61 @@ def test_upgrade_keeps_sent_reminders_and_their_messages(empty_database_url: str
     with engine.connect() as conn:
         assert conn.execute(text("SELECT id, message_id FROM reminder")).all() == [(3, 7)]
     engine.dispose()
+
+
+def _stored(url: str) -> list[tuple[int, str]]:
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, scope FROM webhook_event ORDER BY id")).all()
+    engine.dispose()
+    return [(row[0], row[1]) for row in rows]
+
+
+def test_shopify_deliveries_move_to_one_app_wide_scope_without_a_conflict(
+    empty_database_url: str,
+) -> None:
+    url = empty_database_url
+    upgrade(url, "0003")
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(_SEED[0]))  # the shop
+        for cid, platform in ((1, "shopify"), (2, "shopify"), (3, "stripe")):
+            conn.execute(
+                text(
+                    "INSERT INTO connection (id, shop_id, platform, external_account, settings,"
+                    " sync_interval_minutes, active, created_at, updated_at) VALUES (:id, 1,"
+                    " :platform, :account, '{}', 15, true, '2026-01-01 00:00:00',"
+                    " '2026-01-01 00:00:00')"
+                ),
+                {"id": cid, "platform": platform, "account": f"shop-{cid}"},
+            )
+        # ev-1 stored under both Shopify connections (a replay the old scope let through).
+        for eid, scope, cid, key in (
+            (1, "shopify:1", 1, "ev-1"),
+            (2, "shopify:2", 2, "ev-1"),
+            (3, "shopify:2", 2, "ev-2"),
+            (4, "stripe:3", 3, "ev-1"),
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO webhook_event (id, scope, shop_id, connection_id, platform,"
+                    " dedupe_key, topic, received_at, outcome, attempts, headers, raw_body)"
+                    " VALUES (:id, :scope, 1, :cid, :platform, :key, 'orders/paid',"
+                    " '2026-01-01 00:00:00', 'applied', 1, '{}', :body)"
+                ),
+                {
+                    "id": eid,
+                    "scope": scope,
+                    "cid": cid,
+                    "platform": scope.split(":")[0],
+                    "key": key,
+                    "body": b"{}",
+                },
+            )
+    engine.dispose()
+
+    upgrade(url)
+    assert _stored(url) == [(1, "shopify"), (2, "shopify:2"), (3, "shopify"), (4, "stripe:3")]
+
+    command.downgrade(alembic_config(url), "0003")
+    assert _stored(url) == [(1, "shopify:1"), (2, "shopify:2"), (3, "shopify:2"), (4, "stripe:3")]

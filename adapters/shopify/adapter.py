@@ -43,6 +43,11 @@ class ShopifyAdapter:
     """Unpaid Shopify orders in, payment webhooks out. Stateless between calls."""
 
     platform = "shopify"
+    # X-Shopify-Event-Id is unique across shops: the core dedupes per app, not per connection.
+    event_ids_span_accounts = True
+    # Every shop's deliveries are signed with the app's client secret: the core confirms an
+    # order a connection has never seen with Shopify before it becomes an invoice.
+    shared_webhook_secret = True
     credential_fields: tuple[CredentialField, ...] = (
         CredentialField(
             "shop",
@@ -169,13 +174,14 @@ class ShopifyAdapter:
         """Subscribe the order topics to ``{base_url}/webhooks/shopify/{conn.id}``; idempotent.
 
         ``secret`` is None: Shopify signs with the app's client secret, which the credentials
-        already hold. Compliance topics are app configuration, not subscriptions.
+        already hold. Compliance topics are app configuration, not subscriptions. The shop's id
+        is stored with the credentials (``shop_id``): deliveries naming another are refused.
         """
         uri = base_url.rstrip("/") + WEBHOOK_PATH.format(connection_id=conn.id)
         client = self.client(conn)
-        existing = _existing_subscriptions(
-            client.execute("RelanceWebhookSubscriptions", {"first": 100, "uri": uri}), uri
-        )
+        data = client.execute("RelanceWebhookSubscriptions", {"first": 100, "uri": uri})
+        _remember_shop_id(conn, data)
+        existing = _existing_subscriptions(data, uri)
         ids: list[str] = []
         created: list[str] = []
         try:
@@ -232,6 +238,20 @@ def _orders_page(data: Mapping[str, Any]) -> tuple[list[Any], bool, str | None]:
     if has_next and (not isinstance(end_cursor, str) or not end_cursor):
         raise ShopifyMalformedResponse("pageInfo says there is a next page but has no endCursor")
     return nodes, has_next, end_cursor if isinstance(end_cursor, str) else None
+
+
+def _remember_shop_id(conn: ConnectionContext, data: Mapping[str, Any]) -> None:
+    """Store the shop's id in the connection's credentials, unless they already hold it."""
+    shop = data.get("shop")
+    try:
+        shop_id = legacy_id(shop.get("id") if isinstance(shop, Mapping) else None)
+    except MalformedOrder as exc:
+        raise ShopifyMalformedResponse(f"shop query answered no shop id: {exc}") from exc
+    if conn.credentials.get("shop_id") == shop_id:
+        return
+    updated = {**conn.credentials, "shop_id": shop_id}
+    conn.save_credentials(updated)
+    conn.credentials = updated
 
 
 def _existing_subscriptions(data: Mapping[str, Any], uri: str) -> dict[str, str]:

@@ -73,8 +73,11 @@ query RelanceOrder($id: ID!) {
     + ORDER_FRAGMENT
 )
 
+# ``shop { id }`` rides along: the connection stores its shop id, which webhook bodies name
+# (``shop_id``, ``order_status_url``) and which seals them to this connection.
 WEBHOOK_SUBSCRIPTIONS_QUERY = """
 query RelanceWebhookSubscriptions($first: Int!, $uri: String) {
+  shop { id }
   webhookSubscriptions(first: $first, uri: $uri) {
     nodes { id topic uri }
   }

@@ -17,9 +17,15 @@ Decisions:
 - ``occurred_at``: the body's ``updated_at`` (the object's version, what orders stale updates),
   else its ``created_at`` (refunds), else ``X-Shopify-Triggered-At``; compliance and ignored
   topics fall back to the time of parsing, order topics without any timestamp are refused.
-- Tenant seal: the HMAC covers the body only and every shop shares the app secret, so a body
-  naming another shop (compliance ``shop_domain``) or a ``X-Shopify-Shop-Domain`` header for
-  another shop is refused.
+- Tenant seal: the HMAC covers the body only and every shop shares the app secret, so the
+  signature proves Shopify sent the body, not which shop it is for. Every shop the delivery
+  names must be the connection's, else ``WebhookWrongAccount`` (401): the
+  ``X-Shopify-Shop-Domain`` header, the body's ``shop_domain`` and ``shop_id`` (compliance
+  topics) and its ``order_status_url`` (orders: ``https://<host>/<shop id>/orders/…``; the host
+  counts only when it is a myshopify.com domain, a shop's own domain can be anything). Shop ids
+  are compared when the connection knows its own (``credentials["shop_id"]``, stored when the
+  webhooks are registered), else not. A body naming no shop is sealed by the core instead: its
+  dedupe is app-wide and an order the connection has never seen is confirmed with Shopify.
 """
 
 from __future__ import annotations
@@ -28,10 +34,11 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from adapters.shopify.auth import normalize_shop
 from adapters.shopify.exceptions import ShopifyConfigError
@@ -50,6 +57,7 @@ from connector.platform import (
     EventKind,
     NormalizedEvent,
     WebhookParseError,
+    WebhookWrongAccount,
 )
 
 HMAC_HEADER = "X-Shopify-Hmac-Sha256"
@@ -125,7 +133,7 @@ def parse(
         raise WebhookParseError("no X-Shopify-Topic header")
     try:
         body = json.loads(raw_body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise WebhookParseError(f"{topic}: body is not JSON") from exc
     if not isinstance(body, dict):
         raise WebhookParseError(f"{topic}: body is not a JSON object")
@@ -288,17 +296,64 @@ def _lenient_occurred_at(body: Mapping[str, Any], headers: Mapping[str, str]) ->
 def _check_shop(
     conn: ConnectionContext, headers: Mapping[str, str], body: Mapping[str, Any], topic: str
 ) -> None:
+    """The tenant seal (module docstring): WebhookWrongAccount when the delivery names a shop
+    that is not the connection's."""
     try:
         expected = normalize_shop(conn.credentials.get("shop") or conn.external_account)
     except ShopifyConfigError as exc:
         raise WebhookParseError(f"{topic}: {exc}") from exc
-    claimed = [header(headers, "X-Shopify-Shop-Domain"), body.get("shop_domain")]
-    for value in claimed:
-        if value is None:
-            continue
+    expected_id = _known_shop_id(conn)
+    for where, domain, shop_id in _named_shops(headers, body, topic):
+        if domain is not None and domain != expected:
+            raise WebhookWrongAccount(f"{topic}: {where} names {domain}, connection is {expected}")
+        if shop_id is not None and expected_id is not None and shop_id != expected_id:
+            raise WebhookWrongAccount(
+                f"{topic}: {where} names shop {shop_id}, connection is shop {expected_id}"
+            )
+
+
+def _named_shops(
+    headers: Mapping[str, str], body: Mapping[str, Any], topic: str
+) -> Iterator[tuple[str, str | None, str | None]]:
+    """(where, myshopify domain or None, shop id or None) for every shop the delivery names."""
+    claimed = header(headers, "X-Shopify-Shop-Domain")
+    if claimed is not None:
         try:
-            shop = normalize_shop(value)
-        except ShopifyConfigError as exc:
-            raise WebhookParseError(f"{topic}: bad shop domain {value!r}") from exc
-        if shop != expected:
-            raise WebhookParseError(f"{topic}: delivery for {shop}, connection is {expected}")
+            yield "X-Shopify-Shop-Domain", normalize_shop(claimed), None
+        except ShopifyConfigError as exc:  # unsigned, and no shop of ours: not this connection's
+            raise WebhookWrongAccount(f"{topic}: bad shop domain header {claimed!r}") from exc
+    domain, shop_id = body.get("shop_domain"), body.get("shop_id")
+    if domain is not None or shop_id is not None:
+        try:
+            yield (
+                "shop_domain/shop_id",
+                None if domain is None else normalize_shop(domain),
+                None if shop_id is None else legacy_id(shop_id),
+            )
+        except (ShopifyConfigError, MalformedOrder) as exc:
+            raise WebhookParseError(f"{topic}: bad shop_domain or shop_id: {exc}") from exc
+    status_url = body.get("order_status_url")
+    if isinstance(status_url, str) and status_url:
+        yield ("order_status_url", *_status_url_shop(status_url))
+
+
+def _status_url_shop(url: str) -> tuple[str | None, str | None]:
+    """``https://<host>/<shop id>/orders/<token>/…``: the host if it is a myshopify.com domain
+    (a custom domain tells nothing), the shop id if the first path segment is one."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None, None
+    host = (parts.hostname or "").lower()
+    domain = host if host.endswith(".myshopify.com") else None
+    first = parts.path.strip("/").split("/", 1)[0]
+    return domain, first if first.isascii() and first.isdigit() else None
+
+
+def _known_shop_id(conn: ConnectionContext) -> str | None:
+    """The connection's own Shopify shop id, when it was stored (see ``register_webhooks``)."""
+    value = conn.credentials.get("shop_id")
+    try:
+        return None if value in (None, "") else legacy_id(value)
+    except MalformedOrder:
+        return None

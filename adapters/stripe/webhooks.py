@@ -79,7 +79,7 @@ def parse_event(raw_body: bytes, *, connect_account: str | None) -> NormalizedEv
     """A verified body → NormalizedEvent; WebhookParseError if it is not a readable event."""
     try:
         event = json.loads(raw_body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise WebhookParseError(f"Stripe webhook body is not JSON: {exc}") from exc
     if not isinstance(event, dict) or event.get("object", "event") != "event":
         raise WebhookParseError("Stripe webhook body is not an event")

@@ -14,8 +14,11 @@ Decisions:
   ``ping``, so unsigned requests store at most one row per connection.
 - ``dedupe_key``: ``"<order id>@<date_modified_gmt>"``, the order's version. The delivery id is
   ``wp_hash(webhook id . now)``: new on every delivery, and it collides within one second, so it
-  cannot be the key. ``order.deleted`` bodies are ``{"id": N}`` only: key
-  ``"<id>@deleted:<delivery id>"`` (WooCommerce never retries, so one delivery is one deletion).
+  cannot be the key. ``order.deleted`` bodies are ``{"id": N}`` only: key ``"<id>@deleted"``,
+  from the signed body alone, so a replayed deletion is a duplicate, not a new row (the delivery
+  id header is unsigned and the clock differs per replay). The cost: an order deleted, restored
+  and deleted again dedupes its second deletion; the re-check before every reminder
+  (``fetch_status``) and the periodic catch-up still see it gone.
 - Kind from the order: PAID when processing/completed with ``date_paid_gmt``; VOIDED when
   cancelled, trashed or deleted; REFUNDED when refunded; UPDATED otherwise with the order
   attached. An owed order paid through a card gateway (an abandoned checkout) and an order with
@@ -112,7 +115,7 @@ def parse_event(
         )
     try:
         body = json.loads(raw_body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise WebhookParseError(f"WooCommerce webhook body is not JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise WebhookParseError("WooCommerce webhook body is not an object")
@@ -127,9 +130,8 @@ def parse_event(
     try:
         oid = order_id(body.get("id"))
         if topic == "order.deleted":
-            delivery = header_value(headers, settings.DELIVERY_HEADER) or now().isoformat()
             return NormalizedEvent(
-                dedupe_key=f"{oid}@deleted:{delivery}",
+                dedupe_key=f"{oid}@deleted",
                 kind=EventKind.VOIDED,
                 topic=topic,
                 occurred_at=now(),

@@ -8,6 +8,11 @@ from functools import lru_cache
 
 from babel.numbers import format_currency, get_currency_precision, list_currencies
 
+#: Parsed amounts have at most this many digits in minor units (under 10^15 cents: ten trillion
+#: euros): far above any invoice, far below a 64-bit integer column and Decimal's 28-digit
+#: precision, so an absurd amount ("1e30") is a ValueError, never an InvalidOperation or overflow.
+MAX_MINOR_DIGITS = 15
+
 
 class UnknownCurrency(ValueError):
     """The code is not an ISO 4217 currency."""
@@ -51,7 +56,10 @@ class Money:
             raise ValueError(f"not an amount: {amount!r}") from exc
         if not value.is_finite():
             raise ValueError(f"not an amount: {amount!r}")
-        quantum = Decimal(1).scaleb(-currency_exponent(code))
+        exponent = currency_exponent(code)
+        if value and value.adjusted() + exponent >= MAX_MINOR_DIGITS:  # no arithmetic: no trap
+            raise ValueError(f"{amount!r} is out of range for {code}")
+        quantum = Decimal(1).scaleb(-exponent)
         if value != value.quantize(quantum):
             raise ValueError(f"{amount!r} has more decimals than {code} allows")
         return cls(value.quantize(quantum), code)

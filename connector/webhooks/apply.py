@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from connector.platform import NormalizedEvent
+from connector.platform import NormalizedEvent, shares_webhook_secret
 from connector.services import Services
 from connector.store.db import write_session
 from connector.store.models import Connection, Shop, WebhookEvent, WebhookOutcome
@@ -72,7 +72,9 @@ def apply_stored(
                 if not may_ask_platform or resolution is not None:
                     return None  # left PENDING for the worker
                 parsed = Parsed(platform=need.event)
-                resolution = resolve(svc, registry, need.connection_id, need.event)
+                resolution = resolve(
+                    svc, registry, need.connection_id, need.event, reread=need.reread
+                )
     except Exception as exc:
         log.exception("webhook event %s could not be applied", event_id)
         with write_session(svc.sessions) as s:
@@ -178,13 +180,21 @@ def _apply(
     if found is None:
         raise ApplyError(f"event {row.id}: connection {row.connection_id} is gone")
     conn, shop = found._tuple()
+    adapter = registry.get(conn.platform)
+    if adapter is None:
+        raise ApplyError(f"no adapter for {conn.platform}")
     event = parsed.platform
     if event is None:
-        adapter = registry.get(conn.platform)
-        if adapter is None:
-            raise ApplyError(f"no adapter for {conn.platform}")
         event = adapter.parse_webhook(connection_context(svc, conn), row.headers, row.raw_body)
-    ctx = ApplyContext(s, shop, conn, now, svc.settings.exports_dir, resolution)
+    ctx = ApplyContext(
+        s,
+        shop,
+        conn,
+        now,
+        svc.settings.exports_dir,
+        resolution,
+        confirms_new_invoices=shares_webhook_secret(adapter),
+    )
     return HANDLERS[event.kind](ctx, event)
 
 

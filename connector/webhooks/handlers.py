@@ -23,7 +23,7 @@ from connector.ledger import (
     set_state,
     upsert_invoices,
 )
-from connector.platform import EventKind, InvoiceStatus, NormalizedEvent
+from connector.platform import EventKind, InvoiceStatus, NormalizedEvent, NormalizedInvoice
 from connector.store.models import (
     Connection,
     Customer,
@@ -47,13 +47,28 @@ class ApplyContext:
     now: datetime
     exports_dir: Path
     resolution: Resolution | None = None  # the platform's answer, when the event needed one
+    # The connection's deliveries are signed with a secret every account shares (Shopify): an
+    # invoice it has never seen is created from the platform's answer, never from the body.
+    confirms_new_invoices: bool = False
 
-    def resolved(self, event: NormalizedEvent) -> Resolution:
-        """The platform's answer for this event, or NeedsPlatform (the apply asks, then
-        comes back)."""
+    def resolved(self, event: NormalizedEvent, *, reread: bool = False) -> Resolution:
+        """The platform's answer for this event (with the invoice's state re-read when
+        ``reread``), or NeedsPlatform (the apply asks, then comes back)."""
         if self.resolution is None:
-            raise NeedsPlatform(self.connection.id, event)
+            raise NeedsPlatform(self.connection.id, event, reread=reread)
         return self.resolution
+
+    def new_invoice(self, event: NormalizedEvent) -> NormalizedInvoice | None:
+        """The invoice to create for an event naming one this connection has never seen: the
+        body's, or, where the body alone does not bind it to this connection, the platform's
+        answer on this connection (None: the platform has no such invoice here). A body that
+        says nothing is owed is not worth a platform call per paid order: nothing to remind
+        about, and the next sync brings the order in anyway."""
+        if not self.confirms_new_invoices:
+            return event.invoice
+        if event.invoice is not None and not event.invoice.status.is_owed:
+            return None
+        return self.resolved(event, reread=True).fresh
 
     def invoice(self, event: NormalizedEvent) -> Invoice | None:
         """The event's invoice in this connection (hence this shop), row-locked. An event that
@@ -117,7 +132,10 @@ def apply_state(ctx: ApplyContext, event: NormalizedEvent) -> WebhookOutcome:
     if inv is None:
         if event.invoice is None:
             return WebhookOutcome.IGNORED  # not an invoice we track
-        upsert_invoices(ctx.session, ctx.shop, ctx.connection, [event.invoice], ctx.now)
+        new = ctx.new_invoice(event)
+        if new is None:
+            return WebhookOutcome.IGNORED  # not confirmed on this connection, or nothing owed
+        upsert_invoices(ctx.session, ctx.shop, ctx.connection, [new], ctx.now)
         return WebhookOutcome.APPLIED
     carried = event.invoice
     if carried is None and rereads_invoice(event):

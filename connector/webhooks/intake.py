@@ -3,7 +3,8 @@
 1. body over the size limit                     → 413, nothing read further
 2. unknown connection (or platform)             → 404
 3. signature on the raw bytes, constant time    → 401 when missing or bad
-4. parse                                        → 400 when verified but unreadable
+4. parse                                        → 400 when verified but unreadable; 401 when
+                                                  it names another account (shared secrets)
 5. store under the dedupe key (unique)          → 200; a duplicate → 200 and nothing else
 6. apply, after the commit                      → never changes the answer; failures retried
 
@@ -28,6 +29,8 @@ from connector.platform import (
     NormalizedEvent,
     PlatformAdapter,
     WebhookParseError,
+    WebhookWrongAccount,
+    event_ids_span_accounts,
 )
 from connector.services import Services
 from connector.store.models import Connection, WebhookOutcome
@@ -65,6 +68,8 @@ class IntakeResult:
 TOO_LARGE = IntakeResult(413, "payload too large")
 NOT_FOUND = IntakeResult(404, "unknown connection")
 UNAUTHORIZED = IntakeResult(401, "invalid signature")
+UNREADABLE = IntakeResult(400, "unreadable event")
+WRONG_ACCOUNT = IntakeResult(401, "delivery for another account")
 
 
 class WebhookIntake:
@@ -138,11 +143,19 @@ class WebhookIntake:
     ) -> IntakeResult:
         try:
             event = adapter.parse_webhook(ctx, headers, body)
+        except WebhookWrongAccount as exc:
+            log.warning("connection %s refused a delivery for another account: %s", ctx.id, exc)
+            return WRONG_ACCOUNT
         except WebhookParseError as exc:
             return IntakeResult(400, f"unreadable event: {exc}")
+        except Exception:  # a verified body no parser branch foresaw: the sender's fault → 400
+            log.exception("parse_webhook raised for connection %s", ctx.id)
+            return UNREADABLE
         now = self.clock()
         row = NewEvent(
-            scope=platform_scope(ctx.platform, ctx.id),
+            scope=platform_scope(
+                ctx.platform, ctx.id, per_platform=event_ids_span_accounts(adapter)
+            ),
             platform=ctx.platform,
             dedupe_key=event.dedupe_key[:255],
             topic=event.topic[:255],
@@ -182,6 +195,9 @@ class WebhookIntake:
             events = sendgrid.parse_batch(body)
         except sendgrid.SendGridParseError as exc:
             return IntakeResult(400, f"unreadable batch: {exc}")
+        except Exception:  # a verified batch no parser branch foresaw: the sender's fault → 400
+            log.exception("SendGrid batch could not be parsed")
+            return UNREADABLE
         now = self.clock()
         kept = kept_headers(headers)
         rows = [
@@ -277,8 +293,8 @@ def _pick_shop(
         data = json.loads(body)
         if isinstance(data, dict):
             claimed = _domain(data.get("shop_domain"))
-    except (ValueError, UnicodeDecodeError):
-        pass
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        pass  # unreadable: the adapter's parse answers 400
     if claimed is None:
         claimed = _domain(
             next((v for k, v in headers.items() if k.lower() == "x-shopify-shop-domain"), None)

@@ -1,8 +1,10 @@
 """Events that cannot be applied from their body alone, and what the platform is asked for them.
 
-Two cases: a refund or dispute that names a payment but no invoice (Stripe since API 2025-03-31:
-only InvoicePayment links the two), and a reference event that names an invoice without carrying
-it (``credit_note.*``, ``invoice_payment.paid``), whose new state must be re-read. The question
+Three cases: a refund or dispute that names a payment but no invoice (Stripe since API 2025-03-31:
+only InvoicePayment links the two); a reference event that names an invoice without carrying
+it (``credit_note.*``, ``invoice_payment.paid``), whose new state must be re-read; and, where
+every account shares the webhook secret (Shopify), an order the connection has never seen,
+which only the platform's answer on that connection may create (``reread``). The question
 goes to the platform outside any transaction and never from a web process: the apply raises
 ``NeedsPlatform``, rolls back, and the worker asks, then applies again with the ``Resolution``.
 """
@@ -11,7 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from connector.platform import EventKind, NormalizedEvent, NormalizedInvoice, ResolvesPayments
+from connector.platform import (
+    AdapterNotFound,
+    EventKind,
+    NormalizedEvent,
+    NormalizedInvoice,
+    ResolvesPayments,
+)
 from connector.services import Services
 from connector.store.models import Connection
 from connector.sync import connection_context
@@ -29,10 +37,11 @@ class Resolution:
 class NeedsPlatform(Exception):
     """Raised inside the apply transaction when the event needs the platform's answer first."""
 
-    def __init__(self, connection_id: int, event: NormalizedEvent) -> None:
+    def __init__(self, connection_id: int, event: NormalizedEvent, *, reread: bool = False) -> None:
         super().__init__(f"event {event.dedupe_key} needs the platform's answer")
         self.connection_id = connection_id
         self.event = event
+        self.reread = reread  # the invoice's state must come from the platform, not the body
 
 
 class UnknownConnection(Exception):
@@ -49,9 +58,15 @@ def rereads_invoice(event: NormalizedEvent) -> bool:
 
 
 def resolve(
-    svc: Services, registry: AdapterRegistry, connection_id: int, event: NormalizedEvent
+    svc: Services,
+    registry: AdapterRegistry,
+    connection_id: int,
+    event: NormalizedEvent,
+    *,
+    reread: bool = False,
 ) -> Resolution:
-    """Ask the platform (network; AdapterError propagates, the retry job tries again later)."""
+    """Ask the platform (network; AdapterError propagates, the retry job tries again later,
+    except AdapterNotFound on a re-read: the platform has no such invoice, ``fresh`` is None)."""
     with svc.sessions() as s:
         conn = s.get(Connection, connection_id)
         if conn is None:
@@ -66,6 +81,9 @@ def resolve(
     if external_id is None and event.payment_external_id and isinstance(adapter, ResolvesPayments):
         external_id = adapter.invoice_for_payment(ctx, event.payment_external_id)
     fresh = None
-    if external_id is not None and rereads_invoice(event):
-        fresh = adapter.fetch_status(ctx, external_id)
+    if external_id is not None and (reread or rereads_invoice(event)):
+        try:
+            fresh = adapter.fetch_status(ctx, external_id)
+        except AdapterNotFound:
+            fresh = None
     return Resolution(external_id, fresh)

@@ -26,9 +26,15 @@ def intake() -> WebhookIntake:
 
 
 def _body(limit: int) -> bytes | None:
-    """The raw body, or None when it is over the limit (declared or actual)."""
+    """The raw body, or None when it is over the limit (declared or actual).
+
+    A body without Content-Length (``Transfer-Encoding: chunked``) is read through werkzeug's
+    max-limited stream, which stops *at* the limit without raising: read with the app's limit,
+    an over-long body came back cut to exactly ``limit`` bytes, its signature failed and it
+    was answered 401. One byte more is allowed for this request, so "over" is seen as such."""
     if request.content_length is not None and request.content_length > limit:
         return None
+    request.max_content_length = limit + 1
     try:
         data = request.get_data(cache=False)
     except RequestEntityTooLarge:

@@ -93,7 +93,7 @@ class SendGridEvent:
 def parse_batch(raw_body: bytes) -> list[SendGridEvent]:
     try:
         data = json.loads(raw_body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise SendGridParseError(f"SendGrid batch is not JSON: {exc}") from exc
     if not isinstance(data, list):
         raise SendGridParseError("SendGrid batch is not a JSON array")

@@ -39,8 +39,10 @@ class NewEvent:
     outcome: WebhookOutcome = WebhookOutcome.PENDING
 
 
-def platform_scope(platform: str, connection_id: int) -> str:
-    return f"{platform}:{connection_id}"
+def platform_scope(platform: str, connection_id: int, *, per_platform: bool = False) -> str:
+    """The namespace of a platform delivery's dedupe key: its connection, or the whole platform
+    when event ids are unique across accounts (``connector.platform.event_ids_span_accounts``)."""
+    return platform if per_platform else f"{platform}:{connection_id}"
 
 
 def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:

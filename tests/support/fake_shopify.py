@@ -245,8 +245,10 @@ class FakeShopify:
         per_order_cost: int = 17,
         refreshed_token_ttl: float = 3600.0,
         schema: GraphQLSchema | None = None,
+        shop_id: int = 690933842,
     ) -> None:
         self.clock = clock
+        self.shop_id = shop_id
         self.client_id = client_id
         self.client_secret = client_secret
         self.bucket_max = bucket_max
@@ -561,6 +563,7 @@ class FakeShopify:
             "orders": self._resolve_orders,
             "order": self._resolve_order,
             "webhookSubscriptions": self._resolve_subscriptions,
+            "shop": lambda _info, **_: {"id": f"gid://shopify/Shop/{self.shop_id}"},
             "webhookSubscriptionCreate": self._resolve_subscription_create,
             "webhookSubscriptionDelete": self._resolve_subscription_delete,
         }

@@ -39,6 +39,7 @@ SENDGRID_BATCH = json.loads(
 STRIPE_SECRET = "whsec_relance_test_a"
 SHOPIFY_APP_SECRET = "shpss_relance_app_secret"
 SHOPIFY_DOMAIN = "atelier-dupont.myshopify.com"
+SHOPIFY_SHOP_ID = 690933842  # the canned body's shop (in its order_status_url)
 
 
 # -- store -------------------------------------------------------------------------------------
@@ -73,15 +74,32 @@ def stripe_connection(svc: Services, shop_id: int, secret: str = STRIPE_SECRET) 
 
 
 def shopify_connection(
-    svc: Services, shop_id: int, domain: str = SHOPIFY_DOMAIN, secret: str = SHOPIFY_APP_SECRET
+    svc: Services,
+    shop_id: int,
+    domain: str = SHOPIFY_DOMAIN,
+    secret: str = SHOPIFY_APP_SECRET,
+    *,
+    shopify_shop_id: int | None = None,
+    api_base: str | None = None,
+    access_token: str = "shpat_x",
 ) -> int:
-    return make_connection(
-        svc,
-        shop_id,
-        "shopify",
-        credentials={"shop": domain, "access_token": "shpat_x", "client_secret": secret},
-        external_account=domain,
+    """A Shopify connection; ``shopify_shop_id`` as stored once the webhooks are registered."""
+    credentials: dict[str, Any] = {
+        "shop": domain,
+        "access_token": access_token,
+        "client_secret": secret,
+    }
+    if shopify_shop_id is not None:
+        credentials["shop_id"] = str(shopify_shop_id)
+    conn_id = make_connection(
+        svc, shop_id, "shopify", credentials=credentials, external_account=domain
     )
+    if api_base is not None:
+        with write_session(svc.sessions) as s:
+            row = s.get(Connection, conn_id)
+            assert row is not None
+            row.api_base = api_base
+    return conn_id
 
 
 def seed_invoices(
@@ -190,10 +208,18 @@ def stripe_headers(
 # -- Shopify -----------------------------------------------------------------------------------
 
 
-def shopify_order(order_id: int, financial_status: str, updated_at: str) -> bytes:
-    """The canned orders/* body, as one of our orders at one version."""
+def shopify_order(
+    order_id: int,
+    financial_status: str,
+    updated_at: str,
+    *,
+    domain: str = SHOPIFY_DOMAIN,
+    shopify_shop_id: int = SHOPIFY_SHOP_ID,
+) -> bytes:
+    """The canned orders/* body, as one of our orders at one version, in the shop ``domain``."""
     body = copy.deepcopy(SHOPIFY_ORDER)
     body.update(
+        order_status_url=f"https://{domain}/{shopify_shop_id}/orders/{order_id:x}/authenticate?key=k",
         id=order_id,
         financial_status=financial_status,
         updated_at=updated_at,

@@ -24,6 +24,7 @@ from tests.support.webhooks import (
     SENDGRID_BATCH,
     SENDGRID_VECTOR,
     SHOPIFY_ORDER,
+    SHOPIFY_SHOP_ID,
     SendGridSigner,
     open_invoice,
     seed_invoices,
@@ -222,8 +223,11 @@ def test_the_shared_shopify_delivery_is_accepted_as_is(
     services: Services, shop: Shop, client: FlaskClient
 ) -> None:
     raw = (FIXTURES / "shopify" / "shopify_orders_webhook_test_notification_2019.json").read_bytes()
-    conn_id = shopify_connection(services, shop.id)
-    headers = shopify_headers(raw, "orders/cancelled", "ev-2019")
+    # The canned body is apple.myshopify.com's (its order_status_url names that shop and id).
+    conn_id = shopify_connection(
+        services, shop.id, "apple.myshopify.com", shopify_shop_id=SHOPIFY_SHOP_ID
+    )
+    headers = shopify_headers(raw, "orders/cancelled", "ev-2019", domain="apple.myshopify.com")
     resp = client.post(f"/webhooks/shopify/{conn_id}", data=raw, headers=headers)
     assert resp.status_code == 200
     with services.sessions() as s:

@@ -102,3 +102,26 @@ def test_creation_pings_are_answered_and_never_grow_the_store(
     # Anything else unsigned is refused.
     answer = client.post(f"/webhooks/woocommerce/{conn_id}", data=b"{}", headers=form)
     assert answer.status_code == 401
+
+
+def test_a_replayed_deletion_is_a_duplicate_whatever_its_delivery_header(
+    services: Services, shop: Shop, client: FlaskClient
+) -> None:
+    conn_id = woo_connection(services, shop.id)
+    seed_invoices(services, shop.id, conn_id, [open_invoice("727", amount="29.35")])
+    body = b'{"id":727}'  # what WooCommerce signs for order.deleted: the id, nothing else
+    url = f"/webhooks/woocommerce/{conn_id}"
+    first = client.post(url, data=body, headers=delivery(body, "order.deleted"))
+    assert first.get_json()["status"] == "accepted"
+    assert invoice_by_number(services, "727").status is InvoiceStatus.VOID
+    before = row_counts(services)
+    # The delivery id is unsigned: a replay with another one, or none, changes nothing.
+    for replayed in ({"X-WC-Webhook-Delivery-ID": "another"}, {"X-WC-Webhook-Delivery-ID": ""}):
+        answer = client.post(
+            url, data=body, headers={**delivery(body, "order.deleted"), **replayed}
+        )
+        assert answer.get_json() == {"status": "duplicate", "stored": 0, "duplicates": 1}
+    assert row_counts(services) == before
+    with services.sessions() as s:
+        [event] = s.scalars(select(WebhookEvent)).all()
+    assert event.dedupe_key == "727@deleted"

@@ -28,7 +28,8 @@ class WebhookEvent(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # "<platform>:<connection id>" or "sendgrid": the namespace of the dedupe key.
+    # The namespace of the dedupe key: "<platform>:<connection id>", or "<platform>" alone where
+    # event ids are unique across accounts (Shopify), or "sendgrid".
     scope: Mapped[str]
     shop_id: Mapped[int | None] = mapped_column(ForeignKey("shop.id", ondelete="CASCADE"))
     connection_id: Mapped[int | None] = mapped_column(

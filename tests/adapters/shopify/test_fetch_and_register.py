@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from adapters.shopify import ShopifyAdapter
@@ -74,6 +76,19 @@ def test_register_webhooks_subscribes_each_order_topic_once(
     assert again.external_ids == registration.external_ids
     assert len(fake.webhook_subscriptions) == 4
     assert fake.operations().count("RelanceWebhookSubscriptionCreate") == 4
+
+
+def test_register_webhooks_stores_the_shops_id_once(
+    adapter: ShopifyAdapter, conn: ConnectionContext, fake: FakeShopify, saved: list[dict[str, Any]]
+) -> None:
+    """Webhook bodies name their shop by id (shop_id, order_status_url): the connection keeps
+    its own to refuse the others', read in the same query as the subscriptions."""
+    adapter.register_webhooks(conn, "https://relance.example.com")
+    assert conn.credentials["shop_id"] == str(fake.shop_id)
+    assert [c["shop_id"] for c in saved] == [str(fake.shop_id)]
+    assert saved[0]["access_token"] == conn.credentials["access_token"]
+    adapter.register_webhooks(conn, "https://relance.example.com")
+    assert len(saved) == 1  # known already: not saved again
 
 
 def test_register_webhooks_reports_user_errors(

@@ -16,11 +16,14 @@ from connector.platform import (
     EventKind,
     InvoiceStatus,
     WebhookParseError,
+    WebhookWrongAccount,
 )
 from tests.adapters.shopify.conftest import CLIENT_SECRET, FIXTURES, SHOP
 from tests.support.fake_shopify import FakeClock, sign_webhook, webhook_headers
 
 CANNED_2019 = FIXTURES / "shopify_orders_webhook_test_notification_2019.json"
+# The canned body as Shopify sends it to our test shop: its order_status_url names the shop.
+OURS_2019 = CANNED_2019.read_bytes().replace(b"apple.myshopify.com", SHOP.encode())
 CANNED_2025 = FIXTURES / "shopify_orders_webhook_test_notification_2025.json"
 EVENT_ID = "e3a6b5c2-7f41-4d2a-9c53-1b0e2f6d8a90"
 
@@ -46,12 +49,12 @@ def hook_conn() -> ConnectionContext:
 
 @pytest.fixture
 def raw_2019() -> bytes:
-    return CANNED_2019.read_bytes()
+    return OURS_2019
 
 
 def _order_body(**changes: Any) -> dict[str, Any]:
     """The canned 2019 order, made a live one: not cancelled, with the 2026 fields."""
-    body: dict[str, Any] = json.loads(CANNED_2019.read_bytes())
+    body: dict[str, Any] = json.loads(OURS_2019)
     body.update(
         cancelled_at=None, cancel_reason=None, total_outstanding="403.00", payment_terms=None
     )
@@ -374,7 +377,7 @@ def test_compliance_body_for_another_shop_is_refused(
     raw = json.dumps(body).encode()
     headers = webhook_headers("shop/redact", raw, CLIENT_SECRET)
     assert adapter.verify_webhook(hook_conn, headers, raw)  # same app secret for every shop
-    with pytest.raises(WebhookParseError, match="someone-else"):
+    with pytest.raises(WebhookWrongAccount, match="someone-else"):
         adapter.parse_webhook(hook_conn, headers, raw)
 
 
@@ -382,8 +385,39 @@ def test_shop_header_for_another_shop_is_refused(
     adapter: ShopifyAdapter, hook_conn: ConnectionContext, raw_2019: bytes
 ) -> None:
     headers = webhook_headers("orders/paid", raw_2019, CLIENT_SECRET, shop="other.myshopify.com")
-    with pytest.raises(WebhookParseError):
+    with pytest.raises(WebhookWrongAccount):
         adapter.parse_webhook(hook_conn, headers, raw_2019)
+
+
+def test_an_order_whose_status_url_names_another_shop_is_refused(
+    adapter: ShopifyAdapter, hook_conn: ConnectionContext
+) -> None:
+    """The header can be rewritten by whoever replays a delivery; the signed body cannot."""
+    url = "https://other.myshopify.com/690933842/orders/123456abcd/authenticate?key=abcdefg"
+    raw = json.dumps(_order_body(order_status_url=url)).encode()
+    headers = webhook_headers("orders/paid", raw, CLIENT_SECRET)  # header says our shop
+    assert adapter.verify_webhook(hook_conn, headers, raw)
+    with pytest.raises(WebhookWrongAccount, match=r"order_status_url names other\.myshopify\.com"):
+        adapter.parse_webhook(hook_conn, headers, raw)
+
+
+def test_shop_ids_are_compared_once_the_connection_knows_its_own(
+    adapter: ShopifyAdapter, hook_conn: ConnectionContext
+) -> None:
+    """A shop's own domain in order_status_url says nothing; its shop id segment does."""
+    custom = "https://www.atelier.example/85035548959/orders/123456abcd/authenticate?key=k"
+    order = json.dumps(_order_body(order_status_url=custom)).encode()
+    redact = json.dumps({"shop_id": 85035548959, "shop_domain": SHOP}).encode()
+    deliveries = [("orders/paid", order), ("shop/redact", redact)]
+    for topic, raw in deliveries:  # shop id unknown: not a reason to refuse
+        adapter.parse_webhook(hook_conn, webhook_headers(topic, raw, CLIENT_SECRET), raw)
+    hook_conn.credentials["shop_id"] = "85035548959"
+    for topic, raw in deliveries:
+        adapter.parse_webhook(hook_conn, webhook_headers(topic, raw, CLIENT_SECRET), raw)
+    hook_conn.credentials["shop_id"] = "690933842"
+    for topic, raw in deliveries:
+        with pytest.raises(WebhookWrongAccount, match="names shop 85035548959"):
+            adapter.parse_webhook(hook_conn, webhook_headers(topic, raw, CLIENT_SECRET), raw)
 
 
 def test_customers_redact_without_customer_is_refused(
@@ -435,7 +469,7 @@ def test_dedupe_falls_back_to_webhook_id_then_body_digest(
         (
             "orders/paid",
             json.dumps(
-                {**json.loads(CANNED_2019.read_bytes()), "currency": "XXY", "total_price_set": None}
+                {**json.loads(OURS_2019), "currency": "XXY", "total_price_set": None}
             ).encode(),
         ),
         ("refunds/create", b'{"id": 1}'),  # no order_id
