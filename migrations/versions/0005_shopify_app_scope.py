@@ -1,7 +1,7 @@
 """webhook_event: Shopify deliveries deduplicated per app, not per connection
 
-Revision ID: 0004_hooks
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-30
 
 Every shop shares the app secret and ``X-Shopify-Event-Id`` is unique across shops, so the
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0004_hooks"
-down_revision: str | None = "0003"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
