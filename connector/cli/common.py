@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 import click
 
 from connector.config import Settings
+from connector.crypto import SecretError
+from connector.keys import require_usable_secrets
 from connector.services import Services
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -54,6 +56,15 @@ def services() -> Iterator[Services]:
         yield svc
     finally:
         svc.close()
+
+
+def check_secrets_at_start(svc: Services) -> None:
+    """What serve, web, worker, tick and sync run first: refuse to start, in one line, when no
+    stored secret opens with the configured keys (some failing only marks those broken)."""
+    try:
+        require_usable_secrets(svc)
+    except SecretError as exc:
+        raise CliError(str(exc)) from exc
 
 
 def parse_now(raw: str | None) -> datetime:

@@ -6,7 +6,7 @@ import os
 
 import click
 
-from connector.cli.common import emit, json_option, services
+from connector.cli.common import check_secrets_at_start, emit, json_option, services
 from connector.shops import create_shop
 from connector.store.db import write_session
 from connector.store.migrate import upgrade
@@ -27,6 +27,7 @@ def register(cli: click.Group) -> None:
         _logging()
         with services() as svc:
             upgrade(svc.settings.database_url)
+            check_secrets_at_start(svc)
             _first_shop(svc)
             scheduler = build_scheduler(svc, blocking=False)
             server = make_server(host, port, create_app(services=svc), threaded=True)
@@ -53,6 +54,8 @@ def register(cli: click.Group) -> None:
         from connector.web.server import serve_gunicorn
 
         _logging()
+        with services() as svc:  # checked once here, before the workers fork
+            check_secrets_at_start(svc)
         serve_gunicorn(host, port, workers)
 
     @cli.command("demo")
@@ -75,6 +78,7 @@ def register(cli: click.Group) -> None:
 
         _logging()
         with services() as svc:
+            check_secrets_at_start(svc)
             click.echo("Relance worker running (Ctrl-C stops)")
             with contextlib.suppress(KeyboardInterrupt, SystemExit):
                 build_scheduler(svc, blocking=True).start()

@@ -59,6 +59,7 @@ class TaskKind(StrEnum):
     BOUNCE = "bounce"
     PRESCRIBED = "prescribed"
     DATA_REQUEST = "data_request"
+    BROKEN_CONNECTION = "broken_connection"  # its secrets cannot be opened, or it is refused
 
 
 class TaskState(StrEnum):
