@@ -272,22 +272,29 @@ def test_tick_sends_the_others_and_fails_the_broken_ones_claims_with_a_task(
 def test_a_stored_event_waits_for_the_key_without_spending_its_attempts(
     services: Services, tenants: tuple[Tenant, Tenant], client: FlaskClient
 ) -> None:
-    """A dispute names no invoice: the worker must open the connection to ask Stripe."""
-    _, b = tenants
+    """A dispute names no invoice: the worker must open the connection to ask Stripe. B's
+    waits for its key, keeps its attempts, and never holds up A's in the retry batch."""
+    a, b = tenants
     at = int(datetime.now(UTC).timestamp()) + 5
-    assert _deliver(client, b, b.fake.pay(str(b.invoice["id"]), at=at, amount=500)) == 200
-    dispute = b.fake.dispute(str(b.invoice["id"]), at=at + 60)
-    assert _deliver(client, b, dispute) == 200  # stored, left for the worker
+    for tenant in (b, a):
+        assert (
+            _deliver(client, tenant, tenant.fake.pay(str(tenant.invoice["id"]), at=at, amount=500))
+            == 200
+        )
+    dispute_b = b.fake.dispute(str(b.invoice["id"]), at=at + 60)
+    assert _deliver(client, b, dispute_b) == 200  # stored, left for the worker
     lose_key(services, b.connection_id)
-
     apply_pending(services, datetime.now(UTC))
-    retry_pending(services, datetime.now(UTC), min_age=timedelta(0))
+    assert _deliver(client, a, a.fake.dispute(str(a.invoice["id"]), at=at + 60)) == 200
 
+    retry_pending(services, datetime.now(UTC), min_age=timedelta(0), limit=1)
+
+    assert invoice_of(services, a).pause_reason == "dispute"  # A's, behind B's in the queue
     with services.sessions() as s:
         row = s.scalar(
             select(WebhookEvent).where(
                 WebhookEvent.connection_id == b.connection_id,
-                WebhookEvent.dedupe_key == dispute["id"],
+                WebhookEvent.dedupe_key == dispute_b["id"],
             )
         )
         assert row is not None
@@ -295,6 +302,7 @@ def test_a_stored_event_waits_for_the_key_without_spending_its_attempts(
     assert [shop_id for shop_id, _ in broken_tasks(services)] == [b.shop_id]
 
     restore_key(services, b.connection_id, {"api_key": DEFAULT_API_KEY}, b.secret)
+    require_usable_secrets(services)  # the restart after the key is restored lifts the mark
     retry_pending(services, datetime.now(UTC), min_age=timedelta(0))
     assert invoice_of(services, b).pause_reason == "dispute"
 

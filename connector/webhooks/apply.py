@@ -229,12 +229,18 @@ def retry_pending(
     limit: int = 200,
     min_age: timedelta = RETRY_AFTER,
 ) -> dict[str, int]:
-    """The worker's job: apply what is still pending or failed, oldest first."""
+    """The worker's job: apply what is still pending or failed, oldest first. Events of a
+    connection marked unreadable wait (they keep their attempts) until the mark is lifted (the
+    start-up check after the key is restored, or a good sync): they never fill the batch."""
+    unreadable = select(Connection.id).where(
+        Connection.last_sync_status == ConnectionProblem.SECRET_UNREADABLE.value
+    )
     ids = _event_ids(
         svc,
         WebhookEvent.outcome.in_(_UNSETTLED),
         WebhookEvent.attempts < MAX_ATTEMPTS,
         WebhookEvent.received_at <= now - min_age,
+        or_(WebhookEvent.connection_id.is_(None), WebhookEvent.connection_id.not_in(unreadable)),
         limit=limit,
     )
     return _apply_each(svc, registry or AdapterRegistry(), ids, now)
