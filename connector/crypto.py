@@ -1,13 +1,15 @@
 """Platform credentials and webhook secrets at rest: MultiFernet, so keys can rotate.
 
 Keys come from RELANCE_SECRET_KEYS (comma-separated, newest first). For the embedded default a
-key is generated once into ``var/secret.key`` (mode 0600).
+key is generated once into ``var/secret.key`` (mode 0600) — only while the store holds no
+encrypted secret: a lost key file must never be silently replaced by a new one that opens nothing.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,10 @@ from connector.config import Settings
 
 class SecretError(Exception):
     """A stored secret cannot be decrypted with any configured key."""
+
+
+class KeyFileMissing(SecretError):
+    """var/secret.key is gone while the store still holds secrets encrypted with it."""
 
 
 class SecretBox:
@@ -46,14 +52,24 @@ class SecretBox:
 
     def rotate(self, token: str) -> str:
         """Re-encrypt with the newest key (after adding one in front of RELANCE_SECRET_KEYS)."""
-        return self._fernet.rotate(token.encode()).decode()
+        try:
+            return self._fernet.rotate(token.encode()).decode()
+        except InvalidToken as exc:
+            raise SecretError("cannot decrypt a stored secret with the configured keys") from exc
 
 
-def local_key(var_dir: Path) -> str:
-    """The embedded default's key, generated on first use and kept private."""
+def local_key(var_dir: Path, stored_secrets: Callable[[], int] = lambda: 0) -> str:
+    """The embedded default's key, generated on first use and kept private. ``stored_secrets``
+    counts the connections holding encrypted secrets: with any, a missing file is an error."""
     path = var_dir / "secret.key"
     if path.exists():
         return path.read_text().strip()
+    held = stored_secrets()
+    if held:
+        raise KeyFileMissing(
+            f"{path} is missing but the store holds encrypted secrets for {held} "
+            "connection(s): restore the key file or set RELANCE_SECRET_KEYS"
+        )
     var_dir.mkdir(parents=True, exist_ok=True)
     key = Fernet.generate_key().decode()
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
@@ -69,5 +85,5 @@ def local_key(var_dir: Path) -> str:
     return key
 
 
-def secret_box(settings: Settings) -> SecretBox:
-    return SecretBox(settings.secret_keys or (local_key(settings.var_dir),))
+def secret_box(settings: Settings, stored_secrets: Callable[[], int]) -> SecretBox:
+    return SecretBox(settings.secret_keys or (local_key(settings.var_dir, stored_secrets),))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from connector.config import Settings
@@ -19,6 +19,7 @@ from connector.dunning.thank_you import ThankYouSender
 from connector.mail.base import MailTransport
 from connector.mail.factory import transport_from_env
 from connector.store.db import make_engine, session_factory
+from connector.store.models import Connection
 
 
 @dataclass
@@ -50,8 +51,21 @@ class Services:
     @property
     def secrets(self) -> SecretBox:
         if self._secrets is None:
-            self._secrets = secret_box(self.settings)
+            self._secrets = secret_box(self.settings, self.connections_with_secrets)
         return self._secrets
+
+    def connections_with_secrets(self) -> int:
+        """How many connections hold encrypted secrets (a lost key file must not be replaced)."""
+        with self.sessions() as s:
+            held = s.scalar(
+                select(func.count(Connection.id)).where(
+                    or_(
+                        Connection.credentials_enc.is_not(None),
+                        Connection.webhook_secret_enc.is_not(None),
+                    )
+                )
+            )
+        return int(held or 0)
 
     def transport(self) -> MailTransport:
         return transport_from_env(self.settings.env, default_outbox=self.settings.outbox_dir)

@@ -12,8 +12,11 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
+from connector.connection_health import ConnectionProblem, mark_broken
+from connector.crypto import SecretError
 from connector.ledger import upsert_invoices
 from connector.platform import (
+    AdapterAuthError,
     AdapterError,
     ConnectionContext,
     NormalizedInvoice,
@@ -92,13 +95,17 @@ def sync_connection(
     adapters: Mapping[str, PlatformAdapter] | None = None,
     progress: Progress | None = None,
 ) -> SyncResult:
-    with svc.sessions() as s:
-        conn = s.get(Connection, connection_id)
-        if conn is None:
-            raise SyncError(f"connection {connection_id} does not exist")
-        adapter = adapter_for(conn.platform, adapters)
-        ctx = connection_context(svc, conn)
-        cursor = conn.sync_cursor
+    try:
+        with svc.sessions() as s:
+            conn = s.get(Connection, connection_id)
+            if conn is None:
+                raise SyncError(f"connection {connection_id} does not exist")
+            adapter = adapter_for(conn.platform, adapters)
+            ctx = connection_context(svc, conn)
+            cursor = conn.sync_cursor
+    except SecretError as exc:
+        _broken(svc, connection_id, now, ConnectionProblem.SECRET_UNREADABLE, str(exc))
+        raise SyncError(f"connection {connection_id}: {exc}") from exc
     result = SyncResult(connection_id, cursor=cursor)
     try:
         for page in adapter.sync(ctx, cursor):
@@ -118,11 +125,22 @@ def sync_connection(
             result.cursor = page.cursor
             if progress is not None:
                 progress(result.pages, result.invoices)
+    except AdapterAuthError as exc:
+        _broken(svc, connection_id, now, ConnectionProblem.CREDENTIALS_REFUSED, str(exc))
+        raise SyncError(f"connection {connection_id}: {exc}") from exc
     except AdapterError as exc:
         _record(svc, connection_id, now, f"error: {type(exc).__name__}", str(exc))
         raise SyncError(f"connection {connection_id}: {exc}") from exc
     _record(svc, connection_id, now, "ok", None)
     return result
+
+
+def _broken(
+    svc: Services, connection_id: int, now: datetime, problem: ConnectionProblem, detail: str
+) -> None:
+    """Marked (with its owner's task) before the sync time is noted: retried next interval."""
+    mark_broken(svc, connection_id, problem, detail)
+    _record(svc, connection_id, now, problem.value, detail)
 
 
 def _record(
@@ -177,13 +195,20 @@ def reconcile_all(svc: Services, now: datetime) -> None:
 def status_checker(
     svc: Services, adapters: Mapping[str, PlatformAdapter] | None = None
 ) -> Callable[[int, str], NormalizedInvoice | None]:
-    """The runner's last look before a send: the platform's own view, where there is one."""
+    """The runner's last look before a send: the platform's own view, where there is one.
+
+    A connection whose secrets cannot be opened raises SecretError on every call (the sender
+    then sends nothing for it: it cannot ask, and that connection's webhooks are refused too);
+    it is marked broken once per tick."""
     found: dict[str, PlatformAdapter] = dict(adapters) if adapters is not None else {}
     loaded = adapters is not None
     contexts: dict[int, tuple[PlatformAdapter, ConnectionContext] | None] = {}
+    unreadable: dict[int, SecretError] = {}
 
     def check(connection_id: int, external_id: str) -> NormalizedInvoice | None:
         nonlocal loaded
+        if connection_id in unreadable:
+            raise unreadable[connection_id]
         if connection_id not in contexts:
             with svc.sessions() as s:
                 conn = s.get(Connection, connection_id)
@@ -191,9 +216,16 @@ def status_checker(
                     found.update(load_adapters())  # only when a platform invoice is re-checked
                     loaded = True
                 adapter = found.get(conn.platform) if conn is not None else None
-                contexts[connection_id] = (
-                    (adapter, connection_context(svc, conn)) if adapter and conn else None
-                )
+                try:
+                    contexts[connection_id] = (
+                        (adapter, connection_context(svc, conn)) if adapter and conn else None
+                    )
+                except SecretError as exc:
+                    unreadable[connection_id] = exc
+            if connection_id in unreadable:
+                error = unreadable[connection_id]
+                mark_broken(svc, connection_id, ConnectionProblem.SECRET_UNREADABLE, str(error))
+                raise error
         entry = contexts[connection_id]
         if entry is None:
             return None

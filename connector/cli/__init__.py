@@ -10,6 +10,7 @@ from connector.cli import (
     customers,
     db,
     invoices,
+    keys,
     letters,
     platforms,
     run,
@@ -24,7 +25,7 @@ def cli() -> None:
     """Relance: payment reminders that stop the moment the customer pays."""
 
 
-for module in (db, run, shop, platforms, connections, invoices, letters, tick, customers):
+for module in (db, run, shop, platforms, connections, invoices, letters, tick, customers, keys):
     module.register(cli)
 
 

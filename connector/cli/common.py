@@ -15,6 +15,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from connector.config import Settings
+from connector.crypto import SecretError
+from connector.keys import require_usable_secrets
 from connector.services import Services
 from connector.store.migrate import store_problem
 
@@ -120,6 +122,15 @@ def _check_store(svc: Services) -> None:
 def redact_url(url: str) -> str:
     """The database URL without its password, fit for messages."""
     return make_url(url).render_as_string(hide_password=True)
+
+
+def check_secrets_at_start(svc: Services) -> None:
+    """What serve, web, worker, tick and sync run first: refuse to start, in one line, when no
+    stored secret opens with the configured keys (some failing only marks those broken)."""
+    try:
+        require_usable_secrets(svc)
+    except SecretError as exc:
+        raise CliError(str(exc)) from exc
 
 
 def parse_now(raw: str | None) -> datetime:

@@ -10,8 +10,17 @@ from typing import Any
 import click
 
 from connector.actions.connections import ConnectionsError, connect
-from connector.cli.common import CliError, emit, errors_as_cli, json_option, services
+from connector.cli.common import (
+    CliError,
+    check_secrets_at_start,
+    emit,
+    errors_as_cli,
+    json_option,
+    services,
+)
+from connector.crypto import SecretError
 from connector.platform import PlatformAdapter, load_adapters
+from connector.services import Services
 from connector.shops import ShopError
 from connector.sync import SyncError, platform_connections, sync_connection
 
@@ -33,7 +42,7 @@ def _connect_command(platform: str, adapter: PlatformAdapter) -> click.Command:
         click.Option(["--json", "as_json"], is_flag=True, help="Machine-readable output."),
     ]
 
-    @errors_as_cli(ShopError, ConnectionsError)
+    @errors_as_cli(ShopError, ConnectionsError, SecretError)
     def callback(
         api_base: str | None,
         shop_id: int | None,
@@ -93,44 +102,55 @@ def register(cli: click.Group) -> None:
     def sync(connection_id: int | None, as_json: bool) -> None:
         """Pull what changed on each connected platform, from its stored cursor."""
         now = datetime.now(UTC)
-        results = []
+        results: list[dict[str, object]] = []
         with services() as svc:
+            check_secrets_at_start(svc)
             ids = platform_connections(svc, connection_id)
             if connection_id is not None and not ids:
                 raise CliError(f"no active platform connection {connection_id}")
-            for cid in ids:
-                bar = _progress(cid) if sys.stderr.isatty() and not as_json else None
-                try:
-                    result = sync_connection(svc, cid, now, progress=bar)
-                except SyncError as exc:
-                    raise CliError(
-                        f"{exc} (`relance connections remove {cid}` disconnects it)"
-                    ) from exc
-                finally:
-                    if bar is not None:
-                        click.echo("", err=True)
-                results.append(
-                    {
-                        "connection": cid,
-                        "pages": result.pages,
-                        "invoices": result.invoices,
-                        "inserted": result.inserted,
-                        "updated": result.updated,
-                        "closed": result.closed,
-                    }
-                )
+            for cid in ids:  # one failing connection never stops the others
+                results.append(_sync_one(svc, cid, now, as_json))
+        failed = [r for r in results if "error" in r]
         emit(
             as_json,
             results,
-            lambda: (
-                "\n".join(
-                    f"connection {r['connection']}: {r['invoices']} invoices in {r['pages']} pages "
-                    f"({r['inserted']} new, {r['updated']} updated, {r['closed']} settled)"
-                    for r in results
-                )
-                or "no platform connection"
-            ),
+            lambda: "\n".join(map(_sync_line, results)) or "no platform connection",
         )
+        if failed:
+            raise CliError(
+                f"{len(failed)} of {len(results)} connections failed: {failed[0]['error']}"
+            )
+
+
+def _sync_one(svc: Services, cid: int, now: datetime, as_json: bool) -> dict[str, object]:
+    bar = _progress(cid) if sys.stderr.isatty() and not as_json else None
+    try:
+        result = sync_connection(svc, cid, now, progress=bar)
+    except SyncError as exc:
+        return {
+            "connection": cid,
+            "error": f"{exc} (`relance connections remove {cid}` disconnects it)",
+        }
+    finally:
+        if bar is not None:
+            click.echo("", err=True)
+    return {
+        "connection": cid,
+        "pages": result.pages,
+        "invoices": result.invoices,
+        "inserted": result.inserted,
+        "updated": result.updated,
+        "closed": result.closed,
+    }
+
+
+def _sync_line(r: dict[str, object]) -> str:
+    if "error" in r:
+        return f"connection {r['connection']}: failed: {r['error']}"
+    return (
+        f"connection {r['connection']}: {r['invoices']} invoices in {r['pages']} pages "
+        f"({r['inserted']} new, {r['updated']} updated, {r['closed']} settled)"
+    )
 
 
 def _progress(connection_id: int) -> Any:

@@ -7,7 +7,7 @@ import os
 import click
 
 from connector.actions.shops import list_shops
-from connector.cli.common import emit, json_option, services
+from connector.cli.common import check_secrets_at_start, emit, json_option, services
 from connector.demo import DEMO_DAYS, DemoReport, run_demo
 from connector.store.migrate import upgrade
 
@@ -30,6 +30,7 @@ def register(cli: click.Group) -> None:
         _logging()
         with services(needs_store=False) as svc:
             upgrade(svc.settings.database_url)
+            check_secrets_at_start(svc)
             if not list_shops(svc):  # no shop is made behind the owner's back
                 click.echo(NO_SHOP_YET)
             scheduler = build_scheduler(svc, blocking=False)
@@ -57,6 +58,8 @@ def register(cli: click.Group) -> None:
         from connector.web.server import serve_gunicorn
 
         _logging()
+        with services() as svc:  # checked once here, before the workers fork
+            check_secrets_at_start(svc)
         serve_gunicorn(host, port, workers)
 
     @cli.command("demo")
@@ -84,6 +87,7 @@ def register(cli: click.Group) -> None:
 
         _logging()
         with services() as svc:
+            check_secrets_at_start(svc)
             click.echo("Relance worker running (Ctrl-C stops)")
             with contextlib.suppress(KeyboardInterrupt, SystemExit):
                 build_scheduler(svc, blocking=True).start()

@@ -2,7 +2,13 @@ from __future__ import annotations
 
 import click
 
-from connector.cli.common import emit, json_option, parse_now, services
+from connector.cli.common import (
+    check_secrets_at_start,
+    emit,
+    json_option,
+    parse_now,
+    services,
+)
 from connector.sync import status_checker
 
 
@@ -15,6 +21,7 @@ def register(cli: click.Group) -> None:
         to a person."""
         now = parse_now(now_raw)
         with services() as svc:
+            check_secrets_at_start(svc)
             report = svc.runner(status_checker=status_checker(svc)).tick(now)
         emit(as_json, report.as_dict(), lambda: _text(report.as_dict()))
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
+from connector.crypto import SecretError
 from connector.dunning.claims import Outcome, facts_for
 from connector.dunning.compose import build_context, sent_history
 from connector.dunning.context import ReminderContext
@@ -130,7 +131,10 @@ class Deliverer:
     # -- email -------------------------------------------------------------------------------
 
     def deliver_message(self, message_id: int, now: datetime) -> list[Outcome]:
-        self._recheck_platform(message_id, now)
+        try:
+            self._recheck_platform(message_id, now)
+        except SecretError as exc:
+            return self._fail_unverifiable(message_id, str(exc), now)
         outcomes: list[Outcome] = []
         try:
             prepared = self._prepare(message_id, now, outcomes, check_waiting=True)
@@ -171,6 +175,48 @@ class Deliverer:
                     shop = s.get(Shop, inv.shop_id)
                     assert shop is not None
                     apply_platform_state(s, inv, fresh, now, shop=shop, source=PaymentSource.SYNC)
+
+    def _fail_unverifiable(self, message_id: int, error: str, now: datetime) -> list[Outcome]:
+        """The invoice's connection cannot be opened: the platform cannot be asked and its
+        payment webhooks are refused, so a payment may be unknown here. Nothing is sent; the
+        claims fail (never stranded) and the owner gets a task; the tick carries on."""
+        reason = f"not sent: its platform connection cannot be used ({error})"
+        outcomes: list[Outcome] = []
+        with write_session(self.sessions) as s:
+            msg = s.scalar(select(Message).where(Message.id == message_id).with_for_update())
+            if (
+                msg is None
+                or msg.state is not MessageState.CLAIMED
+                or msg.lease_owner != self.worker
+            ):
+                return outcomes
+            msg.state = MessageState.FAILED
+            msg.last_error = reason
+            msg.lease_until = None
+            for rem in s.scalars(
+                select(Reminder)
+                .where(Reminder.message_id == msg.id, Reminder.state == ReminderState.CLAIMED)
+                .order_by(Reminder.id)
+            ):
+                inv = lock_invoice(s, rem.invoice_id)
+                assert inv is not None
+                rem.state = ReminderState.FAILED
+                rem.reason = reason
+                add_timeline(s, inv, now, TimelineKind.REMINDER_FAILED, reason, reminder_id=rem.id)
+                outcomes.append(Outcome(inv.number, rem.step_key, "failed", reason))
+            open_task(
+                s,
+                shop_id=msg.shop_id,
+                customer_id=msg.customer_id,
+                kind=TaskKind.SEND_FAILED,
+                title=(
+                    "A reminder was not sent: its platform connection cannot be used. Check the "
+                    "invoice is still owed, then send it by hand"
+                ),
+                detail=reason,
+                dedupe_key=f"unverifiable:message:{msg.id}",
+            )
+        return outcomes
 
     def _prepare(
         self, message_id: int, now: datetime, outcomes: list[Outcome], *, check_waiting: bool

@@ -16,6 +16,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
+from connector.connection_health import ConnectionProblem, mark_broken
+from connector.crypto import SecretError
 from connector.platform import NormalizedEvent, shares_webhook_secret
 from connector.services import Services
 from connector.store.db import write_session
@@ -75,11 +77,27 @@ def apply_stored(
                 resolution = resolve(
                     svc, registry, need.connection_id, need.event, reread=need.reread
                 )
+    except SecretError as exc:
+        return _wait_for_key(svc, event_id, exc)
     except Exception as exc:
         log.exception("webhook event %s could not be applied", event_id)
         with write_session(svc.sessions) as s:
             _mark(s, event_id, WebhookOutcome.FAILED, None, error=repr(exc), attempts_delta=1)
         return WebhookOutcome.FAILED
+
+
+def _wait_for_key(svc: Services, event_id: int, exc: SecretError) -> WebhookOutcome:
+    """The event's connection cannot be opened (a lost key, not a bad event): it stays FAILED
+    without spending an attempt, so the retry job applies it once the key is restored, and
+    the connection is marked broken for its owner."""
+    with write_session(svc.sessions) as s:
+        connection_id = s.scalar(
+            select(WebhookEvent.connection_id).where(WebhookEvent.id == event_id)
+        )
+        _mark(s, event_id, WebhookOutcome.FAILED, None, error=str(exc), attempts_delta=0)
+    if connection_id is not None:
+        mark_broken(svc, connection_id, ConnectionProblem.SECRET_UNREADABLE, str(exc))
+    return WebhookOutcome.FAILED
 
 
 def _apply_once(
@@ -221,12 +239,18 @@ def retry_pending(
     limit: int = 200,
     min_age: timedelta = RETRY_AFTER,
 ) -> dict[str, int]:
-    """The worker's job: apply what is still pending or failed, oldest first."""
+    """The worker's job: apply what is still pending or failed, oldest first. Events of a
+    connection marked unreadable wait (they keep their attempts) until the mark is lifted (the
+    start-up check after the key is restored, or a good sync): they never fill the batch."""
+    unreadable = select(Connection.id).where(
+        Connection.last_sync_status == ConnectionProblem.SECRET_UNREADABLE.value
+    )
     ids = _event_ids(
         svc,
         WebhookEvent.outcome.in_(_UNSETTLED),
         WebhookEvent.attempts < MAX_ATTEMPTS,
         WebhookEvent.received_at <= now - min_age,
+        or_(WebhookEvent.connection_id.is_(None), WebhookEvent.connection_id.not_in(unreadable)),
         limit=limit,
     )
     return _apply_each(svc, registry or AdapterRegistry(), ids, now)

@@ -1,7 +1,7 @@
 """The intake pipeline, fixed order and fixed answers (after sentry's GitHub webhook endpoint):
 
 1. body over the size limit                     → 413, nothing read further
-2. unknown connection (or platform)             → 404
+2. unknown connection (or platform)             → 404; its secrets unreadable → 503 (below)
 3. signature on the raw bytes, constant time    → 401 when missing or bad
 4. parse                                        → 400 when verified but unreadable; 401 when
                                                   it names another account (shared secrets)
@@ -9,6 +9,11 @@
 6. apply, after the commit                      → never changes the answer; failures retried
 
 The tenant is always the connection whose secret verified the body — never a header.
+
+A connection whose stored secrets no configured key opens (the key was lost) answers 503: the
+fault is ours and temporary, and a 5xx is what makes Stripe (3 days) and Shopify (4 hours) keep
+the delivery and retry once the operator restores the key; WooCommerce, which never retries, is
+caught up by the sync. Nothing unverified is ever stored, and every other connection is served.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from connector.connection_health import ConnectionProblem, mark_broken
+from connector.crypto import SecretError
 from connector.platform import (
     ConnectionContext,
     EventKind,
@@ -70,6 +77,14 @@ NOT_FOUND = IntakeResult(404, "unknown connection")
 UNAUTHORIZED = IntakeResult(401, "invalid signature")
 UNREADABLE = IntakeResult(400, "unreadable event")
 WRONG_ACCOUNT = IntakeResult(401, "delivery for another account")
+SECRET_UNREADABLE = IntakeResult(503, "connection secrets unreadable; retry later")
+NO_SUCH_SHOP = IntakeResult(200, "no data held for that shop")
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    contexts: list[ConnectionContext]
+    unreadable: frozenset[int]  # active connections whose secrets no configured key opens
 
 
 class WebhookIntake:
@@ -97,7 +112,7 @@ class WebhookIntake:
         )
         self.max_bytes = svc.settings.max_webhook_bytes
         self._cache_seconds = cache_seconds
-        self._cache: dict[tuple[str, int | None], tuple[float, list[ConnectionContext]]] = {}
+        self._cache: dict[tuple[str, int | None], tuple[float, _Found]] = {}
 
     # -- platform deliveries -----------------------------------------------------------------
 
@@ -107,8 +122,8 @@ class WebhookIntake:
         if len(body) > self.max_bytes:
             return TOO_LARGE
         target = self._connection(platform, connection_id)
-        if target is None:
-            return NOT_FOUND
+        if isinstance(target, IntakeResult):
+            return target
         adapter, ctx = target
         if not _verified(adapter, ctx, headers, body):
             return UNAUTHORIZED
@@ -123,15 +138,16 @@ class WebhookIntake:
         adapter = self.registry.get(SHOPIFY)
         if adapter is None:
             return NOT_FOUND
-        candidates = self._contexts(SHOPIFY)
-        if not candidates:
+        found = self._cached((SHOPIFY, None))
+        candidates = found.contexts
+        if not candidates and not found.unreadable:
             return NOT_FOUND
         verified = [ctx for ctx in candidates if _verified(adapter, ctx, headers, body)]
-        if not verified:
-            return UNAUTHORIZED
+        if not verified:  # perhaps for a connection whose secret cannot be read: retry later
+            return SECRET_UNREADABLE if found.unreadable else UNAUTHORIZED
         ctx = _pick_shop(verified, headers, body)
         if ctx is None:
-            return IntakeResult(200, "no data held for that shop")
+            return SECRET_UNREADABLE if found.unreadable else NO_SUCH_SHOP
         return self._parse_store_apply(adapter, ctx, headers, body)
 
     def _parse_store_apply(
@@ -229,19 +245,20 @@ class WebhookIntake:
 
     def _connection(
         self, platform: str, connection_id: int
-    ) -> tuple[PlatformAdapter, ConnectionContext] | None:
+    ) -> tuple[PlatformAdapter, ConnectionContext] | IntakeResult:
         adapter = self.registry.get(platform)
         if adapter is None:
-            return None
+            return NOT_FOUND
         found = self._cached((platform, connection_id))
-        return (adapter, found[0]) if found else None
+        if found.unreadable:
+            return SECRET_UNREADABLE
+        return (adapter, found.contexts[0]) if found.contexts else NOT_FOUND
 
-    def _contexts(self, platform: str) -> list[ConnectionContext]:
-        return self._cached((platform, None))
-
-    def _cached(self, key: tuple[str, int | None]) -> list[ConnectionContext]:
+    def _cached(self, key: tuple[str, int | None]) -> _Found:
         """Active connections (decrypted) for a platform, or one of them; kept a few seconds
-        per process so the hot path neither reads the row nor decrypts on every delivery."""
+        per process so the hot path neither reads the row nor decrypts on every delivery.
+        One whose secrets cannot be opened is set aside (and marked broken), never fatal to
+        the others."""
         now = time.monotonic()
         hit = self._cache.get(key)
         if hit is not None and hit[0] > now:
@@ -254,12 +271,21 @@ class WebhookIntake:
             if connection_id is not None:
                 q = q.where(Connection.id == connection_id)
             rows = s.scalars(q.order_by(Connection.id)).all()
-            contexts = [connection_context(self.svc, c) for c in rows]
-        if self._cache_seconds > 0 and contexts:  # unknown ids are not kept: no unbounded growth
+            contexts: list[ConnectionContext] = []
+            unreadable: dict[int, str] = {}
+            for c in rows:
+                try:
+                    contexts.append(connection_context(self.svc, c))
+                except SecretError as exc:
+                    unreadable[c.id] = str(exc)
+        for broken_id, error in unreadable.items():
+            mark_broken(self.svc, broken_id, ConnectionProblem.SECRET_UNREADABLE, error)
+        found = _Found(contexts, frozenset(unreadable))
+        if self._cache_seconds > 0 and rows:  # unknown ids are not kept: no unbounded growth
             if len(self._cache) > 10_000:
                 self._cache.clear()
-            self._cache[key] = (now + self._cache_seconds, contexts)
-        return contexts
+            self._cache[key] = (now + self._cache_seconds, found)
+        return found
 
 
 def _invoice_ref(event: NormalizedEvent) -> str | None:

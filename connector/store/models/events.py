@@ -62,6 +62,7 @@ class TaskKind(StrEnum):
     PRESCRIBED = "prescribed"
     DATA_REQUEST = "data_request"
     FOLLOW_UP = "follow_up"  # a task step of the sequence: a person does what the step says
+    BROKEN_CONNECTION = "broken_connection"  # its secrets cannot be opened, or it is refused
 
 
 class TaskState(StrEnum):
