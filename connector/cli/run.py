@@ -7,10 +7,7 @@ import os
 import click
 
 from connector.cli.common import emit, json_option, services
-from connector.shops import create_shop
-from connector.store.db import write_session
 from connector.store.migrate import upgrade
-from connector.store.models import Shop
 
 
 def register(cli: click.Group) -> None:
@@ -18,7 +15,8 @@ def register(cli: click.Group) -> None:
     @click.option("--host", default="127.0.0.1", show_default=True)
     @click.option("--port", default=8000, show_default=True, type=int)
     def serve(host: str, port: int) -> None:
-        """Settings page + webhooks + one scheduler in one process (the embedded default)."""
+        """The pages + webhooks + one scheduler in one process (the embedded default). On an empty
+        store the first page creates the owner account, then the shop."""
         from werkzeug.serving import make_server
 
         from connector.scheduler import build_scheduler
@@ -27,7 +25,6 @@ def register(cli: click.Group) -> None:
         _logging()
         with services() as svc:
             upgrade(svc.settings.database_url)
-            _first_shop(svc)
             scheduler = build_scheduler(svc, blocking=False)
             server = make_server(host, port, create_app(services=svc), threaded=True)
             scheduler.start()
@@ -78,22 +75,6 @@ def register(cli: click.Group) -> None:
             click.echo("Relance worker running (Ctrl-C stops)")
             with contextlib.suppress(KeyboardInterrupt, SystemExit):
                 build_scheduler(svc, blocking=True).start()
-
-
-def _first_shop(svc: object) -> None:
-    """The first shop is created on first run if none exists."""
-    from sqlalchemy import select
-
-    from connector.services import Services
-
-    assert isinstance(svc, Services)
-    with write_session(svc.sessions) as s:
-        if s.scalar(select(Shop.id).limit(1)) is None:
-            create_shop(
-                s,
-                name=os.environ.get("RELANCE_SHOP_NAME", "My shop"),
-                email=os.environ.get("RELANCE_OWNER_EMAIL", "owner@example.com"),
-            )
 
 
 def _logging() -> None:
