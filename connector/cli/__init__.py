@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from connector.cli import customers, db, invoices, platforms, run, shop, tick
+from connector.cli import customers, db, invoices, owner, platforms, run, shop, tick
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -13,7 +13,7 @@ def cli() -> None:
     """Relance: payment reminders that stop the moment the customer pays."""
 
 
-for module in (db, run, shop, platforms, invoices, tick, customers):
+for module in (db, run, owner, shop, platforms, invoices, tick, customers):
     module.register(cli)
 
 
