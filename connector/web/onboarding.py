@@ -133,6 +133,6 @@ def demo() -> Response:
     choose_shop(demo_shop.id)
     flash(
         f"{demo_shop.name} is ready: a demo shop of your own, beside your shop. Its reminders "
-        "go to the outbox folder on the next tick; switch shops at the top."
+        "go out on the next tick, to made-up addresses; switch shops at the top."
     )
     return redirect(url_for("home.index"))
