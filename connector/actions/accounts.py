@@ -74,9 +74,10 @@ def create_owner(
     shop_ids: tuple[int, ...] = (),
 ) -> OwnerAccount:
     """An owner (the CLI's way, at any time), made a member of the shops given."""
+    email, password_hash = _checked(email, password)
     with write_session(sessions) as s:
-        owner = _add_owner(s, email, password, now)
-        for shop_id in shop_ids:
+        owner = _add_owner(s, email, password_hash, now)
+        for shop_id in dict.fromkeys(shop_ids):
             if s.get(Shop, shop_id) is None:
                 raise AccountError(f"shop: shop {shop_id} does not exist")
             s.add(Membership(owner_id=owner.id, shop_id=shop_id, role=Role.OWNER))
@@ -88,6 +89,7 @@ def sign_up_first_owner(
     sessions: sessionmaker[Session], *, email: str, password: str, now: datetime
 ) -> OwnerAccount:
     """The first run's account: only while the store has no owner at all."""
+    email, password_hash = _checked(email, password)
     with write_session(sessions) as s:
         _lock_owners(s)
         if s.scalar(select(Owner.id).limit(1)) is not None:
@@ -95,21 +97,26 @@ def sign_up_first_owner(
                 "sign-up is closed: this store already has an owner (sign in, or ask them to "
                 "run `relance owner create --email …`)"
             )
-        return _account(_add_owner(s, email, password, now))
+        return _account(_add_owner(s, email, password_hash, now))
 
 
 def authenticate(
     sessions: sessionmaker[Session], *, email: str, password: str, now: datetime
 ) -> OwnerAccount | None:
-    """The owner if the password is theirs, else None — after the same work either way."""
-    with write_session(sessions) as s:
+    """The owner if the password is theirs, else None — after the same work either way. The
+    hash is checked outside any write transaction: on SQLite that would hold the store's write
+    lock (and the webhooks' intake) for the length of a scrypt."""
+    with sessions() as s:
         owner = s.scalar(select(Owner).where(Owner.email == email.strip().lower()))
         stored = owner.password_hash if owner is not None else _dummy_hash()
-        matches = check_password_hash(stored, password)
-        if owner is None or not matches:
-            return None
-        owner.last_sign_in_at = now
-        return _account(owner)
+    if not check_password_hash(stored, password) or owner is None:
+        return None
+    with write_session(sessions) as s:
+        signed_in = s.get(Owner, owner.id)
+        if signed_in is None or signed_in.password_hash != stored:
+            return None  # deleted or changed meanwhile
+        signed_in.last_sign_in_at = now
+        return _account(signed_in)
 
 
 def owner_for_session(
@@ -237,9 +244,11 @@ def reset_password(
 ) -> OwnerAccount:
     """Set a new password with a reset token: refused if forged, expired or already used."""
     _check_password(new_password)
+    check_reset_token(sessions, token, signing_key, now)  # before the slow hash
+    new_hash = _hash(new_password)
     with write_session(sessions) as s:
         owner = _owner_of_token(s, token, signing_key, now)
-        owner.password_hash = _hash(new_password)
+        owner.password_hash = new_hash
         return _account(owner)
 
 
@@ -274,16 +283,21 @@ def _read_reset_token(token: str, signing_key: str, now: datetime) -> tuple[int,
     return int(data["o"]), str(data["p"])
 
 
-def _add_owner(session: Session, email: str, password: str, now: datetime) -> Owner:
+def _checked(email: str, password: str) -> tuple[str, str]:
+    """The normalized email and the password's hash (hashed before any transaction opens)."""
     try:
         email = validate_email(email, "email").lower()
     except ShopError as exc:
         raise AccountError(str(exc)) from exc
     _check_password(password)
+    return email, _hash(password)
+
+
+def _add_owner(session: Session, email: str, password_hash: str, now: datetime) -> Owner:
     taken = session.scalar(select(func.count()).select_from(Owner).where(Owner.email == email))
     if taken:
         raise AccountError(f"email: an account already exists for {email}")
-    owner = Owner(email=email, password_hash=_hash(password), created_at=now, updated_at=now)
+    owner = Owner(email=email, password_hash=password_hash, created_at=now, updated_at=now)
     session.add(owner)
     session.flush()
     return owner

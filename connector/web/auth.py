@@ -21,7 +21,7 @@ from flask import (
 )
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_login import LoginManager, UserMixin, login_user, logout_user
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.wrappers import Response
 
@@ -99,6 +99,8 @@ def signin() -> Response | str | tuple[str, int]:
     if not has_owner(services_of(current_app).sessions):
         return redirect(url_for("onboarding.account"))
     if request.method == "GET":
+        if current_user.is_authenticated:
+            return redirect(url_for("home.index"))
         return render_template("auth/signin.html", email="")
     email = request.form.get("email", "")
     account = authenticate(
