@@ -50,6 +50,11 @@ class Settings:
     # The operator's read-only overview of every shop (until owner accounts exist): off unless
     # a token is set, and then only behind a sign-in with that token.
     overview_token: str | None = None
+    # Where sign-in attempts are counted (Flask-Limiter storage URI, e.g. redis://…): the
+    # default in-memory store counts per process.
+    ratelimit_storage_uri: str = "memory://"
+    # The sender of account mail (password reset); unset: the owner's shop's sender address.
+    mail_from: str | None = None
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -77,5 +82,7 @@ class Settings:
             sendgrid_webhook_public_key=env.get("SENDGRID_WEBHOOK_PUBLIC_KEY") or None,
             webhook_apply=_choice(env, "RELANCE_WEBHOOK_APPLY", ("inline", "background", "worker")),
             overview_token=env.get("RELANCE_OVERVIEW_TOKEN") or None,
+            ratelimit_storage_uri=env.get("RELANCE_RATELIMIT_STORAGE_URI") or "memory://",
+            mail_from=env.get("RELANCE_MAIL_FROM") or None,
             env=env,
         )

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from connector.domain.calendar import SendingWindow, resolve_local
 from connector.domain.money import Money
@@ -117,11 +118,20 @@ def _demo_shop(svc: Services, now: datetime) -> tuple[int, bool, SendingWindow]:
         )
         created = shop is None
         if shop is None:
-            shop = create_shop(s, name=DEMO_NAME, email=DEMO_OWNER, b2b=False)
-            shop.payment_instructions = "Virement : IBAN FR76 3000 6000 0112 3456 7890 189"
-        if s.scalar(select(Invoice.id).where(Invoice.shop_id == shop.id).limit(1)) is None:
+            shop = seed_demo_shop(s, now, owner_email=DEMO_OWNER)
+        elif s.scalar(select(Invoice.id).where(Invoice.shop_id == shop.id).limit(1)) is None:
             upsert_invoices(s, shop, ensure_csv_connection(s, shop), _invoices(now), now)
         return shop.id, created, sending_window(shop)
+
+
+def seed_demo_shop(session: Session, now: datetime, *, owner_email: str) -> Shop:
+    """A new demo shop with the DEMO invoices, in the caller's transaction; no tick (the
+    scheduler sends its reminders: the web never sends). The web makes one per owner, under
+    that owner's email, so two owners never share one, nor the CLI's (``DEMO_OWNER``)."""
+    shop = create_shop(session, name=DEMO_NAME, email=owner_email, b2b=False)
+    shop.payment_instructions = "Virement : IBAN FR76 3000 6000 0112 3456 7890 189"
+    upsert_invoices(session, shop, ensure_csv_connection(session, shop), _invoices(now), now)
+    return shop
 
 
 def _invoices(now: datetime) -> list[NormalizedInvoice]:

@@ -120,9 +120,11 @@ def _delimiter(text: str) -> str:
     return ";" if header_line.count(";") > header_line.count(",") else ","
 
 
-def read_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+def read_rows(source: Path | bytes) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """The header and the (line, row) pairs of a CSV file or of uploaded bytes."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        data = source if isinstance(source, bytes) else source.read_bytes()
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ImportError_([RowError(0, "file", f"not UTF-8 text ({exc.reason})")]) from exc
     except OSError as exc:
@@ -200,8 +202,8 @@ def _unsafe_values(line: int, row: dict[str, str]) -> list[RowError]:
     return errors
 
 
-def parse_file(path: Path, shop: Shop, now: datetime) -> list[NormalizedInvoice]:
-    header, rows = read_rows(path)
+def parse_file(source: Path | bytes, shop: Shop, now: datetime) -> list[NormalizedInvoice]:
+    header, rows = read_rows(source)
     errors: list[RowError] = []
     missing = [c for c in REQUIRED if c not in header]
     unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
@@ -367,9 +369,12 @@ def _due_on_terms(issued_at: datetime, shop: Shop, report: Report) -> None:
         )
 
 
-def import_invoices(session: Session, shop: Shop, path: Path, now: datetime) -> ImportResult:
-    """Validate the whole file, then write it in the caller's single transaction."""
-    items = parse_file(path, shop, now)
+def import_invoices(
+    session: Session, shop: Shop, source: Path | bytes, now: datetime
+) -> ImportResult:
+    """Validate the whole file (a path, or the bytes of an upload), then write it in the
+    caller's single transaction."""
+    items = parse_file(source, shop, now)
     connection = ensure_csv_connection(session, shop)
     settled = set(
         session.scalars(

@@ -12,6 +12,7 @@ from connector.cli import (
     invoices,
     keys,
     letters,
+    owner,
     platforms,
     run,
     shop,
@@ -25,7 +26,19 @@ def cli() -> None:
     """Relance: payment reminders that stop the moment the customer pays."""
 
 
-for module in (db, run, shop, platforms, connections, invoices, letters, tick, customers, keys):
+for module in (
+    db,
+    run,
+    owner,
+    shop,
+    platforms,
+    connections,
+    invoices,
+    letters,
+    tick,
+    customers,
+    keys,
+):
     module.register(cli)
 
 

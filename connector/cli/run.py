@@ -21,7 +21,8 @@ def register(cli: click.Group) -> None:
     @click.option("--host", default="127.0.0.1", show_default=True)
     @click.option("--port", default=8000, show_default=True, type=int)
     def serve(host: str, port: int) -> None:
-        """Settings page + webhooks + one scheduler in one process (the embedded default)."""
+        """The pages + webhooks + one scheduler in one process (the embedded default). On an empty
+        store the first page creates the owner account, then the shop."""
         from werkzeug.serving import make_server
 
         from connector.scheduler import build_scheduler

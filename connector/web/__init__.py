@@ -1,23 +1,28 @@
 """The Flask app factory: the pages and the webhook intake, one blueprint per feature.
 
 No scheduler here: web workers never run jobs (see connector.scheduler). Every form is behind
-CSRF protection except the webhook blueprint, whose signature is its authentication; every
-response carries the security headers of connector.web.security."""
+CSRF protection except the webhook blueprint, whose signature is its authentication; owners
+sign in (Flask-Login), their attempts rate-limited (Flask-Limiter); every response carries the
+security headers of connector.web.security."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from flask import Flask, Request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
 from connector.config import Settings
 from connector.crypto import local_key
 from connector.extension import init_services
 from connector.services import Services
-from connector.web import health, overview
+from connector.web import auth, health, home, onboarding, overview
 from connector.web.filters import DATE_FILTERS
 from connector.web.security import add_security_headers
 from connector.webhooks import routes as webhook_routes
@@ -39,10 +44,19 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     csrf = CSRFProtect(app)
     csrf.exempt(webhook_routes.bp)  # signed, so never behind CSRF
     app.after_request(add_security_headers)
-    app.register_blueprint(health.bp)
-    app.register_blueprint(overview.bp)
-    app.register_blueprint(webhook_routes.bp)
+    app.add_template_filter(local_date)
+    for blueprint in (health.bp, auth.bp, onboarding.bp, home.bp, overview.bp, webhook_routes.bp):
+        app.register_blueprint(blueprint)
+    limiter = Limiter(
+        key_func=get_remote_address, app=app, storage_uri=settings.ratelimit_storage_uri
+    )
+    auth.init_auth(app, limiter)
     return app
+
+
+def local_date(value: datetime, timezone: str) -> str:
+    """A stored UTC instant as the day it is in the shop's time zone."""
+    return value.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d")
 
 
 def session_secret(settings: Settings) -> str:

@@ -1,9 +1,9 @@
-"""`/`: a sign-in page, and behind it the operator's read-only overview of every shop.
+"""`/overview`: the operator's read-only overview of every shop, behind its own sign-in.
 
-Nothing about any shop is shown without signing in. Until owner accounts exist, the only way
-in is the operator token (RELANCE_OVERVIEW_TOKEN), unset — so the overview off — by default.
-The session holds a keyed fingerprint of the token, never the token: changing the token signs
-every browser out."""
+It spans shops by design, so it is off unless RELANCE_OVERVIEW_TOKEN is set (404 then), and
+shown only after signing in with that token. The session holds a keyed fingerprint of the
+token, never the token: changing the token signs every operator out. Owners see their own
+shop at `/` (connector.web.home)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from werkzeug.wrappers import Response
 from connector.actions.overview import operator_overview
 from connector.extension import services_of
 
-bp = Blueprint("overview", __name__)
+bp = Blueprint("overview", __name__, url_prefix="/overview")
 
 _SESSION_KEY = "operator"
 
@@ -39,7 +39,7 @@ def _fingerprint(token: str) -> str:
     return hmac.new(key, b"relance-overview:" + token.encode(), hashlib.sha256).hexdigest()
 
 
-def _signed_in() -> bool:
+def operator_signed_in() -> bool:
     token = _configured_token()
     held = session.get(_SESSION_KEY)
     if not token or not isinstance(held, str):
@@ -47,12 +47,14 @@ def _signed_in() -> bool:
     return hmac.compare_digest(held, _fingerprint(token))
 
 
-@bp.get("/")
-def index() -> str | tuple[str, int]:
-    if not _signed_in():
-        return render_template("signin.html", overview_enabled=bool(_configured_token()))
+@bp.get("")
+def index() -> str:
+    if not _configured_token():
+        raise NotFound()
+    if not operator_signed_in():
+        return render_template("overview/signin.html")
     data = operator_overview(services_of(current_app).sessions)
-    return render_template("index.html", overview=data)
+    return render_template("overview/index.html", overview=data)
 
 
 @bp.post("/signin")
@@ -63,13 +65,7 @@ def signin() -> Response | tuple[str, int]:
     given = request.form.get("token", "")
     if not hmac.compare_digest(given.encode(), token.encode()):
         error = "That is not the operator token configured in RELANCE_OVERVIEW_TOKEN."
-        return render_template("signin.html", overview_enabled=True, error=error), 401
+        return render_template("overview/signin.html", error=error), 401
     session.clear()
     session[_SESSION_KEY] = _fingerprint(token)
-    return redirect(url_for(".index"))
-
-
-@bp.post("/signout")
-def signout() -> Response:
-    session.clear()
     return redirect(url_for(".index"))

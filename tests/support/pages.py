@@ -56,9 +56,9 @@ def operator_client(services: Services) -> FlaskClient:
     app = create_app(settings=settings, services=replace(services, settings=settings))
     app.config["TESTING"] = True
     client = app.test_client()
-    page = client.get("/").get_data(as_text=True)
+    page = client.get("/overview").get_data(as_text=True)
     signed_in = client.post(
-        "/signin", data={"token": OPERATOR_TOKEN, "csrf_token": csrf_token(page)}
+        "/overview/signin", data={"token": OPERATOR_TOKEN, "csrf_token": csrf_token(page)}
     )
     assert signed_in.status_code == 302
     return client

@@ -1,6 +1,6 @@
 """Nothing about any shop is shown without signing in (issue: trust, item 1); the operator's
-overview is off unless RELANCE_OVERVIEW_TOKEN is set; forms are CSRF-protected; every response
-carries the security headers; the store file is private."""
+overview (/overview) is off unless RELANCE_OVERVIEW_TOKEN is set; forms are CSRF-protected;
+every response carries the security headers; the store file is private."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ import re
 import stat
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from connector.actions.accounts import create_owner
 from connector.config import Settings
 from connector.services import Services
 from connector.store.migrate import upgrade
@@ -24,6 +26,7 @@ from connector.web.security import SECURITY_HEADERS
 from tests.support.pages import SECRET_MARKERS, csrf_token
 
 TOKEN = "operator-token-for-tests-0123456789"
+NOW = datetime(2026, 11, 30, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -36,8 +39,8 @@ def operator_app(services: Services) -> Iterator[Flask]:
 
 
 def _sign_in(client: FlaskClient, token: str) -> tuple[int, str]:
-    page = client.get("/").get_data(as_text=True)
-    resp = client.post("/signin", data={"token": token, "csrf_token": csrf_token(page)})
+    page = client.get("/overview").get_data(as_text=True)
+    resp = client.post("/overview/signin", data={"token": token, "csrf_token": csrf_token(page)})
     return resp.status_code, resp.get_data(as_text=True)
 
 
@@ -46,20 +49,25 @@ def _shows_no_shop_data(html: str) -> None:
     assert not leaked, f"shown without sign-in: {leaked}"
 
 
-def test_home_without_sign_in_shows_no_shop_data(client: FlaskClient, two_shops: object) -> None:
-    resp = client.get("/")
+def test_home_without_sign_in_shows_no_shop_data(
+    client: FlaskClient, services: Services, two_shops: object
+) -> None:
+    resp = client.get("/", follow_redirects=True)  # no owner yet: the first run
     assert resp.status_code == 200
+    html = resp.get_data(as_text=True)
+    assert "Create your owner account" in html
+    _shows_no_shop_data(html)
+    create_owner(services.sessions, email="o@x.example", password="a long password", now=NOW)
+    resp = client.get("/", follow_redirects=True)
     html = resp.get_data(as_text=True)
     assert "Sign in to continue" in html
     _shows_no_shop_data(html)
 
 
 def test_overview_is_off_by_default(client: FlaskClient, two_shops: object) -> None:
-    html = client.get("/").get_data(as_text=True)
-    assert "<form" not in html  # nothing to sign in with: no token is configured
-    assert "RELANCE_OVERVIEW_TOKEN" in html
-    assert client.post("/signin", data={"token": ""}).status_code in (400, 404)
-    _shows_no_shop_data(client.get("/").get_data(as_text=True))
+    assert client.get("/overview").status_code == 404  # no token is configured
+    assert client.post("/overview/signin", data={"token": ""}).status_code in (400, 404)
+    _shows_no_shop_data(client.get("/", follow_redirects=True).get_data(as_text=True))
 
 
 def test_wrong_token_is_refused_and_shows_nothing(operator_app: Flask, two_shops: object) -> None:
@@ -67,7 +75,7 @@ def test_wrong_token_is_refused_and_shows_nothing(operator_app: Flask, two_shops
     status, html = _sign_in(client, "not-the-token")
     assert status == 401
     assert "not the operator token" in html
-    _shows_no_shop_data(client.get("/").get_data(as_text=True))
+    _shows_no_shop_data(client.get("/overview").get_data(as_text=True))
 
 
 def test_operator_token_opens_the_overview_and_sign_out_closes_it(
@@ -76,20 +84,20 @@ def test_operator_token_opens_the_overview_and_sign_out_closes_it(
     client = operator_app.test_client()
     status, _ = _sign_in(client, TOKEN)
     assert status == 302
-    html = client.get("/").get_data(as_text=True)
+    html = client.get("/", follow_redirects=True).get_data(as_text=True)
     for marker in SECRET_MARKERS:
         assert marker in html
     resp = client.post("/signout", data={"csrf_token": csrf_token(html)})
     assert resp.status_code == 302
-    _shows_no_shop_data(client.get("/").get_data(as_text=True))
+    _shows_no_shop_data(client.get("/overview").get_data(as_text=True))
 
 
 def test_sign_in_without_csrf_token_is_refused(operator_app: Flask, two_shops: object) -> None:
     client = operator_app.test_client()
-    client.get("/")
-    resp = client.post("/signin", data={"token": TOKEN})
+    client.get("/overview")
+    resp = client.post("/overview/signin", data={"token": TOKEN})
     assert resp.status_code == 400
-    _shows_no_shop_data(client.get("/").get_data(as_text=True))
+    _shows_no_shop_data(client.get("/overview").get_data(as_text=True))
 
 
 def test_changing_the_token_signs_everyone_out(
@@ -104,7 +112,7 @@ def test_changing_the_token_signs_everyone_out(
     rotated.config["SECRET_KEY"] = operator_app.config["SECRET_KEY"]
     other = rotated.test_client()
     other.set_cookie("session", cookie.value)
-    _shows_no_shop_data(other.get("/").get_data(as_text=True))
+    _shows_no_shop_data(other.get("/overview").get_data(as_text=True))
 
 
 def test_session_key_is_shared_by_every_web_process(services: Services) -> None:
@@ -122,6 +130,8 @@ def test_session_key_is_shared_by_every_web_process(services: Services) -> None:
         ("get", "/no-such-page"),
         ("post", "/webhooks/stripe/999999"),
         ("post", "/signin"),
+        ("post", "/overview/signin"),
+        ("get", "/welcome"),
     ],
 )
 def test_every_response_carries_the_security_headers(
@@ -136,9 +146,9 @@ def test_every_response_carries_the_security_headers(
 
 def test_pages_have_no_inline_script_or_style(operator_app: Flask, two_shops: object) -> None:
     client = operator_app.test_client()
-    pages = [client.get("/").get_data(as_text=True)]
+    pages = [client.get("/overview").get_data(as_text=True)]
     _sign_in(client, TOKEN)
-    pages.append(client.get("/").get_data(as_text=True))
+    pages.append(client.get("/overview").get_data(as_text=True))
     for html in pages:
         assert "<style" not in html
         assert not re.search(r"<script(?![^>]*\ssrc=)", html)

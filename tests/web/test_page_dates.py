@@ -19,7 +19,7 @@ def test_due_date_is_the_shops_day(
         shop,
         [normalized("F-2026-061", email="marie@client.example", due_on=date(2026, 6, 1))],
     )
-    page = operator_client.get("/").get_data(as_text=True)
+    page = operator_client.get("/overview").get_data(as_text=True)
     assert "1er juin 2026" in page  # the Paris shop's day, in its language
     assert "2026-05-31" not in page
     # The next action (the planner's first look, 60 days before) is labelled with its zone.

@@ -1,5 +1,6 @@
 """Every entity of design §3, importable from one place."""
 
+from connector.store.models.accounts import Membership, Owner, Role
 from connector.store.models.billing import Customer, Invoice, Payment, PaymentSource
 from connector.store.models.dunning import (
     Channel,
@@ -29,13 +30,16 @@ __all__ = [
     "Customer",
     "Invoice",
     "LetterDocument",
+    "Membership",
     "Message",
     "MessageKind",
     "MessageState",
+    "Owner",
     "Payment",
     "PaymentSource",
     "Reminder",
     "ReminderState",
+    "Role",
     "Sequence",
     "Shop",
     "Step",
