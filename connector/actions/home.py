@@ -29,6 +29,7 @@ class ShopHome:
     shop_id: int
     name: str
     timezone: str
+    locale: str
     invoice_count: int
     invoices: list[HomeInvoice]
 
@@ -59,6 +60,7 @@ def shop_home(sessions: sessionmaker[Session], shop_id: int) -> ShopHome:
             shop_id=shop.id,
             name=shop.name,
             timezone=shop.timezone,
+            locale=shop.locale,
             invoice_count=count,
             invoices=[
                 HomeInvoice(

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from flask import Flask, Request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
@@ -44,7 +42,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     csrf = CSRFProtect(app)
     csrf.exempt(webhook_routes.bp)  # signed, so never behind CSRF
     app.after_request(add_security_headers)
-    app.add_template_filter(local_date)
     for blueprint in (health.bp, auth.bp, onboarding.bp, home.bp, overview.bp, webhook_routes.bp):
         app.register_blueprint(blueprint)
     limiter = Limiter(
@@ -52,11 +49,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     auth.init_auth(app, limiter)
     return app
-
-
-def local_date(value: datetime, timezone: str) -> str:
-    """A stored UTC instant as the day it is in the shop's time zone."""
-    return value.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d")
 
 
 def session_secret(settings: Settings) -> str:
