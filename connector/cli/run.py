@@ -3,6 +3,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
+from types import FrameType
 
 import click
 
@@ -19,7 +21,7 @@ def register(cli: click.Group) -> None:
     @click.option("--port", default=8000, show_default=True, type=int)
     def serve(host: str, port: int) -> None:
         """Settings page + webhooks + one scheduler in one process (the embedded default)."""
-        from werkzeug.serving import make_server
+        from waitress import create_server
 
         from connector.scheduler import build_scheduler
         from connector.web import create_app
@@ -29,14 +31,25 @@ def register(cli: click.Group) -> None:
             upgrade(svc.settings.database_url)
             _first_shop(svc)
             scheduler = build_scheduler(svc, blocking=False)
-            server = make_server(host, port, create_app(services=svc), threaded=True)
+            # waitress: one I/O loop holds every connection, a few threads run requests — few
+            # threads competing with the tick's senders for the interpreter lock, so a writer
+            # holding SQLite's lock gets it back quickly (werkzeug's dev server: a thread each).
+            server = create_server(
+                create_app(services=svc),
+                host=host,
+                port=port,
+                threads=svc.settings.serve_threads,
+                ident="relance",
+            )
+            signal.signal(signal.SIGTERM, _stop)
             scheduler.start()
             click.echo(f"Relance on http://{host}:{port} (scheduler running; Ctrl-C stops)")
             try:
-                server.serve_forever()
-            except KeyboardInterrupt:
+                server.run()
+            except (KeyboardInterrupt, SystemExit):
                 pass
             finally:
+                server.close()
                 scheduler.shutdown(wait=True)
 
     @cli.command("web")
@@ -78,6 +91,11 @@ def register(cli: click.Group) -> None:
             click.echo("Relance worker running (Ctrl-C stops)")
             with contextlib.suppress(KeyboardInterrupt, SystemExit):
                 build_scheduler(svc, blocking=True).start()
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM stops `relance serve` as Ctrl-C does: the scheduler finishes its job first."""
+    raise SystemExit(0)
 
 
 def _first_shop(svc: object) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from connector.platform import NormalizedEvent
 from connector.services import Services
-from connector.store.db import write_session
+from connector.store.db import StoreBusy, write_session
 from connector.store.models import Connection, Shop, WebhookEvent, WebhookOutcome
 from connector.sync import connection_context
 from connector.webhooks import sendgrid
@@ -73,6 +73,11 @@ def apply_stored(
                     return None  # left PENDING for the worker
                 parsed = Parsed(platform=need.event)
                 resolution = resolve(svc, registry, need.connection_id, need.event)
+    except StoreBusy:
+        # A bounded wait ran out (an inline apply under load): nothing was applied; the event
+        # stays PENDING for the retry job, and a reminder applies it before going out.
+        log.info("webhook event %s left pending: the store is busy", event_id)
+        return None
     except Exception as exc:
         log.exception("webhook event %s could not be applied", event_id)
         with write_session(svc.sessions) as s:

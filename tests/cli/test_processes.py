@@ -67,6 +67,29 @@ def test_process_answers_and_stops_cleanly(command: list[str], env: dict[str, st
             raise
 
 
+@pytest.mark.slow
+def test_serve_stops_on_sigterm_with_its_scheduler(env: dict[str, str]) -> None:
+    """SIGTERM ends `relance serve` like Ctrl-C: the server closes, the scheduler shuts down,
+    exit status 0 — not killed in the middle of a tick."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "connector", "serve", "--port", str(port)],
+        env={**os.environ, **env, "RELANCE_LOG_LEVEL": "WARNING"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        out = proc.stdout.read().decode() if proc.stdout else ""
+        assert "Traceback" not in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
 def _relance_commands(line: str) -> list[str]:
     words = shlex.split(line)
     return words[1:2] if words and words[0] == "relance" else []
