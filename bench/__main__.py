@@ -1,12 +1,12 @@
-"""`make bench` / `python -m bench [tick|send|ingest|intake …]`: every figure with its ratio to a
-naive baseline measured in the same run. Not tests: nothing here asserts a time."""
+"""`make bench` / `python -m bench [tick|send|ingest|intake|intake-sqlite …]`: every figure with
+its ratio to a naive baseline measured in the same run. Not tests: nothing here asserts a time."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
 
-from bench import ingest, intake, send, tick
+from bench import ingest, intake, intake_sqlite, send, tick
 from bench.common import Figure, report
 
 SUITES: dict[str, Callable[[], list[Figure]]] = {
@@ -14,6 +14,7 @@ SUITES: dict[str, Callable[[], list[Figure]]] = {
     "send": send.main,
     "ingest": ingest.main,
     "intake": intake.main,
+    "intake-sqlite": intake_sqlite.main,
 }
 
 

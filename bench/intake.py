@@ -43,7 +43,7 @@ GUNICORN = Path(sys.executable).with_name("gunicorn")
 WARM_UP = 200
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -51,7 +51,7 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def gunicorn(svc: Services, *, workers: int, threads: int, apply: str) -> Iterator[int]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         **{k: v for k, v in svc.settings.env.items()},
@@ -90,7 +90,7 @@ def gunicorn(svc: Services, *, workers: int, threads: int, apply: str) -> Iterat
         proc.wait(timeout=30)
 
 
-def _seed(svc: Services, count: int, tag: str) -> tuple[int, list[bytes]]:
+def seed_deliveries(svc: Services, count: int, tag: str) -> tuple[int, list[bytes]]:
     with write_session(svc.sessions) as s:
         shop_id = create_shop(s, name=f"Bench {tag}", email="owner@bench.example").id
     conn_id = stripe_connection(svc, shop_id)
@@ -109,11 +109,28 @@ def _seed(svc: Services, count: int, tag: str) -> tuple[int, list[bytes]]:
 
 
 def _drive(port: int, conn_id: int, bodies: list[bytes], clients: int) -> tuple[float, list[float]]:
+    """Every body POSTed once (see :func:`drive`); any refused delivery aborts the bench."""
+    seconds, latencies, failures = drive(port, conn_id, bodies, clients)
+    if failures:
+        raise RuntimeError(f"{len(failures)} deliveries refused: {failures[:5]}")
+    return seconds, latencies
+
+
+def drive(
+    port: int, conn_id: int, bodies: list[bytes], clients: int
+) -> tuple[float, list[float], list[str]]:
     """Every body POSTed once, signed just before the run, spread over ``clients`` keep-alive
     connections held by two client processes (so the load generator does not share one
-    interpreter lock with itself). Returns (seconds, sorted latencies)."""
+    interpreter lock with itself). Returns (seconds, sorted latencies, failures)."""
     path = f"/webhooks/stripe/{conn_id}"
     requests = [_request_bytes(path, body, stripe_headers(body)) for body in bodies]
+    return drive_requests(port, requests, clients)
+
+
+def drive_requests(
+    port: int, requests: list[bytes], clients: int
+) -> tuple[float, list[float], list[str]]:
+    """Raw HTTP/1.1 requests, each sent once over ``clients`` keep-alive connections."""
     processes = min(2, clients)
     ctx = multiprocessing.get_context("fork")
     results: multiprocessing.queues.Queue[tuple[list[float], list[str]]] = ctx.Queue()
@@ -139,9 +156,7 @@ def _drive(port: int, conn_id: int, bodies: list[bytes], clients: int) -> tuple[
     seconds = time.perf_counter() - start
     for w in workers:
         w.join(timeout=30)
-    if failures:
-        raise RuntimeError(f"{len(failures)} deliveries refused: {failures[:5]}")
-    return seconds, sorted(latencies)
+    return seconds, sorted(latencies), failures
 
 
 def _request_bytes(path: str, body: bytes, headers: dict[str, str]) -> bytes:
@@ -221,7 +236,7 @@ def _read_response(sock: socket.socket) -> tuple[int, bool]:
     return int(head.split(b" ", 2)[1]), keep_alive
 
 
-def _pct(sorted_values: list[float], p: float) -> float:
+def percentile(sorted_values: list[float], p: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * p))] * 1000
 
 
@@ -250,7 +265,7 @@ def _check(svc: Services, expected: int) -> None:
 
 def run(count: int, *, workers: int, threads: int, clients: int, apply: str) -> dict[str, float]:
     with postgres_database() as url, scratch_services(url) as svc:
-        conn_id, bodies = _seed(svc, count, f"{apply}{workers}")
+        conn_id, bodies = seed_deliveries(svc, count, f"{apply}{workers}")
         with gunicorn(svc, workers=workers, threads=threads, apply=apply) as port:
             # Warm every worker process (imports, connection cache, prepared statements).
             _drive(port, conn_id, bodies[:WARM_UP], clients)
@@ -262,7 +277,12 @@ def run(count: int, *, workers: int, threads: int, clients: int, apply: str) -> 
             drain = time.perf_counter() - start
         _check(svc, count)
     n = count - WARM_UP
-    return {"rate": n / seconds, "p50": _pct(lat, 0.50), "p99": _pct(lat, 0.99), "drain": drain}
+    return {
+        "rate": n / seconds,
+        "p50": percentile(lat, 0.50),
+        "p99": percentile(lat, 0.99),
+        "drain": drain,
+    }
 
 
 def main(count: int = 6000) -> list[Figure]:

@@ -40,6 +40,7 @@ class Settings:
     claim_lease_seconds: int = 300
     send_lease_seconds: int = 120  # longer than the mail transport's whole retry budget
     send_concurrency: int = 16
+    serve_threads: int = 8  # request threads of `relance serve`
     tick_batch: int = 500
     max_webhook_bytes: int = 1024 * 1024
     # SendGrid Event Webhook verification key (base64 DER, as the SendGrid UI shows it).
@@ -77,6 +78,7 @@ class Settings:
             claim_lease_seconds=_int(env, "RELANCE_CLAIM_LEASE_SECONDS", 300),
             send_lease_seconds=_int(env, "RELANCE_SEND_LEASE_SECONDS", 120),
             send_concurrency=_int(env, "RELANCE_SEND_CONCURRENCY", 16),
+            serve_threads=_int(env, "RELANCE_SERVE_THREADS", 8),
             tick_batch=_int(env, "RELANCE_TICK_BATCH", 500),
             max_webhook_bytes=_int(env, "RELANCE_MAX_WEBHOOK_BYTES", 1024 * 1024),
             sendgrid_webhook_public_key=env.get("SENDGRID_WEBHOOK_PUBLIC_KEY") or None,

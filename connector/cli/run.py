@@ -3,6 +3,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
+from types import FrameType
 
 import click
 
@@ -12,7 +14,8 @@ from connector.demo import DEMO_DAYS, DemoReport, run_demo
 from connector.store.migrate import upgrade
 
 NO_SHOP_YET = (
-    "No shop yet: create one with `relance shop create --name … --email …` (or try `relance demo`)."
+    "No shop yet: open the page to create your owner account and shop, or from the command line"
+    " `relance shop create --name … --email …` (or try `relance demo`)."
 )
 
 
@@ -23,7 +26,7 @@ def register(cli: click.Group) -> None:
     def serve(host: str, port: int) -> None:
         """The pages + webhooks + one scheduler in one process (the embedded default). On an empty
         store the first page creates the owner account, then the shop."""
-        from werkzeug.serving import make_server
+        from waitress import create_server
 
         from connector.scheduler import build_scheduler
         from connector.web import create_app
@@ -35,14 +38,25 @@ def register(cli: click.Group) -> None:
             if not list_shops(svc):  # no shop is made behind the owner's back
                 click.echo(NO_SHOP_YET)
             scheduler = build_scheduler(svc, blocking=False)
-            server = make_server(host, port, create_app(services=svc), threaded=True)
+            # waitress: one I/O loop holds every connection, a few threads run requests — few
+            # threads competing with the tick's senders for the interpreter lock, so a writer
+            # holding SQLite's lock gets it back quickly (werkzeug's dev server: a thread each).
+            server = create_server(
+                create_app(services=svc),
+                host=host,
+                port=port,
+                threads=svc.settings.serve_threads,
+                ident="relance",
+            )
+            signal.signal(signal.SIGTERM, _stop)
             scheduler.start()
             click.echo(f"Relance on http://{host}:{port} (scheduler running; Ctrl-C stops)")
             try:
-                server.serve_forever()
-            except KeyboardInterrupt:
+                server.run()
+            except (KeyboardInterrupt, SystemExit):
                 pass
             finally:
+                server.close()
                 scheduler.shutdown(wait=True)
 
     @cli.command("web")
@@ -111,6 +125,11 @@ def _demo_text(report: DemoReport) -> str:
     else:
         lines.append(f"nothing new: every step due by {last} was sent by an earlier run")
     return "\n".join(lines)
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM stops `relance serve` as Ctrl-C does: the scheduler finishes its job first."""
+    raise SystemExit(0)
 
 
 def _logging() -> None:

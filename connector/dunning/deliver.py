@@ -2,11 +2,15 @@
 
 For an email:
 1. re-check with the platform where the adapter can (outside any transaction);
-2. one transaction: take the message if it is still ours and CLAIMED, re-read every invoice
-   under lock, cancel what is no longer owed, render, mark SENDING (a crash from here on
-   leaves the outcome unknown, so it is never sent again blindly);
-3. the mail call, outside any transaction;
-4. one transaction: record the outcome, the evidence, the timeline, letters and tasks.
+2. a read (no lock): what would go out, as the template's context;
+3. render it with no transaction open (owner templates in a limited process: render_pool);
+4. one short transaction: take the message if it is still ours and CLAIMED, re-read every
+   invoice under lock, cancel what is no longer owed; if the context is no longer what was
+   rendered (a payment, a new amount, a new name), go back to 2; else mark SENDING with the
+   rendered evidence (a crash from here on leaves the outcome unknown, so it is never sent
+   again blindly);
+5. the mail call, outside any transaction;
+6. one transaction: record the outcome, the evidence, the timeline, letters and tasks.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -23,10 +27,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from connector.crypto import SecretError
 from connector.dunning.claims import Outcome, facts_for
-from connector.dunning.compose import build_context, sent_history
+from connector.dunning.compose import SentHistory, build_context, sent_history
 from connector.dunning.context import ReminderContext
 from connector.dunning.planner import StepSpec
-from connector.dunning.rendering import ReminderRenderer, TemplateError
+from connector.dunning.render_pool import GuardedRenderer
+from connector.dunning.rendering import ReminderRenderer, RenderedMessage, TemplateError
 from connector.dunning.sequence import spec_of
 from connector.dunning.settle import open_outcome_task, settle_message
 from connector.ledger import add_timeline, apply_platform_state, lock_invoice
@@ -81,12 +86,47 @@ _RESULT_STATE = {
 _StepHandler = Callable[
     [Session, Shop, Customer, Invoice, Reminder, StepSpec, datetime, list[Outcome]], None
 ]
+#: Snapshot → render → re-check rounds before a message that keeps changing is left for later.
+_MAX_ROUNDS = 4
 
 
 @dataclass(frozen=True, slots=True)
 class _Prepared:
     mail: OutgoingMail
     reminder_ids: tuple[int, ...]
+
+
+class _Again:
+    """What the customer would read changed between the snapshot and the lock: render again."""
+
+
+_AGAIN = _Again()
+
+
+@dataclass(slots=True)
+class _Gathered:
+    """One message as read in one transaction: what may go out and what must not."""
+
+    message: Message
+    shop: Shop
+    customer: Customer
+    live: list[tuple[Invoice, Reminder, StepSpec]] = field(default_factory=list)
+    unsendable: list[tuple[Invoice, Reminder, str]] = field(default_factory=list)
+    # When each live invoice's reminders really went out: what the message may say of the past.
+    history: SentHistory = field(default_factory=dict)
+
+    def context(self, now: datetime) -> ReminderContext | None:
+        """What the template sees (None when nothing may go out)."""
+        if not self.live:
+            return None
+        items = [(inv, spec) for inv, _, spec in self.live]
+        return build_context(self.shop, self.customer, items, now, self.history)
+
+    def cancel_unsendable(self, s: Session, now: datetime, outcomes: list[Outcome]) -> None:
+        for inv, rem, reason in self.unsendable:
+            _cancel(s, rem, inv, reason, now)
+            outcomes.append(Outcome(inv.number, rem.step_key, "cancelled", reason))
+        self.unsendable.clear()
 
 
 class Deliverer:
@@ -106,6 +146,7 @@ class Deliverer:
         self.sessions = sessions
         self.transport = transport
         self.renderer = renderer
+        self.render = GuardedRenderer(renderer).render  # owner templates: a limited process
         self.waiting_payments = waiting_payments
         self.letters_dir = letters_dir
         self.worker = worker
@@ -136,19 +177,29 @@ class Deliverer:
         except SecretError as exc:
             return self._fail_unverifiable(message_id, str(exc), now)
         outcomes: list[Outcome] = []
-        try:
-            prepared = self._prepare(message_id, now, outcomes, check_waiting=True)
-        except _PaymentWaiting as waiting:
-            # A delivery the web processes stored and did not apply yet names one of these
-            # invoices: apply it (outside our transaction), then decide again.
-            assert self.waiting_payments is not None
-            self.waiting_payments(waiting.invoices, now)
-            outcomes.clear()
-            prepared = self._prepare(message_id, now, outcomes, check_waiting=False)
-        if prepared is None:
+        check_waiting = self.waiting_payments is not None
+        for _ in range(_MAX_ROUNDS):
+            try:
+                prepared = self._prepare(message_id, now, outcomes, check_waiting=check_waiting)
+            except _PaymentWaiting as waiting:
+                # A delivery the web processes stored and did not apply yet names one of these
+                # invoices: apply it (outside any transaction), then decide again.
+                assert self.waiting_payments is not None
+                self.waiting_payments(waiting.invoices, now)
+                check_waiting = False
+                continue
+            if prepared is _AGAIN:
+                continue  # something changed while we rendered: render what is true now
+            if not isinstance(prepared, _Prepared):
+                return outcomes
+            result = self.transport.send(prepared.mail)
+            self._record(message_id, prepared, result, now, outcomes)
             return outcomes
-        result = self.transport.send(prepared.mail)
-        self._record(message_id, prepared, result, now, outcomes)
+        # Changing under us round after round: leave it CLAIMED; its lease runs out and the
+        # next tick takes it over (the mail API was never called for it).
+        log.warning(
+            "message %s kept changing while being prepared; left for the next tick", message_id
+        )
         return outcomes
 
     def _recheck_platform(self, message_id: int, now: datetime) -> None:
@@ -220,83 +271,115 @@ class Deliverer:
 
     def _prepare(
         self, message_id: int, now: datetime, outcomes: list[Outcome], *, check_waiting: bool
-    ) -> _Prepared | None:
+    ) -> _Prepared | _Again | None:
+        """Read what to send (no lock), render it with no transaction open, then, under the
+        write lock, check that it is still ours and still true, and mark it SENDING."""
+        with self.sessions() as s:
+            snapshot = self._gather(s, message_id, now, check_waiting=check_waiting)
+            ctx = snapshot.context(now) if snapshot is not None else None
+        if snapshot is None:
+            return None  # someone else has it, or it is settled
+        rendered: RenderedMessage | TemplateError | None = None
+        if ctx is not None:
+            try:
+                rendered = self.render(ctx)  # no transaction held: may take a while
+            except TemplateError as exc:
+                rendered = exc
         with write_session(self.sessions) as s:
-            msg = s.scalar(select(Message).where(Message.id == message_id).with_for_update())
-            if (
-                msg is None
-                or msg.kind is not MessageKind.REMINDER  # thank-yous have their own sender
-                or msg.state is not MessageState.CLAIMED
-                or msg.lease_owner != self.worker
-            ):
-                return None  # someone else has it, or it is settled
-            customer = s.get(Customer, msg.customer_id)
-            shop = s.get(Shop, msg.shop_id)
-            assert customer is not None and shop is not None
-            live: list[tuple[Invoice, Reminder, StepSpec]] = []
-            reminders = s.scalars(
-                select(Reminder)
-                .where(Reminder.message_id == msg.id, Reminder.state == ReminderState.CLAIMED)
-                .order_by(Reminder.id)
-            ).all()
-            for rem in reminders:
-                inv = lock_invoice(s, rem.invoice_id)
-                assert inv is not None
-                reason = _not_sendable(inv, customer, shop, now)
-                if reason is not None:
-                    _cancel(s, rem, inv, reason, now)
-                    outcomes.append(Outcome(inv.number, rem.step_key, "cancelled", reason))
-                    continue
-                live.append((inv, rem, self._spec(s, rem.step_id)))
-            if live and check_waiting and self.waiting_payments is not None:
-                refs = [(inv.connection_id, inv.external_id) for inv, _, _ in live]
-                if _has_waiting_deliveries(s, refs):
-                    raise _PaymentWaiting(refs)  # rolls this transaction back: nothing changed
+            current = self._gather(s, message_id, now, check_waiting=check_waiting, lock=True)
+            if current is None:
+                return None
+            current.cancel_unsendable(s, now, outcomes)
+            live = current.live
+            msg = current.message
             if not live:
                 msg.state = MessageState.CANCELLED
                 msg.lease_until = None
                 return None
-            # What the message may say about the past: one query for all its invoices.
-            history = sent_history(s, [inv.id for inv, _, _ in live])
-            ctx = build_context(
-                shop, customer, [(inv, spec) for inv, _, spec in live], now, history
-            )
-            try:
-                rendered = self.renderer.render(ctx)
-            except TemplateError as exc:
-                self._fail_render(s, msg, live, str(exc), now, outcomes)
+            if rendered is None or current.context(now) != ctx:
+                return _AGAIN  # what the customer would read changed since the snapshot
+            if isinstance(rendered, TemplateError):
+                self._fail_render(s, msg, live, str(rendered), now, outcomes)
                 return None
-            msg.state = MessageState.SENDING
-            msg.lease_until = self.clock() + self.send_lease
-            msg.attempts += 1
-            msg.recipient = customer.email
-            msg.subject, msg.body_text, msg.body_html = (
-                rendered.subject,
-                rendered.text,
-                rendered.html,
-            )
-            for inv, rem, _ in live:
-                rem.state = ReminderState.SENDING
-                rem.recipient = customer.email
-                rem.subject = rendered.subject
-                rem.body_text = rendered.text
-                rem.amount_due_minor = inv.amount_due_minor
-            assert customer.email is not None
-            mail = OutgoingMail(
-                message_id=msg.id,
-                to_email=customer.email,
-                to_name=customer.name,
-                from_email=shop.sender_email or shop.owner_email,
-                from_name=shop.sender_name or shop.name,
-                reply_to=shop.contact_email or shop.owner_email,
-                subject=rendered.subject,
-                text=rendered.text,
-                html=rendered.html,
-                step=ctx.step,
-                invoice_numbers=tuple(inv.number for inv, _, _ in live),
-                reminder_ids=tuple(rem.id for _, rem, _ in live),
-            )
-            return _Prepared(mail, tuple(rem.id for _, rem, _ in live))
+            assert ctx is not None
+            return self._mark_sending(current, ctx, rendered)
+
+    def _gather(
+        self,
+        s: Session,
+        message_id: int,
+        now: datetime,
+        *,
+        check_waiting: bool,
+        lock: bool = False,
+    ) -> _Gathered | None:
+        """The message if it is still ours and CLAIMED, with its reminders and invoices (locked
+        when ``lock``) split into those that may go out and those that must not."""
+        query = select(Message).where(Message.id == message_id)
+        msg = s.scalar(query.with_for_update() if lock else query)
+        if (
+            msg is None
+            or msg.kind is not MessageKind.REMINDER  # thank-yous have their own sender
+            or msg.state is not MessageState.CLAIMED
+            or msg.lease_owner != self.worker
+        ):
+            return None
+        customer = s.get(Customer, msg.customer_id)
+        shop = s.get(Shop, msg.shop_id)
+        assert customer is not None and shop is not None
+        gathered = _Gathered(msg, shop, customer)
+        reminders = s.scalars(
+            select(Reminder)
+            .where(Reminder.message_id == msg.id, Reminder.state == ReminderState.CLAIMED)
+            .order_by(Reminder.id)
+        ).all()
+        for rem in reminders:
+            inv = lock_invoice(s, rem.invoice_id) if lock else s.get(Invoice, rem.invoice_id)
+            assert inv is not None
+            reason = _not_sendable(inv, customer, shop, now)
+            if reason is not None:
+                gathered.unsendable.append((inv, rem, reason))
+            else:
+                gathered.live.append((inv, rem, self._spec(s, rem.step_id)))
+        if gathered.live and check_waiting:
+            refs = [(inv.connection_id, inv.external_id) for inv, _, _ in gathered.live]
+            if _has_waiting_deliveries(s, refs):
+                raise _PaymentWaiting(refs)  # rolls this transaction back: nothing changed
+        if gathered.live:  # one query for all its invoices
+            gathered.history = sent_history(s, [inv.id for inv, _, _ in gathered.live])
+        return gathered
+
+    def _mark_sending(
+        self, current: _Gathered, ctx: ReminderContext, rendered: RenderedMessage
+    ) -> _Prepared:
+        msg, shop, customer, live = current.message, current.shop, current.customer, current.live
+        msg.state = MessageState.SENDING
+        msg.lease_until = self.clock() + self.send_lease
+        msg.attempts += 1
+        msg.recipient = customer.email
+        msg.subject, msg.body_text, msg.body_html = rendered.subject, rendered.text, rendered.html
+        for inv, rem, _ in live:
+            rem.state = ReminderState.SENDING
+            rem.recipient = customer.email
+            rem.subject = rendered.subject
+            rem.body_text = rendered.text
+            rem.amount_due_minor = inv.amount_due_minor
+        assert customer.email is not None
+        mail = OutgoingMail(
+            message_id=msg.id,
+            to_email=customer.email,
+            to_name=customer.name,
+            from_email=shop.sender_email or shop.owner_email,
+            from_name=shop.sender_name or shop.name,
+            reply_to=shop.contact_email or shop.owner_email,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            step=ctx.step,
+            invoice_numbers=tuple(inv.number for inv, _, _ in live),
+            reminder_ids=tuple(rem.id for _, rem, _ in live),
+        )
+        return _Prepared(mail, tuple(rem.id for _, rem, _ in live))
 
     def _fail_render(
         self,

@@ -434,6 +434,11 @@ class ReminderRenderer:
 
     # -- queries
 
+    @property
+    def overrides(self) -> Mapping[str, str]:
+        """The owner-supplied template sources (empty: only the shipped templates we wrote)."""
+        return self._overrides
+
     def available_steps(self) -> tuple[str, ...]:
         """Steps with a template: the default sequence first, then owner-only steps."""
         names = self._loader.list_templates()

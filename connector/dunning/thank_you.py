@@ -19,9 +19,10 @@ Life of a thank-you (a transactional outbox):
    inserted in the transaction that records the payment (``ON CONFLICT DO NOTHING``);
 2. ``ThankYouSender.run``: claim PENDING rows (and CLAIMED ones whose lease ran out: the mail
    API was never called for them) under a lease, ``SKIP LOCKED`` on PostgreSQL;
-3. per row, one transaction: still ours and CLAIMED; re-read the invoice under its row lock
-   (it must still be PAID: not refunded nor reopened), the customer (still reachable) and the
-   shop (still wants them) — else CANCELLED with the reason; render; mark SENDING; commit;
+3. per row: read and render with no transaction open; then one transaction: still ours and
+   CLAIMED; re-read the invoice under its row lock (it must still be PAID: not refunded nor
+   reopened), the customer (still reachable) and the shop (still wants them) — else CANCELLED
+   with the reason; what was rendered still true (else read and render again); mark SENDING;
 4. the mail call, outside any transaction;
 5. record SENT / FAILED / UNKNOWN, with a timeline entry on the invoice.
 
@@ -46,7 +47,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from connector.dunning.claims import Outcome
 from connector.dunning.compose import build_context
-from connector.dunning.rendering import ReminderRenderer, TemplateError
+from connector.dunning.context import ReminderContext
+from connector.dunning.render_pool import GuardedRenderer
+from connector.dunning.rendering import ReminderRenderer, RenderedMessage, TemplateError
 from connector.dunning.sequence import THANK_YOU_STEP
 from connector.dunning.settle import open_outcome_task, settle_message
 from connector.ledger import add_timeline, customer_unreachable, lock_invoice
@@ -91,10 +94,21 @@ class ThankYouOptions:
     batch: int = 100
 
 
+#: Snapshot → render → re-check rounds before a thank-you that keeps changing is left for later.
+_MAX_ROUNDS = 4
+
+
 @dataclass(frozen=True, slots=True)
 class _Prepared:
     mail: OutgoingMail
     invoice_number: str
+
+
+class _Again:
+    """What the customer would read changed between the snapshot and the lock: render again."""
+
+
+_AGAIN = _Again()
 
 
 class ThankYouSender:
@@ -110,6 +124,7 @@ class ThankYouSender:
         self.sessions = sessions
         self.transport = transport
         self.renderer = renderer or ReminderRenderer()
+        self.render = GuardedRenderer(self.renderer).render  # owner templates: a limited process
         self.options = options or ThankYouOptions()
         self.clock = clock
 
@@ -194,48 +209,64 @@ class ThankYouSender:
 
     def deliver(self, message_id: int, worker: str, now: datetime) -> list[Outcome]:
         outcomes: list[Outcome] = []
-        prepared = self._prepare(message_id, worker, now, outcomes)
-        if prepared is None:
+        for _ in range(_MAX_ROUNDS):
+            prepared = self._prepare(message_id, worker, now, outcomes)
+            if prepared is _AGAIN:
+                continue  # the invoice, customer or shop changed while we rendered
+            if not isinstance(prepared, _Prepared):
+                return outcomes
+            result = self.transport.send(prepared.mail)  # outside any transaction
+            self._record(message_id, prepared, result, now, outcomes)
             return outcomes
-        result = self.transport.send(prepared.mail)  # outside any transaction
-        self._record(message_id, prepared, result, now, outcomes)
-        return outcomes
+        return outcomes  # left CLAIMED: its lease runs out and a later run takes it over
 
     def _prepare(
         self, message_id: int, worker: str, now: datetime, outcomes: list[Outcome]
-    ) -> _Prepared | None:
+    ) -> _Prepared | _Again | None:
+        """Read and render with no transaction open; then, under the locks, check it is still
+        ours, still due and still what was rendered, and mark it SENDING."""
+        with self.sessions() as s:
+            snapshot = _gather(s, message_id, worker)
+            ctx = snapshot.context(now) if snapshot is not None else None
+        if snapshot is None:
+            return None  # another worker took it over, or it is settled
+        rendered: RenderedMessage | TemplateError | None = None
+        if ctx is not None:
+            try:
+                rendered = self.render(ctx)
+            except TemplateError as exc:
+                rendered = exc
         with write_session(self.sessions) as s:
             # The message first, then the invoice (and, joined, its customer): the order the
             # reminder deliverer and the erasure take locks in.
-            msg = s.scalar(select(Message).where(Message.id == message_id).with_for_update())
-            if (
-                msg is None
-                or msg.kind is not MessageKind.THANK_YOU
-                or msg.state is not MessageState.CLAIMED
-                or msg.lease_owner != worker
-                or msg.invoice_id is None
-            ):
-                return None  # another worker took it over, or it is settled
-            inv = lock_invoice(s, msg.invoice_id)
-            customer = s.get(Customer, msg.customer_id)
-            shop = s.get(Shop, msg.shop_id)
-            assert inv is not None and customer is not None and shop is not None
-            reason = _not_sendable(inv, customer, shop)
-            if reason is not None:
+            current = _gather(s, message_id, worker, lock=True)
+            if current is None:
+                return None
+            msg, inv, customer, shop = (
+                current.message,
+                current.invoice,
+                current.customer,
+                current.shop,
+            )
+            if current.reason is not None:
                 msg.state = MessageState.CANCELLED
-                msg.last_error = reason
+                msg.last_error = current.reason
                 msg.lease_until = None
                 add_timeline(
-                    s, inv, now, TimelineKind.THANK_YOU_CANCELLED, f"thank-you cancelled: {reason}"
+                    s,
+                    inv,
+                    now,
+                    TimelineKind.THANK_YOU_CANCELLED,
+                    f"thank-you cancelled: {current.reason}",
                 )
-                outcomes.append(Outcome(inv.number, STEP, "cancelled", reason, customer.email))
+                outcomes.append(
+                    Outcome(inv.number, STEP, "cancelled", current.reason, customer.email)
+                )
                 return None
-            try:
-                rendered = self.renderer.render(
-                    build_context(shop, customer, [(inv, THANK_YOU_STEP)], now)
-                )
-            except TemplateError as exc:
-                self._fail_render(s, msg, inv, str(exc), now, outcomes)
+            if rendered is None or current.context(now) != ctx:
+                return _AGAIN
+            if isinstance(rendered, TemplateError):
+                self._fail_render(s, msg, inv, str(rendered), now, outcomes)
                 return None
             assert customer.email is not None  # customer_unreachable checked it
             msg.state = MessageState.SENDING
@@ -316,6 +347,40 @@ class ThankYouSender:
                 else f"The thank-you for invoice {inv.number} to {recipient} could not be sent"
             )
             open_outcome_task(s, msg, result, title, invoice_id=inv.id)
+
+
+@dataclass(frozen=True, slots=True)
+class _Gathered:
+    message: Message
+    invoice: Invoice
+    customer: Customer
+    shop: Shop
+    reason: str | None  # why it must not go out; None if it may
+
+    def context(self, now: datetime) -> ReminderContext | None:
+        if self.reason is not None:
+            return None
+        return build_context(self.shop, self.customer, [(self.invoice, THANK_YOU_STEP)], now)
+
+
+def _gather(s: Session, message_id: int, worker: str, *, lock: bool = False) -> _Gathered | None:
+    """The thank-you if it is still ours and CLAIMED, with its invoice (locked when ``lock``),
+    customer and shop, and why it must not go out, if so."""
+    query = select(Message).where(Message.id == message_id)
+    msg = s.scalar(query.with_for_update() if lock else query)
+    if (
+        msg is None
+        or msg.kind is not MessageKind.THANK_YOU
+        or msg.state is not MessageState.CLAIMED
+        or msg.lease_owner != worker
+        or msg.invoice_id is None
+    ):
+        return None
+    inv = lock_invoice(s, msg.invoice_id) if lock else s.get(Invoice, msg.invoice_id)
+    customer = s.get(Customer, msg.customer_id)
+    shop = s.get(Shop, msg.shop_id)
+    assert inv is not None and customer is not None and shop is not None
+    return _Gathered(msg, inv, customer, shop, _not_sendable(inv, customer, shop))
 
 
 def _not_sendable(inv: Invoice, customer: Customer, shop: Shop) -> str | None:

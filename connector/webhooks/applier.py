@@ -17,12 +17,15 @@ import threading
 from datetime import datetime
 
 from connector.services import Services
+from connector.store.db import bounded_writes
 from connector.webhooks.apply import Parsed, apply_stored
 from connector.webhooks.registry import AdapterRegistry
 
 log = logging.getLogger(__name__)
 
 _Job = tuple[int, datetime, Parsed]
+#: How long an inline apply waits for SQLite's writer before leaving the event to the worker.
+INLINE_APPLY_WAIT = 1.0
 
 
 class Applier:
@@ -46,7 +49,10 @@ class Applier:
         if self.store_only:
             return  # the worker applies it (connector.scheduler)
         if not self.background:
-            apply_stored(self.svc, self.registry, event_id, now, parsed, may_ask_platform=False)
+            # Inline, the answer waits for the apply: a bounded wait for the writer; past it
+            # the event stays PENDING (stored, answered 200) for the retry job and the tick.
+            with bounded_writes(INLINE_APPLY_WAIT):
+                apply_stored(self.svc, self.registry, event_id, now, parsed, may_ask_platform=False)
             return
         self._ensure_thread()
         self._queue.put((event_id, now, parsed))

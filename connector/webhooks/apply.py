@@ -20,7 +20,7 @@ from connector.connection_health import ConnectionProblem, mark_broken
 from connector.crypto import SecretError
 from connector.platform import NormalizedEvent, shares_webhook_secret
 from connector.services import Services
-from connector.store.db import write_session
+from connector.store.db import StoreBusy, write_session
 from connector.store.models import Connection, Shop, WebhookEvent, WebhookOutcome
 from connector.sync import connection_context
 from connector.webhooks import sendgrid
@@ -79,6 +79,11 @@ def apply_stored(
                 )
     except SecretError as exc:
         return _wait_for_key(svc, event_id, exc)
+    except StoreBusy:
+        # A bounded wait ran out (an inline apply under load): nothing was applied; the event
+        # stays PENDING for the retry job, and a reminder applies it before going out.
+        log.info("webhook event %s left pending: the store is busy", event_id)
+        return None
     except Exception as exc:
         log.exception("webhook event %s could not be applied", event_id)
         with write_session(svc.sessions) as s:

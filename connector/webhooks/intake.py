@@ -40,6 +40,7 @@ from connector.platform import (
     event_ids_span_accounts,
 )
 from connector.services import Services
+from connector.store.db import StoreBusy
 from connector.store.models import Connection, WebhookOutcome
 from connector.sync import connection_context
 from connector.webhooks import sendgrid
@@ -67,6 +68,7 @@ class IntakeResult:
     detail: str
     stored: list[int] = field(default_factory=list)
     duplicates: int = 0
+    retry_after: int | None = None  # seconds, sent as Retry-After
 
     def as_json(self) -> dict[str, object]:
         return {"status": self.detail, "stored": len(self.stored), "duplicates": self.duplicates}
@@ -85,6 +87,10 @@ NO_SUCH_SHOP = IntakeResult(200, "no data held for that shop")
 class _Found:
     contexts: list[ConnectionContext]
     unreadable: frozenset[int]  # active connections whose secrets no configured key opens
+
+
+# Not stored (SQLite's writer stayed busy): the platform delivers it again.
+BUSY = IntakeResult(503, "store busy, please retry", retry_after=1)
 
 
 class WebhookIntake:
@@ -190,6 +196,8 @@ class WebhookIntake:
         except IntegrityError:  # the connection was deleted since it was cached
             self._cache.clear()
             return NOT_FOUND
+        except StoreBusy:
+            return BUSY
         if not inserted:
             return IntakeResult(200, "duplicate", duplicates=1)
         ids = list(inserted.values())
@@ -230,7 +238,10 @@ class WebhookIntake:
             )
             for ev in events
         ]
-        inserted = store_events(self.svc.intake_engine, rows)
+        try:
+            inserted = store_events(self.svc.intake_engine, rows)
+        except StoreBusy:
+            return BUSY
         by_key = {ev.sg_event_id[:255]: ev for ev in events}
         for key_, event_id in inserted.items():
             self.applier.submit(event_id, now, Parsed(mail=by_key[key_]))

@@ -43,7 +43,10 @@ def _body(limit: int) -> bytes | None:
 
 
 def _answer(result: IntakeResult) -> tuple[Response, int]:
-    return jsonify(result.as_json()), result.status
+    response = jsonify(result.as_json())
+    if result.retry_after is not None:
+        response.headers["Retry-After"] = str(result.retry_after)
+    return response, result.status
 
 
 def _headers() -> dict[str, str]:

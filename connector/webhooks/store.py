@@ -11,9 +11,15 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, Table, TextClause, bindparam, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
-from connector.store.db import IMMEDIATE
+from connector.store.db import (
+    INTAKE_WRITE_WAIT,
+    StoreBusy,
+    is_locked_error,
+    sqlite_write_options,
+    writer_turn,
+)
 from connector.store.models import WebhookEvent, WebhookOutcome
 
 SENDGRID_SCOPE = "sendgrid"
@@ -53,6 +59,7 @@ def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
 def store_events(engine: Engine, events: Sequence[NewEvent]) -> dict[str, int]:
     """Insert the events that are new, in one committed transaction; returns ``{dedupe_key: id}``
     of those actually inserted (a duplicate, already stored or earlier in ``events``, is absent).
+    Raises StoreBusy when SQLite's write lock could not be had in INTAKE_WRITE_WAIT.
 
     Core on a bare connection, not the ORM: this is the intake's hot path."""
     rows: dict[tuple[str, str], dict[str, Any]] = {}
@@ -82,12 +89,20 @@ def _insert(engine: Engine, batch: list[dict[str, Any]]) -> dict[str, int]:
             conn.execution_options(isolation_level="AUTOCOMMIT")
             row = conn.execute(statement, batch[0]).first()
             return {row[0]: row[1]} if row is not None else {}
-        conn.execution_options(**IMMEDIATE)
-        with conn.begin():
-            for params in batch:  # a row per statement: RETURNING with executemany is not
-                row = conn.execute(statement, params).first()  # portable for text statements
-                if row is not None:
-                    inserted[row[0]] = row[1]
+        # SQLite's one writer: wait a bounded time for it, else StoreBusy (the caller answers
+        # 503 and the platform delivers again); nothing is half-written either way.
+        conn.execution_options(**sqlite_write_options(INTAKE_WRITE_WAIT))
+        with writer_turn(engine, INTAKE_WRITE_WAIT):
+            try:
+                with conn.begin():
+                    for params in batch:  # a row per statement: RETURNING with executemany
+                        row = conn.execute(statement, params).first()  # is not portable for
+                        if row is not None:  # text statements
+                            inserted[row[0]] = row[1]
+            except OperationalError as exc:
+                if is_locked_error(exc):
+                    raise StoreBusy("another process held the store too long") from exc
+                raise
     return inserted
 
 

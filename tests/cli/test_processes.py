@@ -91,7 +91,7 @@ def test_serve_creates_no_shop_and_says_how_to(env: dict[str, str]) -> None:
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         out, _ = proc.communicate(timeout=20)
-    assert "No shop yet: create one with `relance shop create" in out.decode()
+    assert "No shop yet: open the page to create your owner account" in out.decode()
     listed = CliRunner().invoke(cli, ["shop", "list", "--json"], env=env)
     assert (listed.exit_code, json.loads(listed.stdout)) == (0, [])
 
@@ -111,6 +111,29 @@ def test_make_run_honours_host_and_port() -> None:
     assert serve_line(clean).endswith("serve --host 127.0.0.1 --port 8000")
     chosen = serve_line({**clean, "PORT": "9123", "HOST": "0.0.0.0"})
     assert chosen.endswith("serve --host 0.0.0.0 --port 9123")
+
+
+@pytest.mark.slow
+def test_serve_stops_on_sigterm_with_its_scheduler(env: dict[str, str]) -> None:
+    """SIGTERM ends `relance serve` like Ctrl-C: the server closes, the scheduler shuts down,
+    exit status 0 — not killed in the middle of a tick."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "connector", "serve", "--port", str(port)],
+        env={**os.environ, **env, "RELANCE_LOG_LEVEL": "WARNING"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        out = proc.stdout.read().decode() if proc.stdout else ""
+        assert "Traceback" not in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 def _relance_commands(line: str) -> list[str]:
