@@ -137,3 +137,6 @@ def _logging() -> None:
         level=os.environ.get("RELANCE_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # The clock's own chatter ("Running job … executed successfully" for every job, every
+    # minute) drowns what the jobs say; its warnings and errors still show.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -1,4 +1,5 @@
-"""Jinja filters for the owner's pages: dates in the shop's time zone, never in UTC.
+"""Jinja filters for the owner's pages: dates in the shop's time zone (never in UTC) and
+amounts in the shop's language.
 
 Each takes the shop (anything with ``timezone`` and ``locale``) the value belongs to:
 ``{{ invoice.due_at | local_day(shop) }}`` → "1er juin 2026",
@@ -11,7 +12,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from connector.domain.dates import instant_label, local_date, long_date
+from connector.domain.dates import BABEL_LOCALES, instant_label, language_of, local_date, long_date
+from connector.domain.money import Money
 
 
 class ShopZone(Protocol):
@@ -33,4 +35,15 @@ def local_time(instant: datetime | None, shop: ShopZone) -> str:
     return instant_label(instant, shop.timezone)
 
 
-DATE_FILTERS: dict[str, Callable[..., Any]] = {"local_day": local_day, "local_time": local_time}
+def money(amount: Money, shop: ShopZone) -> str:
+    """An amount in its currency, written the way the shop's language writes it
+    ("2 400,00 €" in French, "€2,400.00" in English)."""
+    lang = language_of(shop.locale)
+    return amount.format(BABEL_LOCALES.get(lang, lang))
+
+
+DATE_FILTERS: dict[str, Callable[..., Any]] = {
+    "local_day": local_day,
+    "local_time": local_time,
+    "money": money,
+}

@@ -105,7 +105,7 @@ def test_first_run_account_shop_csv_with_a_bad_row_then_fixed(
     assert "Atelier Camille" in body
     for number in ("F-2026-001", "F-2026-002", "F-2026-003"):
         assert number in body
-    assert "€1,500.00" in body and "€89.90" in body
+    assert "1\u202f500,00\u00a0€" in body and "89,90\u00a0€" in body  # a French shop
     _shoot(page, "first-run-5-home")
     assert _count(services, Invoice) == 3
 

@@ -267,7 +267,7 @@ def test_csv_upload_with_a_bad_row_writes_nothing_then_the_fixed_file_imports(
     )
     html = resp.get_data(as_text=True)
     assert "Imported 2 invoices from inv.csv: 2 new, 0 updated." in html
-    assert "€120.00" in html and "¥1,500" in html
+    assert "120,00\u00a0€" in html and "1\u202f500\u00a0JPY" in html  # French amounts
     assert _count(services, Invoice) == 2
 
 
