@@ -203,3 +203,13 @@ class SendingWindow:
             if self.is_allowed_day(candidate):
                 return self.bounds(candidate)[0]
         raise ValueError(f"no allowed sending day within {_MAX_SCAN_DAYS} days of {local_day}")
+
+    def allowed_day_on_or_before(self, local_day: date) -> date | None:
+        """``local_day`` if allowed, else the closest allowed day before it (None if none
+        within the scan: a calendar with no allowed day)."""
+        _require_date(local_day, "local_day")
+        for offset in range(_MAX_SCAN_DAYS):
+            candidate = local_day - timedelta(days=offset)
+            if self.is_allowed_day(candidate):
+                return candidate
+        return None

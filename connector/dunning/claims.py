@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +23,7 @@ from connector.dunning.planner import (
     InvoiceFacts,
     Plan,
     StepSpec,
+    announced_deadline,
     plan,
     step_day,
 )
@@ -46,6 +47,8 @@ from connector.store.models import (
 from connector.tasks import open_task
 
 COUNTS_AS_SENT = (ReminderState.SENT, ReminderState.SENDING, ReminderState.UNKNOWN)
+# A deadline counts once it may have reached the customer (a letter handed over with a task too).
+ANNOUNCES_DEADLINE = (*COUNTS_AS_SENT, ReminderState.HANDED_OFF)
 RECHECK_DELAY = timedelta(minutes=1)
 
 
@@ -162,19 +165,22 @@ class Claimer:
         inv_ids = [i.id for invs in by_customer.values() for i in invs]
         done: dict[int, set[int]] = defaultdict(set)
         sent: dict[int, int] = defaultdict(int)
-        for inv_id, step_id, state in self.s.execute(
-            select(Reminder.invoice_id, Reminder.step_id, Reminder.state).where(
-                Reminder.invoice_id.in_(inv_ids)
-            )
+        deadlines: dict[int, date] = {}
+        for inv_id, step_id, state, deadline_on in self.s.execute(
+            select(
+                Reminder.invoice_id, Reminder.step_id, Reminder.state, Reminder.deadline_on
+            ).where(Reminder.invoice_id.in_(inv_ids))
         ):
             done[inv_id].add(step_id)
             if state in COUNTS_AS_SENT:
                 sent[inv_id] += 1
+            if deadline_on is not None and state in ANNOUNCES_DEADLINE:
+                deadlines[inv_id] = max(deadline_on, deadlines.get(inv_id, deadline_on))
         for invoices in by_customer.values():
             result.customers_seen += 1
             try:
                 with self.s.begin_nested():
-                    self._claim_one(invoices, done, sent, now, result)
+                    self._claim_one(invoices, done, sent, deadlines, now, result)
             except IntegrityError:
                 # Another worker claimed this customer's day or step first: look again later.
                 with self.s.begin_nested():
@@ -189,6 +195,7 @@ class Claimer:
         invoices: list[Invoice],
         done: dict[int, set[int]],
         sent: dict[int, int],
+        deadlines: dict[int, date],
         now: datetime,
         result: ClaimResult,
     ) -> None:
@@ -214,12 +221,23 @@ class Claimer:
         for inv in invoices:
             steps = self.catalog.for_invoice(self.s, shop, inv)
             facts = facts_for(inv, customer, shop)
-            history = History(frozenset(done[inv.id]), sent[inv.id], emailed_today)
+            history = History(
+                frozenset(done[inv.id]), sent[inv.id], emailed_today, deadlines.get(inv.id)
+            )
             decision = plan(facts, steps, history, now, window, escalation)
-            if decision.action is Action.SEND:
+            if decision.action is Action.SKIP:
+                skipped += self._skip(
+                    inv, decision.skipped, decision.reason, facts, result, customer
+                )
+                after = replace(
+                    history, done_step_ids=history.done_step_ids | {p.id for p in decision.skipped}
+                )
+                self._follow(inv, plan(facts, steps, after, now, window, escalation), now)
+            elif decision.action is Action.SEND:
                 assert decision.step is not None
                 step = decision.step
-                skipped += self._skip(inv, decision, facts, result, customer)
+                superseded = f"passed while nothing could go out; superseded by {step.key}"
+                skipped += self._skip(inv, decision.skipped, superseded, facts, result, customer)
                 reminder = self._reminder(inv, step, facts, ReminderState.CLAIMED)
                 if step.channel is Channel.EMAIL:
                     if message is None:
@@ -237,19 +255,14 @@ class Claimer:
                     reminder.message = message
                 else:
                     letters.append(reminder)
+                own = announced_deadline(today, step.new_deadline_days)
                 after = History(
                     frozenset(done[inv.id] | {step.id} | {p.id for p in decision.skipped}),
                     sent[inv.id] + 1,
                     emailed_today or step.channel is Channel.EMAIL,
+                    max((d for d in (own, history.announced_deadline) if d), default=None),
                 )
-                follow = plan(facts, steps, after, now, window, escalation)
-                # The next step (or the end of the sequence) is judged on a later tick.
-                if follow.action is Action.WAIT:
-                    inv.next_action_at = _later_than(follow.next_action_at, now)
-                elif follow.action in (Action.HAND_OFF, Action.PRESCRIBE):
-                    inv.next_action_at = now + RECHECK_DELAY
-                else:
-                    inv.next_action_at = None
+                self._follow(inv, plan(facts, steps, after, now, window, escalation), now)
             else:
                 self._settle(inv, decision, shop, now, result, customer)
         # One flush per customer, inside its savepoint: the unique (invoice, step) and
@@ -284,19 +297,29 @@ class Claimer:
         self.s.add(reminder)
         return reminder
 
+    @staticmethod
+    def _follow(inv: Invoice, follow: Plan, now: datetime) -> None:
+        """When to look at ``inv`` again, once this tick has acted on it: the next step (or the
+        end of the sequence) is judged on a later tick."""
+        if follow.action is Action.WAIT:
+            inv.next_action_at = _later_than(follow.next_action_at, now)
+        elif follow.action in (Action.HAND_OFF, Action.PRESCRIBE, Action.SKIP):
+            inv.next_action_at = now + RECHECK_DELAY
+        else:
+            inv.next_action_at = None
+
     def _skip(
         self,
         inv: Invoice,
-        decision: Plan,
+        passed_steps: tuple[StepSpec, ...],
+        reason: str,
         facts: InvoiceFacts,
         result: ClaimResult,
         customer: Customer,
     ) -> list[tuple[Invoice, Reminder]]:
         """Record the steps passed over (their timeline follows the customer's flush)."""
-        assert decision.step is not None
         rows: list[tuple[Invoice, Reminder]] = []
-        for passed in decision.skipped:
-            reason = f"passed while nothing could go out; superseded by {decision.step.key}"
+        for passed in passed_steps:
             reminder = self._reminder(inv, passed, facts, ReminderState.SKIPPED)
             reminder.reason = reason
             rows.append((inv, reminder))

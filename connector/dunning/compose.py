@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from babel.numbers import format_decimal
 from sqlalchemy import select
@@ -14,7 +14,7 @@ from connector.domain.dates import local_date, long_date
 from connector.domain.money import Money
 from connector.domain.penalties import PenaltyPolicy, compute_penalties
 from connector.dunning.context import CustomerView, InvoiceView, ReminderContext, ShopView
-from connector.dunning.planner import StepSpec
+from connector.dunning.planner import StepSpec, announced_deadline
 from connector.dunning.rules import penalty_policy
 from connector.store.models import Channel, Customer, Invoice, Reminder, ReminderState, Shop
 
@@ -105,11 +105,8 @@ def build_context(
         view = _invoice_view(invoice, step, shop, customer, today, locale, policy)
         views.append(replace(view, reminded_on=reminded_on))
         total_due = invoice.amount_due if total_due is None else _add(total_due, invoice)
-    deadline = (
-        long_date(today + timedelta(days=lead.new_deadline_days), locale)
-        if lead.new_deadline_days
-        else None
-    )
+    deadline_on = message_deadline(shop, (step for _, step in items), now)
+    deadline = long_date(deadline_on, locale) if deadline_on is not None else None
     return ReminderContext(
         step=lead.key,
         tone=lead.tone,
@@ -139,6 +136,13 @@ def build_context(
         show_penalties=lead.show_penalties,
         asks_payment=lead.asks_payment,
     )
+
+
+def message_deadline(shop: Shop, steps: Iterable[StepSpec], now: datetime) -> date | None:
+    """The deadline a message of these steps, written at ``now``, announces (its lead step's);
+    the date it prints and the date the store keeps for the schedule (Reminder.deadline_on)."""
+    lead = max(steps, key=lambda s: s.offset_days)
+    return announced_deadline(local_date(now, shop.timezone), lead.new_deadline_days)
 
 
 def _long_dates(days: Collection[date], locale: str) -> tuple[str, ...]:

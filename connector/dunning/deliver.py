@@ -27,7 +27,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from connector.crypto import SecretError
 from connector.dunning.claims import Outcome, facts_for
-from connector.dunning.compose import SentHistory, build_context, sent_history
+from connector.dunning.compose import (
+    SentHistory,
+    build_context,
+    message_deadline,
+    sent_history,
+)
 from connector.dunning.context import ReminderContext
 from connector.dunning.planner import StepSpec
 from connector.dunning.render_pool import GuardedRenderer
@@ -302,7 +307,7 @@ class Deliverer:
                 self._fail_render(s, msg, live, str(rendered), now, outcomes)
                 return None
             assert ctx is not None
-            return self._mark_sending(current, ctx, rendered)
+            return self._mark_sending(current, ctx, rendered, now)
 
     def _gather(
         self,
@@ -350,9 +355,11 @@ class Deliverer:
         return gathered
 
     def _mark_sending(
-        self, current: _Gathered, ctx: ReminderContext, rendered: RenderedMessage
+        self, current: _Gathered, ctx: ReminderContext, rendered: RenderedMessage, now: datetime
     ) -> _Prepared:
         msg, shop, customer, live = current.message, current.shop, current.customer, current.live
+        # The deadline the rendered text announces (same computation as the context's).
+        deadline_on = message_deadline(shop, (spec for _, _, spec in live), now)
         msg.state = MessageState.SENDING
         msg.lease_until = self.clock() + self.send_lease
         msg.attempts += 1
@@ -364,6 +371,7 @@ class Deliverer:
             rem.subject = rendered.subject
             rem.body_text = rendered.text
             rem.amount_due_minor = inv.amount_due_minor
+            rem.deadline_on = deadline_on
         assert customer.email is not None
         mail = OutgoingMail(
             message_id=msg.id,
@@ -574,6 +582,8 @@ class Deliverer:
             ctx = build_context(shop, customer, [(inv, spec)], now, history)
             letter = self._store_letter(s, shop, inv, spec, ctx, now)
             rem.letter_id = letter.id
+            if rem.deadline_on is None:  # a letter alone announces the deadline it prints
+                rem.deadline_on = message_deadline(shop, [spec], now)
             open_task(
                 s,
                 shop_id=shop.id,

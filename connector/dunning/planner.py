@@ -3,7 +3,10 @@
 No I/O. The runner feeds it facts read inside its claim transaction and applies the plan there.
 Invariants it encodes (design §6): nothing for what is not owed, paused, excluded or erased;
 only the latest due step after downtime (the passed ones are skipped with a reason); sending
-only inside the shop's window; at most one email per customer per local day.
+only inside the shop's window; at most one email per customer per local day; the schedule keeps
+its word: no step before the deadline an earlier message announced has passed, and a step before
+the due date goes out strictly before it (on the last allowed day at or before its day), or not
+at all.
 """
 
 from __future__ import annotations
@@ -53,6 +56,9 @@ class History:
     done_step_ids: frozenset[int] = frozenset()  # steps with a reminder row in any state
     sent_count: int = 0
     customer_emailed_today: bool = False
+    # The latest deadline a message of this invoice announced (shop-local): nothing before the
+    # day after it, whatever the sequence's offsets or a catch-up say.
+    announced_deadline: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +73,7 @@ class Action(StrEnum):
     STOP = "stop"
     HAND_OFF = "hand_off"
     PRESCRIBE = "prescribe"
+    SKIP = "skip"  # steps before the due date that can no longer go out before it
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +87,51 @@ class Plan:
 
 def step_day(facts: InvoiceFacts, step: StepSpec) -> date:
     return facts.due_on + timedelta(days=step.offset_days)
+
+
+def announced_deadline(sent_on: date, new_deadline_days: int | None) -> date | None:
+    """The deadline a message sent on ``sent_on`` (shop-local) announces, if its step sets one.
+
+    The one computation: the message prints this date and the next step waits for it.
+    """
+    return sent_on + timedelta(days=new_deadline_days) if new_deadline_days else None
+
+
+def before_due(step: StepSpec) -> bool:
+    """A step meant to go out before the due date (a courtesy): never on or after it."""
+    return step.offset_days < 0
+
+
+def earliest_day(
+    facts: InvoiceFacts, step: StepSpec, history: History, window: SendingWindow
+) -> date:
+    """The first shop-local day ``step`` may go out.
+
+    A step before the due date goes on the last allowed day at or before its own day (D-2 on
+    a Saturday: the Friday), so that it reaches the customer before the due date. Any step
+    waits for the day after the deadline an earlier message announced.
+    """
+    day = step_day(facts, step)
+    if before_due(step):
+        day = window.allowed_day_on_or_before(day) or day
+    if history.announced_deadline is not None:
+        day = max(day, history.announced_deadline + timedelta(days=1))
+    return day
+
+
+def _first_chance(day: date, now: datetime, window: SendingWindow) -> datetime:
+    """The first instant from ``now`` inside the window on or after ``day``."""
+    return window.next_opening(max(now, window.opening_on_or_after(day)))
+
+
+def _too_late(
+    facts: InvoiceFacts, step: StepSpec, history: History, now: datetime, window: SendingWindow
+) -> bool:
+    """A step before the due date whose first possible sending falls on or after the due date."""
+    if not before_due(step):
+        return False
+    chance = _first_chance(earliest_day(facts, step, history, window), now, window)
+    return window.local_date(chance) >= facts.due_on
 
 
 def plan(
@@ -102,12 +154,21 @@ def plan(
     )
     if not remaining:
         return Plan(Action.HAND_OFF, reason="sequence finished without payment")
-    due = [s for s in remaining if step_day(facts, s) <= today]
+    due = [s for s in remaining if earliest_day(facts, s, history, window) <= today]
+    too_late = tuple(s for s in remaining if _too_late(facts, s, history, now, window))
+    if too_late and (not due or due[-1] in too_late):
+        return Plan(
+            Action.SKIP,
+            skipped=too_late,
+            reason=f"no allowed sending time left before the due date {facts.due_on}",
+        )
     if not due:
+        first = remaining[0]
+        first_day = earliest_day(facts, first, history, window)
         return Plan(
             Action.WAIT,
-            next_action_at=window.opening_on_or_after(step_day(facts, remaining[0])),
-            reason=f"next step {remaining[0].key} on {step_day(facts, remaining[0])}",
+            next_action_at=window.opening_on_or_after(first_day),
+            reason=f"next step {first.key} on {first_day}",
         )
 
     latest, passed = due[-1], tuple(due[:-1])
@@ -137,7 +198,7 @@ def plan(
         Action.SEND,
         step=latest,
         skipped=passed,
-        reason=f"{latest.key} due since {step_day(facts, latest)}",
+        reason=f"{latest.key} due since {earliest_day(facts, latest, history, window)}",
     )
 
 

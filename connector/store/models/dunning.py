@@ -160,6 +160,9 @@ class Reminder(TimestampMixin, Base):
     letter_id: Mapped[int | None] = mapped_column(ForeignKey("letter_document.id"))
     amount_due_minor: Mapped[int | None]  # what was asked for, at the time
     sent_at: Mapped[datetime | None]
+    # The deadline the message printed (shop-local), set with the evidence it goes out with:
+    # the next step of the invoice waits for the day after it.
+    deadline_on: Mapped[date | None]
 
     message: Mapped[Message | None] = relationship(back_populates="reminders")
 
