@@ -23,6 +23,7 @@ class ShopSummary:
     currency: str
     b2b: bool
     thank_you: bool
+    posting_delay_days: int = 2
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -34,6 +35,7 @@ class ShopSummary:
             "currency": self.currency,
             "b2b": self.b2b,
             "thank_you": self.thank_you,
+            "posting_delay_days": self.posting_delay_days,
         }
 
 
@@ -62,14 +64,30 @@ def list_shops(svc: Services) -> list[ShopSummary]:
         return [summary(shop) for shop in s.scalars(select(Shop).order_by(Shop.id))]
 
 
-def update(svc: Services, shop_id: int, *, thank_you: bool | None = None) -> ShopSummary:
-    """Change only what is given."""
+POSTING_DELAY_MAX = 15
+"""Days a posted letter may be set to take: beyond, a deadline counted from it means little."""
+
+
+def update(
+    svc: Services,
+    shop_id: int,
+    *,
+    thank_you: bool | None = None,
+    posting_delay_days: int | None = None,
+) -> ShopSummary:
+    """Change only what is given (ShopError names a bad value; nothing is changed then)."""
+    if posting_delay_days is not None and not 0 <= posting_delay_days <= POSTING_DELAY_MAX:
+        raise ShopError(
+            f"--posting-delay {posting_delay_days}: between 0 and {POSTING_DELAY_MAX} days"
+        )
     with write_session(svc.sessions) as s:
         shop = s.get(Shop, shop_id, with_for_update=True)
         if shop is None:
             raise ShopError(f"shop {shop_id} does not exist")
         if thank_you is not None:
             shop.thank_you_enabled = thank_you
+        if posting_delay_days is not None:
+            shop.letter_posting_delay_days = posting_delay_days
         return summary(shop)
 
 
@@ -83,4 +101,5 @@ def summary(shop: Shop) -> ShopSummary:
         currency=shop.currency,
         b2b=shop.default_b2b,
         thank_you=shop.thank_you_enabled,
+        posting_delay_days=shop.letter_posting_delay_days,
     )

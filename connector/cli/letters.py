@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import click
 
-from connector.actions.letters import letter_content, list_letters
+from connector.actions.letters import letter_content, list_letters, record_posting
 from connector.cli.common import CliError, emit, errors_as_cli, json_option, services
 from connector.shops import ShopError
 
@@ -62,4 +63,36 @@ def register(cli: click.Group) -> None:
             as_json,
             {"letter": letter_id, "file": str(target), "bytes": len(content)},
             f"letter {letter_id} written to {target} ({len(content)} bytes)",
+        )
+
+    @letters.command("posted")
+    @click.argument("letter_id", type=int)
+    @click.option(
+        "--on",
+        "posted_on",
+        required=True,
+        type=click.DateTime(formats=["%Y-%m-%d"]),
+        help="The day it was posted (YYYY-MM-DD): the letter is dated that day.",
+    )
+    @click.option("--tracking", help="The registered letter's tracking number.")
+    @click.option("--shop", "shop_id", type=int, help="The shop (default: the only one).")
+    @json_option
+    @errors_as_cli(ShopError)
+    def letters_posted(
+        letter_id: int,
+        posted_on: datetime,
+        tracking: str | None,
+        shop_id: int | None,
+        as_json: bool,
+    ) -> None:
+        """Record that letter LETTER_ID was posted: a new version dated that day (the first
+        one is kept), its deadline counted from receipt."""
+        with services() as svc:
+            dated = record_posting(svc, shop_id, letter_id, posted_on.date(), tracking)
+        row = dated.as_dict()
+        emit(
+            as_json,
+            row,
+            f"letter {letter_id} posted on {row['posted_on']}: dated version is letter {dated.id}"
+            + (f", deadline {row['deadline']}" if row["deadline"] else ""),
         )

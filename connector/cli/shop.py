@@ -69,14 +69,25 @@ def register(cli: click.Group) -> None:
     @shop.command("set")
     @click.argument("shop_id", type=int)
     @click.option("--thank-you/--no-thank-you", default=None, help=THANK_YOU_HELP)
+    @click.option(
+        "--posting-delay",
+        type=int,
+        help="Days a posted letter takes to arrive (0-15, default 2): a formal notice's "
+        "deadline counts from then.",
+    )
     @json_option
     @errors_as_cli(ShopError)
-    def shop_set(shop_id: int, thank_you: bool | None, as_json: bool) -> None:
+    def shop_set(
+        shop_id: int, thank_you: bool | None, posting_delay: int | None, as_json: bool
+    ) -> None:
         """Change a shop's settings (only what is given)."""
         with services() as svc:
-            changed = shops.update(svc, shop_id, thank_you=thank_you)
+            changed = shops.update(
+                svc, shop_id, thank_you=thank_you, posting_delay_days=posting_delay
+            )
         emit(
             as_json,
             changed.as_dict(),
-            f"shop {changed.id}: thank-you {'on' if changed.thank_you else 'off'}",
+            f"shop {changed.id}: thank-you {'on' if changed.thank_you else 'off'}, "
+            f"letters arrive {changed.posting_delay_days} day(s) after posting",
         )

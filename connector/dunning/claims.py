@@ -23,9 +23,9 @@ from connector.dunning.planner import (
     InvoiceFacts,
     Plan,
     StepSpec,
-    announced_deadline,
     plan,
     step_day,
+    step_deadline,
 )
 from connector.dunning.rules import escalation_policy, sending_window
 from connector.dunning.sequence import ensure_default_sequence, step_specs
@@ -255,7 +255,7 @@ class Claimer:
                     reminder.message = message
                 else:
                     letters.append(reminder)
-                own = announced_deadline(today, step.new_deadline_days)
+                own = step_deadline(step, today, shop.letter_posting_delay_days)
                 after = History(
                     frozenset(done[inv.id] | {step.id} | {p.id for p in decision.skipped}),
                     sent[inv.id] + 1,

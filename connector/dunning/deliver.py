@@ -26,6 +26,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from connector.crypto import SecretError
+from connector.domain.dates import local_date
 from connector.dunning.claims import Outcome, facts_for
 from connector.dunning.compose import (
     SentHistory,
@@ -35,6 +36,7 @@ from connector.dunning.compose import (
 )
 from connector.dunning.context import ReminderContext
 from connector.dunning.planner import StepSpec
+from connector.dunning.posting import letter_context, letter_deadline
 from connector.dunning.render_pool import GuardedRenderer
 from connector.dunning.rendering import ReminderRenderer, RenderedMessage, TemplateError
 from connector.dunning.sequence import spec_of
@@ -579,11 +581,11 @@ class Deliverer:
     ) -> None:
         if spec.sends_letter:
             history = sent_history(s, [inv.id], excluding=[rem.id])
-            ctx = build_context(shop, customer, [(inv, spec)], now, history)
+            dated = local_date(now, shop.timezone)  # planned posting: the day it is made
+            rem.deadline_on = letter_deadline(shop, rem, spec, dated)
+            ctx = letter_context(shop, customer, inv, spec, history, dated, rem.deadline_on)
             letter = self._store_letter(s, shop, inv, spec, ctx, now)
             rem.letter_id = letter.id
-            if rem.deadline_on is None:  # a letter alone announces the deadline it prints
-                rem.deadline_on = message_deadline(shop, [spec], now)
             open_task(
                 s,
                 shop_id=shop.id,

@@ -97,6 +97,16 @@ def announced_deadline(sent_on: date, new_deadline_days: int | None) -> date | N
     return sent_on + timedelta(days=new_deadline_days) if new_deadline_days else None
 
 
+def step_deadline(step: StepSpec, sent_on: date, posting_delay_days: int) -> date | None:
+    """The deadline ``step``, sent (or posted) on ``sent_on``, announces by itself.
+
+    An email's deadline counts from its day; when a letter is the message (a letter or task
+    step), from its receipt: ``posting_delay_days`` after it is posted.
+    """
+    start = sent_on if step.channel is Channel.EMAIL else sent_on + timedelta(posting_delay_days)
+    return announced_deadline(start, step.new_deadline_days)
+
+
 def before_due(step: StepSpec) -> bool:
     """A step meant to go out before the due date (a courtesy): never on or after it."""
     return step.offset_days < 0

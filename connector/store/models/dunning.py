@@ -181,3 +181,10 @@ class LetterDocument(Base):
     media_type: Mapped[str] = mapped_column(default="application/pdf")
     content: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
+    # Recorded by the owner (``relance letters posted``): the letter is dated the day it is
+    # posted. Dating it makes a new version; the one it replaces keeps its bytes (evidence).
+    posted_on: Mapped[date | None]
+    tracking: Mapped[str | None]
+    replaces_id: Mapped[int | None] = mapped_column(
+        ForeignKey("letter_document.id", ondelete="SET NULL")
+    )

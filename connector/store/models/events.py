@@ -102,6 +102,7 @@ class TimelineKind(StrEnum):
     REMINDER_UNKNOWN = "reminder_unknown"
     REMINDER_HANDED_OFF = "reminder_handed_off"
     LETTER_READY = "letter_ready"
+    LETTER_POSTED = "letter_posted"
     PAID = "paid"
     PAUSED = "paused"
     RESUMED = "resumed"

@@ -49,6 +49,8 @@ class Shop(TimestampMixin, Base):
     escalate_after_reminders: Mapped[int | None]  # None: never by count (opt-in)
     escalate_above_minor: Mapped[int | None]
     thank_you_enabled: Mapped[bool] = mapped_column(default=False)
+    # Days a posted letter takes to arrive: a formal notice's deadline counts from then.
+    letter_posting_delay_days: Mapped[int] = mapped_column(default=2)
 
 
 class Connection(TimestampMixin, Base):
