@@ -14,6 +14,19 @@ from connector.store.models import Shop
 
 
 @dataclass(frozen=True, slots=True)
+class MessageSettings:
+    """What the messages say about the shop; None: leave as it is, "": clear it."""
+
+    payment_instructions: str | None = None
+    contact_name: str | None = None
+    contact_phone: str | None = None
+    signatory_name: str | None = None
+    signatory_role: str | None = None
+    consumer_mediator: str | None = None
+    has_terms_and_conditions: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ShopSummary:
     id: int
     name: str
@@ -24,6 +37,7 @@ class ShopSummary:
     b2b: bool
     thank_you: bool
     posting_delay_days: int = 2
+    messages: MessageSettings = MessageSettings()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -36,6 +50,13 @@ class ShopSummary:
             "b2b": self.b2b,
             "thank_you": self.thank_you,
             "posting_delay_days": self.posting_delay_days,
+            "payment_instructions": self.messages.payment_instructions,
+            "contact_name": self.messages.contact_name,
+            "contact_phone": self.messages.contact_phone,
+            "signatory_name": self.messages.signatory_name,
+            "signatory_role": self.messages.signatory_role,
+            "terms_and_conditions": bool(self.messages.has_terms_and_conditions),
+            "consumer_mediator": self.messages.consumer_mediator,
         }
 
 
@@ -66,6 +87,9 @@ def list_shops(svc: Services) -> list[ShopSummary]:
 
 POSTING_DELAY_MAX = 15
 """Days a posted letter may be set to take: beyond, a deadline counted from it means little."""
+#: Longest value a one-line setting takes (the column is VARCHAR(255)).
+_MAX_LINE = 255
+_TEXT_SETTINGS = ("payment_instructions", "consumer_mediator")  # may span several lines
 
 
 def update(
@@ -74,12 +98,14 @@ def update(
     *,
     thank_you: bool | None = None,
     posting_delay_days: int | None = None,
+    messages: MessageSettings | None = None,
 ) -> ShopSummary:
-    """Change only what is given (ShopError names a bad value; nothing is changed then)."""
+    """Change only what is given (ShopError names a bad field; nothing is written then)."""
     if posting_delay_days is not None and not 0 <= posting_delay_days <= POSTING_DELAY_MAX:
         raise ShopError(
             f"--posting-delay {posting_delay_days}: between 0 and {POSTING_DELAY_MAX} days"
         )
+    changes = _checked(messages or MessageSettings())
     with write_session(svc.sessions) as s:
         shop = s.get(Shop, shop_id, with_for_update=True)
         if shop is None:
@@ -88,7 +114,33 @@ def update(
             shop.thank_you_enabled = thank_you
         if posting_delay_days is not None:
             shop.letter_posting_delay_days = posting_delay_days
+        for name, value in changes.items():
+            setattr(shop, name, value)
         return summary(shop)
+
+
+def _checked(settings: MessageSettings) -> dict[str, str | bool | None]:
+    """The fields to write: text trimmed, "" clears, one-line fields stay one short line."""
+    out: dict[str, str | bool | None] = {}
+    if settings.has_terms_and_conditions is not None:
+        out["has_terms_and_conditions"] = settings.has_terms_and_conditions
+    for name in (
+        "payment_instructions",
+        "contact_name",
+        "contact_phone",
+        "signatory_name",
+        "signatory_role",
+        "consumer_mediator",
+    ):
+        value: str | None = getattr(settings, name)
+        if value is None:
+            continue
+        value = value.strip()
+        if name not in _TEXT_SETTINGS and ("\n" in value or len(value) > _MAX_LINE):
+            field = name.replace("_", "-")
+            raise ShopError(f"--{field}: one line of at most {_MAX_LINE} characters")
+        out[name] = value or None
+    return out
 
 
 def summary(shop: Shop) -> ShopSummary:
@@ -102,4 +154,13 @@ def summary(shop: Shop) -> ShopSummary:
         b2b=shop.default_b2b,
         thank_you=shop.thank_you_enabled,
         posting_delay_days=shop.letter_posting_delay_days,
+        messages=MessageSettings(
+            payment_instructions=shop.payment_instructions,
+            contact_name=shop.contact_name,
+            contact_phone=shop.contact_phone,
+            signatory_name=shop.signatory_name,
+            signatory_role=shop.signatory_role,
+            consumer_mediator=shop.consumer_mediator,
+            has_terms_and_conditions=shop.has_terms_and_conditions,
+        ),
     )

@@ -75,15 +75,57 @@ def register(cli: click.Group) -> None:
         help="Days a posted letter takes to arrive (0-15, default 2): a formal notice's "
         "deadline counts from then.",
     )
+    @click.option(
+        "--payment-instructions",
+        help="How to pay without a payment link (IBAN/BIC, cheque address). "
+        "Without it or a link, payment reminders wait.",
+    )
+    @click.option("--contact-name", help="The person named in every message.")
+    @click.option("--contact-phone", help="The contact's phone number.")
+    @click.option("--signatory-name", help="Who signs the letters.")
+    @click.option("--signatory-role", help="The signatory's role, e.g. Gérante.")
+    @click.option(
+        "--terms-and-conditions/--no-terms-and-conditions",
+        "terms",
+        default=None,
+        help="The shop has terms and conditions of sale (messages may cite them).",
+    )
+    @click.option(
+        "--consumer-mediator",
+        help="The consumer mediator's name and website (L616-1 Code de la consommation).",
+    )
     @json_option
     @errors_as_cli(ShopError)
     def shop_set(
-        shop_id: int, thank_you: bool | None, posting_delay: int | None, as_json: bool
+        shop_id: int,
+        thank_you: bool | None,
+        posting_delay: int | None,
+        payment_instructions: str | None,
+        contact_name: str | None,
+        contact_phone: str | None,
+        signatory_name: str | None,
+        signatory_role: str | None,
+        terms: bool | None,
+        consumer_mediator: str | None,
+        as_json: bool,
     ) -> None:
-        """Change a shop's settings (only what is given)."""
+        """Change a shop's settings (only what is given; an empty value clears one)."""
+        settings = shops.MessageSettings(
+            payment_instructions=payment_instructions,
+            contact_name=contact_name,
+            contact_phone=contact_phone,
+            signatory_name=signatory_name,
+            signatory_role=signatory_role,
+            consumer_mediator=consumer_mediator,
+            has_terms_and_conditions=terms,
+        )
         with services() as svc:
             changed = shops.update(
-                svc, shop_id, thank_you=thank_you, posting_delay_days=posting_delay
+                svc,
+                shop_id,
+                thank_you=thank_you,
+                posting_delay_days=posting_delay,
+                messages=settings,
             )
         emit(
             as_json,

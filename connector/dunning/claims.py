@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connector.dunning.compose import local_due_on
+from connector.dunning.payment_ways import can_be_paid
 from connector.dunning.planner import (
     Action,
     History,
@@ -61,7 +62,8 @@ def _later_than(when: datetime | None, now: datetime) -> datetime:
 class Outcome:
     invoice: str
     step: str | None
-    outcome: str  # sent | skipped | handed_off | prescribed | cancelled | failed | unknown | letter
+    # sent | skipped | handed_off | prescribed | cancelled | failed | unknown | letter | waiting
+    outcome: str
     reason: str = ""
     customer: str | None = None
 
@@ -141,6 +143,7 @@ class Claimer:
         self.lease_until = lease_until
         self.catalog = catalog or StepCatalog()
         self.shops: dict[int, Shop] = {}
+        self.told_no_way_to_pay: set[int] = set()  # shops whose task was opened in this claim
 
     def shop(self, shop_id: int) -> Shop:
         if shop_id not in self.shops:
@@ -233,6 +236,8 @@ class Claimer:
                     history, done_step_ids=history.done_step_ids | {p.id for p in decision.skipped}
                 )
                 self._follow(inv, plan(facts, steps, after, now, window, escalation), now)
+            elif decision.action is Action.SEND and not self._payable(inv, decision, shop):
+                self._wait_for_a_way_to_pay(inv, decision, shop, now, result, customer)
             elif decision.action is Action.SEND:
                 assert decision.step is not None
                 step = decision.step
@@ -280,6 +285,51 @@ class Claimer:
         if message is not None:
             result.message_ids.append(message.id)
         result.letter_reminder_ids.extend(r.id for r in letters)
+
+    @staticmethod
+    def _payable(inv: Invoice, decision: Plan, shop: Shop) -> bool:
+        """A step asking for payment goes out only if it can say how (a web link or the shop's
+        payment instructions): never claim what cannot be sent. No query: the row and the shop
+        are already loaded."""
+        assert decision.step is not None
+        if not decision.step.asks_payment:
+            return True
+        return can_be_paid(inv.payment_url, shop.payment_instructions)
+
+    def _wait_for_a_way_to_pay(
+        self,
+        inv: Invoice,
+        decision: Plan,
+        shop: Shop,
+        now: datetime,
+        result: ClaimResult,
+        customer: Customer,
+    ) -> None:
+        """The step stays due (nothing claimed, nothing skipped): it is judged again on the next
+        tick, which sends it once the owner has added payment instructions. The owner gets one
+        task per shop, however many invoices wait."""
+        assert decision.step is not None
+        inv.next_action_at = now + RECHECK_DELAY
+        reason = "no way to pay: no payment link and no payment instructions"
+        result.outcomes.append(
+            Outcome(inv.number, decision.step.key, "waiting", reason, customer.email)
+        )
+        if shop.id in self.told_no_way_to_pay:
+            return
+        self.told_no_way_to_pay.add(shop.id)
+        open_task(
+            self.s,
+            shop_id=shop.id,
+            kind=TaskKind.PAYMENT_INSTRUCTIONS,
+            title="Add payment instructions: reminders are waiting",
+            detail=(
+                "Some invoices have no payment link, and the shop has no payment instructions, "
+                "so no reminder can say how to pay: they wait. Add them with "
+                "`relance shop set SHOP_ID --payment-instructions TEXT` (IBAN/BIC, cheque "
+                "address); the next tick sends."
+            ),
+            dedupe_key=f"payment_instructions:shop:{shop.id}",
+        )
 
     def _reminder(
         self, inv: Invoice, step: StepSpec, facts: InvoiceFacts, state: ReminderState

@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime
+from decimal import Decimal
 
-from babel.numbers import format_decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector.domain.dates import local_date, long_date
 from connector.domain.money import Money
 from connector.domain.penalties import PenaltyPolicy, compute_penalties
+from connector.domain.typography import percent
 from connector.dunning.context import CustomerView, InvoiceView, ReminderContext, ShopView
+from connector.dunning.payment_ways import is_web_url
 from connector.dunning.planner import StepSpec, announced_deadline
 from connector.dunning.rules import penalty_policy
 from connector.store.models import Channel, Customer, Invoice, Reminder, ReminderState, Shop
@@ -120,6 +122,16 @@ def build_context(
             legal_address=shop.legal_address,
             legal_id=shop.legal_id,
             payment_instructions=shop.payment_instructions,
+            contact_name=shop.contact_name,
+            signatory_name=shop.signatory_name,
+            signatory_role=shop.signatory_role,
+            has_terms_and_conditions=shop.has_terms_and_conditions,
+            consumer_mediator=shop.consumer_mediator,
+            consumer_rate=_percent(shop.consumer_rate_bp, locale),
+            # Until the shop has its own columns for these (the letters work adds them), the
+            # legal address is the registered office and the legal id the SIREN/RCS line.
+            siren=shop.legal_id,
+            registered_office=shop.legal_address,
         ),
         customer=CustomerView(
             name=greeting_name(customer),
@@ -127,6 +139,7 @@ def build_context(
             company=customer.company,
             is_b2b=customer.is_b2b,
             postal_address=customer.postal_address,
+            is_company=bool(customer.company) or (customer.is_b2b and not customer.name),
         ),
         invoices=tuple(views),
         new_deadline=deadline,
@@ -143,6 +156,13 @@ def message_deadline(shop: Shop, steps: Iterable[StepSpec], now: datetime) -> da
     the date it prints and the date the store keeps for the schedule (Reminder.deadline_on)."""
     lead = max(steps, key=lambda s: s.offset_days)
     return announced_deadline(local_date(now, shop.timezone), lead.new_deadline_days)
+
+
+def _percent(basis_points: int | None, locale: str) -> str | None:
+    """A rate in basis points as the locale writes it ("8 %" in French, "8%" in English)."""
+    if basis_points is None:
+        return None
+    return percent(Decimal(basis_points) / 100, locale)
 
 
 def _long_dates(days: Collection[date], locale: str) -> tuple[str, ...]:
@@ -176,7 +196,7 @@ def _invoice_view(
         )
         if pen.interest is not None and pen.rate is not None and pen.interest.is_positive():
             interest = pen.interest.format(locale)
-            rate = f"{format_decimal(pen.rate, locale=locale)} %"
+            rate = percent(pen.rate, locale)
         if customer.is_b2b and pen.indemnity is not None:
             indemnity = pen.indemnity.format(locale)
         if interest or indemnity:
@@ -188,7 +208,8 @@ def _invoice_view(
         issued_on=long_date(issued_on, locale),
         due_on=long_date(due_on, locale),
         days_late=max(0, (today - due_on).days),
-        payment_url=invoice.payment_url,
+        # Only a web link is a way to pay (never "javascript:" and the like).
+        payment_url=invoice.payment_url if is_web_url(invoice.payment_url) else None,
         interest=interest,
         interest_rate=rate,
         indemnity=indemnity,

@@ -17,6 +17,20 @@ class ShopView:
     legal_address: str | None  # for letters, may contain newlines
     legal_id: str | None  # SIREN/SIRET/VAT, for letters
     payment_instructions: str | None  # e.g. bank details when there is no payment link
+    # The person named in every message; None: the messages name the shop instead.
+    contact_name: str | None = None
+    signatory_name: str | None = None  # who signs the letters
+    signatory_role: str | None = None
+    # Cite "our terms and conditions" only when the owner confirmed the shop has them.
+    has_terms_and_conditions: bool = False
+    consumer_mediator: str | None = None  # L616-1 Code de la consommation, consumers only
+    # The contractual late-payment rate for consumers, formatted ("8 %"); None: the legal rate.
+    consumer_rate: str | None = None
+    # The creditor's identification in every email's footer (R123-237 Code de commerce).
+    legal_form: str | None = None
+    siren: str | None = None
+    rcs: str | None = None
+    registered_office: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +40,8 @@ class CustomerView:
     company: str | None
     is_b2b: bool
     postal_address: str | None = None  # for letters
+    # A company (or a business known by no person's name): greeted « Madame, Monsieur, ».
+    is_company: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,17 +20,21 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from babel.numbers import format_currency, format_percent
+from babel.numbers import format_currency
 from jinja2 import BaseLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.environment import Template
 from jinja2.exceptions import SecurityError
+from jinja2.ext import Extension
+from jinja2.lexer import Token, TokenStream
 from jinja2.nodes import Concat
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from connector.domain.dates import BABEL_LOCALES, language_of, long_date
+from connector.domain.typography import NARROW_NBSP, french_typography, percent
 from connector.dunning.context import CustomerView, InvoiceView, ReminderContext, ShopView
+from connector.dunning.payment_ways import is_web_url
 from connector.dunning.planner import StepSpec
 from connector.dunning.sequence import THANK_YOU_STEP, default_step_specs
 from connector.store.models import Channel
@@ -128,8 +132,8 @@ def tidy_text(text: str) -> str:
 
 
 def tidy_subject(text: str) -> str:
-    """One line, whitespace collapsed."""
-    return " ".join(text.split())
+    """One line, whitespace collapsed (no-break spaces are typography: they stay)."""
+    return re.sub(r"[ \t\r\n\f\v]+", " ", text).strip()
 
 
 # ---------------------------------------------------------------- the sandbox
@@ -278,6 +282,20 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return value
 
 
+class _FrenchTypography(Extension):
+    """French templates' own words get their no-break spaces (see domain.typography) once, when
+    the template is compiled: shipped and owner templates alike. Values (a name, the owner's
+    payment instructions) are printed as they were given."""
+
+    def filter_stream(self, stream: TokenStream) -> Iterator[Token]:
+        french = (stream.name or "").startswith("fr/")
+        for token in stream:
+            if french and token.type == "data":
+                yield Token(token.lineno, token.type, french_typography(token.value))
+            else:
+                yield token
+
+
 def _autoescape(name: str | None) -> bool:
     return name is not None and name.endswith(".html")
 
@@ -291,6 +309,7 @@ def _make_env(overrides: Mapping[str, str]) -> _Sandbox:
         lstrip_blocks=True,
         keep_trailing_newline=False,
         auto_reload=False,
+        extensions=[_FrenchTypography],
     )
     env.globals.pop("lipsum", None)
     for name in ("center", "indent", "format", "wordwrap", "truncate"):
@@ -346,19 +365,19 @@ _LABELS: dict[str, dict[str, str]] = {
         "payment": "Paiement",
         "pay": "Payer",
         "pay_now": "Régler en ligne",
-        "contact": "Une question ? Contactez-nous :",
+        "contact": f"Une question{NARROW_NBSP}? Contactez-nous\u00a0:",
     },
     "en": {
         "invoice": "Invoice",
         "due_on": "Due date",
         "amount_due": "Amount due",
-        "interest": "Late interest",
-        "indemnity": "Recovery indemnity",
+        "interest": "Late-payment interest",
+        "indemnity": "Compensation for recovery costs",
         "total": "Total due",
         "payment": "Payment",
         "pay": "Pay",
         "pay_now": "Pay online",
-        "contact": "Any question? Contact us:",
+        "contact": "Any questions? Contact us:",
     },
 }
 
@@ -367,10 +386,6 @@ _LABELS: dict[str, dict[str, str]] = {
 class _Segment:
     text: str
     url: str | None = None
-
-
-def _is_web_url(url: str | None) -> bool:
-    return url is not None and _URL_RE.fullmatch(url) is not None
 
 
 def _link_segments(line: str) -> tuple[_Segment, ...]:
@@ -497,7 +512,7 @@ class ReminderRenderer:
     def _html(self, ctx: ReminderContext, subject: str, body: str) -> str:
         numbers = tuple(inv.number for inv in ctx.invoices)
         # Only http(s) payment links become links or buttons (never "javascript:" and the like).
-        urls = {url for inv in ctx.invoices if (url := inv.payment_url) and _is_web_url(url)}
+        urls = {url for inv in ctx.invoices if (url := inv.payment_url) and is_web_url(url)}
         blocks = _html_blocks(split_paragraphs(body, numbers), urls if len(urls) == 1 else set())
         variables = {
             "ctx": ctx,
@@ -572,6 +587,16 @@ def message_problems(ctx: ReminderContext, message: RenderedMessage) -> list[str
         problems.append("the message must greet the customer by name")
     if ctx.shop.contact_email not in text:
         problems.append("the message must offer the shop's contact e-mail")
+    if ctx.shop.contact_name and ctx.shop.contact_name not in text:
+        problems.append("the message must name the shop's contact person")
+    lowered = f"{subject}\n{text}".lower()
+    if not ctx.shop.has_terms_and_conditions and any(
+        words in lowered for words in ("conditions générales", "terms and conditions")
+    ):
+        problems.append("the message may cite terms and conditions only when the shop has them")
+    mediator = ctx.shop.consumer_mediator
+    if not ctx.customer.is_b2b and mediator and mediator not in text:
+        problems.append("a consumer message must name the consumer mediator")
     if ctx.asks_payment:
         for inv in ctx.invoices:
             if inv.amount_due not in text:
@@ -584,6 +609,9 @@ def message_problems(ctx: ReminderContext, message: RenderedMessage) -> list[str
         instructions = ctx.shop.payment_instructions
         if unlinked and instructions and instructions not in text:
             problems.append("the message must give the payment instructions")
+        if unlinked and not instructions:
+            numbers = ", ".join(inv.number for inv in unlinked)
+            problems.append(f"no way to pay {numbers}: no link, no instructions")
     if ctx.show_penalties and ctx.customer.is_b2b:
         for inv in ctx.invoices:
             if inv.interest and inv.interest not in text:
@@ -591,9 +619,9 @@ def message_problems(ctx: ReminderContext, message: RenderedMessage) -> list[str
             if inv.indemnity and inv.indemnity not in text:
                 problems.append(f"the message must state the recovery indemnity of {inv.number}")
     if not ctx.customer.is_b2b:
-        lowered = f"{subject}\n{text}".lower()
         amounts = {inv.indemnity for inv in ctx.invoices if inv.indemnity}
-        if "indemnit" in lowered or any(a in text for a in amounts):
+        mentioned = any(word in lowered for word in ("indemnit", "recovery costs"))
+        if mentioned or any(a in text for a in amounts):
             problems.append("a consumer message must never mention the recovery indemnity")
     return problems
 
@@ -634,7 +662,7 @@ def sample_context(
         return long_date(value, locale)
 
     penalties = spec.show_penalties
-    rate = Decimal("0.1215")
+    rate = Decimal("12.15")
     views: list[InvoiceView] = []
     total = Decimal(0)
     first_due = _SAMPLE_TODAY - timedelta(days=spec.offset_days)
@@ -652,9 +680,7 @@ def sample_context(
                 days_late=max(0, (_SAMPLE_TODAY - due_on).days),
                 payment_url=f"https://pay.example.com/i/{number}" if payment_url else None,
                 interest=money(interest) if penalties and b2b else None,
-                interest_rate=str(format_percent(rate, "#,##0.00 %", locale=babel_locale))
-                if penalties and b2b
-                else None,
+                interest_rate=percent(rate, locale) if penalties and b2b else None,
                 # A consumer sample carries an indemnity on purpose: templates must not print it.
                 indemnity=money("40") if penalties else None,
                 total_with_penalties=money(str(owed)) if penalties and b2b else None,
@@ -676,6 +702,14 @@ def sample_context(
             legal_address="12 rue des Lilas\n75011 Paris\nFrance",
             legal_id="SIRET 123 456 789 00012",
             payment_instructions="Virement : IBAN FR76 3000 6000 0112 3456 7890 189, BIC AGRIFRPP",
+            contact_name="Claire Dubois",
+            signatory_name="Claire Dubois",
+            signatory_role="Gérante",
+            consumer_mediator="CM2C, 14 rue Saint-Jean 75017 Paris, www.cm2c.net",
+            legal_form="SARL au capital de 10 000 €",
+            siren="SIREN 123 456 789",
+            rcs="RCS Paris",
+            registered_office="12 rue des Lilas\n75011 Paris\nFrance",
         ),
         customer=CustomerView(
             name="Camille Martin",
@@ -683,6 +717,7 @@ def sample_context(
             company="Martin & Fils" if b2b else None,
             is_b2b=b2b,
             postal_address="3 avenue Foch\n69006 Lyon\nFrance",
+            is_company=b2b,
         ),
         invoices=tuple(views),
         new_deadline=day(_SAMPLE_TODAY + timedelta(days=deadline)) if deadline else None,

@@ -201,6 +201,39 @@ def test_thank_you_is_off_by_default_and_set_per_shop(run) -> None:  # type: ign
     assert code != 0 and "shop 99" in err
 
 
+def test_shop_set_takes_what_every_message_says(run) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = run("shop", "set", "1", "--json")
+    assert code == 0, err
+    before = json.loads(out)
+    assert before["payment_instructions"] is None and before["terms_and_conditions"] is False
+    code, out, err = run(
+        "shop", "set", "1",
+        "--payment-instructions", "Virement : IBAN FR76 3000 6000 0112 3456 7890 189",
+        "--contact-name", "Claire Dubois",
+        "--contact-phone", "+33 1 23 45 67 89",
+        "--signatory-name", "Claire Dubois",
+        "--signatory-role", "Gérante",
+        "--terms-and-conditions",
+        "--consumer-mediator", "CM2C, www.cm2c.net",
+        "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["payment_instructions"] == "Virement : IBAN FR76 3000 6000 0112 3456 7890 189"
+    assert (data["contact_name"], data["contact_phone"]) == ("Claire Dubois", "+33 1 23 45 67 89")
+    assert (data["signatory_name"], data["signatory_role"]) == ("Claire Dubois", "Gérante")
+    assert data["terms_and_conditions"] is True
+    assert data["consumer_mediator"] == "CM2C, www.cm2c.net"
+    code, out, _ = run(
+        "shop", "set", "1", "--no-terms-and-conditions", "--contact-name", "", "--json"
+    )
+    data = json.loads(out)
+    assert (data["terms_and_conditions"], data["contact_name"]) == (False, None)
+    assert data["signatory_role"] == "Gérante"  # kept: only what is given changes
+    code, _, err = run("shop", "set", "1", "--contact-name", "x" * 300)
+    assert code != 0 and err.strip().count("\n") == 0 and "--contact-name" in err
+
+
 def test_shop_list_gives_the_ids(run) -> None:  # type: ignore[no-untyped-def]
     code, out, err = run("shop", "list", "--json")
     assert code == 0, err

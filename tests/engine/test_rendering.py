@@ -144,7 +144,7 @@ def test_every_shipped_message_keeps_the_rules(
             for part in (text, html):
                 assert inv.interest in part
                 assert inv.indemnity in part
-        label = "Indemnité forfaitaire" if locale == "fr" else "Recovery indemnity"
+        label = "Indemnité forfaitaire" if locale == "fr" else "Compensation for recovery costs"
         assert label in html  # the HTML table's indemnity column
     if not b2b:
         for part in (subject, text, html):
@@ -154,7 +154,7 @@ def test_every_shipped_message_keeps_the_rules(
         assert ("Indemnité" if locale == "fr" else "indemnity") not in html
     if not penalties:
         # Courtesy and first reminder: no penalty amounts, no penalty columns.
-        interest_label = "Intérêts de retard" if locale == "fr" else "Late interest"
+        interest_label = "Intérêts de retard" if locale == "fr" else "Late-payment interest"
         assert interest_label not in html
         for part in (text, html):
             assert "40,00" not in part and "40.00" not in part
@@ -542,7 +542,7 @@ def test_an_unknown_locale_falls_back_to_english(locale: str) -> None:
     ctx = dataclasses.replace(sample_context("reminder_1", "en"), locale=locale)
     message = SHIPPED.render(ctx)
     assert message.subject == "Invoice F-2025-0042 awaiting payment – Atelier Lumière"
-    assert message.text.startswith("Dear Camille Martin,")
+    assert message.text.startswith("For the attention of Camille Martin, Martin & Fils")
     assert '<html lang="' in message.html
 
 
@@ -551,8 +551,8 @@ def test_regional_french_locales_resolve_to_french(locale: str) -> None:
     assert SHIPPED.resolve(locale, "reminder_2") == "fr/reminder_2"
     ctx = dataclasses.replace(sample_context("reminder_2", "fr"), locale=locale)
     message = SHIPPED.render(ctx)
-    assert message.subject.startswith("Relance : facture F-2025-0042 impayée")
-    assert message.text.startswith("Bonjour Camille Martin,")
+    assert message.subject.startswith("Relance\u00a0: facture F-2025-0042 impayée")
+    assert message.text.startswith("À l'attention de Camille Martin, Martin & Fils")
     assert '<html lang="fr">' in message.html
     assert "Indemnité forfaitaire" in message.html
 
@@ -607,3 +607,166 @@ def test_split_paragraphs_kinds() -> None:
     assert [p.kind for p in paragraphs] == ["text", "list", "invoices", "list", "text"]
     assert paragraphs[2].lines == ("- A-1 €10", "  detail", "- A-2 €20")
     assert split_paragraphs("\n\n\n\n", ("A-1",)) == ()
+
+
+# ---------------------------------------------------------------- issue 9: legal and tone
+
+STEPS_WITH_THANKS = (*SEQUENCE, "thank_you")
+#: Literal French punctuation that wants a no-break space before it (domain.typography).
+PLAIN_SPACE_BEFORE_MARK = re.compile(r"[^\S\u00a0\u202f][;!?%:]|«[^\S\u00a0]|[^\S\u00a0]»")
+
+
+def french_words_of(ctx: ReminderContext, text: str) -> str:
+    """The message's own words: the values it prints verbatim (the owner's text) taken out."""
+    for value in (ctx.shop.payment_instructions, ctx.shop.consumer_mediator):
+        if value:
+            text = text.replace(value, "")
+    return text
+
+
+@pytest.mark.parametrize("earlier", [0, 2], ids=["first-message", "after-reminders"])
+@pytest.mark.parametrize("with_link", [True, False], ids=["link", "no-link"])
+@pytest.mark.parametrize("b2b", [True, False], ids=["b2b", "consumer"])
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("step", STEPS_WITH_THANKS)
+def test_every_message_is_actionable_true_and_well_written(
+    step: str, locale: str, b2b: bool, with_link: bool, earlier: int
+) -> None:
+    ctx = sample_context(step, locale, b2b=b2b, payment_url=with_link, earlier=earlier)
+    message = SHIPPED.render(ctx)
+    subject, text, html = message.subject, message.text, message.html
+    lowered = text.lower()
+    asks_payment = sample_spec(step).asks_payment
+    fr = locale == "fr"
+
+    # 4. How to pay, in every payment message; no "write to us to arrange payment".
+    if asks_payment:
+        way = ctx.invoices[0].payment_url if with_link else ctx.shop.payment_instructions
+        assert way is not None and way in text
+    for phrase in ("merci de nous écrire", "please write to us at", "pour convenir des modalit"):
+        assert phrase not in lowered
+
+    # 5. A named person to reach, with email and phone, in the text and the HTML footer.
+    contact = f"{'Votre contact' if fr else 'Your contact'}\u00a0:" if fr else "Your contact:"
+    assert f"{contact} Claire Dubois – {ctx.shop.contact_email} – {ctx.shop.contact_phone}" in text
+    assert "Claire Dubois" in html
+    # ... and the creditor's identification in every email (R123-237 Code de commerce).
+    for part in (text, html):
+        assert "Atelier Lumière SARL" in part and "SIREN 123 456 789" in part
+        assert "RCS Paris" in part and "12 rue des Lilas, 75011 Paris" in part
+
+    # 6. Nothing about the past that may be false.
+    for phrase in ("restées sans effet", "restés sans effet", "gone unanswered", "sans réponse"):
+        assert phrase not in lowered
+    if earlier == 0:
+        assert "malgré" not in lowered and "despite" not in lowered
+    elif step in ("reminder_2", "reminder_3", "final_warning", "formal_notice"):
+        for day in ctx.earlier_reminders:
+            assert day in text
+
+    # 7. No terms and conditions cited: the shop has not confirmed it has them.
+    for phrase in ("conditions générales", "terms and conditions"):
+        assert phrase not in lowered
+
+    # 8. Only the final warning calls itself the last; the third reminder threatens nothing.
+    for phrase in ("dernier rappel", "last friendly", "last reminder"):
+        assert phrase not in f"{subject}\n{text}".lower()
+    if step != "final_warning":
+        assert "dernier avertissement" not in lowered and "final warning" not in lowered
+    if step in ("courtesy", "reminder_1", "reminder_2", "reminder_3"):
+        assert "procédure" not in lowered and "proceedings" not in lowered
+
+    # 9. Consumers are told of their mediator (L616-1 Code de la consommation); businesses not.
+    assert (ctx.shop.consumer_mediator in text) is not b2b  # type: ignore[operator]
+    assert ("L616-1" in text) is not b2b
+
+    # 13. French typography; the greeting fits the customer; one colon in the subject.
+    greeting = text.split("\n\n")[0]
+    if b2b:
+        assert greeting.endswith("Madame, Monsieur," if fr else "Dear Sir or Madam,")
+        assert "Camille Martin, Martin & Fils" in greeting
+    elif step in ("final_warning", "formal_notice") and fr:
+        assert greeting.endswith("Madame, Monsieur,")
+    else:
+        assert greeting == ("Bonjour Camille Martin," if fr else "Dear Camille Martin,")
+    assert "::" not in subject and subject.count(":") <= 1
+    if fr:
+        for part in (subject, french_words_of(ctx, text)):
+            found = PLAIN_SPACE_BEFORE_MARK.findall(part)
+            assert found == [], (found, part)
+        if ctx.show_penalties and b2b:
+            assert "12,15\u202f%" in text
+
+    # 14. English wording.
+    if not fr:
+        assert "Any questions" in text
+        assert "penalt" not in lowered  # one name: late-payment interest
+        assert " served " not in lowered
+        if ctx.show_penalties and b2b:
+            assert "12.15%" in text and "12.15 %" not in text
+            assert "fixed compensation for recovery costs (EUR 40)" in text
+            assert "Late-payment interest at the annual rate of 12.15%" in text
+        if b2b and step in ("final_warning", "formal_notice"):
+            assert "Yours faithfully," in text
+
+
+@pytest.mark.parametrize("b2b", [True, False], ids=["b2b", "consumer"])
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("step", [s for s in PENALTY_STEPS if s != "formal_notice"])
+def test_terms_and_conditions_are_cited_only_when_the_shop_has_them(
+    step: str, locale: str, b2b: bool
+) -> None:
+    ctx = sample_context(step, locale, b2b=b2b)
+    if not b2b:  # a consumer owes interest only at a contractual rate: the shop has one here
+        inv = dataclasses.replace(ctx.invoices[0], interest="4,61 €")
+        shop = dataclasses.replace(ctx.shop, consumer_rate="8 %")
+        ctx = dataclasses.replace(ctx, invoices=(inv,), shop=shop)
+    with_terms = dataclasses.replace(
+        ctx, shop=dataclasses.replace(ctx.shop, has_terms_and_conditions=True)
+    )
+    phrase = "conditions générales de vente" if locale == "fr" else "terms and conditions"
+    assert phrase not in SHIPPED.render(ctx).text
+    # The penalty notice cites them (beside article L441-10 for businesses) once confirmed.
+    cited = SHIPPED.render(with_terms)
+    assert phrase in cited.text
+    assert message_problems(with_terms, cited) == []
+    assert message_problems(ctx, cited) != []  # cited but not confirmed: refused
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("rate", [None, "8\u202f%"], ids=["legal-rate", "contractual-rate"])
+def test_a_consumer_notice_claims_one_rate_never_both(locale: str, rate: str | None) -> None:
+    ctx = sample_context("formal_notice", locale, b2b=False)
+    shown = "8%" if rate and locale == "en" else rate
+    ctx = dataclasses.replace(ctx, shop=dataclasses.replace(ctx.shop, consumer_rate=shown))
+    text = SHIPPED.render(ctx).text
+    legal = ("1231-6" in text, ("taux légal" if locale == "fr" else "statutory rate") in text)
+    contractual = ("taux contractuel" if locale == "fr" else "contractual rate") in text
+    if rate is None:
+        assert legal == (True, True) and not contractual
+    else:
+        assert legal == (False, False) and contractual and shown in text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_without_a_contact_name_the_shop_is_the_contact(locale: str) -> None:
+    ctx = sample_context("reminder_1", locale, b2b=False)
+    ctx = dataclasses.replace(ctx, shop=dataclasses.replace(ctx.shop, contact_name=None))
+    message = SHIPPED.render(ctx)
+    assert message_problems(ctx, message) == []
+    label = "Votre contact\u00a0:" if locale == "fr" else "Your contact:"
+    assert f"{label} Atelier Lumière – contact@atelier-lumiere.example" in message.text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("step", ["final_warning", "formal_notice"])
+def test_formal_messages_are_signed_by_the_named_signatory(step: str, locale: str) -> None:
+    text = SHIPPED.render(sample_context(step, locale)).text
+    assert "Claire Dubois, Gérante\nAtelier Lumière SARL" in text
+
+
+def test_validation_refuses_a_payment_message_that_cannot_say_how_to_pay() -> None:
+    ctx = sample_context("reminder_1", "en", payment_url=False)
+    ctx = dataclasses.replace(ctx, shop=dataclasses.replace(ctx.shop, payment_instructions=None))
+    problems = message_problems(ctx, SHIPPED.render(ctx))
+    assert "no way to pay F-2025-0042: no link, no instructions" in problems

@@ -63,6 +63,7 @@ class TaskKind(StrEnum):
     DATA_REQUEST = "data_request"
     FOLLOW_UP = "follow_up"  # a task step of the sequence: a person does what the step says
     BROKEN_CONNECTION = "broken_connection"  # its secrets cannot be opened, or it is refused
+    PAYMENT_INSTRUCTIONS = "payment_instructions"  # no way to pay: payment messages wait
 
 
 class TaskState(StrEnum):

@@ -24,13 +24,21 @@ class Shop(TimestampMixin, Base):
     # Sender identity and the human contact offered in every message.
     sender_name: Mapped[str | None]
     sender_email: Mapped[str | None]
+    contact_name: Mapped[str | None]  # the person named in every message
     contact_email: Mapped[str | None]
     contact_phone: Mapped[str | None]
+    # Who signs the letters (final warning, formal notice), and in what role.
+    signatory_name: Mapped[str | None]
+    signatory_role: Mapped[str | None]
     payment_instructions: Mapped[str | None] = mapped_column(Text)
     # Legal identity, for letters.
     legal_name: Mapped[str | None]
     legal_address: Mapped[str | None] = mapped_column(Text)
     legal_id: Mapped[str | None]
+    # Messages cite "our terms and conditions" only when the owner confirms the shop has them.
+    has_terms_and_conditions: Mapped[bool] = mapped_column(default=False)
+    # The consumer mediator (L616-1 Code de la consommation): name and contact, free text.
+    consumer_mediator: Mapped[str | None] = mapped_column(Text)
     # Legal settings (design §5). Rates in basis points so they stay exact on SQLite.
     default_b2b: Mapped[bool] = mapped_column(default=False)
     terms_mode: Mapped[TermsMode] = mapped_column(str_enum(TermsMode), default=TermsMode.NET)

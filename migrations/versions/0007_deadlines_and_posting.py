@@ -1,6 +1,6 @@
 """the schedule keeps its word: the deadline each reminder announced, the letters' posting
 
-Revision ID: 0007_wt_sched
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-11-30
 
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007_wt_sched"
+revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
