@@ -5,15 +5,22 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from babel.numbers import format_decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connector.domain.dates import local_date, long_date
+from connector.domain.dates import date_span, local_date, long_date
 from connector.domain.money import Money
-from connector.domain.penalties import PenaltyPolicy, compute_penalties
-from connector.dunning.context import CustomerView, InvoiceView, ReminderContext, ShopView
+from connector.domain.penalties import InterestLine, PenaltyPolicy, compute_penalties
+from connector.dunning.context import (
+    CustomerView,
+    InterestLineView,
+    InvoiceView,
+    ReminderContext,
+    ShopView,
+)
 from connector.dunning.planner import StepSpec
 from connector.dunning.rules import penalty_policy
 from connector.store.models import Channel, Customer, Invoice, Reminder, ReminderState, Shop
@@ -161,7 +168,8 @@ def _invoice_view(
 ) -> InvoiceView:
     due_on = local_due_on(invoice, shop)
     issued_on = local_date(invoice.issued_at, shop.timezone)
-    interest = rate = indemnity = with_penalties = None
+    interest = rate = indemnity = with_penalties = as_of = None
+    lines: tuple[InterestLineView, ...] = ()
     if step.show_penalties:
         pen = compute_penalties(
             policy,
@@ -172,7 +180,9 @@ def _invoice_view(
         )
         if pen.interest is not None and pen.rate is not None and pen.interest.is_positive():
             interest = pen.interest.format(locale)
-            rate = f"{format_decimal(pen.rate, locale=locale)} %"
+            rate = percent(pen.rate, locale)
+            lines = tuple(interest_line_view(line, policy, locale) for line in pen.interest_lines)
+            as_of = long_date(today, locale)
         if customer.is_b2b and pen.indemnity is not None:
             indemnity = pen.indemnity.format(locale)
         if interest or indemnity:
@@ -189,4 +199,26 @@ def _invoice_view(
         interest_rate=rate,
         indemnity=indemnity,
         total_with_penalties=with_penalties,
+        interest_lines=lines,
+        interest_as_of=as_of,
+    )
+
+
+def percent(value: Decimal, locale: str) -> str:
+    """A rate as each language prints it: « 12,15 % » (narrow no-break space), "12.15%"."""
+    number = format_decimal(value, locale=locale)
+    return f"{number}\u202f%" if locale == "fr" else f"{number}%"
+
+
+def interest_line_view(line: InterestLine, policy: PenaltyPolicy, locale: str) -> InterestLineView:
+    first, last = date_span(line.first_day, line.last_day, locale)
+    b2b = line.ecb_rate is not None
+    return InterestLineView(
+        ecb_rate=percent(line.ecb_rate, locale) if line.ecb_rate is not None else None,
+        margin_points=format_decimal(policy.b2b_margin_points, locale=locale) if b2b else None,
+        rate=percent(line.rate, locale),
+        first_day=first,
+        last_day=last,
+        days=line.days,
+        amount=line.amount.format(locale),
     )
