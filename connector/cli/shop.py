@@ -69,14 +69,44 @@ def register(cli: click.Group) -> None:
     @shop.command("set")
     @click.argument("shop_id", type=int)
     @click.option("--thank-you/--no-thank-you", default=None, help=THANK_YOU_HELP)
+    @click.option("--legal-name", help="The company's legal name, for letters and emails.")
+    @click.option(
+        "--legal-form", help="Legal form (and capital), e.g. 'SARL au capital de 10 000 €'."
+    )
+    @click.option("--siren", help="The 9-digit SIREN (checked).")
+    @click.option("--rcs-city", help="Town of the RCS registration, e.g. Paris for 'RCS Paris'.")
+    @click.option(
+        "--address",
+        help="Registered office, lines separated by \\n: '12 rue des Lilas\\n75011 Paris'.",
+    )
+    @click.option("--postal-address", help="Where letters come from, if not the registered office.")
     @json_option
     @errors_as_cli(ShopError)
-    def shop_set(shop_id: int, thank_you: bool | None, as_json: bool) -> None:
+    def shop_set(
+        shop_id: int,
+        thank_you: bool | None,
+        legal_name: str | None,
+        legal_form: str | None,
+        siren: str | None,
+        rcs_city: str | None,
+        address: str | None,
+        postal_address: str | None,
+        as_json: bool,
+    ) -> None:
         """Change a shop's settings (only what is given)."""
+        identity = shops.LegalIdentity(
+            legal_name=legal_name,
+            legal_form=legal_form,
+            siren=siren,
+            rcs_city=rcs_city,
+            registered_office=address,
+            postal_address=postal_address,
+        )
         with services() as svc:
-            changed = shops.update(svc, shop_id, thank_you=thank_you)
+            changed = shops.update(svc, shop_id, thank_you=thank_you, identity=identity)
         emit(
             as_json,
             changed.as_dict(),
-            f"shop {changed.id}: thank-you {'on' if changed.thank_you else 'off'}",
+            f"shop {changed.id}: thank-you {'on' if changed.thank_you else 'off'}"
+            + (f", SIREN {changed.siren}" if changed.siren else ""),
         )

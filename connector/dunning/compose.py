@@ -89,16 +89,19 @@ def build_context(
     items: Sequence[tuple[Invoice, StepSpec]],
     now: datetime,
     history: SentHistory | None = None,
+    *,
+    locale: str | None = None,
 ) -> ReminderContext:
     """One message for one customer covering one or more invoices, each at its own step.
 
     The message speaks with the voice of its most advanced step (the highest offset). What it
     says about the past comes from ``history`` (see :func:`sent_history`) only: the dates it
-    may cite are those on which every one of its invoices was really reminded.
+    may cite are those on which every one of its invoices was really reminded. ``locale``:
+    write it in this language rather than the customer's (a letter's French version).
     """
     if not items:
         raise ValueError("a message needs at least one invoice")
-    locale = message_locale(shop, customer)
+    locale = locale or message_locale(shop, customer)
     today = local_date(now, shop.timezone)
     lead = max((step for _, step in items), key=lambda s: s.offset_days)
     policy = penalty_policy(shop)

@@ -26,9 +26,12 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from connector.crypto import SecretError
+from connector.domain.dates import local_date
+from connector.domain.identity import is_in_france
 from connector.dunning.claims import Outcome, facts_for
 from connector.dunning.compose import SentHistory, build_context, sent_history
 from connector.dunning.context import ReminderContext
+from connector.dunning.letter_parties import creditor_of, debtor_of, missing_for_letter
 from connector.dunning.planner import StepSpec
 from connector.dunning.render_pool import GuardedRenderer
 from connector.dunning.rendering import ReminderRenderer, RenderedMessage, TemplateError
@@ -483,7 +486,17 @@ class Deliverer:
         now: datetime,
         outcomes: list[Outcome],
     ) -> None:
-        """A letter step: the letter is its transport, whatever ``sends_letter`` says."""
+        """A letter step: the letter is its transport, whatever ``sends_letter`` says. A letter
+        that cannot be made (no identification, no postal address) fails and says why."""
+        missing = missing_for_letter(shop, customer)
+        if missing:
+            reason = _missing_reason(inv, missing)
+            rem.state = ReminderState.FAILED
+            rem.reason = reason
+            add_timeline(s, inv, now, TimelineKind.REMINDER_FAILED, reason, reminder_id=rem.id)
+            self._ask_for_letter_data(s, shop, customer, inv, rem, reason)
+            outcomes.append(Outcome(inv.number, rem.step_key, "failed", reason, customer.email))
+            return
         rem.state = ReminderState.SENT
         rem.sent_at = now
         outcomes.append(Outcome(inv.number, rem.step_key, "letter", "", customer.email))
@@ -569,10 +582,16 @@ class Deliverer:
         now: datetime,
         outcomes: list[Outcome],
     ) -> None:
-        if spec.sends_letter:
+        missing = missing_for_letter(shop, customer) if spec.sends_letter else []
+        if missing:
+            # The email went; the letter waits for what it needs, and a person is told what.
+            reason = _missing_reason(inv, missing)
+            add_timeline(s, inv, now, TimelineKind.REMINDER_FAILED, reason, reminder_id=rem.id)
+            self._ask_for_letter_data(s, shop, customer, inv, rem, reason)
+        elif spec.sends_letter:
             history = sent_history(s, [inv.id], excluding=[rem.id])
             ctx = build_context(shop, customer, [(inv, spec)], now, history)
-            letter = self._store_letter(s, shop, inv, spec, ctx, now)
+            letter = self._store_letter(s, shop, customer, inv, spec, ctx, now, history)
             rem.letter_id = letter.id
             open_task(
                 s,
@@ -603,29 +622,63 @@ class Deliverer:
                 dedupe_key=f"escalation:step:{rem.id}",
             )
 
+    def _ask_for_letter_data(
+        self, s: Session, shop: Shop, customer: Customer, inv: Invoice, rem: Reminder, reason: str
+    ) -> None:
+        open_task(
+            s,
+            shop_id=shop.id,
+            invoice_id=inv.id,
+            customer_id=customer.id,
+            kind=TaskKind.LETTER_DATA_MISSING,
+            title=reason,
+            dedupe_key=f"letter_data:reminder:{rem.id}",
+        )
+
     def _store_letter(
         self,
         s: Session,
         shop: Shop,
+        customer: Customer,
         inv: Invoice,
         spec: StepSpec,
         ctx: ReminderContext,
         now: datetime,
+        history: SentHistory,
     ) -> LetterDocument:
-        """The PDF kept in the store, in the transaction that records the send."""
+        """The PDF kept in the store, in the transaction that records the send. An English
+        letter to a customer in France carries its French version."""
         from connector.dunning.letters import render_letter  # fpdf2 loads only when needed
 
+        french = None
+        if ctx.locale != "fr" and is_in_france(
+            customer.postal_address, shop_country=shop.holiday_country
+        ):
+            french = build_context(shop, customer, [(inv, spec)], now, history, locale="fr")
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", inv.number)
         letter = LetterDocument(
             shop_id=shop.id,
             invoice_id=inv.id,
             filename=f"{safe}-{inv.id}-{spec.key}.pdf",
-            content=render_letter(ctx, self.renderer),
+            content=render_letter(
+                ctx,
+                self.renderer,
+                creditor=creditor_of(shop),
+                debtor=debtor_of(customer),
+                letter_date=local_date(now, shop.timezone),
+                french_version=french,
+            ),
             created_at=now,
         )
         s.add(letter)
         s.flush()
         return letter
+
+
+def _missing_reason(inv: Invoice, missing: list[str]) -> str:
+    """« Invoice F-1: no letter made — add your SIREN and registered office; add Marie Curie's
+    postal address »."""
+    return f"Invoice {inv.number}: no letter made — " + "; ".join(f"add {m}" for m in missing)
 
 
 class _PaymentWaiting(Exception):

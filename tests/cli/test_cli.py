@@ -201,6 +201,36 @@ def test_thank_you_is_off_by_default_and_set_per_shop(run) -> None:  # type: ign
     assert code != 0 and "shop 99" in err
 
 
+def test_shop_set_takes_the_identification_letters_need(run) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = run(
+        "shop", "set", "1",
+        "--legal-name", "Atelier Dupont SARL",
+        "--legal-form", "SARL au capital de 10 000 €",
+        "--siren", "732 829 320",
+        "--rcs-city", "Paris",
+        "--address", "12 rue des Lilas\\n75011 Paris",
+        "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    data = json.loads(out)
+    assert (data["siren"], data["rcs_city"]) == ("732829320", "Paris")
+    assert data["registered_office"] == "12 rue des Lilas\n75011 Paris"
+    assert data["legal_form"] == "SARL au capital de 10 000 €"
+    # Bad input: one line naming the field, and nothing written (the good fields neither).
+    for args, field in (
+        (("--siren", "732829321"), "siren: '732829321' fails the SIREN check digit"),
+        (("--siren", "12345"), "siren: must be 9 digits"),
+        (("--address", "12 rue des Lilas"), "address: give at least a street line"),
+        (("--address", "12 rue des Lilas\\nParis"), "address: no line starts with a postal code"),
+        (("--legal-name", "  "), "legal_name: must not be empty"),
+    ):
+        code, out, err = run("shop", "set", "1", "--rcs-city", "Lyon", *args)
+        assert code != 0 and field in err and "Traceback" not in err, err
+        assert len(err.strip().splitlines()) == 1, err
+    code, out, _ = run("shop", "set", "1", "--json")
+    assert (json.loads(out)["siren"], json.loads(out)["rcs_city"]) == ("732829320", "Paris")
+
+
 def test_shop_list_gives_the_ids(run) -> None:  # type: ignore[no-untyped-def]
     code, out, err = run("shop", "list", "--json")
     assert code == 0, err
