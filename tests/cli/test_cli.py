@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from connector.cli import cli
 from connector.config import Settings
 from connector.services import Services
-from connector.store.models import Invoice, TimelineEntry
+from connector.store.models import Customer, Invoice, TimelineEntry
 from tests.conftest import make_env, scratch_postgres
 
 DESIGN_COMMANDS = {
@@ -155,6 +155,27 @@ def test_bad_row_names_line_and_field_and_writes_nothing(
     assert where in err
     assert "nothing was imported" in err
     assert count_invoices(env) == (0, 0)
+
+
+def test_import_fills_the_postal_address(run, tmp_path: Path, env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    fixture = Path(__file__).parents[1] / "fixtures" / "csv" / "invoices_with_address.csv"
+    code, _out, err = run("invoices", "import", str(fixture), "--json")
+    assert code == 0, err
+    svc = Services.build(Settings.from_env(env))
+    with svc.sessions() as s:
+        rows = s.execute(select(Customer.email, Customer.postal_address)).all()
+    addresses = {email: address for email, address in rows}
+    svc.close()
+    assert addresses == {
+        "marie@curie.example": "11 rue Pierre et Marie Curie\nBâtiment B\n75005 Paris\nFR",
+        "albert@example.org": None,  # no address columns filled: none
+    }
+    # A town without a street is refused, naming the row and the field; nothing imported.
+    bad = tmp_path / "bad.csv"
+    lines = fixture.read_text().splitlines()
+    bad.write_text(lines[0] + "\n" + "F-103;x@example.org;X;10;EUR;2026-05-01;;;;;75005;Paris;FR\n")
+    code, _out, err = run("invoices", "import", str(bad))
+    assert code != 0 and "field address_line1: must not be empty" in err and "line 2" in err
 
 
 def test_missing_header_is_named(run, tmp_path: Path, env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
