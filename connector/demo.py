@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector.domain.calendar import SendingWindow, resolve_local
+from connector.domain.identity import PostalAddress
 from connector.domain.money import Money
 from connector.dunning.rules import sending_window
 from connector.ledger import ensure_csv_connection, upsert_invoices
@@ -130,6 +131,13 @@ def seed_demo_shop(session: Session, now: datetime, *, owner_email: str) -> Shop
     that owner's email, so two owners never share one, nor the CLI's (``DEMO_OWNER``)."""
     shop = create_shop(session, name=DEMO_NAME, email=owner_email, b2b=False)
     shop.payment_instructions = "Virement : IBAN FR76 3000 6000 0112 3456 7890 189"
+    # An identification of make-believe (its SIREN passes the check digit, nothing more), so
+    # the demo's final warnings and formal notices come with their letters.
+    shop.legal_name = f"{DEMO_NAME} SAS"
+    shop.legal_form = "SAS au capital de 1 000 €"
+    shop.siren = "123456782"
+    shop.rcs_city = "Paris"
+    shop.registered_office = "1 rue de la Démo\n75002 Paris"
     upsert_invoices(session, shop, ensure_csv_connection(session, shop), _invoices(now), now)
     return shop
 
@@ -140,7 +148,17 @@ def _invoices(now: datetime) -> list[NormalizedInvoice]:
             external_id=number,
             number=number,
             customer=NormalizedCustomer(
-                external_id=email, email=email, name=name, is_b2b=b2b, locale="fr"
+                external_id=email,
+                email=email,
+                name=name,
+                is_b2b=b2b,
+                locale="fr",
+                postal_address=PostalAddress(
+                    line1=f"{index + 1} rue de la République",
+                    postal_code="69002",
+                    city="Lyon",
+                    country="FR",
+                ),
             ),
             total=Money.of(amount, "EUR"),
             amount_due=Money.of(amount, "EUR"),
@@ -150,7 +168,7 @@ def _invoices(now: datetime) -> list[NormalizedInvoice]:
             updated_at=now,
             payment_url=f"https://pay.demo.example/{number}",
         )
-        for number, name, email, amount, late, b2b in DEMO
+        for index, (number, name, email, amount, late, b2b) in enumerate(DEMO)
     ]
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector.domain.email import InvalidEmail, valid_email
+from connector.domain.identity import PostalAddress
 from connector.domain.money import Money, UnknownCurrency, currency_exponent, normalize_currency
 from connector.domain.terms import due_date
 from connector.dunning.compose import SUPPORTED_LOCALES
@@ -31,7 +32,9 @@ from connector.store.models import Invoice, Shop, TimelineKind
 Report = Callable[[str, str], None]  # (field, message)
 
 REQUIRED = ("number", "customer_email", "amount", "currency", "issued_at")
-OPTIONAL = ("customer_name", "due_at", "b2b", "locale")
+ADDRESS = ("address_line1", "address_line2", "postal_code", "city", "country")
+"""The customer's postal address (optional; letters need one): street, town, country."""
+OPTIONAL = ("customer_name", "due_at", "b2b", "locale", *ADDRESS)
 TRUE = {"1", "true", "yes", "y", "oui", "vrai", "b2b"}
 FALSE = {"0", "false", "no", "n", "non", "faux", "b2c", ""}
 
@@ -277,6 +280,7 @@ def _parse_row(
     locale = row.get("locale", "").lower() or None
     if locale is not None and locale not in SUPPORTED_LOCALES:
         err("locale", f"must be one of {', '.join(SUPPORTED_LOCALES)}, got {locale!r}")
+    address = _parse_address(row, err)
     if len(errors) > before or amount is None or issued_at is None:
         return None
     is_b2b = shop.default_b2b if b2b_raw == "" else b2b_raw in TRUE
@@ -289,6 +293,7 @@ def _parse_row(
             name=row.get("customer_name") or None,
             locale=locale,
             is_b2b=is_b2b,
+            postal_address=address,
         ),
         total=amount,
         amount_due=amount,
@@ -296,6 +301,23 @@ def _parse_row(
         issued_at=issued_at,
         due_at=due_at,
         updated_at=now,
+    )
+
+
+def _parse_address(row: dict[str, str], report: Report) -> PostalAddress | None:
+    """The address columns, all empty (no address) or at least a street and a town."""
+    parts = {column: " ".join(row.get(column, "").split()) or None for column in ADDRESS}
+    if not any(parts.values()):
+        return None
+    for column in ("address_line1", "city"):
+        if not parts[column]:
+            report(column, "must not be empty when the row has a postal address")
+    return PostalAddress(
+        line1=parts["address_line1"],
+        line2=parts["address_line2"],
+        postal_code=parts["postal_code"],
+        city=parts["city"],
+        country=parts["country"].upper() if parts["country"] else None,
     )
 
 

@@ -187,7 +187,7 @@ def _new_invoice_row(
     }
 
 
-_PERSONAL = ("email", "name", "company", "phone")  # never resurrected once erased
+_PERSONAL = ("email", "name", "company", "phone", "postal_address")  # never resurrected once erased
 _CUSTOMER_FIELDS = (*_PERSONAL, "locale", "is_b2b")
 INVALID_ADDRESS = "invalid address: "
 """How ``Customer.email_blocked_reason`` starts when the platform's address itself is unusable
@@ -227,6 +227,7 @@ def _upsert_customers(
             "name": c.name,
             "company": c.company,
             "phone": c.phone,
+            "postal_address": c.postal_address.text() if c.postal_address else None,
             "locale": c.locale,
             "is_b2b": shop.default_b2b if c.is_b2b is None else c.is_b2b,
         }
@@ -250,6 +251,8 @@ def _upsert_customers(
         ids[ext] = row["id"]
         fields = _CUSTOMER_FIELDS if row["erased_at"] is None else ("locale", "is_b2b")
         new: dict[str, Any] = {f: wanted[ext][f] for f in fields}
+        if new.get("postal_address") is None and "postal_address" in new:
+            new["postal_address"] = row["postal_address"]  # a page without one keeps it
         if row["erased_at"] is None:
             new["email_blocked_reason"] = _next_block(row["email_blocked_reason"], blocks[ext])
             if (

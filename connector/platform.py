@@ -13,6 +13,7 @@ from enum import StrEnum
 from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
 
+from connector.domain.identity import PostalAddress
 from connector.domain.money import Money
 
 ENTRY_POINT_GROUP = "relance.adapters"
@@ -41,6 +42,7 @@ class NormalizedCustomer:
     phone: str | None = None
     locale: str | None = None  # "fr", "en", … (None: the shop's)
     is_b2b: bool | None = None  # None: the shop's default
+    postal_address: PostalAddress | None = None  # billing address, where the platform has one
 
 
 @dataclass(frozen=True, slots=True)

@@ -121,7 +121,14 @@ def services(env: dict[str, str]) -> Iterator[Services]:
 @pytest.fixture
 def shop(services: Services) -> Shop:
     with write_session(services.sessions) as s:
-        return create_shop(s, name="Atelier Dupont", email="compta@dupont.example")
+        shop = create_shop(s, name="Atelier Dupont", email="compta@dupont.example")
+        # The identification a posted letter needs (R123-237 Code de commerce).
+        shop.legal_name = "Atelier Dupont SARL"
+        shop.legal_form = "SARL au capital de 10 000 €"
+        shop.siren = "732829320"
+        shop.rcs_city = "Paris"
+        shop.registered_office = "12 rue des Lilas\n75011 Paris"
+        return shop
 
 
 @pytest.fixture

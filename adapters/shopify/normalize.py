@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from connector.domain.identity import PostalAddress
 from connector.domain.money import Money
 from connector.platform import InvoiceStatus, NormalizedCustomer, NormalizedInvoice
 
@@ -210,6 +211,7 @@ def _customer(
     phone: str | None,
     locale: str | None,
     is_b2b: bool | None,
+    postal_address: PostalAddress | None = None,
 ) -> NormalizedCustomer:
     """Guests (no customer record) are keyed by e-mail, else by order."""
     if customer_id is not None:
@@ -226,6 +228,21 @@ def _customer(
         phone=phone,
         locale=locale,
         is_b2b=is_b2b,
+        postal_address=postal_address,
+    )
+
+
+def _address(bag: Any, *, zip_key: str, country_keys: tuple[str, ...]) -> PostalAddress | None:
+    """A Shopify MailingAddress (GraphQL ``billingAddress``, REST ``billing_address``)."""
+    if bag is None:
+        return None
+    country = next((c for key in country_keys if (c := _opt_str(bag, key))), None)
+    return PostalAddress(
+        line1=_opt_str(bag, "address1"),
+        line2=_opt_str(bag, "address2"),
+        postal_code=_opt_str(bag, zip_key),
+        city=_opt_str(bag, "city"),
+        country=country,
     )
 
 
@@ -311,6 +328,7 @@ def invoice_from_graphql(node: Any) -> NormalizedInvoice:
             phone=phone,
             locale=_locale(locale),
             is_b2b=is_b2b,
+            postal_address=_address(billing, zip_key="zip", country_keys=("countryCodeV2",)),
         ),
         total=total,
         amount_due=outstanding if status.is_owed else Money.zero(total.currency),
@@ -391,6 +409,9 @@ def invoice_from_rest(body: Any) -> NormalizedInvoice:
             phone=phone,
             locale=_locale(_opt_str(body, "customer_locale")),
             is_b2b=is_b2b,
+            postal_address=_address(
+                billing, zip_key="zip", country_keys=("country_code", "country")
+            ),
         ),
         total=total,
         amount_due=outstanding if status.is_owed else Money.zero(total.currency),

@@ -48,7 +48,7 @@ fragment RelanceOrder on Order {
     __typename
     ... on PurchasingCompany { company { name } }
   }
-  billingAddress { company }
+  billingAddress { company address1 address2 zip city countryCodeV2 }
 }
 """
 

@@ -19,6 +19,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final
 
 from adapters.stripe.exceptions import NormalizationError, NotOwedYet
+from connector.domain.identity import PostalAddress
 from connector.domain.money import Money, UnknownCurrency
 from connector.platform import InvoiceStatus, NormalizedCustomer, NormalizedInvoice
 
@@ -41,6 +42,7 @@ INVOICE_OPTIONAL_FIELDS: Final = (
     "customer_email",
     "customer_name",
     "customer_phone",
+    "customer_address",
     "customer_tax_ids",
     "collection_method",
     "status_transitions",
@@ -167,7 +169,26 @@ def _customer(obj: Mapping[str, Any]) -> NormalizedCustomer:
         locale=reduce_locale(locales[0]) if isinstance(locales, list) and locales else None,
         # A tax id (VAT number…) on the invoice marks a business; otherwise the shop's default.
         is_b2b=True if isinstance(tax_ids, list) and tax_ids else None,
+        # Frozen on the invoice like the email; else the customer's own.
+        postal_address=_address(obj.get("customer_address"), "customer_address")
+        or _address(expanded.get("address"), "customer.address"),
     )
+
+
+def _address(raw: Any, name: str) -> PostalAddress | None:
+    """A Stripe Address object (line1, line2, postal_code, city, state, country)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise NormalizationError(f"{name} is not an object")
+    address = PostalAddress(
+        line1=_opt_str(raw.get("line1"), f"{name}.line1"),
+        line2=_opt_str(raw.get("line2"), f"{name}.line2"),
+        postal_code=_opt_str(raw.get("postal_code"), f"{name}.postal_code"),
+        city=_opt_str(raw.get("city"), f"{name}.city"),
+        country=_opt_str(raw.get("country"), f"{name}.country"),
+    )
+    return address if address.text() else None
 
 
 def _timestamps(

@@ -33,6 +33,7 @@ from typing import Any
 
 from adapters.woocommerce import settings
 from adapters.woocommerce.exceptions import NormalizationError, UnknownStatus
+from connector.domain.identity import PostalAddress
 from connector.domain.money import Money
 from connector.platform import InvoiceStatus, NormalizedCustomer, NormalizedInvoice
 
@@ -248,6 +249,13 @@ def _customer(obj: Mapping[str, Any], oid: int, meta: Mapping[str, Any]) -> Norm
         phone=_opt_str(billing.get("phone"), "billing.phone"),
         locale=None,
         is_b2b=True if vat else None,
+        postal_address=PostalAddress(
+            line1=_opt_str(billing.get("address_1"), "billing.address_1"),
+            line2=_opt_str(billing.get("address_2"), "billing.address_2"),
+            postal_code=_opt_str(billing.get("postcode"), "billing.postcode"),
+            city=_opt_str(billing.get("city"), "billing.city"),
+            country=_opt_str(billing.get("country"), "billing.country"),
+        ),
     )
 
 

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from connector.domain.dates import local_date
 from connector.dunning.compose import sent_history
-from connector.dunning.letters import render_letter
-from connector.dunning.posting import letter_context, letter_deadline
+from connector.dunning.letters import letter_pdf
+from connector.dunning.posting import letter_deadline
 from connector.dunning.rendering import ReminderRenderer, TemplateError
 from connector.dunning.sequence import spec_of
 from connector.ledger import add_timeline, lock_invoice
@@ -125,9 +125,17 @@ def record_posting(
         spec = spec_of(step)
         deadline = letter_deadline(shop, reminder, spec, posted_on)
         history = sent_history(s, [invoice.id], excluding=[reminder.id])
-        ctx = letter_context(shop, customer, invoice, spec, history, posted_on, deadline)
         try:
-            content = render_letter(ctx, renderer or ReminderRenderer())
+            content = letter_pdf(
+                shop,
+                customer,
+                invoice,
+                spec,
+                history,
+                posted_on,
+                deadline,
+                renderer or ReminderRenderer(),
+            )
         except TemplateError as exc:
             raise LetterError(f"letter {letter_id}: its template does not render: {exc}") from exc
     # … then record it, if nobody recorded a posting of this letter meanwhile.

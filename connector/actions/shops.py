@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from connector.domain.identity import IdentityError, city_of, valid_siren
 from connector.services import Services
 from connector.shops import ShopError, create_shop
 from connector.store.db import write_session
@@ -38,6 +39,12 @@ class ShopSummary:
     thank_you: bool
     posting_delay_days: int = 2
     messages: MessageSettings = MessageSettings()
+    legal_name: str | None = None
+    legal_form: str | None = None
+    siren: str | None = None
+    rcs_city: str | None = None
+    registered_office: str | None = None
+    postal_address: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +64,12 @@ class ShopSummary:
             "signatory_role": self.messages.signatory_role,
             "terms_and_conditions": bool(self.messages.has_terms_and_conditions),
             "consumer_mediator": self.messages.consumer_mediator,
+            "legal_name": self.legal_name,
+            "legal_form": self.legal_form,
+            "siren": self.siren,
+            "rcs_city": self.rcs_city,
+            "registered_office": self.registered_office,
+            "postal_address": self.postal_address,
         }
 
 
@@ -92,6 +105,60 @@ _MAX_LINE = 255
 _TEXT_SETTINGS = ("payment_instructions", "consumer_mediator")  # may span several lines
 
 
+@dataclass(frozen=True, slots=True)
+class LegalIdentity:
+    """The creditor's identification letters need; None: leave that setting as it is."""
+
+    legal_name: str | None = None
+    legal_form: str | None = None
+    siren: str | None = None
+    rcs_city: str | None = None
+    registered_office: str | None = None
+    postal_address: str | None = None
+
+    def validated(self) -> dict[str, str]:
+        """The settings to write, each checked (ShopError names the field); nothing is written
+        unless every given field is right."""
+        out: dict[str, str] = {}
+        for field in ("legal_name", "legal_form", "rcs_city"):
+            value = getattr(self, field)
+            if value is not None:
+                out[field] = _one_line(value, field)
+        if self.siren is not None:
+            try:
+                out["siren"] = valid_siren(self.siren)
+            except IdentityError as exc:
+                raise ShopError(str(exc)) from exc
+        for field, option in (
+            ("registered_office", "address"),
+            ("postal_address", "postal_address"),
+        ):
+            value = getattr(self, field)
+            if value is not None:
+                out[field] = _address(value, option)
+        return out
+
+
+def _one_line(value: str, field: str) -> str:
+    text = " ".join(value.split())
+    if not text:
+        raise ShopError(f"{field}: must not be empty")
+    return text
+
+
+def _address(value: str, field: str) -> str:
+    """A postal address: lines separated by newlines (or a literal \\n from a shell), one of
+    them a postal code and town (« 75011 Paris »)."""
+    lines = [" ".join(line.split()) for line in value.replace("\\n", "\n").splitlines()]
+    lines = [line for line in lines if line]
+    if len(lines) < 2:
+        raise ShopError(f"{field}: give at least a street line and a « postal code town » line")
+    text = "\n".join(lines)
+    if city_of(text) is None:
+        raise ShopError(f"{field}: no line starts with a postal code and town (« 75011 Paris »)")
+    return text
+
+
 def update(
     svc: Services,
     shop_id: int,
@@ -99,13 +166,16 @@ def update(
     thank_you: bool | None = None,
     posting_delay_days: int | None = None,
     messages: MessageSettings | None = None,
+    identity: LegalIdentity | None = None,
 ) -> ShopSummary:
-    """Change only what is given (ShopError names a bad field; nothing is written then)."""
+    """Change only what is given (every field checked first: ShopError names a bad one and
+    nothing is written then)."""
     if posting_delay_days is not None and not 0 <= posting_delay_days <= POSTING_DELAY_MAX:
         raise ShopError(
             f"--posting-delay {posting_delay_days}: between 0 and {POSTING_DELAY_MAX} days"
         )
     changes = _checked(messages or MessageSettings())
+    changes.update(identity.validated() if identity is not None else {})
     with write_session(svc.sessions) as s:
         shop = s.get(Shop, shop_id, with_for_update=True)
         if shop is None:
@@ -163,4 +233,10 @@ def summary(shop: Shop) -> ShopSummary:
             consumer_mediator=shop.consumer_mediator,
             has_terms_and_conditions=shop.has_terms_and_conditions,
         ),
+        legal_name=shop.legal_name,
+        legal_form=shop.legal_form,
+        siren=shop.siren,
+        rcs_city=shop.rcs_city,
+        registered_office=shop.registered_office,
+        postal_address=shop.postal_address,
     )

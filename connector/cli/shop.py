@@ -94,6 +94,17 @@ def register(cli: click.Group) -> None:
         "--consumer-mediator",
         help="The consumer mediator's name and website (L616-1 Code de la consommation).",
     )
+    @click.option("--legal-name", help="The company's legal name, for letters and emails.")
+    @click.option(
+        "--legal-form", help="Legal form (and capital), e.g. 'SARL au capital de 10 000 €'."
+    )
+    @click.option("--siren", help="The 9-digit SIREN (checked).")
+    @click.option("--rcs-city", help="Town of the RCS registration, e.g. Paris for 'RCS Paris'.")
+    @click.option(
+        "--address",
+        help="Registered office, lines separated by \\n: '12 rue des Lilas\\n75011 Paris'.",
+    )
+    @click.option("--postal-address", help="Where letters come from, if not the registered office.")
     @json_option
     @errors_as_cli(ShopError)
     def shop_set(
@@ -107,6 +118,12 @@ def register(cli: click.Group) -> None:
         signatory_role: str | None,
         terms: bool | None,
         consumer_mediator: str | None,
+        legal_name: str | None,
+        legal_form: str | None,
+        siren: str | None,
+        rcs_city: str | None,
+        address: str | None,
+        postal_address: str | None,
         as_json: bool,
     ) -> None:
         """Change a shop's settings (only what is given; an empty value clears one)."""
@@ -119,6 +136,14 @@ def register(cli: click.Group) -> None:
             consumer_mediator=consumer_mediator,
             has_terms_and_conditions=terms,
         )
+        identity = shops.LegalIdentity(
+            legal_name=legal_name,
+            legal_form=legal_form,
+            siren=siren,
+            rcs_city=rcs_city,
+            registered_office=address,
+            postal_address=postal_address,
+        )
         with services() as svc:
             changed = shops.update(
                 svc,
@@ -126,10 +151,12 @@ def register(cli: click.Group) -> None:
                 thank_you=thank_you,
                 posting_delay_days=posting_delay,
                 messages=settings,
+                identity=identity,
             )
         emit(
             as_json,
             changed.as_dict(),
             f"shop {changed.id}: thank-you {'on' if changed.thank_you else 'off'}, "
-            f"letters arrive {changed.posting_delay_days} day(s) after posting",
+            f"letters arrive {changed.posting_delay_days} day(s) after posting"
+            + (f", SIREN {changed.siren}" if changed.siren else ""),
         )

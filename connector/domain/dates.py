@@ -48,6 +48,22 @@ def long_date(day: date, locale: str | None) -> str:
     return text
 
 
+def date_span(first: date, last: date, locale: str | None) -> tuple[str, str]:
+    """The two ends of a period as a sentence writes them, the shared month and year said once:
+    ("2", "8 juin 2026") for « du 2 au 8 juin 2026 », ("2 May", "8 June 2026") in English."""
+    end = long_date(last, locale)
+    if first.year != last.year:
+        return long_date(first, locale), end
+    lang = language_of(locale)
+    if first.month == last.month:
+        start = "1er" if lang == "fr" and first.day == 1 else str(first.day)
+        return start, end
+    text = str(format_date(first, format="d MMMM", locale=BABEL_LOCALES.get(lang, lang)))
+    if lang == "fr" and first.day == 1:
+        text = "1er" + text[1:]
+    return text, end
+
+
 def instant_label(instant: datetime, timezone: str) -> str:
     """An instant for people: the shop's wall clock with its zone ("2026-06-01 10:00 CEST")."""
     return in_zone(instant, timezone).strftime("%Y-%m-%d %H:%M %Z")

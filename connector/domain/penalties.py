@@ -10,12 +10,18 @@ Consumers: never the 40 EUR indemnity; interest only at the rate the shop's term
 
 Interest is simple interest on an Actual/365 basis: amount x rate/100 x days late / 365, the
 divisor staying 365 in leap years, rounded half-up to the currency's minor unit.
+
+A period of lateness is shown as a lawyer would: one line per half-year it touches (the ECB rate
+of reference changes on 1 January and 1 July), each with its rate, its first and last day, its
+number of days and its amount. Each line is rounded to the cent once; the interest owed is the
+sum of the rounded lines, so the figures printed always add up.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from connector.domain.money import Money
@@ -82,6 +88,79 @@ def late_interest(amount_due: Money, annual_rate_percent: Decimal, due_on: date,
     return Money(interest, amount_due.currency).rounded()
 
 
+EcbRateFor = Callable[[date], Decimal]
+"""The ECB rate of reference for the half-year starting on the given day (1 January, 1 July)."""
+
+
+@dataclass(frozen=True)
+class InterestLine:
+    """Interest for the days late that fall in one half-year."""
+
+    first_day: date
+    """The first day counted (the day after the due date, or 1 January / 1 July)."""
+    last_day: date
+    """The last day counted, included."""
+    days: int
+    ecb_rate: Decimal | None
+    """The half-year's ECB rate of reference (B2B); None for a consumer's contractual rate."""
+    rate: Decimal
+    """The annual rate applied, percent (ECB + margin for B2B)."""
+    amount: Money
+    """Rounded once, to the minor unit."""
+
+
+def half_year_start(day: date) -> date:
+    return date(day.year, 1 if day.month <= 6 else 7, 1)
+
+
+def _next_half_year(day: date) -> date:
+    return date(day.year, 7, 1) if day.month <= 6 else date(day.year + 1, 1, 1)
+
+
+def late_periods(due_on: date, on: date) -> list[tuple[date, date]]:
+    """The days late (the day after ``due_on`` to ``on``, both included), cut at 1 January
+    and 1 July: ``[(first_day, last_day), ...]``, empty when not late."""
+    periods: list[tuple[date, date]] = []
+    first = due_on + timedelta(days=1)
+    while first <= on:
+        last = min(on, _next_half_year(first) - timedelta(days=1))
+        periods.append((first, last))
+        first = last + timedelta(days=1)
+    return periods
+
+
+def interest_lines(
+    policy: PenaltyPolicy,
+    amount_due: Money,
+    due_on: date,
+    on: date,
+    *,
+    is_b2b: bool,
+    ecb_rate_for: EcbRateFor | None = None,
+) -> list[InterestLine]:
+    """One line per half-year of lateness; empty when nothing is owed or no rate applies.
+
+    ``ecb_rate_for`` gives each half-year's ECB rate (an owner's rate table plugs in here);
+    by default the policy's single ``ecb_rate`` for every half-year.
+    """
+    if not amount_due.is_positive():
+        return []
+    lines: list[InterestLine] = []
+    for first, last in late_periods(due_on, on):
+        ecb: Decimal | None = None
+        if is_b2b:
+            ecb = ecb_rate_for(half_year_start(first)) if ecb_rate_for else policy.ecb_rate
+            rate: Decimal | None = ecb + policy.b2b_margin_points
+        else:
+            rate = policy.consumer_rate
+        if rate is None:
+            return []
+        amount = late_interest(amount_due, rate, first - timedelta(days=1), last)
+        days = (last - first).days + 1
+        lines.append(InterestLine(first, last, days, ecb, rate, amount))
+    return lines
+
+
 def recovery_indemnity(policy: PenaltyPolicy, *, is_b2b: bool) -> Money | None:
     """The fixed recovery indemnity: B2B only, never for consumers; one per invoice."""
     return policy.indemnity if is_b2b else None
@@ -97,10 +176,18 @@ class Penalties:
     """The recovery indemnity owed, in its own currency (EUR by default); None if not owed."""
     total_with_penalties: Money
     """Amount due + interest + indemnity when the indemnity is in the invoice currency."""
+    interest_lines: tuple[InterestLine, ...] = ()
+    """How ``interest`` is made: one line per half-year, their amounts summing to it."""
 
 
 def compute_penalties(
-    policy: PenaltyPolicy, amount_due: Money, due_on: date, on: date, *, is_b2b: bool
+    policy: PenaltyPolicy,
+    amount_due: Money,
+    due_on: date,
+    on: date,
+    *,
+    is_b2b: bool,
+    ecb_rate_for: EcbRateFor | None = None,
 ) -> Penalties:
     """Everything owed on ``on`` for one invoice.
 
@@ -111,11 +198,24 @@ def compute_penalties(
     it would need an exchange rate this pure function does not have.
     """
     rate = annual_rate(policy, is_b2b=is_b2b)
-    interest = None if rate is None else late_interest(amount_due, rate, due_on, on)
+    lines = tuple(
+        interest_lines(policy, amount_due, due_on, on, is_b2b=is_b2b, ecb_rate_for=ecb_rate_for)
+    )
+    interest: Money | None = None
+    if rate is not None:
+        interest = Money.zero(amount_due.currency)
+        for line in lines:
+            interest = interest + line.amount
     indemnity = recovery_indemnity(policy, is_b2b=is_b2b) if days_late(due_on, on) > 0 else None
     total = amount_due
     if interest is not None:
         total = total + interest
     if indemnity is not None and indemnity.currency == amount_due.currency:
         total = total + indemnity
-    return Penalties(interest=interest, rate=rate, indemnity=indemnity, total_with_penalties=total)
+    return Penalties(
+        interest=interest,
+        rate=rate,
+        indemnity=indemnity,
+        total_with_penalties=total,
+        interest_lines=lines,
+    )

@@ -7,14 +7,21 @@ from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
 
+from babel.numbers import format_decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connector.domain.dates import local_date, long_date
+from connector.domain.dates import date_span, local_date, long_date
 from connector.domain.money import Money
-from connector.domain.penalties import PenaltyPolicy, compute_penalties
+from connector.domain.penalties import InterestLine, PenaltyPolicy, compute_penalties
 from connector.domain.typography import percent
-from connector.dunning.context import CustomerView, InvoiceView, ReminderContext, ShopView
+from connector.dunning.context import (
+    CustomerView,
+    InterestLineView,
+    InvoiceView,
+    ReminderContext,
+    ShopView,
+)
 from connector.dunning.payment_ways import is_web_url
 from connector.dunning.planner import StepSpec, announced_deadline
 from connector.dunning.rules import penalty_policy
@@ -84,16 +91,19 @@ def build_context(
     items: Sequence[tuple[Invoice, StepSpec]],
     now: datetime,
     history: SentHistory | None = None,
+    *,
+    locale: str | None = None,
 ) -> ReminderContext:
     """One message for one customer covering one or more invoices, each at its own step.
 
     The message speaks with the voice of its most advanced step (the highest offset). What it
     says about the past comes from ``history`` (see :func:`sent_history`) only: the dates it
-    may cite are those on which every one of its invoices was really reminded.
+    may cite are those on which every one of its invoices was really reminded. ``locale``:
+    write it in this language rather than the customer's (a letter's French version).
     """
     if not items:
         raise ValueError("a message needs at least one invoice")
-    locale = message_locale(shop, customer)
+    locale = locale or message_locale(shop, customer)
     today = local_date(now, shop.timezone)
     lead = max((step for _, step in items), key=lambda s: s.offset_days)
     policy = penalty_policy(shop)
@@ -185,7 +195,8 @@ def _invoice_view(
 ) -> InvoiceView:
     due_on = local_due_on(invoice, shop)
     issued_on = local_date(invoice.issued_at, shop.timezone)
-    interest = rate = indemnity = with_penalties = None
+    interest = rate = indemnity = with_penalties = as_of = None
+    lines: tuple[InterestLineView, ...] = ()
     if step.show_penalties:
         pen = compute_penalties(
             policy,
@@ -197,6 +208,8 @@ def _invoice_view(
         if pen.interest is not None and pen.rate is not None and pen.interest.is_positive():
             interest = pen.interest.format(locale)
             rate = percent(pen.rate, locale)
+            lines = tuple(interest_line_view(line, policy, locale) for line in pen.interest_lines)
+            as_of = long_date(today, locale)
         if customer.is_b2b and pen.indemnity is not None:
             indemnity = pen.indemnity.format(locale)
         if interest or indemnity:
@@ -214,4 +227,20 @@ def _invoice_view(
         interest_rate=rate,
         indemnity=indemnity,
         total_with_penalties=with_penalties,
+        interest_lines=lines,
+        interest_as_of=as_of,
+    )
+
+
+def interest_line_view(line: InterestLine, policy: PenaltyPolicy, locale: str) -> InterestLineView:
+    first, last = date_span(line.first_day, line.last_day, locale)
+    b2b = line.ecb_rate is not None
+    return InterestLineView(
+        ecb_rate=percent(line.ecb_rate, locale) if line.ecb_rate is not None else None,
+        margin_points=format_decimal(policy.b2b_margin_points, locale=locale) if b2b else None,
+        rate=percent(line.rate, locale),
+        first_day=first,
+        last_day=last,
+        days=line.days,
+        amount=line.amount.format(locale),
     )

@@ -45,6 +45,19 @@ class CustomerView:
 
 
 @dataclass(frozen=True, slots=True)
+class InterestLineView:
+    """One half-year of late interest, as the message prints it: basis, period, days, amount."""
+
+    ecb_rate: str | None  # e.g. "2,15 %" (B2B: the half-year's ECB rate); None: a flat rate
+    margin_points: str | None  # e.g. "10" (B2B)
+    rate: str  # the annual rate applied, e.g. "12,15 %"
+    first_day: str  # "2" / "2 mai" / "2 mai 2026": the start as « du … » writes it
+    last_day: str  # "8 juin 2026"
+    days: int
+    amount: str  # formatted money
+
+
+@dataclass(frozen=True, slots=True)
 class InvoiceView:
     number: str
     amount_due: str  # formatted, e.g. "1 234,50 €"
@@ -58,6 +71,9 @@ class InvoiceView:
     interest_rate: str | None = None  # e.g. "12,15 %"
     indemnity: str | None = None  # the 40 EUR fixed recovery indemnity (B2B only)
     total_with_penalties: str | None = None
+    # How ``interest`` is made (one line per half-year) and the day it is computed to.
+    interest_lines: tuple[InterestLineView, ...] = ()
+    interest_as_of: str | None = None  # "8 juin 2026"
     # This invoice's history: the shop-local dates of its reminders really sent, oldest first.
     reminded_on: tuple[str, ...] = ()
 

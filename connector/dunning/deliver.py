@@ -19,7 +19,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select, tuple_
@@ -35,8 +35,9 @@ from connector.dunning.compose import (
     sent_history,
 )
 from connector.dunning.context import ReminderContext
+from connector.dunning.letter_parties import missing_for_letter
 from connector.dunning.planner import StepSpec
-from connector.dunning.posting import letter_context, letter_deadline
+from connector.dunning.posting import letter_deadline
 from connector.dunning.render_pool import GuardedRenderer
 from connector.dunning.rendering import ReminderRenderer, RenderedMessage, TemplateError
 from connector.dunning.sequence import spec_of
@@ -493,7 +494,17 @@ class Deliverer:
         now: datetime,
         outcomes: list[Outcome],
     ) -> None:
-        """A letter step: the letter is its transport, whatever ``sends_letter`` says."""
+        """A letter step: the letter is its transport, whatever ``sends_letter`` says. A letter
+        that cannot be made (no identification, no postal address) fails and says why."""
+        missing = missing_for_letter(shop, customer)
+        if missing:
+            reason = _missing_reason(inv, missing)
+            rem.state = ReminderState.FAILED
+            rem.reason = reason
+            add_timeline(s, inv, now, TimelineKind.REMINDER_FAILED, reason, reminder_id=rem.id)
+            self._ask_for_letter_data(s, shop, customer, inv, rem, reason)
+            outcomes.append(Outcome(inv.number, rem.step_key, "failed", reason, customer.email))
+            return
         rem.state = ReminderState.SENT
         rem.sent_at = now
         outcomes.append(Outcome(inv.number, rem.step_key, "letter", "", customer.email))
@@ -579,12 +590,19 @@ class Deliverer:
         now: datetime,
         outcomes: list[Outcome],
     ) -> None:
-        if spec.sends_letter:
+        missing = missing_for_letter(shop, customer) if spec.sends_letter else []
+        if missing:
+            # The email went; the letter waits for what it needs, and a person is told what.
+            reason = _missing_reason(inv, missing)
+            add_timeline(s, inv, now, TimelineKind.REMINDER_FAILED, reason, reminder_id=rem.id)
+            self._ask_for_letter_data(s, shop, customer, inv, rem, reason)
+        elif spec.sends_letter:
             history = sent_history(s, [inv.id], excluding=[rem.id])
             dated = local_date(now, shop.timezone)  # planned posting: the day it is made
             rem.deadline_on = letter_deadline(shop, rem, spec, dated)
-            ctx = letter_context(shop, customer, inv, spec, history, dated, rem.deadline_on)
-            letter = self._store_letter(s, shop, inv, spec, ctx, now)
+            letter = self._store_letter(
+                s, shop, customer, inv, spec, history, dated, rem.deadline_on, now
+            )
             rem.letter_id = letter.id
             open_task(
                 s,
@@ -615,29 +633,52 @@ class Deliverer:
                 dedupe_key=f"escalation:step:{rem.id}",
             )
 
+    def _ask_for_letter_data(
+        self, s: Session, shop: Shop, customer: Customer, inv: Invoice, rem: Reminder, reason: str
+    ) -> None:
+        open_task(
+            s,
+            shop_id=shop.id,
+            invoice_id=inv.id,
+            customer_id=customer.id,
+            kind=TaskKind.LETTER_DATA_MISSING,
+            title=reason,
+            dedupe_key=f"letter_data:reminder:{rem.id}",
+        )
+
     def _store_letter(
         self,
         s: Session,
         shop: Shop,
+        customer: Customer,
         inv: Invoice,
         spec: StepSpec,
-        ctx: ReminderContext,
+        history: SentHistory,
+        dated: date,
+        deadline: date | None,
         now: datetime,
     ) -> LetterDocument:
-        """The PDF kept in the store, in the transaction that records the send."""
-        from connector.dunning.letters import render_letter  # fpdf2 loads only when needed
+        """The PDF kept in the store, in the transaction that records the send, dated ``dated``
+        (its planned posting; recording the posting dates it again)."""
+        from connector.dunning.letters import letter_pdf  # fpdf2 loads only when needed
 
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", inv.number)
         letter = LetterDocument(
             shop_id=shop.id,
             invoice_id=inv.id,
             filename=f"{safe}-{inv.id}-{spec.key}.pdf",
-            content=render_letter(ctx, self.renderer),
+            content=letter_pdf(shop, customer, inv, spec, history, dated, deadline, self.renderer),
             created_at=now,
         )
         s.add(letter)
         s.flush()
         return letter
+
+
+def _missing_reason(inv: Invoice, missing: list[str]) -> str:
+    """« Invoice F-1: no letter made — add your SIREN and registered office; add Marie Curie's
+    postal address »."""
+    return f"Invoice {inv.number}: no letter made — " + "; ".join(f"add {m}" for m in missing)
 
 
 class _PaymentWaiting(Exception):

@@ -38,10 +38,18 @@ def letter_context(
     history: SentHistory,
     dated: date,
     deadline: date | None,
+    *,
+    locale: str | None = None,
 ) -> ReminderContext:
-    """What the letter says, as of the day it is dated, with the deadline it announces."""
+    """What the letter says, as of the day it is dated, with the deadline it announces (in
+    ``locale`` when given: the French version of an English notice)."""
     ctx = build_context(
-        shop, customer, [(invoice, step)], local_midnight(dated, shop.timezone), history
+        shop,
+        customer,
+        [(invoice, step)],
+        local_midnight(dated, shop.timezone),
+        history,
+        locale=locale,
     )
     return replace(
         ctx, new_deadline=long_date(deadline, ctx.locale) if deadline is not None else None

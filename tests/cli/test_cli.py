@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from connector.cli import cli
 from connector.config import Settings
 from connector.services import Services
-from connector.store.models import Invoice, TimelineEntry
+from connector.store.models import Customer, Invoice, TimelineEntry
 from tests.conftest import make_env, scratch_postgres
 
 DESIGN_COMMANDS = {
@@ -157,6 +157,27 @@ def test_bad_row_names_line_and_field_and_writes_nothing(
     assert count_invoices(env) == (0, 0)
 
 
+def test_import_fills_the_postal_address(run, tmp_path: Path, env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    fixture = Path(__file__).parents[1] / "fixtures" / "csv" / "invoices_with_address.csv"
+    code, _out, err = run("invoices", "import", str(fixture), "--json")
+    assert code == 0, err
+    svc = Services.build(Settings.from_env(env))
+    with svc.sessions() as s:
+        rows = s.execute(select(Customer.email, Customer.postal_address)).all()
+    addresses = {email: address for email, address in rows}
+    svc.close()
+    assert addresses == {
+        "marie@curie.example": "11 rue Pierre et Marie Curie\nBâtiment B\n75005 Paris\nFR",
+        "albert@example.org": None,  # no address columns filled: none
+    }
+    # A town without a street is refused, naming the row and the field; nothing imported.
+    bad = tmp_path / "bad.csv"
+    lines = fixture.read_text().splitlines()
+    bad.write_text(lines[0] + "\n" + "F-103;x@example.org;X;10;EUR;2026-05-01;;;;;75005;Paris;FR\n")
+    code, _out, err = run("invoices", "import", str(bad))
+    assert code != 0 and "field address_line1: must not be empty" in err and "line 2" in err
+
+
 def test_missing_header_is_named(run, tmp_path: Path, env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
     csv_file = tmp_path / "bad.csv"
     csv_file.write_text("number,amount,currency,issued_at\nF-1,10,EUR,2026-05-01\n")
@@ -232,6 +253,36 @@ def test_shop_set_takes_what_every_message_says(run) -> None:  # type: ignore[no
     assert data["signatory_role"] == "Gérante"  # kept: only what is given changes
     code, _, err = run("shop", "set", "1", "--contact-name", "x" * 300)
     assert code != 0 and err.strip().count("\n") == 0 and "--contact-name" in err
+
+
+def test_shop_set_takes_the_identification_letters_need(run) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = run(
+        "shop", "set", "1",
+        "--legal-name", "Atelier Dupont SARL",
+        "--legal-form", "SARL au capital de 10 000 €",
+        "--siren", "732 829 320",
+        "--rcs-city", "Paris",
+        "--address", "12 rue des Lilas\\n75011 Paris",
+        "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    data = json.loads(out)
+    assert (data["siren"], data["rcs_city"]) == ("732829320", "Paris")
+    assert data["registered_office"] == "12 rue des Lilas\n75011 Paris"
+    assert data["legal_form"] == "SARL au capital de 10 000 €"
+    # Bad input: one line naming the field, and nothing written (the good fields neither).
+    for args, field in (
+        (("--siren", "732829321"), "siren: '732829321' fails the SIREN check digit"),
+        (("--siren", "12345"), "siren: must be 9 digits"),
+        (("--address", "12 rue des Lilas"), "address: give at least a street line"),
+        (("--address", "12 rue des Lilas\\nParis"), "address: no line starts with a postal code"),
+        (("--legal-name", "  "), "legal_name: must not be empty"),
+    ):
+        code, out, err = run("shop", "set", "1", "--rcs-city", "Lyon", *args)
+        assert code != 0 and field in err and "Traceback" not in err, err
+        assert len(err.strip().splitlines()) == 1, err
+    code, out, _ = run("shop", "set", "1", "--json")
+    assert (json.loads(out)["siren"], json.loads(out)["rcs_city"]) == ("732829320", "Paris")
 
 
 def test_shop_list_gives_the_ids(run) -> None:  # type: ignore[no-untyped-def]

@@ -16,8 +16,10 @@ from connector.services import Services
 from connector.store.models import LetterDocument
 
 CSV = (
-    "number,customer_email,customer_name,amount,currency,issued_at,due_at,b2b,locale\n"
-    "F-100,lea@client.example,Léa Dubois,150.00,EUR,2026-04-01,2026-05-01,true,fr\n"
+    "number,customer_email,customer_name,amount,currency,issued_at,due_at,b2b,locale,"
+    "address_line1,postal_code,city\n"
+    "F-100,lea@client.example,Léa Dubois,150.00,EUR,2026-04-01,2026-05-01,true,fr,"
+    "5 rue Verte,13001,Marseille\n"
 )
 
 
@@ -47,6 +49,10 @@ def test_formal_notice_is_stored_listed_fetched_and_erased(
     for name, email in (("Atelier", "a@shop.example"), ("Other", "o@shop.example")):
         code, _, err = run("shop", "create", "--name", name, "--email", email)
         assert code == 0, err
+    identity = ("--legal-name", "Atelier SARL", "--legal-form", "SARL", "--siren", "732829320")
+    office = ("--rcs-city", "Paris", "--address", "12 rue des Lilas\n75011 Paris")
+    code, _, err = run("shop", "set", "1", *identity, *office)
+    assert code == 0, err
     csv_file = tmp_path / "invoices.csv"
     csv_file.write_text(CSV)
     code, _, err = run("invoices", "import", str(csv_file), "--shop", "1")

@@ -125,7 +125,10 @@ def test_b2b_penalties_thirty_days_late() -> None:
         rate=Decimal("12.15"),
         indemnity=eur("40.00"),
         total_with_penalties=eur("1049.99"),
+        interest_lines=result.interest_lines,
     )
+    [line] = result.interest_lines  # one half-year: one line, the same figure
+    assert (line.days, line.amount) == (30, eur("9.99"))
 
 
 def test_indemnity_counted_once_per_invoice_not_per_reminder() -> None:
@@ -157,10 +160,16 @@ def test_consumer_default_no_interest_no_indemnity() -> None:
 def test_consumer_with_shop_rate_gets_interest_but_no_indemnity() -> None:
     policy = PenaltyPolicy(ecb_rate=Decimal("2.15"), consumer_rate=Decimal("3"))
     result = compute_penalties(policy, eur("1000.00"), DUE, date(2027, 1, 10), is_b2b=False)
-    assert result.interest == eur("30.00")
+    # A year late is three half-year lines, each rounded once: 14.05 + 15.12 + 0.82.
+    assert [line.amount for line in result.interest_lines] == [
+        eur("14.05"),
+        eur("15.12"),
+        eur("0.82"),
+    ]
+    assert result.interest == eur("29.99")
     assert result.rate == Decimal("3")
     assert result.indemnity is None
-    assert result.total_with_penalties == eur("1030.00")
+    assert result.total_with_penalties == eur("1029.99")
 
 
 def test_non_eur_invoice_keeps_indemnity_out_of_the_total() -> None:

@@ -52,8 +52,13 @@ class RecordingRenderer(ReminderRenderer):
             self.rendered.append((ctx, message))
         return message
 
-    def texts(self, number: str, step: str) -> list[str]:
-        return [m.text for c, m in self.rendered if c.step == step and number in c.invoice_numbers]
+    def texts(self, number: str, step: str, locale: str) -> list[str]:
+        """The messages in ``locale`` (an English letter to France also renders in French)."""
+        return [
+            m.text
+            for c, m in self.rendered
+            if c.step == step and number in c.invoice_numbers and c.locale == locale
+        ]
 
 
 def auckland(day: date) -> datetime:
@@ -153,7 +158,7 @@ def test_every_step_cites_only_the_reminders_really_sent_on_their_local_dates(
             for loc, b2b in CASES:
                 inv_number = number(history, loc, b2b, key if history == "first" else "")
                 case = f"{key} {loc} {'b2b' if b2b else 'consumer'} {history}"
-                texts = renderer.texts(inv_number, key)
+                texts = renderer.texts(inv_number, key, loc)
                 if not texts:
                     problems.append(f"{case}: no message rendered")
                     continue
@@ -254,6 +259,6 @@ def test_older_rows_that_say_sent_for_what_nothing_carried_are_never_cited(
             )
     renderer = RecordingRenderer()
     runner(services, renderer).tick(auckland(DUE + timedelta(days=OFFSETS["reminder_2"])))
-    [text] = renderer.texts("C-3", "reminder_2")
+    [text] = renderer.texts("C-3", "reminder_2", "fr")
     assert "Sauf erreur de notre part, la facture ci-dessous" in text
     assert "Malgré" not in text

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
+from connector.domain.identity import PostalAddress
 from connector.domain.money import Money
 from connector.ledger import ensure_csv_connection, upsert_invoices
 from connector.platform import InvoiceStatus, NormalizedCustomer, NormalizedInvoice
@@ -18,6 +19,10 @@ PARIS = ZoneInfo("Europe/Paris")
 def paris(day: date, hour: int = 10, minute: int = 0) -> datetime:
     """A shop-local wall-clock instant, as aware UTC."""
     return datetime.combine(day, time(hour, minute), tzinfo=PARIS).astimezone(UTC)
+
+
+HOME = PostalAddress(line1="3 avenue Foch", postal_code="69006", city="Lyon", country="FR")
+"""A customer's postal address (letters need one)."""
 
 
 def normalized(
@@ -34,13 +39,19 @@ def normalized(
     updated_at: datetime | None = None,
     customer_id: str | None = None,
     locale: str | None = "fr",
+    postal_address: PostalAddress | None = HOME,
 ) -> NormalizedInvoice:
     money = Money.of(amount, currency)
     return NormalizedInvoice(
         external_id=number,
         number=number,
         customer=NormalizedCustomer(
-            external_id=customer_id or email, email=email, name=name, is_b2b=b2b, locale=locale
+            external_id=customer_id or email,
+            email=email,
+            name=name,
+            is_b2b=b2b,
+            locale=locale,
+            postal_address=postal_address,
         ),
         total=money,
         amount_due=money if status.is_owed else Money.zero(currency),

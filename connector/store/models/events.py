@@ -55,6 +55,7 @@ class WebhookEvent(Base):
 class TaskKind(StrEnum):
     ESCALATION = "escalation"  # N reminders without payment, or above the amount threshold
     LETTER_TO_POST = "letter_to_post"
+    LETTER_DATA_MISSING = "letter_data_missing"  # no identification or no postal address
     UNKNOWN_OUTCOME = "unknown_outcome"  # a send whose result was lost: check, never resent
     SEND_FAILED = "send_failed"
     BOUNCE = "bounce"

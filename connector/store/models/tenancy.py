@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, time
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from connector.domain.terms import TermsMode
@@ -39,6 +39,12 @@ class Shop(TimestampMixin, Base):
     has_terms_and_conditions: Mapped[bool] = mapped_column(default=False)
     # The consumer mediator (L616-1 Code de la consommation): name and contact, free text.
     consumer_mediator: Mapped[str | None] = mapped_column(Text)
+    # The creditor's identification on letters and emails (R123-237 Code de commerce).
+    legal_form: Mapped[str | None]  # « SARL au capital de 10 000 € », « SAS », « EI »
+    siren: Mapped[str | None] = mapped_column(String(9))  # 9 digits, Luhn-checked on input
+    rcs_city: Mapped[str | None]  # « Paris » for « RCS Paris »
+    registered_office: Mapped[str | None] = mapped_column(Text)  # multi-line postal address
+    postal_address: Mapped[str | None] = mapped_column(Text)  # letters' sender, if not the office
     # Legal settings (design §5). Rates in basis points so they stay exact on SQLite.
     default_b2b: Mapped[bool] = mapped_column(default=False)
     terms_mode: Mapped[TermsMode] = mapped_column(str_enum(TermsMode), default=TermsMode.NET)

@@ -159,3 +159,19 @@ def test_cursor_round_trip_and_watermarks() -> None:
 def test_cursor_refuses_foreign_values(raw: str) -> None:
     with pytest.raises(ShopifyCursorError):
         SyncCursor.decode(raw)
+
+
+def test_the_billing_address_is_the_customers_postal_address() -> None:
+    node = make_order(5001, updated_at="2026-04-01T10:00:00Z")
+    # A MailingAddress as the fragment selects it (fields as in the Admin schema fixture).
+    node["billingAddress"] = {
+        "company": None,
+        "address1": "11 rue Pierre et Marie Curie",
+        "address2": None,
+        "zip": "75005",
+        "city": "Paris",
+        "countryCodeV2": "FR",
+    }
+    invoice = invoice_from_graphql(node)
+    assert invoice is not None and invoice.customer.postal_address is not None
+    assert invoice.customer.postal_address.text() == "11 rue Pierre et Marie Curie\n75005 Paris\nFR"

@@ -507,3 +507,13 @@ def test_canned_2025_body_with_repaired_timestamps_parses(
     assert event.external_invoice_id == "820982911946154508"  # id, not the odd graphql id
     assert event.invoice.total == Money(Decimal("534150.00"), "COP")  # current_total_price_set
     assert event.invoice.customer.locale == "es"
+
+
+def test_the_canned_order_brings_its_billing_address(
+    adapter: ShopifyAdapter, hook_conn: ConnectionContext
+) -> None:
+    text = CANNED_2025.read_text().replace("T11: 28: 07-05: 00", "T11:28:07-05:00")
+    event = _deliver(adapter, hook_conn, "orders/updated", json.loads(text))
+    address = event.invoice.customer.postal_address
+    assert address is not None  # the body's billing_address, as Shopify sent it
+    assert address.text() == "123 Shipping Street\n40003 Shippington\nUS"

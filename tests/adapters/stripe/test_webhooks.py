@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from adapters.stripe import StripeAdapter
+from adapters.stripe.normalize import normalize_invoice
 from connector.platform import (
     ConnectionContext,
     EventKind,
@@ -383,3 +384,24 @@ def test_verification_happens_on_raw_bytes_before_parsing(adapter: StripeAdapter
     assert verify(_conn(), _headers(b"not json"), b"not json") is True
     with pytest.raises(WebhookParseError):
         _parse(adapter, b"not json")
+
+
+def test_the_invoice_customer_address_is_the_postal_address() -> None:
+    invoice: dict[str, Any] = copy.deepcopy(EVENT["data"]["object"])
+    assert invoice["customer_address"] is None  # as delivered: no address, none stored
+    assert normalize_invoice(invoice).customer.postal_address is None
+    # The Address object Stripe freezes on the invoice at finalization.
+    invoice["customer_address"] = {
+        "city": "Paris",
+        "country": "FR",
+        "line1": "11 rue Pierre et Marie Curie",
+        "line2": None,
+        "postal_code": "75005",
+        "state": None,
+    }
+    address = normalize_invoice(invoice).customer.postal_address
+    assert address is not None
+    assert address.text() == "11 rue Pierre et Marie Curie\n75005 Paris\nFR"
+    # An address with every part null (as Stripe sends for a customer without one) is none.
+    invoice["customer_address"] = dict.fromkeys(invoice["customer_address"])
+    assert normalize_invoice(invoice).customer.postal_address is None

@@ -47,6 +47,8 @@ def test_the_documented_order(order: dict[str, Any]) -> None:
     assert c.external_id == "email:john.doe@example.com"  # a guest (customer_id 0)
     assert (c.email, c.name, c.phone) == ("john.doe@example.com", "John Doe", "(555) 555-5555")
     assert c.company is None and c.is_b2b is None and c.locale is None
+    assert c.postal_address is not None  # the billing address, state left out of the block
+    assert c.postal_address.text() == "969 Market\n94103 San Francisco\nUS"
     assert is_tracked(order)
 
 
