@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector.domain.dates import date_span, local_date, long_date
+from connector.domain.identity import format_siren
 from connector.domain.money import Money
 from connector.domain.penalties import InterestLine, PenaltyPolicy, compute_penalties
 from connector.domain.typography import percent
@@ -138,10 +139,11 @@ def build_context(
             has_terms_and_conditions=shop.has_terms_and_conditions,
             consumer_mediator=shop.consumer_mediator,
             consumer_rate=_percent(shop.consumer_rate_bp, locale),
-            # Until the shop has its own columns for these (the letters work adds them), the
-            # legal address is the registered office and the legal id the SIREN/RCS line.
-            siren=shop.legal_id,
-            registered_office=shop.legal_address,
+            # The creditor's identification (R123-237 Code de commerce), also on every email.
+            legal_form=shop.legal_form,
+            siren=f"SIREN {format_siren(shop.siren)}" if shop.siren else shop.legal_id,
+            rcs=f"RCS {shop.rcs_city}" if shop.rcs_city else None,
+            registered_office=shop.registered_office or shop.legal_address,
         ),
         customer=CustomerView(
             name=greeting_name(customer),

@@ -40,8 +40,8 @@ def creditor_of(shop: Shop) -> LetterParty:
         address=tuple(sender),
         identification=tuple(identification),
         place=city_of(shop.postal_address or shop.registered_office),
-        signatory_name=getattr(shop, "signatory_name", None) or shop.sender_name,
-        signatory_role=getattr(shop, "signatory_role", None),
+        signatory_name=shop.signatory_name or shop.sender_name,
+        signatory_role=shop.signatory_role,
     )
 
 
