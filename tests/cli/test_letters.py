@@ -47,6 +47,8 @@ def test_formal_notice_is_stored_listed_fetched_and_erased(
     for name, email in (("Atelier", "a@shop.example"), ("Other", "o@shop.example")):
         code, _, err = run("shop", "create", "--name", name, "--email", email)
         assert code == 0, err
+    # A CSV has no payment links: without instructions no reminder could say how to pay.
+    assert run("shop", "set", "1", "--payment-instructions", "IBAN FR76 3000 6000 0112")[0] == 0
     csv_file = tmp_path / "invoices.csv"
     csv_file.write_text(CSV)
     code, _, err = run("invoices", "import", str(csv_file), "--shop", "1")
