@@ -84,6 +84,8 @@ def test_help_lists_every_design_command() -> None:
 def test_import_list_show_tick(run, tmp_path: Path, env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
     csv_file = tmp_path / "invoices.csv"
     csv_file.write_text(HEADER + GOOD)
+    # A CSV has no payment links: without instructions no reminder could say how to pay.
+    assert run("shop", "set", "1", "--payment-instructions", "IBAN FR76 3000 6000 0112")[0] == 0
     code, out, err = run("invoices", "import", str(csv_file), "--json")
     assert code == 0, err
     assert json.loads(out)["inserted"] == 3

@@ -53,6 +53,8 @@ def test_formal_notice_is_stored_listed_fetched_and_erased(
     office = ("--rcs-city", "Paris", "--address", "12 rue des Lilas\n75011 Paris")
     code, _, err = run("shop", "set", "1", *identity, *office)
     assert code == 0, err
+    # A CSV has no payment links: without instructions no reminder could say how to pay.
+    assert run("shop", "set", "1", "--payment-instructions", "IBAN FR76 3000 6000 0112")[0] == 0
     csv_file = tmp_path / "invoices.csv"
     csv_file.write_text(CSV)
     code, _, err = run("invoices", "import", str(csv_file), "--shop", "1")
