@@ -40,7 +40,7 @@ def _message(locale: str, *, b2b: bool, due: datetime, now: datetime) -> str:
         (
             "fr",
             f"Pénalités de retard (taux BCE 2,15{NNBSP}% + 10 points), du 2 au 8 juin 2026 "
-            "(7 jours) : 2,88\u00a0€ — montant arrêté au 8 juin 2026",
+            "(7 jours)\u00a0: 2,88\u00a0€ — montant arrêté au 8 juin 2026",
         ),
         (
             "en",
@@ -68,9 +68,10 @@ def test_a_period_across_1_july_is_two_lines_and_a_total() -> None:
         now=datetime(2026, 7, 10, 8, tzinfo=UTC),
     )
     # 1234.50 x 12.15 % x 10 / 365 = 4.1093 → 4,11 € in each half-year.
-    assert "du 21 au 30 juin 2026 (10 jours) : 4,11\u00a0€\n" in text
-    assert "du 1er au 10 juillet 2026 (10 jours) : 4,11\u00a0€\n" in text
-    assert "Pénalités de retard, total : 8,22\u00a0€ — montant arrêté au 10 juillet 2026" in text
+    assert "du 21 au 30 juin 2026 (10 jours)\u00a0: 4,11\u00a0€\n" in text
+    assert "du 1er au 10 juillet 2026 (10 jours)\u00a0: 4,11\u00a0€\n" in text
+    total = "Pénalités de retard, total\u00a0: 8,22\u00a0€ — montant arrêté au 10 juillet 2026"
+    assert total in text
 
 
 def test_a_consumer_line_names_its_annual_rate_not_the_ecb() -> None:

@@ -26,7 +26,8 @@ from tests.support.builders import add_invoices, invoice_by_number, normalized, 
 
 DUE = date(2026, 6, 10)  # Wednesday
 FINAL_WARNING_DAY = DUE + timedelta(days=22)  # Thursday 2 July
-FORMAL_NOTICE_DAY = DUE + timedelta(days=30)  # Friday 10 July
+# The final warning of 2 July announced 10 July: the notice waits for the next business day.
+FORMAL_NOTICE_DAY = DUE + timedelta(days=33)  # Monday 13 July
 
 
 def reminder_of(services: Services, number: str, key: str) -> Reminder:

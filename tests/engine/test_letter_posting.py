@@ -154,10 +154,15 @@ def test_the_posting_delay_is_between_0_and_15_days(
 
 
 IBAN = "Virement : IBAN FR76 3000 6000 0112 3456 7890 189"  # payment messages need a way to pay
-CSV = (
-    "number,customer_email,customer_name,amount,currency,issued_at,due_at,b2b,locale\n"
-    "F-100,lea@client.example,Léa Dubois,150.00,EUR,2026-04-01,2026-05-01,true,fr\n"
+CSV = (  # with the postal address a letter needs
+    "number,customer_email,customer_name,amount,currency,issued_at,due_at,b2b,locale,"
+    "address_line1,postal_code,city,country\n"
+    "F-100,lea@client.example,Léa Dubois,150.00,EUR,2026-04-01,2026-05-01,true,fr,"
+    "3 avenue Foch,69006,Lyon,FR\n"
 )
+IDENTITY = ("--legal-name", "Atelier", "--legal-form", "SARL", "--siren", "732829320")
+IDENTITY += ("--rcs-city", "Paris")
+OFFICE = ("--address", "12 rue des Lilas\n75011 Paris")
 
 
 def test_cli_sets_the_delay_and_records_a_posting(env: dict[str, str], tmp_path: Path) -> None:
@@ -170,8 +175,9 @@ def test_cli_sets_the_delay_and_records_a_posting(env: dict[str, str], tmp_path:
     assert run("db", "upgrade")[0] == 0
     assert run("shop", "create", "--name", "Atelier", "--email", "a@shop.example")[0] == 0
     code, out, err = run(
-        "shop", "set", "1", "--posting-delay", "4", "--payment-instructions", IBAN, "--json"
-    )
+        "shop", "set", "1", "--posting-delay", "4", "--payment-instructions", IBAN, "--json",
+        *IDENTITY, *OFFICE,
+    )  # fmt: skip
     assert code == 0, err
     assert json.loads(out)["posting_delay_days"] == 4
     code, _, err = run("shop", "set", "1", "--posting-delay", "40")
