@@ -138,6 +138,8 @@ def seed_demo_shop(session: Session, now: datetime, *, owner_email: str) -> Shop
     shop.siren = "123456782"
     shop.rcs_city = "Paris"
     shop.registered_office = "1 rue de la Démo\n75002 Paris"
+    shop.contact_name = shop.signatory_name = "Camille Démo"
+    shop.signatory_role = "Gérante"
     upsert_invoices(session, shop, ensure_csv_connection(session, shop), _invoices(now), now)
     return shop
 

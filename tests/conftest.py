@@ -128,6 +128,7 @@ def shop(services: Services) -> Shop:
         shop.siren = "732829320"
         shop.rcs_city = "Paris"
         shop.registered_office = "12 rue des Lilas\n75011 Paris"
+        shop.signatory_name, shop.signatory_role = "Claire Dupont", "Gérante"
         return shop
 
 

@@ -63,6 +63,8 @@ def missing_for_letter(shop: Shop, customer: Customer) -> list[str]:
             ("SIREN", shop.siren),
             ("RCS city", shop.rcs_city),
             ("registered office", shop.registered_office),
+            ("signatory's name", shop.signatory_name or shop.sender_name),
+            ("signatory's role", shop.signatory_role),
         )
         if not value
     ]

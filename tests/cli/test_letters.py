@@ -51,6 +51,7 @@ def test_formal_notice_is_stored_listed_fetched_and_erased(
         assert code == 0, err
     identity = ("--legal-name", "Atelier SARL", "--legal-form", "SARL", "--siren", "732829320")
     office = ("--rcs-city", "Paris", "--address", "12 rue des Lilas\n75011 Paris")
+    office += ("--signatory-name", "Léa Martin", "--signatory-role", "Gérante")
     code, _, err = run("shop", "set", "1", *identity, *office)
     assert code == 0, err
     # A CSV has no payment links: without instructions no reminder could say how to pay.

@@ -161,7 +161,7 @@ CSV = (  # with the postal address a letter needs
     "3 avenue Foch,69006,Lyon,FR\n"
 )
 IDENTITY = ("--legal-name", "Atelier", "--legal-form", "SARL", "--siren", "732829320")
-IDENTITY += ("--rcs-city", "Paris")
+IDENTITY += ("--rcs-city", "Paris", "--signatory-name", "Léa Martin", "--signatory-role", "Gérante")
 OFFICE = ("--address", "12 rue des Lilas\n75011 Paris")
 
 

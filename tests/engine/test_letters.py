@@ -27,6 +27,7 @@ def identified_shop(**changes: str | None) -> Shop:
     """A shop with everything a posted letter needs (R123-237 Code de commerce)."""
     shop = Shop(id=1, name="Atelier Lumière", owner_email="owner@atelier.example")
     shop.sender_name = "Claire Dubois"
+    shop.signatory_name, shop.signatory_role = "Claire Dubois", "Gérante"
     shop.legal_name = "Atelier Lumière SARL"
     shop.legal_form = "SARL au capital de 10 000 €"
     shop.siren = "732829320"
@@ -165,3 +166,8 @@ def test_what_stops_a_letter_is_named() -> None:
     assert missing_for_letter(
         identified_shop(legal_form=None, rcs_city=None, siren=None), customer()
     ) == ["your legal form, SIREN and RCS city"]
+    # A letter is signed by a named person with their role.
+    unsigned = identified_shop(signatory_name=None, sender_name=None, signatory_role=None)
+    assert missing_for_letter(unsigned, customer()) == [
+        "your signatory's name and signatory's role"
+    ]
