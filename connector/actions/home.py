@@ -9,9 +9,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from connector.domain.money import Money
-from connector.store.models import Customer, Invoice, Shop
+from connector.store.models import Customer, Invoice, Shop, Task, TaskState
 
 INVOICES_SHOWN = 200
+TASKS_SHOWN = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,10 @@ class ShopHome:
     locale: str
     invoice_count: int
     invoices: list[HomeInvoice]
+    # What the owner must do: open tasks (newest first), and whether reminders for invoices
+    # without a payment link wait for the shop's payment instructions.
+    open_tasks: list[str]
+    needs_payment_instructions: bool
 
 
 def shop_home(sessions: sessionmaker[Session], shop_id: int) -> ShopHome:
@@ -56,6 +61,12 @@ def shop_home(sessions: sessionmaker[Session], shop_id: int) -> ShopHome:
             .order_by(Invoice.due_at, Invoice.id)
             .limit(INVOICES_SHOWN)
         ).all()
+        tasks = s.scalars(
+            select(Task.title)
+            .where(Task.shop_id == shop_id, Task.state == TaskState.OPEN)
+            .order_by(Task.id.desc())
+            .limit(TASKS_SHOWN)
+        ).all()
         return ShopHome(
             shop_id=shop.id,
             name=shop.name,
@@ -73,4 +84,6 @@ def shop_home(sessions: sessionmaker[Session], shop_id: int) -> ShopHome:
                 )
                 for r in rows
             ],
+            open_tasks=list(tasks),
+            needs_payment_instructions=not (shop.payment_instructions or "").strip(),
         )

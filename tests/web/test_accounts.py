@@ -21,7 +21,9 @@ from werkzeug.test import TestResponse
 
 from connector.actions.accounts import create_owner, create_shop_for_owner
 from connector.services import Services
-from connector.store.models import Invoice, Owner, Shop
+from connector.store.db import write_session
+from connector.store.models import Invoice, Owner, Shop, TaskKind
+from connector.tasks import open_task
 from connector.web import create_app
 from tests.support.pages import csrf_token
 
@@ -308,3 +310,44 @@ def test_home_shows_only_the_current_shop_and_switches_between_members_shops(
     back = _post(client, "/shop", "/", shop_id=str(a.id))
     assert back.status_code == 302
     assert "F-A-001" in _html(client, "/")
+
+
+def test_home_says_what_the_owner_must_do(client: FlaskClient, services: Services) -> None:
+    """A new shop has no payment instructions: its home says so (reminders for invoices without
+    a payment link wait for them) and lists the shop's open tasks, none of another shop's."""
+    _sign_up(client)
+    _post(
+        client,
+        "/welcome/shop",
+        "/welcome/shop",
+        name="Atelier Dupont",
+        email="compta@dupont.example",
+        timezone="Europe/Paris",
+        customers="businesses",
+    )
+    with services.sessions() as s:
+        mine = s.scalars(select(Shop)).one()
+    other_owner = create_owner(
+        services.sessions, email="other@shop.example", password=PASSWORD, now=NOW
+    )
+    other = create_shop_for_owner(
+        services.sessions,
+        other_owner.id,
+        name="Brasserie Lenoir",
+        email="b@lenoir.example",
+        timezone="Europe/Paris",
+        b2b=False,
+    )
+    with write_session(services.sessions) as s:
+        open_task(
+            s, shop_id=mine.id, kind=TaskKind.BOUNCE, title="Fix Marie's address", dedupe_key="a"
+        )
+        open_task(s, shop_id=other.id, kind=TaskKind.BOUNCE, title="Lenoir's own", dedupe_key="b")
+    home = _html(client, "/")
+    assert "--payment-instructions" in home
+    assert "Fix Marie&#39;s address" in home and "Lenoir" not in home
+    with write_session(services.sessions) as s:
+        found = s.get(Shop, mine.id)
+        assert found is not None
+        found.payment_instructions = "Virement : IBAN FR76 3000 6000 0112 3456 7890 189"
+    assert "--payment-instructions" not in _html(client, "/")
