@@ -33,12 +33,6 @@ def test_the_shop_settings_reach_every_email(
             consumer_mediator=MEDIATOR,
         ),
     )
-    with write_session(services.sessions) as s:
-        stored = s.get(Shop, shop.id)
-        assert stored is not None
-        stored.legal_name = "Atelier Dupont SARL"
-        stored.legal_id = "SIREN 123 456 789 – RCS Paris"
-        stored.legal_address = "12 rue des Lilas\n75011 Paris"
     add_invoices(
         services,
         shop,
@@ -47,14 +41,24 @@ def test_the_shop_settings_reach_every_email(
             normalized("F-2", email="compta@acme.example", due_on=DUE, b2b=True, name=None),
         ],
     )
+    # After add_invoices, whose merge of the fixture's shop would put the old values back.
+    with write_session(services.sessions) as s:
+        stored = s.get(Shop, shop.id)
+        assert stored is not None
+        stored.legal_name = "Atelier Dupont SARL"
+        stored.legal_form = "SAS au capital de 5 000 €"
+        stored.siren, stored.rcs_city = "123456782", "Lyon"
+        stored.registered_office = "3 quai Saint-Antoine\n69002 Lyon"
     make_runner().tick(paris(FIRST_REMINDER_DAY))
 
     by_recipient = {str(m["to"]): str(m["text"]) for m in outbox_messages(services)}
     consumer, business = by_recipient["marie@client.example"], by_recipient["compta@acme.example"]
     for text in (consumer, business):
         assert "Votre contact\u00a0: Claire Dubois – compta@dupont.example – 01 23 45 67 89" in text
-        assert "Atelier Dupont SARL – SIREN 123 456 789 – RCS Paris" in text
-        assert "siège social\u00a0: 12 rue des Lilas, 75011 Paris" in text
+        assert (
+            "Atelier Dupont SARL – SAS au capital de 5 000 € – SIREN 123 456 782 – RCS Lyon"
+        ) in text
+        assert "siège social\u00a0: 3 quai Saint-Antoine, 69002 Lyon" in text
         assert "paiement\u202f?" in text and " ?" not in text
     assert consumer.startswith("Bonjour Marie Curie,")
     assert MEDIATOR in consumer and "L616-1" in consumer
