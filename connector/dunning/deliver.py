@@ -41,7 +41,12 @@ from connector.dunning.posting import letter_deadline
 from connector.dunning.render_pool import GuardedRenderer
 from connector.dunning.rendering import ReminderRenderer, RenderedMessage, TemplateError
 from connector.dunning.sequence import spec_of
-from connector.dunning.settle import open_outcome_task, settle_message
+from connector.dunning.settle import (
+    mark_sending,
+    open_outcome_task,
+    outgoing_mail,
+    settle_message,
+)
 from connector.ledger import add_timeline, apply_platform_state, lock_invoice
 from connector.mail.base import DeliveryOutcome, DeliveryResult, MailTransport, OutgoingMail
 from connector.platform import AdapterError, NormalizedInvoice
@@ -363,11 +368,7 @@ class Deliverer:
         msg, shop, customer, live = current.message, current.shop, current.customer, current.live
         # The deadline the rendered text announces (same computation as the context's).
         deadline_on = message_deadline(shop, (spec for _, _, spec in live), now)
-        msg.state = MessageState.SENDING
-        msg.lease_until = self.clock() + self.send_lease
-        msg.attempts += 1
-        msg.recipient = customer.email
-        msg.subject, msg.body_text, msg.body_html = rendered.subject, rendered.text, rendered.html
+        mark_sending(msg, customer, rendered, self.clock() + self.send_lease)
         for inv, rem, _ in live:
             rem.state = ReminderState.SENDING
             rem.recipient = customer.email
@@ -375,17 +376,11 @@ class Deliverer:
             rem.body_text = rendered.text
             rem.amount_due_minor = inv.amount_due_minor
             rem.deadline_on = deadline_on
-        assert customer.email is not None
-        mail = OutgoingMail(
-            message_id=msg.id,
-            to_email=customer.email,
-            to_name=customer.name,
-            from_email=shop.sender_email or shop.owner_email,
-            from_name=shop.sender_name or shop.name,
-            reply_to=shop.contact_email or shop.owner_email,
-            subject=rendered.subject,
-            text=rendered.text,
-            html=rendered.html,
+        mail = outgoing_mail(
+            msg,
+            shop,
+            customer,
+            rendered,
             step=ctx.step,
             invoice_numbers=tuple(inv.number for inv, _, _ in live),
             reminder_ids=tuple(rem.id for _, rem, _ in live),

@@ -1,6 +1,7 @@
-"""What a mail call's result does to its Message row, shared by the reminder deliverer and the
-thank-you sender: the row's final state and evidence, and the owner's task when it did not go
-out (UNKNOWN: never resent automatically, so a person must check)."""
+"""A Message row around its mail call, shared by the reminder deliverer and the thank-you
+sender: marked SENDING with the rendered evidence and turned into the mail to send; then what
+the call's result does to it (its final state and evidence, and the owner's task when it did
+not go out — UNKNOWN: never resent automatically, so a person must check)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,49 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from connector.mail.base import DeliveryOutcome, DeliveryResult
-from connector.store.models import Message, MessageState, TaskKind
+from connector.dunning.rendering import RenderedMessage
+from connector.mail.base import DeliveryOutcome, DeliveryResult, OutgoingMail
+from connector.store.models import Customer, Message, MessageState, Shop, TaskKind
 from connector.tasks import open_task
+
+
+def mark_sending(
+    msg: Message, customer: Customer, rendered: RenderedMessage, lease_until: datetime
+) -> None:
+    """From here a crash leaves the outcome unknown: the row holds what is about to go out."""
+    msg.state = MessageState.SENDING
+    msg.lease_until = lease_until
+    msg.attempts += 1
+    msg.recipient = customer.email
+    msg.subject, msg.body_text, msg.body_html = rendered.subject, rendered.text, rendered.html
+
+
+def outgoing_mail(
+    msg: Message,
+    shop: Shop,
+    customer: Customer,
+    rendered: RenderedMessage,
+    *,
+    step: str,
+    invoice_numbers: tuple[str, ...],
+    reminder_ids: tuple[int, ...] = (),
+) -> OutgoingMail:
+    """The mail for a message marked SENDING, in the shop's name, replies to its contact."""
+    assert customer.email is not None  # an unreachable customer is never marked SENDING
+    return OutgoingMail(
+        message_id=msg.id,
+        to_email=customer.email,
+        to_name=customer.name,
+        from_email=shop.sender_email or shop.owner_email,
+        from_name=shop.sender_name or shop.name,
+        reply_to=shop.contact_email or shop.owner_email,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        step=step,
+        invoice_numbers=invoice_numbers,
+        reminder_ids=reminder_ids,
+    )
 
 
 def settle_message(

@@ -51,7 +51,12 @@ from connector.dunning.context import ReminderContext
 from connector.dunning.render_pool import GuardedRenderer
 from connector.dunning.rendering import ReminderRenderer, RenderedMessage, TemplateError
 from connector.dunning.sequence import THANK_YOU_STEP
-from connector.dunning.settle import open_outcome_task, settle_message
+from connector.dunning.settle import (
+    mark_sending,
+    open_outcome_task,
+    outgoing_mail,
+    settle_message,
+)
 from connector.ledger import add_timeline, customer_unreachable, lock_invoice
 from connector.mail.base import DeliveryOutcome, DeliveryResult, MailTransport, OutgoingMail
 from connector.platform import InvoiceStatus
@@ -269,28 +274,9 @@ class ThankYouSender:
                 self._fail_render(s, msg, inv, str(rendered), now, outcomes)
                 return None
             assert customer.email is not None  # customer_unreachable checked it
-            msg.state = MessageState.SENDING
-            msg.lease_until = self.clock() + self.options.send_lease
-            msg.attempts += 1
-            msg.recipient = customer.email
-            msg.subject, msg.body_text, msg.body_html = (
-                rendered.subject,
-                rendered.text,
-                rendered.html,
-            )
-            mail = OutgoingMail(
-                message_id=msg.id,
-                to_email=customer.email,
-                to_name=customer.name,
-                from_email=shop.sender_email or shop.owner_email,
-                from_name=shop.sender_name or shop.name,
-                reply_to=shop.contact_email or shop.owner_email,
-                subject=rendered.subject,
-                text=rendered.text,
-                html=rendered.html,
-                step=STEP,
-                invoice_numbers=(inv.number,),
-                reminder_ids=(),
+            mark_sending(msg, customer, rendered, self.clock() + self.options.send_lease)
+            mail = outgoing_mail(
+                msg, shop, customer, rendered, step=STEP, invoice_numbers=(inv.number,)
             )
             return _Prepared(mail, inv.number)
 
