@@ -31,6 +31,15 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]  # (pages done, invoices seen)
 
+#: ``Connection.settings`` key of the demo's connections (connector/demo.py): their platform is
+#: a local server that answers only while ``relance demo`` runs, so the scheduler never syncs
+#: them and the runner never asks them before a send.
+SANDBOX = "sandbox"
+
+
+def is_sandbox(conn: Connection) -> bool:
+    return SANDBOX in (conn.settings or {})
+
 
 class SyncError(Exception):
     """A sync stopped; what was committed before stays, the cursor points after it."""
@@ -156,23 +165,30 @@ def _record(
 
 def platform_connections(svc: Services, connection_id: int | None = None) -> list[int]:
     with svc.sessions() as s:
-        q = select(Connection.id).where(Connection.active.is_(True), Connection.platform != "csv")
+        q = select(Connection).where(Connection.active.is_(True), Connection.platform != "csv")
         if connection_id is not None:
             q = q.where(Connection.id == connection_id)
-        return list(s.scalars(q.order_by(Connection.id)))
+        return [c.id for c in s.scalars(q.order_by(Connection.id)) if not is_sandbox(c)]
 
 
 def sync_due(svc: Services, now: datetime) -> None:
     """Sync every connection whose interval has passed; one failing never stops the others."""
     with svc.sessions() as s:
         rows = s.execute(
-            select(Connection.id, Connection.sync_interval_minutes, Connection.last_sync_at).where(
+            select(
+                Connection.id,
+                Connection.sync_interval_minutes,
+                Connection.last_sync_at,
+                Connection.settings,
+            ).where(
                 Connection.active.is_(True),
                 Connection.platform != "csv",
                 or_(Connection.last_sync_at.is_(None), Connection.last_sync_at < now),
             )
         ).all()
-    for connection_id, interval, last in rows:
+    for connection_id, interval, last, settings in rows:
+        if SANDBOX in (settings or {}):
+            continue
         if last is not None and last + timedelta(minutes=interval) > now:
             continue
         try:
@@ -216,6 +232,8 @@ def status_checker(
                     found.update(load_adapters())  # only when a platform invoice is re-checked
                     loaded = True
                 adapter = found.get(conn.platform) if conn is not None else None
+                if conn is not None and is_sandbox(conn):
+                    adapter = None  # the demo's platform is gone: its view is the store's
                 try:
                     contexts[connection_id] = (
                         (adapter, connection_context(svc, conn)) if adapter and conn else None

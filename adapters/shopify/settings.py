@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 #: The Admin API version every request is pinned to. The GraphQL documents in ``queries`` are
-#: validated against this version's schema (tests/fixtures/shopify/admin_2026-10.json.gz).
+#: validated against this version's schema (connector/sandbox/data/shopify/admin_2026-10.json.gz).
 API_VERSION = "2026-10"
 
 #: Where webhooks land in the core: ``{base_url}/webhooks/shopify/{connection id}``.

@@ -6,13 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from connector.actions.accounts import ShopSummary, add_membership
-from connector.demo import seed_demo_shop
+from connector.demo import load_demo
 from connector.importer import import_invoices
+from connector.services import Services
 from connector.store.db import write_session
-from connector.store.models import Owner, Shop
+from connector.store.models import Membership, Owner, Shop
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +42,22 @@ def import_csv(
     )
 
 
-def load_demo_data(sessions: sessionmaker[Session], owner_id: int, now: datetime) -> ShopSummary:
-    """A demo shop the owner is made a member of, beside their own (never mixed into it)."""
-    with write_session(sessions) as s:
+def load_demo_data(svc: Services, owner_id: int, now: datetime) -> ShopSummary:
+    """The owner's demo shop (made once, beside their own, never mixed into it), its invoices
+    synced from the demo platforms through the real adapters — ``relance demo``'s own loading.
+    No tick: the scheduler sends its reminders (the web never sends)."""
+    with svc.sessions() as s:
         owner = s.get(Owner, owner_id)
         if owner is None:
             raise LookupError(f"owner {owner_id} does not exist")
-        shop = seed_demo_shop(s, now, owner_email=owner.email)
-        add_membership(s, owner_id, shop)
-        return ShopSummary(shop.id, shop.name, shop.timezone, shop.currency)
+        email = owner.email
+    shop = load_demo(svc, email, now)
+    with write_session(svc.sessions) as s:
+        found = s.get(Shop, shop.id)
+        assert found is not None
+        member = select(Membership.id).where(
+            Membership.owner_id == owner_id, Membership.shop_id == shop.id
+        )
+        if s.scalar(member) is None:
+            add_membership(s, owner_id, found)
+    return ShopSummary(shop.id, shop.name, shop.timezone, shop.currency)

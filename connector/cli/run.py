@@ -4,13 +4,14 @@ import contextlib
 import logging
 import os
 import signal
+from datetime import date
 from types import FrameType
 
 import click
 
 from connector.actions.shops import list_shops
 from connector.cli.common import check_secrets_at_start, emit, json_option, services
-from connector.demo import DEMO_DAYS, DemoReport, run_demo
+from connector.demo import DEMO_DAYS, DemoPayment, DemoReport, run_demo
 from connector.store.migrate import upgrade
 
 NO_SHOP_YET = (
@@ -87,12 +88,15 @@ def register(cli: click.Group) -> None:
     )
     @json_option
     def demo(days: int, as_json: bool) -> None:
-        """The demo shop (made once) run over the next business days at 10:00 shop time: each
-        reminder is written to the outbox folder and listed. Running it again sends nothing
-        twice."""
+        """The demo shop (made once): its invoices synced from local Stripe, Shopify and
+        WooCommerce servers through the real adapters, the next business days run at 10:00 shop
+        time (each reminder written to the outbox folder and listed), and one invoice paid by a
+        signed Stripe webhook posted to the app. Running it again sends nothing twice."""
+        from connector.web import create_app
+
         with services(needs_store=False) as svc:
             upgrade(svc.settings.database_url)
-            report = run_demo(svc, days=days)
+            report = run_demo(svc, create_app(services=svc), days=days)
         emit(as_json, report.as_dict(), lambda: _demo_text(report))
 
     @cli.command("worker")
@@ -111,20 +115,43 @@ def register(cli: click.Group) -> None:
 def _demo_text(report: DemoReport) -> str:
     first, last = report.days[0], report.days[-1]
     made = "created" if report.created else "reused"
-    lines = [
-        f"demo shop {report.shop_id} ({made}): {len(report.days)} business days simulated, "
-        f"{first} to {last}, at 10:00 {report.timezone}"
-    ]
+    lines = [f"demo shop {report.shop_id} ({made})"]
+    for sync in report.syncs:
+        lines.append(
+            f"  {sync.platform:<12} connection {sync.connection}: {sync.invoices} invoice(s) "
+            f"synced through the adapter, {sync.inserted} new"
+        )
+    lines.append(
+        f"{len(report.days)} business days simulated, {first} to {last}, at 10:00 {report.timezone}"
+    )
+    events: list[tuple[date, int, str]] = []
     for send in report.sends:
         what, subject = send.recipient or "", send.subject or ""
         if send.outcome == "letter":
             what, subject = "letter to post", f"PDF: relance letters list --shop {report.shop_id}"
-        lines.append(f"  {send.day}  {send.invoice:<9} {send.step:<14} {what:<26} {subject}")
+        line = f"  {send.day}  {send.invoice:<9} {send.step:<14} {what:<26} {subject}"
+        events.append((send.day, 0, line))
+    if report.payment is not None:
+        events.append((report.payment.day, 1, _payment_text(report.payment)))
+    lines += [line for _, _, line in sorted(events, key=lambda e: (e[0], e[1]))]
     if report.sends:
         lines.append(f"{len(report.sends)} reminder(s); emails written to {report.outbox}")
     else:
         lines.append(f"nothing new: every step due by {last} was sent by an earlier run")
+    lines.append(f"to open the page: {report.sign_in}")
     return "\n".join(lines)
+
+
+def _payment_text(payment: DemoPayment) -> str:
+    head = (
+        f"  {payment.day}  {payment.invoice:<9} paid: {payment.platform} {payment.topic} "
+        f"POST {payment.url} -> {payment.http_status}"
+    )
+    if payment.already_paid:
+        return f"{head}; already paid on an earlier run, nothing changed"
+    if payment.status == "paid":
+        return f"{head}; sequence closed, no reminder after this"
+    return f"{head}; invoice now {payment.status}"
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:

@@ -127,9 +127,7 @@ def upload() -> Response | str | tuple[str, int]:
 @bp.post("/demo")
 @login_required
 def demo() -> Response:
-    demo_shop = load_demo_data(
-        services_of(current_app).sessions, signed_in_owner().id, datetime.now(UTC)
-    )
+    demo_shop = load_demo_data(services_of(current_app), signed_in_owner().id, datetime.now(UTC))
     choose_shop(demo_shop.id)
     flash(
         f"{demo_shop.name} is ready: a demo shop of your own, beside your shop. Its reminders "

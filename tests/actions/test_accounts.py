@@ -305,7 +305,7 @@ def test_demo_data_goes_to_a_demo_shop_of_the_owner(services: Services, shop: Sh
     owner = sign_up_first_owner(
         services.sessions, email="o@shop.example", password=PASSWORD, now=NOW
     )
-    demo = load_demo_data(services.sessions, owner.id, NOW)
+    demo = load_demo_data(services, owner.id, NOW)
     assert [s.id for s in shops_of_owner(services.sessions, owner.id)] == [demo.id]
     assert shop_home(services.sessions, demo.id).invoice_count == 5
     assert shop_home(services.sessions, shop.id).invoice_count == 0  # no other shop touched

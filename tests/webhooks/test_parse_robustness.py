@@ -30,6 +30,7 @@ from connector.web import create_app
 from connector.webhooks.intake import WebhookIntake
 from connector.webhooks.registry import AdapterRegistry
 from tests.conftest import make_env
+from tests.support.fake_woocommerce import ORDER_FIXTURE
 from tests.support.webhooks import (
     SendGridSigner,
     make_connection,
@@ -146,7 +147,7 @@ def _absurd_shopify_refund() -> bytes:
 
 
 def _absurd_woo_order() -> bytes:
-    fixture = Path(__file__).parents[1] / "fixtures" / "woocommerce" / "woocommerce_order_v3.json"
+    fixture = ORDER_FIXTURE
     body = json.loads(fixture.read_bytes())
     body.update(total="1e30", status="on-hold", date_paid_gmt=None)
     return json.dumps(body).encode()

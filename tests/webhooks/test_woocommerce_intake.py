@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -16,10 +15,11 @@ from connector.platform import InvoiceStatus
 from connector.services import Services
 from connector.store.models import Payment, Shop, WebhookEvent, WebhookOutcome
 from tests.support.builders import invoice_by_number
+from tests.support.fake_woocommerce import ORDER_FIXTURE
 from tests.support.webhooks import make_connection, open_invoice, seed_invoices
 from tests.webhooks.conftest import row_counts
 
-FIXTURE = Path(__file__).parents[1] / "fixtures" / "woocommerce" / "woocommerce_order_v3.json"
+FIXTURE = ORDER_FIXTURE
 SECRET = "wc-webhook-secret"
 
 

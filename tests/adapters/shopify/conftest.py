@@ -12,7 +12,7 @@ from graphql import GraphQLSchema
 
 from adapters.shopify import ShopifyAdapter, ShopifySettings
 from connector.platform import ConnectionContext
-from tests.support.fake_shopify import FakeClock, FakeShopify, load_admin_schema
+from tests.support.fake_shopify import SCHEMA_PATH, FakeClock, FakeShopify, load_admin_schema
 
 SHOP = "relance-test.myshopify.com"
 CLIENT_ID = "client-id-1"
@@ -22,7 +22,7 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "shopify"
 
 @pytest.fixture(scope="session")
 def admin_schema() -> GraphQLSchema:
-    return load_admin_schema(str(FIXTURES / "admin_2026-10.json.gz"))
+    return load_admin_schema(str(SCHEMA_PATH))
 
 
 @pytest.fixture

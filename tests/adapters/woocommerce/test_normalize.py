@@ -7,7 +7,6 @@ import copy
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +14,9 @@ import pytest
 from adapters.woocommerce.exceptions import NormalizationError, UnknownStatus
 from adapters.woocommerce.normalize import is_tracked, normalize_order
 from connector.platform import InvoiceStatus
+from tests.support.fake_woocommerce import ORDER_FIXTURE
 
-FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "woocommerce"
+FIXTURE = ORDER_FIXTURE.parent
 SITE = "https://shop.example"
 
 
