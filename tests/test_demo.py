@@ -6,7 +6,7 @@ webhook POSTed over HTTP to the app, after which it gets nothing; nothing twice 
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -29,6 +29,7 @@ from connector.store.models import (
     Shop,
     WebhookEvent,
 )
+from connector.sync import platform_connections, reconcile_all, status_checker, sync_due
 from connector.web import create_app
 from tests.support.builders import add_invoices, normalized
 
@@ -195,3 +196,39 @@ def test_demo_command_prints_syncs_reminders_the_payment_and_how_to_sign_in(
     data = json.loads(result.stdout)
     assert data["created"] is False and data["sends"] == []
     assert data["payment"]["already_paid"] is True
+
+
+def test_after_the_demo_the_scheduler_leaves_its_platforms_alone(
+    services: Services,
+) -> None:
+    """The demo's platforms answered only while it ran: the scheduler's syncs skip its
+    connections (no error, no broken connection) and the last look before a send is the
+    store's, not a call to a server that is gone."""
+    report = run_demo(services, create_app(services=services), days=1)
+    with services.sessions() as s:
+        before = {
+            c.id: (c.last_sync_at, c.last_sync_status, c.last_sync_error)
+            for c in s.scalars(select(Connection).where(Connection.shop_id == report.shop_id))
+        }
+        numbers = dict(
+            s.execute(
+                select(Invoice.connection_id, Invoice.external_id).where(
+                    Invoice.shop_id == report.shop_id
+                )
+            ).all()
+        )
+    later = datetime.now(UTC) + timedelta(days=2)
+
+    sync_due(services, later)
+    reconcile_all(services, later)
+    check = status_checker(services)
+    looks = [check(connection_id, external_id) for connection_id, external_id in numbers.items()]
+
+    assert looks == [None] * len(numbers)
+    assert platform_connections(services) == []
+    with services.sessions() as s:
+        after = {
+            c.id: (c.last_sync_at, c.last_sync_status, c.last_sync_error)
+            for c in s.scalars(select(Connection).where(Connection.shop_id == report.shop_id))
+        }
+    assert after == before and all(status == "ok" for _, status, _ in after.values())
