@@ -14,6 +14,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from connector.actions.accounts import shops_of_owner, sign_up_first_owner
+from connector.actions.onboarding import load_demo_data
 from connector.cli import cli
 from connector.demo import DEMO_NAME, DEMO_OWNER, run_demo
 from connector.platform import InvoiceStatus
@@ -34,6 +36,7 @@ from connector.web import create_app
 from tests.support.builders import add_invoices, normalized
 
 PARIS = ZoneInfo("Europe/Paris")
+NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
 
 def outbox_files(svc: Services) -> int:
@@ -232,3 +235,25 @@ def test_after_the_demo_the_scheduler_leaves_its_platforms_alone(
             for c in s.scalars(select(Connection).where(Connection.shop_id == report.shop_id))
         }
     assert after == before and all(status == "ok" for _, status, _ in after.values())
+
+
+def test_load_demo_data_on_the_web_is_the_same_loading_and_reuses_the_owners_demo_shop(
+    services: Services,
+) -> None:
+    owner = sign_up_first_owner(
+        services.sessions, email="o@shop.example", password="correct horse battery", now=NOW
+    )
+
+    first = load_demo_data(services, owner.id, NOW)
+    again = load_demo_data(services, owner.id, NOW)
+
+    assert again.id == first.id
+    assert [s.id for s in shops_of_owner(services.sessions, owner.id)] == [first.id]
+    expected: dict[str, set[str]] = {}
+    for item in DEMO_INVOICES:
+        expected.setdefault(item.platform, set()).add(item.number)
+    assert invoices_by_platform(services, first.id) == expected
+    with services.sessions() as s:
+        shops = list(s.scalars(select(Shop).where(Shop.name == DEMO_NAME)))
+        assert [(x.id, x.owner_email) for x in shops] == [(first.id, "o@shop.example")]
+        assert s.scalar(select(func.count()).select_from(Reminder)) == 0  # the web never ticks

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -80,11 +81,13 @@ class DemoPlatforms:
         self.woocommerce = FakeWooCommerce(utc_offset_hours=1)
         self.stripe_ids: dict[str, str] = {}  # number → Stripe invoice id
         self._shopify_token = ""
+        self._stack = ExitStack()
 
     def __enter__(self) -> Self:
-        self.stripe.__enter__()
-        self.shopify.__enter__()
-        self.woocommerce.__enter__()
+        with ExitStack() as started:  # one that fails to start stops the others
+            for server in (self.stripe, self.shopify, self.woocommerce):
+                started.enter_context(server)
+            self._stack = started.pop_all()
         self._shopify_token = self.shopify.issue_token_pair(None)["access_token"]
         for item in DEMO_INVOICES:
             {"stripe": self._stripe, "shopify": self._shopify, "woocommerce": self._woo}[
@@ -95,9 +98,7 @@ class DemoPlatforms:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.woocommerce.__exit__(kind, exc, tb)
-        self.shopify.__exit__(kind, exc, tb)
-        self.stripe.__exit__(kind, exc, tb)
+        self._stack.__exit__(kind, exc, tb)
 
     # -- what the demo connects with -------------------------------------------------------------
 
