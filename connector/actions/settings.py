@@ -36,8 +36,8 @@ from connector.domain.terms import TermsMode, validate_terms
 from connector.services import Services
 from connector.shops import ShopError
 from connector.store.db import write_session
-from connector.store.models import Customer, EcbRate, Shop
-from connector.store.rates import ecb_table, put_ecb_rate
+from connector.store.models import Customer, Shop
+from connector.store.rates import ecb_table, own_half_years, put_ecb_rate
 
 MAX_LINE = 255
 """Longest one-line setting (the columns are VARCHAR(255))."""
@@ -638,7 +638,7 @@ def _view(s: Session, shop: Shop, today: date | None) -> SettingsView:
         "consumer_mediator": shop.consumer_mediator or "",
     }
     table = ecb_table(s, shop.id)
-    own = set(s.scalars(select(EcbRate.starts_on).where(EcbRate.shop_id == shop.id)))
+    own = own_half_years(s, shop.id)
     rows = [
         EcbRow(half_year_label(start), rate, start in own)
         for start, rate in sorted(table.rates.items(), reverse=True)

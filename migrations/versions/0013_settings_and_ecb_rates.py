@@ -5,8 +5,9 @@ Revises: 0009
 Create Date: 2026-11-30
 
 ``ecb_rate``: the ECB main refinancing rate in force on 1 January / 1 July of each half-year
-(L441-10 II Code de commerce), seeded with the shipped table (rows without a shop); an owner adds
-the next half-year's rate for their shop. Source of the values, the ECB's key interest rates:
+(L441-10 II Code de commerce), seeded here; ``shop_ecb_rate``: a rate an owner adds for their
+shop (the next half-year's), which wins over the shipped one for that shop only. Source of
+the values, the ECB's key interest rates:
 https://www.ecb.europa.eu/stats/policy_and_exchange_rates/key_ecb_interest_rates/html/index.en.html
 (the MRO rate in force on each 1 January / 1 July: 0.05 % until the 16 March 2016 cut to 0.00 %,
 2.50 % from 21 December 2022, 4.00 % from 21 June 2023, 4.50 % from 20 September 2023, 4.25 %
@@ -44,24 +45,34 @@ def upgrade() -> None:
     table = op.create_table(
         "ecb_rate",
         sa.Column("id", _ID, nullable=False),
-        sa.Column("shop_id", _ID, nullable=True),
+        sa.Column("starts_on", sa.Date(), nullable=False),
+        sa.Column("rate_bp", _ID, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ecb_rate")),
+        sa.UniqueConstraint("starts_on", name=op.f("uq_ecb_rate_starts_on")),
+    )
+    op.create_table(
+        "shop_ecb_rate",
+        sa.Column("id", _ID, nullable=False),
+        sa.Column("shop_id", _ID, nullable=False),
         sa.Column("starts_on", sa.Date(), nullable=False),
         sa.Column("rate_bp", _ID, nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["shop_id"], ["shop.id"], name=op.f("fk_ecb_rate_shop_id_shop"), ondelete="CASCADE"
+            ["shop_id"], ["shop.id"], name=op.f("fk_shop_ecb_rate_shop_id_shop"), ondelete="CASCADE"
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_ecb_rate")),
-        sa.UniqueConstraint("shop_id", "starts_on", name=op.f("uq_ecb_rate_shop_id_starts_on")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_shop_ecb_rate")),
+        sa.UniqueConstraint(
+            "shop_id", "starts_on", name=op.f("uq_shop_ecb_rate_shop_id_starts_on")
+        ),
     )
-    op.create_index(op.f("ix_ecb_rate_shop_id"), "ecb_rate", ["shop_id"], unique=False)
     now = datetime(2026, 11, 30, tzinfo=UTC)
     op.bulk_insert(
         table,
         [
             {
-                "shop_id": None,
                 "starts_on": date(year, 1 if half == 1 else 7, 1),
                 "rate_bp": bp,
                 "created_at": now,
@@ -83,5 +94,5 @@ def downgrade() -> None:
     with op.batch_alter_table("shop") as batch:
         batch.drop_column("prescription_enabled")
         batch.drop_column("contractual_rate_bp")
-    op.drop_index(op.f("ix_ecb_rate_shop_id"), table_name="ecb_rate")
+    op.drop_table("shop_ecb_rate")
     op.drop_table("ecb_rate")

@@ -22,7 +22,7 @@ from connector.store.models.events import (
     WebhookEvent,
     WebhookOutcome,
 )
-from connector.store.models.tenancy import Connection, EcbRate, Shop
+from connector.store.models.tenancy import Connection, EcbRate, Shop, ShopEcbRate
 
 __all__ = [
     "Channel",
@@ -43,6 +43,7 @@ __all__ = [
     "Role",
     "Sequence",
     "Shop",
+    "ShopEcbRate",
     "Step",
     "Task",
     "TaskKind",

@@ -74,19 +74,25 @@ class Shop(TimestampMixin, Base):
 
 
 class EcbRate(TimestampMixin, Base):
-    """The ECB main refinancing rate in force on a half-year's first day (1 January, 1 July).
-
-    Rows without a shop are the shipped table (migration 0013); a shop's own rows (the next
-    half-year's rate, added by its owner) take precedence for that shop only.
-    """
+    """The shipped table (migration 0013 seeds it, for every shop): the ECB main refinancing
+    rate in force on a half-year's first day (1 January, 1 July), L441-10 II."""
 
     __tablename__ = "ecb_rate"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    starts_on: Mapped[date] = mapped_column(unique=True)
+    rate_bp: Mapped[int]
+
+
+class ShopEcbRate(TimestampMixin, Base):
+    """A half-year's ECB rate an owner added for their shop (the next one, before a release
+    ships it); it takes precedence over the shipped row for that shop only."""
+
+    __tablename__ = "shop_ecb_rate"
     __table_args__ = (UniqueConstraint("shop_id", "starts_on"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    shop_id: Mapped[int | None] = mapped_column(
-        ForeignKey("shop.id", ondelete="CASCADE"), index=True
-    )
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id", ondelete="CASCADE"))
     starts_on: Mapped[date]
     rate_bp: Mapped[int]
 
