@@ -21,7 +21,7 @@ def ecb_table(session: Session, shop_id: int) -> RateTable:
     rows = session.execute(union_all(shipped, own)).all()
     rates: dict[date, Decimal] = {}
     for starts_on, rate_bp, _ in sorted(rows, key=lambda r: (r[2], r[0])):  # own ones last
-        rates[starts_on] = Decimal(rate_bp) / 100
+        rates[starts_on] = (Decimal(rate_bp) / 100).quantize(Decimal("0.01"))  # « 2,40 % »
     return RateTable(rates)
 
 

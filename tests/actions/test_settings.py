@@ -191,7 +191,7 @@ def test_good_values_are_saved_and_shown(services: Services, shop: Shop) -> None
     assert view.values["contractual_rate"] == "12.50"
     assert view.values["escalate_above"] == "1500.00"
     assert [(r.half_year, str(r.rate), r.own) for r in view.ecb_rows[:2]] == [
-        ("2026-H2", "2.4", True),
+        ("2026-H2", "2.40", True),
         ("2026-H1", "2.15", False),
     ]
     # Emptying an optional setting clears it; a switch back to ECB + points drops the rate.
