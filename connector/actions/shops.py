@@ -93,6 +93,15 @@ def create(
         return summary(shop)
 
 
+def get(svc: Services, shop_id: int) -> ShopSummary:
+    """One shop's summary (ShopError when there is no such shop)."""
+    with svc.sessions() as s:
+        shop = s.get(Shop, shop_id)
+        if shop is None:
+            raise ShopError(f"shop {shop_id} does not exist")
+        return summary(shop)
+
+
 def list_shops(svc: Services) -> list[ShopSummary]:
     with svc.sessions() as s:
         return [summary(shop) for shop in s.scalars(select(Shop).order_by(Shop.id))]

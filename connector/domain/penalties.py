@@ -41,9 +41,12 @@ class PenaltyPolicy:
     """Percent per year charged to consumers; None: no interest for consumers."""
     indemnity: Money = DEFAULT_INDEMNITY
     """Fixed B2B recovery indemnity, once per invoice."""
+    contractual_rate: Decimal | None = None
+    """Percent per year agreed in the shop's terms for B2B instead of ECB + margin (the caller
+    checks it is at least three times the legal interest rate); None: ECB + margin."""
 
     def __post_init__(self) -> None:
-        for name in ("ecb_rate", "b2b_margin_points", "consumer_rate"):
+        for name in ("ecb_rate", "b2b_margin_points", "consumer_rate", "contractual_rate"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, Decimal):
                 raise TypeError(
@@ -53,6 +56,8 @@ class PenaltyPolicy:
             raise ValueError("b2b_margin_points cannot be negative")
         if self.consumer_rate is not None and self.consumer_rate < 0:
             raise ValueError("consumer_rate cannot be negative")
+        if self.contractual_rate is not None and self.contractual_rate < 0:
+            raise ValueError("contractual_rate cannot be negative")
         if not isinstance(self.indemnity, Money):
             raise TypeError("PenaltyPolicy.indemnity must be Money")
         if self.indemnity.amount < 0:
@@ -60,7 +65,10 @@ class PenaltyPolicy:
 
 
 def annual_rate(policy: PenaltyPolicy, *, is_b2b: bool) -> Decimal | None:
-    """Percent per year: ECB + margin for B2B, the shop's consumer rate (maybe None) otherwise."""
+    """Percent per year: the contractual rate or ECB + margin for B2B, the shop's consumer rate
+    (maybe None) otherwise."""
+    if is_b2b and policy.contractual_rate is not None:
+        return policy.contractual_rate
     if is_b2b:
         return policy.ecb_rate + policy.b2b_margin_points
     return policy.consumer_rate
@@ -148,9 +156,11 @@ def interest_lines(
     lines: list[InterestLine] = []
     for first, last in late_periods(due_on, on):
         ecb: Decimal | None = None
-        if is_b2b:
+        if is_b2b and policy.contractual_rate is not None:
+            rate: Decimal | None = policy.contractual_rate
+        elif is_b2b:
             ecb = ecb_rate_for(half_year_start(first)) if ecb_rate_for else policy.ecb_rate
-            rate: Decimal | None = ecb + policy.b2b_margin_points
+            rate = ecb + policy.b2b_margin_points
         else:
             rate = policy.consumer_rate
         if rate is None:

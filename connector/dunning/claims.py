@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connector.dunning.compose import local_due_on
+from connector.dunning.ecb import flag_missing_ecb_rate
 from connector.dunning.payment_ways import can_be_paid
 from connector.dunning.planner import (
     Action,
@@ -143,6 +144,7 @@ class Claimer:
         self.lease_until = lease_until
         self.catalog = catalog or StepCatalog()
         self.shops: dict[int, Shop] = {}
+        self.ecb_checked: set[int] = set()  # shops whose ECB table was checked in this pass
         self.told_no_way_to_pay: set[int] = set()  # shops whose task was opened in this claim
 
     def shop(self, shop_id: int) -> Shop:
@@ -207,6 +209,9 @@ class Claimer:
         window = sending_window(shop)
         escalation = escalation_policy(shop)
         today = window.local_date(now)
+        if customer.is_b2b and shop.id not in self.ecb_checked:
+            self.ecb_checked.add(shop.id)
+            flag_missing_ecb_rate(self.s, shop, today)
         emailed_today = (
             self.s.scalar(
                 select(func.count(Message.id)).where(
@@ -436,4 +441,5 @@ def facts_for(inv: Invoice, customer: Customer, shop: Shop) -> InvoiceFacts:
         email_blocked=customer.email_blocked_reason is not None or not customer.email,
         handed_off=inv.handed_off_at is not None,
         prescribed=inv.prescribed_at is not None,
+        prescription_applies=shop.prescription_enabled,
     )

@@ -9,12 +9,13 @@ from decimal import Decimal
 
 from babel.numbers import format_decimal
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from connector.domain.dates import date_span, local_date, long_date
 from connector.domain.identity import format_siren
 from connector.domain.money import Money
-from connector.domain.penalties import InterestLine, PenaltyPolicy, compute_penalties
+from connector.domain.penalties import EcbRateFor, InterestLine, PenaltyPolicy, compute_penalties
+from connector.domain.rates import RateTable
 from connector.domain.typography import percent
 from connector.dunning.context import (
     CustomerView,
@@ -27,6 +28,7 @@ from connector.dunning.payment_ways import is_web_url
 from connector.dunning.planner import StepSpec, announced_deadline
 from connector.dunning.rules import penalty_policy
 from connector.store.models import Channel, Customer, Invoice, Reminder, ReminderState, Shop
+from connector.store.rates import ecb_table
 
 SentHistory = Mapping[int, Sequence[datetime]]
 """invoice id → when its reminders really went out (UTC), oldest first."""
@@ -107,7 +109,9 @@ def build_context(
     locale = locale or message_locale(shop, customer)
     today = local_date(now, shop.timezone)
     lead = max((step for _, step in items), key=lambda s: s.offset_days)
-    policy = penalty_policy(shop)
+    table = _ecb_table(shop, customer, items)
+    policy = penalty_policy(shop, table.rate_for(today) if table is not None else None)
+    ecb_rate_for = table.rate_for if table is not None else None
     views = []
     total_due: Money | None = None
     common: set[date] | None = None
@@ -115,7 +119,7 @@ def build_context(
         days = {local_date(sent, shop.timezone) for sent in (history or {}).get(invoice.id, ())}
         common = days if common is None else common & days
         reminded_on = _long_dates(days, locale)
-        view = _invoice_view(invoice, step, shop, customer, today, locale, policy)
+        view = _invoice_view(invoice, step, shop, customer, today, locale, policy, ecb_rate_for)
         views.append(replace(view, reminded_on=reminded_on))
         total_due = invoice.amount_due if total_due is None else _add(total_due, invoice)
     deadline_on = message_deadline(shop, (step for _, step in items), now)
@@ -163,6 +167,24 @@ def build_context(
     )
 
 
+def _ecb_table(
+    shop: Shop, customer: Customer, items: Sequence[tuple[Invoice, StepSpec]]
+) -> RateTable | None:
+    """The shop's ECB table by half-year (L441-10 II), read only when a B2B message shows
+    ECB-based interest: one query, in the session that loaded the shop (every caller builds the
+    context inside one). A half-year missing from it uses the last known rate (the tick opens a
+    task for the owner to add it)."""
+    if not customer.is_b2b or shop.contractual_rate_bp is not None:
+        return None
+    if not any(step.show_penalties for _, step in items):
+        return None
+    session = object_session(shop)
+    if session is None:
+        return None
+    table = ecb_table(session, shop.id)
+    return table if table.rates else None
+
+
 def message_deadline(shop: Shop, steps: Iterable[StepSpec], now: datetime) -> date | None:
     """The deadline a message of these steps, written at ``now``, announces (its lead step's);
     the date it prints and the date the store keeps for the schedule (Reminder.deadline_on)."""
@@ -194,6 +216,7 @@ def _invoice_view(
     today: date,
     locale: str,
     policy: PenaltyPolicy,
+    ecb_rate_for: EcbRateFor | None = None,
 ) -> InvoiceView:
     due_on = local_due_on(invoice, shop)
     issued_on = local_date(invoice.issued_at, shop.timezone)
@@ -206,6 +229,7 @@ def _invoice_view(
             due_on,
             today,
             is_b2b=customer.is_b2b,
+            ecb_rate_for=ecb_rate_for,
         )
         if pen.interest is not None and pen.rate is not None and pen.interest.is_positive():
             interest = pen.interest.format(locale)

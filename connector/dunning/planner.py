@@ -49,6 +49,9 @@ class InvoiceFacts:
     email_blocked: bool = False
     handed_off: bool = False
     prescribed: bool = False
+    # The shop's "prescription" setting: off, a time-barred claim is still reminded (an owner
+    # who interrupted the period: acknowledged debt, legal action).
+    prescription_applies: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +159,7 @@ def plan(
     if stop is not None:
         return stop
     today = window.local_date(now)
-    if is_prescribed(facts.due_on, today, is_b2b=facts.is_b2b):
+    if facts.prescription_applies and is_prescribed(facts.due_on, today, is_b2b=facts.is_b2b):
         return Plan(Action.PRESCRIBE, reason="prescribed: the claim is time-barred")
 
     remaining = sorted(

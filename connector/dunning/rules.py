@@ -31,9 +31,14 @@ def sending_window(shop: Shop) -> SendingWindow:
     )
 
 
-def penalty_policy(shop: Shop) -> PenaltyPolicy:
+def penalty_policy(shop: Shop, ecb_rate: Decimal | None = None) -> PenaltyPolicy:
+    """The shop's penalty settings; ``ecb_rate``: the current half-year's rate from the shop's
+    ECB table (the shop's single ``ecb_rate_bp`` column otherwise)."""
     return PenaltyPolicy(
-        ecb_rate=_bp(shop.ecb_rate_bp),
+        ecb_rate=_bp(shop.ecb_rate_bp) if ecb_rate is None else ecb_rate,
+        contractual_rate=None
+        if shop.contractual_rate_bp is None
+        else _bp(shop.contractual_rate_bp),
         b2b_margin_points=_bp(shop.b2b_margin_bp),
         consumer_rate=None if shop.consumer_rate_bp is None else _bp(shop.consumer_rate_bp),
         indemnity=Money.from_minor(shop.indemnity_minor, "EUR"),

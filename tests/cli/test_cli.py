@@ -278,7 +278,7 @@ def test_shop_set_takes_the_identification_letters_need(run) -> None:  # type: i
         (("--siren", "12345"), "siren: must be 9 digits"),
         (("--address", "12 rue des Lilas"), "address: give at least a street line"),
         (("--address", "12 rue des Lilas\\nParis"), "address: no line starts with a postal code"),
-        (("--legal-name", "  "), "legal_name: must not be empty"),
+        (("--legal-name", "x" * 300), "--legal-name: one line of at most 255 characters"),
     ):
         code, out, err = run("shop", "set", "1", "--rcs-city", "Lyon", *args)
         assert code != 0 and field in err and "Traceback" not in err, err

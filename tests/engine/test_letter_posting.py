@@ -181,7 +181,7 @@ def test_cli_sets_the_delay_and_records_a_posting(env: dict[str, str], tmp_path:
     assert code == 0, err
     assert json.loads(out)["posting_delay_days"] == 4
     code, _, err = run("shop", "set", "1", "--posting-delay", "40")
-    assert code == 1 and "--posting-delay 40: between 0 and 15 days" in err
+    assert code == 1 and "--posting-delay: between 0 and 15 (got 40)" in err
     assert err.strip().count("\n") == 0
     csv_file = tmp_path / "invoices.csv"
     csv_file.write_text(CSV)

@@ -344,10 +344,10 @@ def test_home_says_what_the_owner_must_do(client: FlaskClient, services: Service
         )
         open_task(s, shop_id=other.id, kind=TaskKind.BOUNCE, title="Lenoir's own", dedupe_key="b")
     home = _html(client, "/")
-    assert "--payment-instructions" in home
+    assert 'href="/settings/sending#payment_instructions"' in home  # the page, not the CLI
     assert "Fix Marie&#39;s address" in home and "Lenoir" not in home
     with write_session(services.sessions) as s:
         found = s.get(Shop, mine.id)
         assert found is not None
         found.payment_instructions = "Virement : IBAN FR76 3000 6000 0112 3456 7890 189"
-    assert "--payment-instructions" not in _html(client, "/")
+    assert "#payment_instructions" not in _html(client, "/")

@@ -22,12 +22,13 @@ from connector.store.models.events import (
     WebhookEvent,
     WebhookOutcome,
 )
-from connector.store.models.tenancy import Connection, Shop
+from connector.store.models.tenancy import Connection, EcbRate, Shop, ShopEcbRate
 
 __all__ = [
     "Channel",
     "Connection",
     "Customer",
+    "EcbRate",
     "Invoice",
     "LetterDocument",
     "Membership",
@@ -42,6 +43,7 @@ __all__ = [
     "Role",
     "Sequence",
     "Shop",
+    "ShopEcbRate",
     "Step",
     "Task",
     "TaskKind",

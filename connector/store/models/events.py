@@ -65,6 +65,7 @@ class TaskKind(StrEnum):
     FOLLOW_UP = "follow_up"  # a task step of the sequence: a person does what the step says
     BROKEN_CONNECTION = "broken_connection"  # its secrets cannot be opened, or it is refused
     PAYMENT_INSTRUCTIONS = "payment_instructions"  # no way to pay: payment messages wait
+    ECB_RATE_MISSING = "ecb_rate_missing"  # this half-year's ECB rate is not in the table
 
 
 class TaskState(StrEnum):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
@@ -52,6 +52,12 @@ class Shop(TimestampMixin, Base):
     ecb_rate_bp: Mapped[int] = mapped_column(default=215)
     b2b_margin_bp: Mapped[int] = mapped_column(default=1000)
     consumer_rate_bp: Mapped[int | None]
+    # A B2B late rate agreed in the shop's terms instead of ECB + margin (at least three times
+    # the legal interest rate, L441-10 II); None: ECB rate of the half-year + b2b_margin_bp.
+    contractual_rate_bp: Mapped[int | None]
+    # Stop reminding and flag an invoice once its claim is time-barred (2 years consumer,
+    # 5 years B2B). Off only for an owner who interrupted it (acknowledged debt, legal action).
+    prescription_enabled: Mapped[bool] = mapped_column(default=True)
     indemnity_minor: Mapped[int] = mapped_column(default=4000)  # EUR cents
     # Sending window in the shop's own timezone.
     window_start: Mapped[time] = mapped_column(default=time(9, 0))
@@ -65,6 +71,30 @@ class Shop(TimestampMixin, Base):
     thank_you_enabled: Mapped[bool] = mapped_column(default=False)
     # Days a posted letter takes to arrive: a formal notice's deadline counts from then.
     letter_posting_delay_days: Mapped[int] = mapped_column(default=2)
+
+
+class EcbRate(TimestampMixin, Base):
+    """The shipped table (migration 0013 seeds it, for every shop): the ECB main refinancing
+    rate in force on a half-year's first day (1 January, 1 July), L441-10 II."""
+
+    __tablename__ = "ecb_rate"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    starts_on: Mapped[date] = mapped_column(unique=True)
+    rate_bp: Mapped[int]
+
+
+class ShopEcbRate(TimestampMixin, Base):
+    """A half-year's ECB rate an owner added for their shop (the next one, before a release
+    ships it); it takes precedence over the shipped row for that shop only."""
+
+    __tablename__ = "shop_ecb_rate"
+    __table_args__ = (UniqueConstraint("shop_id", "starts_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id", ondelete="CASCADE"))
+    starts_on: Mapped[date]
+    rate_bp: Mapped[int]
 
 
 class Connection(TimestampMixin, Base):
