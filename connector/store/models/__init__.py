@@ -11,7 +11,9 @@ from connector.store.models.dunning import (
     Reminder,
     ReminderState,
     Sequence,
+    SequenceRule,
     Step,
+    StepTemplate,
 )
 from connector.store.models.events import (
     Task,
@@ -41,8 +43,10 @@ __all__ = [
     "ReminderState",
     "Role",
     "Sequence",
+    "SequenceRule",
     "Shop",
     "Step",
+    "StepTemplate",
     "Task",
     "TaskKind",
     "TaskState",
