@@ -51,7 +51,7 @@ TONES = ("friendly", "polite", "firmer", "firm", "formal")
 MAX_OFFSET_AFTER = 730  # two years: the consumer prescription (domain.prescription)
 #: The shipped wording a new step starts from, per channel of the new step.
 BASED_ON_DEFAULT = "reminder_3"
-_KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _LANG_RE = re.compile(r"^[a-z]{2}$")
 #: Waiting invoices are woken to this instant: any tick sees them and plans them again.
 WAKE_AT = datetime(2000, 1, 1, tzinfo=UTC)
@@ -271,14 +271,14 @@ def list_rules(svc: Services, shop_id: int | None) -> list[RuleView]:
         return [_rule_view(r, names) for r in _rules(s, shop)]
 
 
-def _own_sequence(s: Session, shop: Shop, sequence_id: int) -> Sequence:
+def own_sequence(s: Session, shop: Shop, sequence_id: int) -> Sequence:
     seq = s.scalar(select(Sequence).where(Sequence.id == sequence_id, Sequence.shop_id == shop.id))
     if seq is None:
         raise SequenceError(f"no sequence {sequence_id} in this shop")
     return seq
 
 
-def _own_step(s: Session, shop: Shop, step_id: int) -> Step:
+def own_step(s: Session, shop: Shop, step_id: int) -> Step:
     step = s.scalar(
         select(Step)
         .join(Sequence, Sequence.id == Step.sequence_id)
@@ -302,7 +302,7 @@ def wake_invoices(s: Session, shop: Shop) -> None:
 # ---------------------------------------------------------------- sequences
 
 
-def _clean_name(name: str) -> str:
+def clean_name(name: str) -> str:
     name = " ".join((name or "").split())
     if not name:
         raise SequenceError("name: give the sequence a name")
@@ -315,10 +315,10 @@ def create_sequence(
     svc: Services, shop_id: int | None, name: str, *, copy_of: int | None = None
 ) -> SequenceView:
     """A new sequence: a copy of ``copy_of`` (default: the default sequence), steps and wording."""
-    name = _clean_name(name)
+    name = clean_name(name)
     with write_session(svc.sessions) as s:
         shop = resolve_shop(s, shop_id)
-        source = _own_sequence(s, shop, copy_of) if copy_of else ensure_default_sequence(s, shop)
+        source = own_sequence(s, shop, copy_of) if copy_of else ensure_default_sequence(s, shop)
         if s.scalar(select(Sequence.id).where(Sequence.shop_id == shop.id, Sequence.name == name)):
             raise SequenceError(f"name: a sequence named {name!r} already exists")
         seq = Sequence(shop_id=shop.id, name=name, is_default=False)
@@ -352,10 +352,10 @@ def _copy_step(step: Step) -> Step:
 
 
 def rename_sequence(svc: Services, shop_id: int | None, sequence_id: int, name: str) -> None:
-    name = _clean_name(name)
+    name = clean_name(name)
     with write_session(svc.sessions) as s:
         shop = resolve_shop(s, shop_id)
-        seq = _own_sequence(s, shop, sequence_id)
+        seq = own_sequence(s, shop, sequence_id)
         clash = s.scalar(
             select(Sequence.id).where(
                 Sequence.shop_id == shop.id, Sequence.name == name, Sequence.id != seq.id
@@ -371,7 +371,7 @@ def delete_sequence(svc: Services, shop_id: int | None, sequence_id: int) -> Non
     (or the default) from the next tick. One with reminders on record is kept (evidence)."""
     with write_session(svc.sessions) as s:
         shop = resolve_shop(s, shop_id)
-        seq = _own_sequence(s, shop, sequence_id)
+        seq = own_sequence(s, shop, sequence_id)
         if seq.is_default:
             raise SequenceError("the default sequence cannot be deleted (it is the fallback)")
         used = s.scalar(
@@ -443,7 +443,7 @@ def add_rule(svc: Services, shop_id: int | None, rule: RuleInput) -> RuleView:
             raise SequenceError(f"excluded_emails: {email!r} is not an email address")
     with write_session(svc.sessions) as s:
         shop = resolve_shop(s, shop_id)
-        seq = _own_sequence(s, shop, rule.sequence_id)
+        seq = own_sequence(s, shop, rule.sequence_id)
         if rule.connection_id is not None and not s.scalar(
             select(Connection.id).where(
                 Connection.id == rule.connection_id, Connection.shop_id == shop.id
@@ -516,7 +516,7 @@ class StepInput:
     new_deadline_days: int | None = None
 
 
-def _apply_step(step: Step, data: StepInput, siblings: list[Step]) -> None:
+def apply_step(step: Step, data: StepInput, siblings: list[Step]) -> None:
     """Validate ``data`` (errors name the field) and write it into ``step``."""
     lead = PLAN_LEAD.days
     if not -lead <= data.offset_days <= MAX_OFFSET_AFTER:
@@ -575,17 +575,17 @@ def add_step(
         raise SequenceError(f"based_on: no shipped wording {based_on!r}")
     with write_session(svc.sessions) as s:
         shop = resolve_shop(s, shop_id)
-        seq = _own_sequence(s, shop, sequence_id)
+        seq = own_sequence(s, shop, sequence_id)
         taken = {st.key for st in seq.steps}
         key = (key or "").strip().lower() or next(
             f"step_{n}" for n in range(1, 1000) if f"step_{n}" not in taken
         )
-        if not _KEY_RE.match(key):
+        if not KEY_RE.match(key):
             raise SequenceError("key: lower-case letters, digits and _ (a letter first)")
         if key in taken:
             raise SequenceError(f"key: the sequence already has a step {key!r}")
         step = Step(key=key, position=len(seq.steps), offset_days=0, channel=Channel.EMAIL)
-        _apply_step(step, data, list(seq.steps))
+        apply_step(step, data, list(seq.steps))
         for language in ("fr", "en"):
             subject, body = split_source(renderer.source(f"{language}/{based_on}"))
             step.templates.append(
@@ -600,9 +600,9 @@ def add_step(
 def update_step(svc: Services, shop_id: int | None, step_id: int, data: StepInput) -> StepView:
     with write_session(svc.sessions) as s:
         shop = resolve_shop(s, shop_id)
-        step = _own_step(s, shop, step_id)
+        step = own_step(s, shop, step_id)
         siblings = list(s.scalars(select(Step).where(Step.sequence_id == step.sequence_id)))
-        _apply_step(step, data, siblings)
+        apply_step(step, data, siblings)
         wake_invoices(s, shop)
         return _step_view(step)
 
@@ -612,7 +612,7 @@ def move_step(svc: Services, shop_id: int | None, step_id: int, up: bool) -> Non
     moved up goes out earlier). Reminders already on record keep the day they had."""
     with write_session(svc.sessions) as s:
         shop = resolve_shop(s, shop_id)
-        step = _own_step(s, shop, step_id)
+        step = own_step(s, shop, step_id)
         steps = sorted(
             s.scalars(
                 select(Step).where(Step.sequence_id == step.sequence_id, Step.active.is_(True))
@@ -633,7 +633,7 @@ def remove_step(svc: Services, shop_id: int | None, step_id: int) -> str:
     """Delete a step, or deactivate it when reminders point at it (the evidence stays)."""
     with write_session(svc.sessions) as s:
         shop = resolve_shop(s, shop_id)
-        step = _own_step(s, shop, step_id)
+        step = own_step(s, shop, step_id)
         used = s.scalar(select(func.count(Reminder.id)).where(Reminder.step_id == step.id))
         siblings = list(s.scalars(select(Step).where(Step.sequence_id == step.sequence_id)))
         if len([st for st in siblings if st.active]) <= 1:
@@ -663,7 +663,7 @@ class TemplateView:
     custom: bool  # False: the shipped wording (what "Reset to default" brings back)
 
 
-def _check_language(language: str) -> str:
+def check_language(language: str) -> str:
     language = (language or "").strip().lower()
     if not _LANG_RE.match(language):
         raise SequenceError(f"language: {language!r} is not a two-letter language code")
@@ -681,10 +681,10 @@ def shipped_template(step_key: str, language: str) -> tuple[str, str]:
 
 
 def get_template(svc: Services, shop_id: int | None, step_id: int, language: str) -> TemplateView:
-    language = _check_language(language)
+    language = check_language(language)
     with svc.sessions() as s:
         shop = resolve_shop(s, shop_id)
-        step = _own_step(s, shop, step_id)
+        step = own_step(s, shop, step_id)
         own = next((t for t in step.templates if t.language == language), None)
         if own is not None:
             return TemplateView(step.id, step.key, language, own.subject, own.body, True)
@@ -700,15 +700,15 @@ def save_template(
 ) -> TemplateView:
     """Check the draft in the limited renderer (syntax with its line, limits, mandatory
     mentions — DraftError), then store it. Nothing is written when it is refused."""
-    language = _check_language(language)
+    language = check_language(language)
     draft = Draft(language, subject, body)
     with svc.sessions() as s:  # read, then check with no transaction held
         shop = resolve_shop(s, shop_id)
-        spec = spec_of(_own_step(s, shop, step_id))
+        spec = spec_of(own_step(s, shop, step_id))
     check_draft(draft, spec)
     with write_session(svc.sessions) as s:
         shop = resolve_shop(s, shop_id)
-        step = _own_step(s, shop, step_id)
+        step = own_step(s, shop, step_id)
         own = next((t for t in step.templates if t.language == language), None)
         if own is None:
             step.templates.append(
@@ -721,10 +721,10 @@ def save_template(
 
 def reset_template(svc: Services, shop_id: int | None, step_id: int, language: str) -> None:
     """Back to the shipped wording (a step we ship no wording for keeps its English one)."""
-    language = _check_language(language)
+    language = check_language(language)
     with write_session(svc.sessions) as s:
         shop = resolve_shop(s, shop_id)
-        step = _own_step(s, shop, step_id)
+        step = own_step(s, shop, step_id)
         own = next((t for t in step.templates if t.language == language), None)
         if own is None:
             return
