@@ -124,7 +124,8 @@ def test_a_changed_offset_never_brings_a_passed_step_back(
         third.id,
         StepInput(offset_days=3, tone="firm", show_penalties=True),
     )
-    runner.tick(paris(DUE + timedelta(days=8)))
+    # Tuesday 23: past the 5-day deadline reminder_2 announced, before the old D+14.
+    runner.tick(paris(DUE + timedelta(days=13)))
     assert [r.step_key for r in _reminders(services, "F-1")] == [
         "courtesy",
         "reminder_1",
