@@ -76,7 +76,7 @@ def _evidence(services: Services) -> dict[int, tuple[object, ...]]:
         }
 
 
-def _apply(services: Services, shop_id: int, seqs: dict[str, int], edit: tuple) -> None:  # type: ignore[type-arg]
+def _apply(services: Services, shop_id: int, seqs: dict[str, int], edit: tuple) -> None:
     kind = edit[0]
     try:
         if kind == "rule":
@@ -154,7 +154,7 @@ def _check_invariants(services: Services, evidence: dict[int, tuple[object, ...]
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(st.lists(edits, min_size=3, max_size=10))
-def test_random_edits_and_ticks_keep_the_invariants(services: Services, plan: list[tuple]) -> None:  # type: ignore[type-arg]
+def test_random_edits_and_ticks_keep_the_invariants(services: Services, plan: list[tuple]) -> None:
     _reset(services)
     with write_session(services.sessions) as s:
         shop_id = create_shop(s, name="Atelier", email="compta@atelier.example").id

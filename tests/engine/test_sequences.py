@@ -86,7 +86,7 @@ def test_first_matching_rule_decides_and_counts_agree_with_the_planner(
 
 def test_moving_an_invoice_to_another_sequence_never_resends_nor_piles_up(
     services: Services, shop: Shop, make_runner
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     add_invoices(services, shop, [normalized("F-1", email="marie@client.example", due_on=DUE)])
     runner = make_runner()
     runner.tick(paris(DUE + timedelta(days=1)))  # reminder_1 (D+1) of the default sequence
@@ -110,7 +110,7 @@ def test_moving_an_invoice_to_another_sequence_never_resends_nor_piles_up(
 
 def test_a_changed_offset_never_brings_a_passed_step_back(
     services: Services, shop: Shop, make_runner
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     add_invoices(services, shop, [normalized("F-1", email="marie@client.example", due_on=DUE)])
     runner = make_runner()
     runner.tick(paris(DUE + timedelta(days=7)))  # reminder_2 (D+7); D+1 skipped
@@ -136,7 +136,7 @@ def test_a_changed_offset_never_brings_a_passed_step_back(
 
 def test_removing_a_step_with_reminders_deactivates_it_and_keeps_the_evidence(
     services: Services, shop: Shop, make_runner
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     add_invoices(services, shop, [normalized("F-1", email="marie@client.example", due_on=DUE)])
     make_runner().tick(paris(DUE + timedelta(days=1)))
     sent = next(r for r in _reminders(services, "F-1") if r.state is ReminderState.SENT)
