@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from connector.actions.sequences import SequenceError, own_step
+from connector.actions.sequences import SequenceNotFound, own_step
 from connector.dunning.compose import build_context, sent_history
 from connector.dunning.drafts import Draft, render_draft
 from connector.dunning.dry_run import DryRunReport, dry_run, next_business_opening
@@ -83,7 +83,7 @@ def preview_template(
             select(Invoice).where(Invoice.id == invoice_id, Invoice.shop_id == shop.id)
         )
         if invoice is None:
-            raise SequenceError(f"invoice: no invoice {invoice_id} in this shop")
+            raise SequenceNotFound(f"invoice: no invoice {invoice_id} in this shop")
         ctx = build_context(
             shop,
             invoice.customer,

@@ -61,6 +61,10 @@ class SequenceError(ShopError):
     """Bad input or an impossible edit; the message names the field and what to fix."""
 
 
+class SequenceNotFound(SequenceError):
+    """No such sequence, step, rule or invoice in this shop (another shop's ids included)."""
+
+
 # ---------------------------------------------------------------- views
 
 
@@ -260,7 +264,7 @@ def show_sequence(svc: Services, shop_id: int | None, sequence_id: int) -> Seque
     for view in list_sequences(svc, shop_id):
         if view.id == sequence_id:
             return view
-    raise SequenceError(f"no sequence {sequence_id} in this shop")
+    raise SequenceNotFound(f"no sequence {sequence_id} in this shop")
 
 
 def list_rules(svc: Services, shop_id: int | None) -> list[RuleView]:
@@ -274,7 +278,7 @@ def list_rules(svc: Services, shop_id: int | None) -> list[RuleView]:
 def own_sequence(s: Session, shop: Shop, sequence_id: int) -> Sequence:
     seq = s.scalar(select(Sequence).where(Sequence.id == sequence_id, Sequence.shop_id == shop.id))
     if seq is None:
-        raise SequenceError(f"no sequence {sequence_id} in this shop")
+        raise SequenceNotFound(f"no sequence {sequence_id} in this shop")
     return seq
 
 
@@ -285,7 +289,7 @@ def own_step(s: Session, shop: Shop, step_id: int) -> Step:
         .where(Step.id == step_id, Sequence.shop_id == shop.id)
     )
     if step is None:
-        raise SequenceError(f"no step {step_id} in this shop")
+        raise SequenceNotFound(f"no step {step_id} in this shop")
     return step
 
 
@@ -478,7 +482,7 @@ def delete_rule(svc: Services, shop_id: int | None, rule_id: int) -> None:
             select(SequenceRule).where(SequenceRule.id == rule_id, SequenceRule.shop_id == shop.id)
         )
         if row is None:
-            raise SequenceError(f"no rule {rule_id} in this shop")
+            raise SequenceNotFound(f"no rule {rule_id} in this shop")
         s.delete(row)
         wake_invoices(s, shop)
 
@@ -490,7 +494,7 @@ def move_rule(svc: Services, shop_id: int | None, rule_id: int, up: bool) -> Non
         rules = _rules(s, shop)
         index = next((i for i, r in enumerate(rules) if r.id == rule_id), None)
         if index is None:
-            raise SequenceError(f"no rule {rule_id} in this shop")
+            raise SequenceNotFound(f"no rule {rule_id} in this shop")
         other = index - 1 if up else index + 1
         if 0 <= other < len(rules):
             for position, row in enumerate(rules, start=1):
@@ -678,6 +682,22 @@ def shipped_template(step_key: str, language: str) -> tuple[str, str]:
         return split_source(renderer.source(renderer.resolve(language, step_key)))
     except TemplateError:
         return "", ""
+
+
+@dataclass(frozen=True, slots=True)
+class StepInSequence:
+    step: StepView
+    sequence_id: int
+    sequence_name: str
+
+
+def step_summary(svc: Services, shop_id: int | None, step_id: int) -> StepInSequence:
+    with svc.sessions() as s:
+        shop = resolve_shop(s, shop_id)
+        step = own_step(s, shop, step_id)
+        seq = s.get(Sequence, step.sequence_id)
+        assert seq is not None
+        return StepInSequence(_step_view(step), seq.id, seq.name)
 
 
 def get_template(svc: Services, shop_id: int | None, step_id: int, language: str) -> TemplateView:
