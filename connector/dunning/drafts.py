@@ -82,4 +82,13 @@ def check_draft(draft: Draft, step: StepSpec, pool: RenderPool | None = None) ->
         problems = message_problems(ctx, message)
         if problems:
             who = "a business customer" if b2b else "a consumer"
-            raise DraftError(Place("template", None), f"{problems[0]} (writing to {who})")
+            raise DraftError(Place("template", None), f"{_general(problems[0], ctx)} (to {who})")
+
+
+def _general(problem: str, ctx: ReminderContext) -> str:
+    """A problem found on a sample invoice, said of any invoice (the sample's number would
+    only puzzle the owner)."""
+    for inv in ctx.invoices:
+        problem = problem.replace(f"invoice {inv.number}", "the invoice number")
+        problem = problem.replace(f" of {inv.number}", "")
+    return problem

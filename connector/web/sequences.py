@@ -334,7 +334,9 @@ def save_template(step_id: int) -> Response | tuple[str, int]:
     except actions.SequenceNotFound:
         abort(404)
     except DraftError as exc:
-        return _editor(shop, step_id, language, subject, body, True, exc), 422
+        # Nothing was saved: the page says what the step uses now (own wording or default).
+        stored = actions.get_template(_svc(), shop.id, step_id, language)
+        return _editor(shop, step_id, language, subject, body, stored.custom, exc), 422
     except actions.SequenceError as exc:
         flash(str(exc))
         return redirect(url_for(".template", step_id=step_id, lang=language))
