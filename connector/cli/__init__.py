@@ -15,6 +15,7 @@ from connector.cli import (
     owner,
     platforms,
     run,
+    sequences,
     shop,
     tick,
 )
@@ -35,6 +36,7 @@ for module in (
     connections,
     invoices,
     letters,
+    sequences,
     tick,
     customers,
     keys,

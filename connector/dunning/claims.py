@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from connector.dunning.assignment import ShopRules, load_rules
 from connector.dunning.compose import local_due_on
 from connector.dunning.ecb import flag_missing_ecb_rate
 from connector.dunning.payment_ways import can_be_paid
@@ -84,9 +85,14 @@ class StepCatalog:
     def __init__(self) -> None:
         self._by_sequence: dict[int, tuple[StepSpec, ...]] = {}
         self._default_for_shop: dict[int, int] = {}
+        self._rules_for_shop: dict[int, ShopRules] = {}
 
     def for_invoice(self, session: Session, shop: Shop, invoice: Invoice) -> tuple[StepSpec, ...]:
-        seq_id = invoice.sequence_id
+        seq_id = invoice.sequence_id  # pinned by the owner; else the rules decide
+        if seq_id is None:
+            if shop.id not in self._rules_for_shop:
+                self._rules_for_shop[shop.id] = load_rules(session, shop.id)
+            seq_id = self._rules_for_shop[shop.id].sequence_for(invoice)
         if seq_id is None:
             if shop.id not in self._default_for_shop:
                 self._default_for_shop[shop.id] = ensure_default_sequence(session, shop).id
@@ -171,12 +177,18 @@ class Claimer:
         done: dict[int, set[int]] = defaultdict(set)
         sent: dict[int, int] = defaultdict(int)
         deadlines: dict[int, date] = {}
-        for inv_id, step_id, state, deadline_on in self.s.execute(
+        reached: dict[int, date] = {}
+        for inv_id, step_id, state, deadline_on, due_on in self.s.execute(
             select(
-                Reminder.invoice_id, Reminder.step_id, Reminder.state, Reminder.deadline_on
+                Reminder.invoice_id,
+                Reminder.step_id,
+                Reminder.state,
+                Reminder.deadline_on,
+                Reminder.due_on,
             ).where(Reminder.invoice_id.in_(inv_ids))
         ):
             done[inv_id].add(step_id)
+            reached[inv_id] = max(due_on, reached.get(inv_id, due_on))
             if state in COUNTS_AS_SENT:
                 sent[inv_id] += 1
             if deadline_on is not None and state in ANNOUNCES_DEADLINE:
@@ -185,7 +197,7 @@ class Claimer:
             result.customers_seen += 1
             try:
                 with self.s.begin_nested():
-                    self._claim_one(invoices, done, sent, deadlines, now, result)
+                    self._claim_one(invoices, done, sent, deadlines, reached, now, result)
             except IntegrityError:
                 # Another worker claimed this customer's day or step first: look again later.
                 with self.s.begin_nested():
@@ -201,6 +213,7 @@ class Claimer:
         done: dict[int, set[int]],
         sent: dict[int, int],
         deadlines: dict[int, date],
+        reached: dict[int, date],
         now: datetime,
         result: ClaimResult,
     ) -> None:
@@ -230,7 +243,11 @@ class Claimer:
             steps = self.catalog.for_invoice(self.s, shop, inv)
             facts = facts_for(inv, customer, shop)
             history = History(
-                frozenset(done[inv.id]), sent[inv.id], emailed_today, deadlines.get(inv.id)
+                frozenset(done[inv.id]),
+                sent[inv.id],
+                emailed_today,
+                deadlines.get(inv.id),
+                reached.get(inv.id),
             )
             decision = plan(facts, steps, history, now, window, escalation)
             if decision.action is Action.SKIP:
@@ -271,6 +288,7 @@ class Claimer:
                     sent[inv.id] + 1,
                     emailed_today or step.channel is Channel.EMAIL,
                     max((d for d in (own, history.announced_deadline) if d), default=None),
+                    max(step_day(facts, step), history.reached_day or step_day(facts, step)),
                 )
                 self._follow(inv, plan(facts, steps, after, now, window, escalation), now)
             else:

@@ -11,7 +11,7 @@ from babel.numbers import format_decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
-from connector.domain.dates import date_span, local_date, long_date
+from connector.domain.dates import date_span, language_of, local_date, long_date
 from connector.domain.identity import format_siren
 from connector.domain.money import Money
 from connector.domain.penalties import EcbRateFor, InterestLine, PenaltyPolicy, compute_penalties
@@ -43,6 +43,15 @@ def message_locale(shop: Shop, customer: Customer) -> str:
             if short in SUPPORTED_LOCALES:
                 return short
     return "en"
+
+
+def owner_language(customer: Customer, step: StepSpec) -> str | None:
+    """The customer's language when the owner wrote this step in it (one we do not ship)."""
+    if not customer.locale:
+        return None
+    wanted = language_of(customer.locale)
+    written = {name.split("/", 1)[0] for name, _ in step.templates}
+    return wanted if wanted in written and wanted not in SUPPORTED_LOCALES else None
 
 
 def greeting_name(customer: Customer) -> str:
@@ -106,9 +115,9 @@ def build_context(
     """
     if not items:
         raise ValueError("a message needs at least one invoice")
-    locale = locale or message_locale(shop, customer)
-    today = local_date(now, shop.timezone)
     lead = max((step for _, step in items), key=lambda s: s.offset_days)
+    locale = locale or owner_language(customer, lead) or message_locale(shop, customer)
+    today = local_date(now, shop.timezone)
     table = _ecb_table(shop, customer, items)
     policy = penalty_policy(shop, table.rate_for(today) if table is not None else None)
     ecb_rate_for = table.rate_for if table is not None else None
@@ -164,6 +173,7 @@ def build_context(
         earlier_reminders=_long_dates(common or set(), locale),
         show_penalties=lead.show_penalties,
         asks_payment=lead.asks_payment,
+        templates=lead.templates,
     )
 
 

@@ -97,6 +97,8 @@ class ReminderContext:
     show_penalties: bool = False
     asks_payment: bool = True
     extra: dict[str, str] = field(default_factory=dict)
+    # The owner's templates for this message's step ((name, source) pairs; empty: shipped).
+    templates: tuple[tuple[str, str], ...] = ()
 
     @property
     def invoice_numbers(self) -> str:

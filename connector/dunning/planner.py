@@ -34,6 +34,9 @@ class StepSpec:
     new_deadline_days: int | None = None
     tone: str = "polite"
     asks_payment: bool = True  # every sequence step; not the thank-you note
+    # The owner's wording of this step: (template name "<language>/<key>", Jinja source) pairs;
+    # empty: the shipped templates speak. Rendered only in the limited pool (render_pool).
+    templates: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,12 @@ class History:
     # The latest deadline a message of this invoice announced (shop-local): nothing before the
     # day after it, whatever the sequence's offsets or a catch-up say.
     announced_deadline: date | None = None
+    # How far this invoice's reminders went: the latest day (shop-local) a step of it fell due,
+    # whatever sequence that step belonged to and whatever became of it (sent, skipped…).
+    # A step whose day is on or before it is behind the invoice: never sent. This is what makes
+    # a move to another sequence, a new step or a changed offset never re-send what the
+    # customer already got, nor pile up the steps it passed.
+    reached_day: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +117,14 @@ def step_deadline(step: StepSpec, sent_on: date, posting_delay_days: int) -> dat
     """
     start = sent_on if step.channel is Channel.EMAIL else sent_on + timedelta(posting_delay_days)
     return announced_deadline(start, step.new_deadline_days)
+
+
+def behind(facts: InvoiceFacts, step: StepSpec, history: History) -> bool:
+    """A step the invoice is already past: done itself, or falling due on or before the
+    latest day reached by any of its reminders (see History.reached_day)."""
+    if step.id in history.done_step_ids:
+        return True
+    return history.reached_day is not None and step_day(facts, step) <= history.reached_day
 
 
 def before_due(step: StepSpec) -> bool:
@@ -163,7 +180,7 @@ def plan(
         return Plan(Action.PRESCRIBE, reason="prescribed: the claim is time-barred")
 
     remaining = sorted(
-        (s for s in steps if s.id not in history.done_step_ids), key=lambda s: s.offset_days
+        (s for s in steps if not behind(facts, s, history)), key=lambda s: s.offset_days
     )
     if not remaining:
         return Plan(Action.HAND_OFF, reason="sequence finished without payment")

@@ -244,10 +244,12 @@ class GuardedRenderer:
         self._pool = pool
 
     def render(self, ctx: ReminderContext) -> RenderedMessage:
-        if not self.renderer.overrides:
+        """The step's own owner templates (``ctx.templates``) win over the renderer's."""
+        overrides = {**self.renderer.overrides, **dict(ctx.templates)}
+        if not overrides:
             return self.renderer.render(ctx)
         pool = self._pool or shared_pool()
-        return pool.render(self.renderer.overrides, ctx)
+        return pool.render(overrides, ctx)
 
 
 if __name__ == "__main__":

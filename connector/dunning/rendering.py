@@ -571,6 +571,14 @@ class ReminderRenderer:
                 raise TemplateError(trial.resolve(locale, each), None, problems[0])
 
 
+def check_syntax(name: str, source: str) -> None:
+    """Compile ``source`` in the sandbox without running it; TemplateError with the line."""
+    try:
+        _make_env({}).parse(source, name=name)
+    except TemplateSyntaxError as exc:
+        raise TemplateError(name, exc.lineno, exc.message or str(exc)) from exc
+
+
 # ---------------------------------------------------------------- rules and samples
 
 

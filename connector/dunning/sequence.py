@@ -11,6 +11,7 @@ from dataclasses import replace
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connector.dunning.owner_source import compose_source
 from connector.dunning.planner import StepSpec
 from connector.store.models import Channel, Sequence, Shop, Step
 
@@ -102,6 +103,15 @@ def spec_of(step: Step) -> StepSpec:
         show_penalties=step.show_penalties,
         new_deadline_days=step.new_deadline_days,
         tone=step.tone,
+        templates=owner_templates(step),
+    )
+
+
+def owner_templates(step: Step) -> tuple[tuple[str, str], ...]:
+    """The step's own wording, as sandbox templates named ``<language>/<key>``."""
+    return tuple(
+        (f"{t.language}/{step.key}", compose_source(t.language, t.subject, t.body))
+        for t in step.templates
     )
 
 

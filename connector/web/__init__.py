@@ -22,6 +22,7 @@ from connector.extension import init_services
 from connector.services import Services
 from connector.web import auth, health, home, onboarding, overview
 from connector.web import settings as settings_pages
+from connector.web import auth, health, home, onboarding, overview, sequences
 from connector.web.filters import DATE_FILTERS
 from connector.web.security import add_security_headers
 from connector.webhooks import routes as webhook_routes
@@ -50,6 +51,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         home.bp,
         settings_pages.bp,
         overview.bp,
+        overview.bp,
+        sequences.bp,
         webhook_routes.bp,
     ):
         app.register_blueprint(blueprint)

@@ -18,6 +18,7 @@ from werkzeug.routing import Rule
 from werkzeug.test import TestResponse
 
 from connector.actions.accounts import create_owner
+from connector.actions.sequences import RuleInput, add_rule, create_sequence
 from connector.services import Services
 from connector.store.base import Base
 from connector.store.models import Invoice, Shop
@@ -58,10 +59,15 @@ def _methods(rule: Rule) -> list[str]:
 
 def _identifiers(services: Services, shop: Shop) -> dict[str, Any]:
     """Shop A's identifiers, by the name a route or a form would give them."""
+    sequence = create_sequence(services, shop.id, "Shop A's own sequence")
+    rule = add_rule(services, shop.id, RuleInput(sequence.id, b2b=True))
     with services.sessions() as s:
         invoice = s.scalars(select(Invoice).where(Invoice.shop_id == shop.id)).first()
         assert invoice is not None
         return {
+            "sequence_id": sequence.id,
+            "step_id": sequence.steps[0].id,
+            "rule_id": rule.id,
             "shop_id": shop.id,
             "shop": shop.id,
             "id": invoice.id,

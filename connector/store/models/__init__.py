@@ -11,7 +11,9 @@ from connector.store.models.dunning import (
     Reminder,
     ReminderState,
     Sequence,
+    SequenceRule,
     Step,
+    StepTemplate,
 )
 from connector.store.models.events import (
     Task,
@@ -42,9 +44,11 @@ __all__ = [
     "ReminderState",
     "Role",
     "Sequence",
+    "SequenceRule",
     "Shop",
     "ShopEcbRate",
     "Step",
+    "StepTemplate",
     "Task",
     "TaskKind",
     "TaskState",

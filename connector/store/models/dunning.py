@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, Text, UniqueConstraint, text
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from connector.store.base import Base, TimestampMixin, str_enum
@@ -56,6 +56,52 @@ class Step(TimestampMixin, Base):
     hands_off: Mapped[bool] = mapped_column(default=False)  # opens a task for a person
     new_deadline_days: Mapped[int | None]  # e.g. 5 (second reminder), 8 (formal notice)
     active: Mapped[bool] = mapped_column(default=True)
+
+    templates: Mapped[list[StepTemplate]] = relationship(
+        order_by="StepTemplate.language", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class StepTemplate(TimestampMixin, Base):
+    """The owner's wording of one step in one language (none: the shipped template speaks).
+
+    ``subject`` and ``body`` are Jinja sources for the sandbox; they become the template
+    ``<language>/<step key>`` of the step's own messages only (connector.dunning.owner_templates).
+    """
+
+    __tablename__ = "step_template"
+    __table_args__ = (UniqueConstraint("step_id", "language"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id", ondelete="CASCADE"))
+    step_id: Mapped[int] = mapped_column(ForeignKey("step.id", ondelete="CASCADE"))
+    language: Mapped[str] = mapped_column(String(8))
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+
+
+class SequenceRule(TimestampMixin, Base):
+    """One assignment rule: the first rule (by ``position``) whose every set criterion matches
+    an invoice decides its sequence; no rule matches → the shop's default sequence. A criterion
+    left NULL matches everything (connector.dunning.assignment)."""
+
+    __tablename__ = "sequence_rule"
+    __table_args__ = (Index("ix_sequence_rule_shop_position", "shop_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id", ondelete="CASCADE"))
+    sequence_id: Mapped[int] = mapped_column(ForeignKey("sequence.id", ondelete="CASCADE"))
+    position: Mapped[int]
+    b2b: Mapped[bool | None]  # True: business customers only; False: consumers only
+    min_amount_minor: Mapped[int | None]  # amount due at least this (inclusive)
+    max_amount_minor: Mapped[int | None]  # amount due below this (exclusive)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    platform: Mapped[str | None]  # shopify | woocommerce | stripe | csv
+    connection_id: Mapped[int | None] = mapped_column(
+        ForeignKey("connection.id", ondelete="CASCADE")
+    )
+    # Customers this rule never applies to (their emails, one per line, lower-cased).
+    excluded_emails: Mapped[str | None] = mapped_column(Text)
 
 
 class MessageKind(StrEnum):
