@@ -30,6 +30,7 @@ from connector.store.models import (
     Channel,
     Connection,
     Customer,
+    Instalment,
     Invoice,
     Message,
     MessageKind,
@@ -422,6 +423,8 @@ def set_state(
                 external_id=_unused_payment_id(session, invoice.id, payment_external_id),
             )
         )
+        if invoice.plan_due_at is not None:
+            follow_instalments(session, invoice, paid_minor)
     old_status = invoice.status
     invoice.status = status
     invoice.amount_due_minor = amount_due_minor
@@ -440,6 +443,23 @@ def set_state(
         # Re-plan: the amount, the status or the dates changed.
         invoice.next_action_at = plan_from(invoice.due_at)
     return False
+
+
+def follow_instalments(session: Session, invoice: Invoice, paid_minor: int) -> None:
+    """A payment on an invoice under a payment plan pays its instalments in order; the
+    sequence then counts from the next unpaid one's due date (none left: the plan is over)."""
+    left = paid_minor
+    next_due: datetime | None = None
+    for inst in session.scalars(
+        select(Instalment).where(Instalment.invoice_id == invoice.id).order_by(Instalment.position)
+    ):
+        take = min(left, inst.amount_minor - inst.paid_minor)
+        if take > 0:
+            inst.paid_minor += take
+            left -= take
+        if next_due is None and inst.paid_minor < inst.amount_minor:
+            next_due = inst.due_at
+    invoice.plan_due_at = next_due
 
 
 def cancel_pending_reminders(session: Session, invoice: Invoice, reason: str, now: datetime) -> int:
