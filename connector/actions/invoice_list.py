@@ -15,11 +15,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from connector.actions.errors import ActionError
 from connector.actions.invoice_base import the_shop
 from connector.actions.schedule import NextStep, next_step
-from connector.actions.timeline import TimelineEntry, find_invoice, invoice_timeline
+from connector.actions.timeline import (
+    InvoiceNotFound,
+    TimelineEntry,
+    find_invoice,
+    invoice_timeline,
+)
 from connector.domain.dates import local_date
 from connector.domain.money import Money
 from connector.ledger import local_midnight
 from connector.platform import InvoiceStatus
+from connector.shops import resolve_shop
 from connector.store.models import (
     Connection,
     Customer,
@@ -424,3 +430,17 @@ def invoice_page(
             timeline=invoice_timeline(s, shop.id, inv.id),
             aging=aging_of(inv.due_at, today, shop.timezone),
         )
+
+
+def find_by_number(
+    sessions: sessionmaker[Session], shop_id: int | None, number: str
+) -> tuple[int, int]:
+    """(shop id, invoice id) of the invoice ``number`` of the shop (the only one when None)."""
+    with sessions() as s:
+        shop = resolve_shop(s, shop_id)
+        invoice_id = s.scalar(
+            select(Invoice.id).where(Invoice.shop_id == shop.id, Invoice.number == number)
+        )
+        if invoice_id is None:
+            raise InvoiceNotFound(f"no invoice {number!r} in shop {shop.id}")
+        return shop.id, invoice_id
