@@ -100,7 +100,8 @@ def record_payment(
         if not full:
             title += f"; {amount_label(shop, left, inv.currency)} still due"
         elif planned.key is not None and planned.on is not None:
-            title += f"; planned {planned.key} of {day_label(shop, planned.on)} cancelled"
+            step = planned.key.replace("_", " ")
+            title += f"; planned {step} of {day_label(shop, planned.on)} cancelled"
         event = record(
             s,
             shop.id,

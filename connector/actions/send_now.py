@@ -127,7 +127,7 @@ def send_now(
                 "this customer today)"
             ) from exc
         inv.next_action_at = now  # the engine plans the step after this one
-        title = f"{step.key} sent now at the owner's request"
+        title = f"{step.key.replace('_', ' ')} sent now at the owner's request"
         if outside:
             title += " (outside the sending window, overridden)"
         event = record(

@@ -127,7 +127,7 @@ def test_mark_paid_cancels_the_planned_step_and_says_so(
         now=paris(D1 + timedelta(days=2), 15),
     )
     assert done.detail["cancelled_step"] == "reminder_2"
-    assert "reminder_2" in done.title and "cancelled" in done.title
+    assert "reminder 2" in done.title and "cancelled" in done.title
     make_runner().tick(paris(D1 + timedelta(days=30), 10))
     assert steps(services, "F-1") == {
         "courtesy": ReminderState.SKIPPED,
