@@ -463,3 +463,49 @@ def test_another_shops_invoice_is_not_found_and_nothing_changes(
         None,
     )
     assert [e.kind for e in entries(services, shop, "F-1")] == [TimelineKind.SYNC]
+
+
+def test_a_later_platform_sync_never_reopens_what_the_owner_marked_paid(
+    services: Services, shop: Shop, make_runner: Callable[..., DunningRunner]
+) -> None:
+    """The customer paid by bank transfer; the platform's order stays pending (it never saw
+    the money) and changes for another reason later: the invoice stays paid, nothing is sent.
+    A partial transfer stays counted the same way."""
+    add_invoices(
+        services,
+        shop,
+        [
+            normalized("F-1", email="ada@client.example", due_on=DUE),
+            normalized("F-2", email="bob@client.example", due_on=DUE),
+        ],
+    )
+    now = paris(D1, 9)
+    ids = {n: invoice_by_number(services, n).id for n in ("F-1", "F-2")}
+    actions.record_payment(
+        services, shop.id, ids["F-1"], source=PaymentSource.BANK_TRANSFER, actor=OWNER, now=now
+    )
+    actions.record_payment(
+        services,
+        shop.id,
+        ids["F-2"],
+        source=PaymentSource.CHEQUE,
+        amount="50.00",
+        actor=OWNER,
+        now=now,
+    )
+    later = now + timedelta(hours=1)
+    add_invoices(  # the platform's newer state: still pending, everything due
+        services,
+        shop,
+        [
+            normalized("F-1", email="ada@client.example", due_on=DUE, updated_at=later),
+            normalized("F-2", email="bob@client.example", due_on=DUE, updated_at=later),
+        ],
+    )
+    first, second = invoice_by_number(services, "F-1"), invoice_by_number(services, "F-2")
+    assert (first.status, first.amount_due_minor) == (InvoiceStatus.PAID, 0)
+    assert (second.status, second.amount_due_minor) == (InvoiceStatus.PARTIALLY_PAID, 7000)
+    make_runner().tick(paris(D1, 10))
+    sent = outbox_messages(services)
+    assert [m["to"] for m in sent] == ["bob@client.example"]
+    assert "70,00" in str(sent[0]["text"])
