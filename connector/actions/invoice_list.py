@@ -203,11 +203,7 @@ def _filtered(
     shop: Shop, q: ListQuery, today: date, default_sequence: int | None
 ) -> Select[tuple[int]]:
     """The shop's invoices matching the filters (ids; callers add columns, order, limits)."""
-    stmt: Select[tuple[int]] = (
-        select(Invoice.id)
-        .join(Customer, Customer.id == Invoice.customer_id)
-        .where(Invoice.shop_id == shop.id)
-    )
+    stmt: Select[tuple[int]] = select(Invoice.id).where(Invoice.shop_id == shop.id)
     status = _STATUS_WHERE[q.status]
     if status is not None:
         stmt = stmt.where(status)
@@ -224,7 +220,7 @@ def _filtered(
         stmt = stmt.where(Invoice.customer_id == q.customer_id)
     if q.search.strip():
         like = "%" + _escape(q.search.strip()) + "%"
-        stmt = stmt.where(
+        stmt = stmt.join(Customer, Customer.id == Invoice.customer_id).where(
             or_(
                 Invoice.number.ilike(like, escape="\\"),
                 Customer.name.ilike(like, escape="\\"),
@@ -262,8 +258,13 @@ def list_invoices(
             if query.descending
             else (column.asc(), Invoice.id.asc())
         )
+        page = (
+            base
+            if query.search.strip()
+            else base.join(Customer, Customer.id == Invoice.customer_id)
+        )
         rows = s.execute(
-            base.with_only_columns(
+            page.with_only_columns(
                 Invoice.id,
                 Invoice.number,
                 Invoice.customer_id,
