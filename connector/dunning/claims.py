@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connector.dunning.assignment import ShopRules, load_rules
-from connector.dunning.compose import local_due_on
+from connector.dunning.compose import schedule_due_on
 from connector.dunning.ecb import flag_missing_ecb_rate
 from connector.dunning.payment_ways import can_be_paid
 from connector.dunning.planner import (
@@ -449,7 +449,7 @@ class Claimer:
 def facts_for(inv: Invoice, customer: Customer, shop: Shop) -> InvoiceFacts:
     return InvoiceFacts(
         status=inv.status,
-        due_on=local_due_on(inv, shop),
+        due_on=schedule_due_on(inv, shop),
         amount_due_minor=inv.amount_due_minor,
         is_b2b=customer.is_b2b,
         paused=inv.pause_reason is not None,

@@ -20,9 +20,8 @@ from connector.config import Settings
 from connector.crypto import local_key
 from connector.extension import init_services
 from connector.services import Services
-from connector.web import auth, health, home, onboarding, overview
+from connector.web import auth, health, home, invoices, onboarding, overview, sequences
 from connector.web import settings as settings_pages
-from connector.web import auth, health, home, onboarding, overview, sequences
 from connector.web.filters import DATE_FILTERS
 from connector.web.security import add_security_headers
 from connector.webhooks import routes as webhook_routes
@@ -49,10 +48,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         auth.bp,
         onboarding.bp,
         home.bp,
+        invoices.bp,
+        sequences.bp,
         settings_pages.bp,
         overview.bp,
-        overview.bp,
-        sequences.bp,
         webhook_routes.bp,
     ):
         app.register_blueprint(blueprint)

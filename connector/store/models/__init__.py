@@ -25,19 +25,24 @@ from connector.store.models.events import (
     WebhookOutcome,
 )
 from connector.store.models.tenancy import Connection, EcbRate, Shop, ShopEcbRate
+from connector.store.models.owner import Instalment, InvoiceEvent, OwnerAction
+from connector.store.models.tenancy import Connection, Shop
 
 __all__ = [
     "Channel",
     "Connection",
     "Customer",
     "EcbRate",
+    "Instalment",
     "Invoice",
+    "InvoiceEvent",
     "LetterDocument",
     "Membership",
     "Message",
     "MessageKind",
     "MessageState",
     "Owner",
+    "OwnerAction",
     "Payment",
     "PaymentSource",
     "Reminder",
