@@ -24,9 +24,8 @@ from connector.store.models.events import (
     WebhookEvent,
     WebhookOutcome,
 )
-from connector.store.models.tenancy import Connection, EcbRate, Shop, ShopEcbRate
 from connector.store.models.owner import Instalment, InvoiceEvent, OwnerAction
-from connector.store.models.tenancy import Connection, Shop
+from connector.store.models.tenancy import Connection, EcbRate, Shop, ShopEcbRate
 
 __all__ = [
     "Channel",
