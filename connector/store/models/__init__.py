@@ -22,19 +22,23 @@ from connector.store.models.events import (
     WebhookEvent,
     WebhookOutcome,
 )
+from connector.store.models.owner import Instalment, InvoiceEvent, OwnerAction
 from connector.store.models.tenancy import Connection, Shop
 
 __all__ = [
     "Channel",
     "Connection",
     "Customer",
+    "Instalment",
     "Invoice",
+    "InvoiceEvent",
     "LetterDocument",
     "Membership",
     "Message",
     "MessageKind",
     "MessageState",
     "Owner",
+    "OwnerAction",
     "Payment",
     "PaymentSource",
     "Reminder",

@@ -44,6 +44,8 @@ class Invoice(TimestampMixin, Base):
         Index("ix_invoice_shop_status", "shop_id", "status"),
         Index("ix_invoice_customer", "customer_id"),
         Index("ix_invoice_shop_number", "shop_id", "number"),
+        # The owner's list: a shop's invoices by due date (the default order), paged.
+        Index("ix_invoice_shop_due", "shop_id", "due_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -62,6 +64,9 @@ class Invoice(TimestampMixin, Base):
     sequence_id: Mapped[int | None] = mapped_column(ForeignKey("sequence.id"))  # None: default
     paused_until: Mapped[datetime | None]
     pause_reason: Mapped[str | None]  # payment_plan | dispute | manual
+    # While a payment plan is active: the due date of its next unpaid instalment, which the
+    # sequence counts from instead of ``due_at`` (messages still state ``due_at``).
+    plan_due_at: Mapped[datetime | None]
     handed_off_at: Mapped[datetime | None]
     prescribed_at: Mapped[datetime | None]
     # When the engine must look at this invoice again; NULL: nothing to do. Indexed, so a

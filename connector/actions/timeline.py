@@ -1,0 +1,420 @@
+"""An invoice's timeline: everything that happened to it, in order, read from where each fact
+lives (reminders and messages as sent, letters, payments, webhooks, the owner's actions, the
+engine's log) — one list the invoice page, the CLI and the evidence dossier share.
+
+Entries are plain values: they outlive the session that read them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from connector.actions.errors import NotFound
+from connector.store.models import (
+    Channel,
+    Invoice,
+    InvoiceEvent,
+    LetterDocument,
+    Message,
+    MessageKind,
+    OwnerAction,
+    Payment,
+    Reminder,
+    ReminderState,
+    WebhookEvent,
+)
+from connector.store.models import (
+    TimelineEntry as StoredEntry,
+)
+from connector.store.models import (
+    TimelineKind as StoredKind,
+)
+from connector.webhooks.store import SENDGRID_SCOPE
+
+OWNER_PAYMENT_PREFIX = "owner-event:"
+"""How a payment the owner recorded names its InvoiceEvent (``Payment.external_id``): the
+timeline shows it once, as the payment, with who recorded it."""
+
+DELIVERY_LOOKAHEAD = timedelta(days=7)  # SendGrid reports delivery within minutes, at worst days
+
+
+class InvoiceNotFound(NotFound):
+    """No such invoice in this shop (another shop's invoice included)."""
+
+
+class TimelineKind(StrEnum):
+    MESSAGE = "message"  # an email to the customer (reminder or thank-you), in any state
+    LETTER = "letter"  # a letter made, dated, posted
+    DELIVERY = "delivery"  # what the mail provider reported: delivered, opened, clicked, bounced
+    PAYMENT = "payment"
+    WEBHOOK = "webhook"  # a platform delivery received for this invoice
+    STATUS = "status"  # the invoice's status changed
+    SYNC = "sync"  # first seen (sync or import)
+    SKIPPED = "skipped"  # a step that never went out, with why
+    CANCELLED = "cancelled"  # a step stopped before it went out, with why
+    PAUSE = "pause"
+    RESUME = "resume"
+    DISPUTE = "dispute"
+    PLAN = "plan"
+    HANDOFF = "handoff"  # given to a person
+    NOTE = "note"
+    ACTION = "action"  # any other owner action
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    at: datetime  # tz-aware UTC
+    kind: TimelineKind
+    title: str
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    actor: str | None = None  # who did it, for the owner's actions; None: the system
+
+
+def find_invoice(session: Session, shop_id: int, invoice_id: int) -> Invoice:
+    """The shop's invoice, or InvoiceNotFound (another shop's id is not found either)."""
+    inv = session.scalar(
+        select(Invoice).where(Invoice.id == invoice_id, Invoice.shop_id == shop_id)
+    )
+    if inv is None:
+        raise InvoiceNotFound(f"no invoice {invoice_id} in this shop")
+    return inv
+
+
+def invoice_timeline(session: Session, shop_id: int, invoice_id: int) -> list[TimelineEntry]:
+    """Every event of one of the shop's invoices, oldest first (InvoiceNotFound otherwise)."""
+    inv = find_invoice(session, shop_id, invoice_id)
+    entries: list[tuple[datetime, int, int, TimelineEntry]] = []
+    for rank, source in enumerate(_SOURCES):
+        for n, entry in enumerate(source(session, inv)):
+            entries.append((entry.at, rank, n, entry))
+    entries.sort(key=lambda e: (e[0], e[1], e[2]))
+    return [e[3] for e in entries]
+
+
+# -- sources -----------------------------------------------------------------------------------
+
+_STORED: dict[StoredKind, TimelineKind] = {
+    StoredKind.SYNCED: TimelineKind.SYNC,
+    StoredKind.IMPORTED: TimelineKind.SYNC,
+    StoredKind.STATUS_CHANGED: TimelineKind.STATUS,
+    StoredKind.PAID: TimelineKind.STATUS,
+    StoredKind.PAUSED: TimelineKind.PAUSE,
+    StoredKind.RESUMED: TimelineKind.RESUME,
+    StoredKind.ESCALATED: TimelineKind.HANDOFF,
+    StoredKind.PRESCRIBED: TimelineKind.NOTE,
+    StoredKind.OPENED: TimelineKind.DELIVERY,
+    StoredKind.CLICKED: TimelineKind.DELIVERY,
+    StoredKind.BOUNCED: TimelineKind.DELIVERY,
+}
+"""The engine's log entries worth showing as they are. The reminder, thank-you and letter
+entries are not: their rows below say more (what was sent, to whom, why it was not)."""
+
+
+def _stored(session: Session, inv: Invoice) -> list[TimelineEntry]:
+    rows = session.scalars(
+        select(StoredEntry)
+        .where(
+            StoredEntry.invoice_id == inv.id,
+            StoredEntry.shop_id == inv.shop_id,
+            StoredEntry.kind.in_(list(_STORED)),
+        )
+        .order_by(StoredEntry.at, StoredEntry.id)
+    )
+    out = []
+    for row in rows:
+        kind = _STORED[row.kind]
+        data = dict(row.data or {})
+        if kind is TimelineKind.PAUSE and data.get("topic") and "dispute" in row.summary:
+            kind = TimelineKind.DISPUTE
+        out.append(
+            TimelineEntry(row.at, kind, row.summary, {"event": row.kind.value, **data}, actor=None)
+        )
+    return out
+
+
+_REMINDER_KIND: dict[ReminderState, TimelineKind] = {
+    ReminderState.CLAIMED: TimelineKind.MESSAGE,
+    ReminderState.SENDING: TimelineKind.MESSAGE,
+    ReminderState.SENT: TimelineKind.MESSAGE,
+    ReminderState.FAILED: TimelineKind.MESSAGE,
+    ReminderState.UNKNOWN: TimelineKind.MESSAGE,
+    ReminderState.SKIPPED: TimelineKind.SKIPPED,
+    ReminderState.CANCELLED: TimelineKind.CANCELLED,
+    ReminderState.HANDED_OFF: TimelineKind.HANDOFF,
+}
+
+_REMINDER_TITLE: dict[ReminderState, str] = {
+    ReminderState.CLAIMED: "{step} being prepared",
+    ReminderState.SENDING: "{step} being sent",
+    ReminderState.SENT: "{step} sent to {to}",
+    ReminderState.FAILED: "{step} failed: {reason}",
+    ReminderState.UNKNOWN: "{step}: outcome unknown, never resent ({reason})",
+    ReminderState.SKIPPED: "{step} skipped: {reason}",
+    ReminderState.CANCELLED: "{step} cancelled: {reason}",
+    ReminderState.HANDED_OFF: "{step} handed to a person",
+}
+
+
+def _reminders(session: Session, inv: Invoice) -> list[TimelineEntry]:
+    rows = session.execute(
+        select(Reminder, Message)
+        .outerjoin(Message, Message.id == Reminder.message_id)
+        .where(Reminder.invoice_id == inv.id, Reminder.shop_id == inv.shop_id)
+        .order_by(Reminder.id)
+    ).all()
+    out = []
+    for rem, msg in rows:
+        letter = rem.channel is not Channel.EMAIL and rem.state is ReminderState.SENT
+        kind = TimelineKind.LETTER if letter else _REMINDER_KIND[rem.state]
+        at = rem.sent_at if rem.state is ReminderState.SENT and rem.sent_at else rem.updated_at
+        if rem.state in (ReminderState.CLAIMED, ReminderState.SENDING):
+            at = rem.created_at
+        recipient = rem.recipient or (msg.recipient if msg is not None else None)
+        title = _REMINDER_TITLE[rem.state].format(
+            step=rem.step_key, to=recipient or "—", reason=rem.reason or "no reason recorded"
+        )
+        if letter:
+            title = f"{rem.step_key} letter made"
+        detail: dict[str, Any] = {
+            "reminder_id": rem.id,
+            "step": rem.step_key,
+            "channel": rem.channel.value,
+            "state": rem.state.value,
+            "reason": rem.reason,
+            "due_on": rem.due_on.isoformat(),
+            "recipient": recipient,
+            "subject": rem.subject or (msg.subject if msg is not None else None),
+            "text": rem.body_text or (msg.body_text if msg is not None else None),
+            "html": msg.body_html if msg is not None else None,
+            "provider_message_id": rem.provider_message_id
+            or (msg.provider_message_id if msg is not None else None),
+            "message_id": rem.message_id,
+            "letter_id": rem.letter_id,
+            "amount_due_minor": rem.amount_due_minor,
+            "currency": inv.currency,
+            "deadline_on": rem.deadline_on.isoformat() if rem.deadline_on else None,
+        }
+        out.append(TimelineEntry(at, kind, title, detail))
+    return out
+
+
+def _thank_yous(session: Session, inv: Invoice) -> list[TimelineEntry]:
+    rows = session.scalars(
+        select(Message).where(
+            Message.invoice_id == inv.id,
+            Message.shop_id == inv.shop_id,
+            Message.kind == MessageKind.THANK_YOU,
+        )
+    )
+    return [
+        TimelineEntry(
+            msg.sent_at or msg.updated_at,
+            TimelineKind.MESSAGE,
+            f"thank-you {msg.state.value}" + (f" to {msg.recipient}" if msg.recipient else ""),
+            {
+                "message_id": msg.id,
+                "step": "thank_you",
+                "channel": msg.channel.value,
+                "state": msg.state.value,
+                "reason": msg.last_error,
+                "recipient": msg.recipient,
+                "subject": msg.subject,
+                "text": msg.body_text,
+                "html": msg.body_html,
+                "provider_message_id": msg.provider_message_id,
+            },
+        )
+        for msg in rows
+    ]
+
+
+def _letters(session: Session, inv: Invoice) -> list[TimelineEntry]:
+    rows = session.scalars(
+        select(LetterDocument)
+        .where(LetterDocument.invoice_id == inv.id, LetterDocument.shop_id == inv.shop_id)
+        .order_by(LetterDocument.id)
+    )
+    out = []
+    for letter in rows:
+        if letter.posted_on is not None:
+            title = f"letter posted on {letter.posted_on.isoformat()}"
+            if letter.tracking:
+                title += f", tracking {letter.tracking}"
+        else:
+            title = f"letter ready to post: {letter.filename}"
+        out.append(
+            TimelineEntry(
+                letter.created_at,
+                TimelineKind.LETTER,
+                title,
+                {
+                    "letter_id": letter.id,
+                    "filename": letter.filename,
+                    "posted_on": letter.posted_on.isoformat() if letter.posted_on else None,
+                    "tracking": letter.tracking,
+                    "replaces_id": letter.replaces_id,
+                },
+            )
+        )
+    return out
+
+
+def _payments(session: Session, inv: Invoice) -> list[TimelineEntry]:
+    rows = session.scalars(
+        select(Payment)
+        .where(Payment.invoice_id == inv.id, Payment.shop_id == inv.shop_id)
+        .order_by(Payment.received_at, Payment.id)
+    )
+    return [
+        TimelineEntry(
+            p.received_at,
+            TimelineKind.PAYMENT,
+            f"payment received ({p.source.value})",
+            {
+                "amount_minor": p.amount_minor,
+                "currency": p.currency,
+                "source": p.source.value,
+                "external_id": p.external_id,
+            },
+        )
+        for p in rows
+        if not p.external_id.startswith(OWNER_PAYMENT_PREFIX)  # shown as the owner's action
+    ]
+
+
+def _webhooks(session: Session, inv: Invoice) -> list[TimelineEntry]:
+    rows = session.scalars(
+        select(WebhookEvent)
+        .where(
+            WebhookEvent.shop_id == inv.shop_id,
+            WebhookEvent.connection_id == inv.connection_id,
+            WebhookEvent.invoice_ref == inv.external_id,
+        )
+        .order_by(WebhookEvent.received_at, WebhookEvent.id)
+    )
+    return [
+        TimelineEntry(
+            ev.received_at,
+            TimelineKind.WEBHOOK,
+            f"{ev.platform} webhook {ev.topic}: {ev.outcome.value}",
+            {
+                "webhook_event_id": ev.id,
+                "platform": ev.platform,
+                "topic": ev.topic,
+                "kind": ev.kind,
+                "event_id": ev.dedupe_key,
+                "outcome": ev.outcome.value,
+                "occurred_at": ev.occurred_at.isoformat() if ev.occurred_at else None,
+                "processed_at": ev.processed_at.isoformat() if ev.processed_at else None,
+            },
+        )
+        for ev in rows
+    ]
+
+
+def _deliveries(session: Session, inv: Invoice) -> list[TimelineEntry]:
+    """SendGrid's "delivered" reports for this invoice's messages (opens, clicks and bounces
+    are in the engine's log already). Read from the stored deliveries of the shop in the days
+    after each send, matched on our message id."""
+    sent = session.execute(
+        select(Message.id, Message.sent_at)
+        .outerjoin(Reminder, Reminder.message_id == Message.id)
+        .where(
+            Message.shop_id == inv.shop_id,
+            Message.sent_at.is_not(None),
+            or_(Reminder.invoice_id == inv.id, Message.invoice_id == inv.id),
+        )
+    ).all()
+    if not sent:
+        return []
+    ids = {mid for mid, _ in sent}
+    first = min(at for _, at in sent)
+    last = max(at for _, at in sent) + DELIVERY_LOOKAHEAD
+    rows = session.scalars(
+        select(WebhookEvent).where(
+            WebhookEvent.scope == SENDGRID_SCOPE,
+            WebhookEvent.shop_id == inv.shop_id,
+            WebhookEvent.kind == "delivered",
+            WebhookEvent.occurred_at >= first - timedelta(minutes=5),
+            WebhookEvent.occurred_at <= last,
+        )
+    )
+    out = []
+    for ev in rows:
+        try:
+            raw = json.loads(ev.raw_body or b"{}")
+        except ValueError:
+            continue
+        mid = str(raw.get("relance_message_id", ""))
+        if not mid.isdigit() or int(mid) not in ids:
+            continue
+        out.append(
+            TimelineEntry(
+                ev.occurred_at or ev.received_at,
+                TimelineKind.DELIVERY,
+                f"delivered to {raw.get('email') or 'the customer'}",
+                {"message_id": int(mid), "sg_event_id": ev.dedupe_key, "event": "delivered"},
+            )
+        )
+    return out
+
+
+_ACTION_KIND: dict[OwnerAction, TimelineKind] = {
+    OwnerAction.MARK_PAID: TimelineKind.PAYMENT,
+    OwnerAction.PARTIAL_PAYMENT: TimelineKind.PAYMENT,
+    OwnerAction.PAUSE: TimelineKind.PAUSE,
+    OwnerAction.RESUME: TimelineKind.RESUME,
+    OwnerAction.DISPUTE: TimelineKind.DISPUTE,
+    OwnerAction.PLAN: TimelineKind.PLAN,
+    OwnerAction.SEND_NOW: TimelineKind.ACTION,
+    OwnerAction.EXCLUDE_INVOICE: TimelineKind.ACTION,
+    OwnerAction.INCLUDE_INVOICE: TimelineKind.ACTION,
+    OwnerAction.EXCLUDE_CUSTOMER: TimelineKind.ACTION,
+    OwnerAction.INCLUDE_CUSTOMER: TimelineKind.ACTION,
+    OwnerAction.WRITE_OFF: TimelineKind.STATUS,
+}
+
+
+def _owner_actions(session: Session, inv: Invoice) -> list[TimelineEntry]:
+    rows = session.scalars(
+        select(InvoiceEvent)
+        .where(
+            InvoiceEvent.shop_id == inv.shop_id,
+            or_(
+                InvoiceEvent.invoice_id == inv.id,
+                (InvoiceEvent.invoice_id.is_(None)) & (InvoiceEvent.customer_id == inv.customer_id),
+            ),
+        )
+        .order_by(InvoiceEvent.at, InvoiceEvent.id)
+    )
+    return [
+        TimelineEntry(
+            ev.at,
+            _ACTION_KIND[ev.action],
+            str(ev.detail.get("title") or ev.action.value.replace("_", " ")),
+            {"action": ev.action.value, **ev.detail},
+            actor=ev.actor,
+        )
+        for ev in rows
+    ]
+
+
+_SOURCES: tuple[Callable[[Session, Invoice], list[TimelineEntry]], ...] = (
+    _stored,
+    _webhooks,
+    _payments,
+    _owner_actions,
+    _reminders,
+    _thank_yous,
+    _letters,
+    _deliveries,
+)
+"""In this order at equal instants: what arrived, then what it caused."""
