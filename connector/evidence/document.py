@@ -11,6 +11,7 @@ from datetime import date
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
+from connector.actions.timeline import TimelineEntry, TimelineKind
 from connector.domain.dates import instant_label, long_date
 from connector.domain.money import Money
 from connector.dunning.letters import ENCODING, printable
@@ -58,6 +59,36 @@ class Sheet:
 
     def output(self) -> bytes:
         return bytes(self.pdf.output())
+
+
+# What a lawyer needs of each entry's detail, in this order, with its label.
+_DETAIL_LABELS: tuple[tuple[str, str], ...] = (
+    ("recipient", "to"),
+    ("subject", "subject"),
+    ("provider_message_id", "provider id"),
+    ("state", "state"),
+    ("reason", "reason"),
+    ("filename", "file"),
+    ("posted_on", "posted on"),
+    ("tracking", "tracking number"),
+    ("source", "source"),
+    ("external_id", "reference"),
+    ("event_id", "delivery id"),
+    ("outcome", "outcome"),
+    ("sg_event_id", "provider event id"),
+)
+
+
+def detail_lines(entry: TimelineEntry, locale: str) -> list[str]:
+    """The entry's facts as "label: value" lines (amounts in their currency, who did it)."""
+    detail = entry.detail
+    lines = [f"{label}: {detail[key]}" for key, label in _DETAIL_LABELS if detail.get(key)]
+    minor, currency = detail.get("amount_minor"), detail.get("currency")
+    if entry.kind is TimelineKind.PAYMENT and isinstance(minor, int) and isinstance(currency, str):
+        lines.insert(0, f"amount: {_money(Money.from_minor(minor, currency), locale)}")
+    if entry.actor:
+        lines.append(f"by: {entry.actor}")
+    return lines
 
 
 def _money(amount: Money, locale: str) -> str:
@@ -121,7 +152,7 @@ def dossier_pdf(record: InvoiceRecord, *, made_on: date) -> bytes:
     sheet.section("Chronology")
     for event in record.events:
         sheet.text(f"{instant_label(event.at, tz)} — {event.title}", bold=True)
-        sheet.lines(event.lines)
+        sheet.lines(detail_lines(event, locale))
     sheet.section("Messages as sent")
     if not record.messages:
         sheet.text("No message was sent for this invoice.")

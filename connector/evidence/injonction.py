@@ -14,13 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from connector.actions.timeline import TimelineEntry, TimelineKind
 from connector.domain.dates import local_date, long_date
 from connector.domain.money import Money
 from connector.domain.penalties import InterestLine, compute_penalties
 from connector.dunning.rules import penalty_policy
 from connector.evidence.document import Sheet
-from connector.evidence.record import EventKind, InvoiceRecord
-from connector.store.models import Channel
+from connector.evidence.record import InvoiceRecord
 
 
 class NoFormalNotice(ValueError):
@@ -158,15 +158,9 @@ def _facts(record: InvoiceRecord, on: date) -> list[str]:
         f"{_eur(inv.total)}, échue le {long_date(record.due_on, 'fr')}."
     ]
     for event in record.events:
-        day = long_date(local_date(event.at, tz), "fr")
-        if event.kind is EventKind.MESSAGE and event.channel is Channel.LETTER:
-            facts.append(f"Lettre de relance ({event.step}) établie le {day}.")
-        elif event.kind is EventKind.MESSAGE:
-            facts.append(f"Relance envoyée par courriel le {day} ({event.step}).")
-        elif event.kind is EventKind.POSTED:
-            facts.append(f"Lettre postée — {', '.join(event.lines)}.")
-        elif event.kind is EventKind.PAYMENT and event.amount is not None:
-            facts.append(f"Paiement partiel reçu le {day} : {_eur(event.amount)}.")
+        fact = _fact(event, tz)
+        if fact:
+            facts.append(fact)
     notice = record.formal_notice
     assert notice is not None
     if notice.deadline_on is not None:
@@ -176,6 +170,23 @@ def _facts(record: InvoiceRecord, on: date) -> list[str]:
         )
     facts.append(f"Au {long_date(on, 'fr')}, reste dû en principal : {_eur(inv.amount_due)}.")
     return facts
+
+
+def _fact(event: TimelineEntry, tz: str) -> str | None:
+    """The entries a court needs, in French: reminders sent, letters, dispatch, payments."""
+    d = event.detail
+    day = long_date(local_date(event.at, tz), "fr")
+    if event.kind is TimelineKind.MESSAGE and d.get("state") == "sent" and d.get("step"):
+        return f"Relance ({d['step']}) envoyée par courriel le {day} à {d.get('recipient') or '—'}."
+    if event.kind is TimelineKind.LETTER and d.get("posted_on"):
+        posted = long_date(date.fromisoformat(str(d["posted_on"])), "fr")
+        return f"Lettre postée le {posted}, n° de suivi {d.get('tracking') or '—'}."
+    if event.kind is TimelineKind.LETTER and d.get("step"):
+        return f"Lettre ({d['step']}) établie le {day}."
+    minor, currency = d.get("amount_minor"), d.get("currency")
+    if event.kind is TimelineKind.PAYMENT and isinstance(minor, int) and isinstance(currency, str):
+        return f"Paiement partiel reçu le {day} : {_eur(Money.from_minor(minor, currency))}."
+    return None
 
 
 def _documents(record: InvoiceRecord) -> list[str]:

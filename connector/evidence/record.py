@@ -1,19 +1,19 @@
 """Everything the store holds about one invoice, read once, in plain values.
 
 Every query names the shop: an invoice id from another shop finds nothing (NotInShop). The
-chronology is built from the primary rows (messages as sent, letters, payments, webhooks) plus
-the timeline entries that have no primary row of their own (opened, clicked, bounced, paused…).
+chronology is the invoice's timeline (connector.actions.timeline), the one the invoice page
+shows; the raw rows (messages as sent, letters' PDFs, webhook bodies) are read for the zip.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from enum import StrEnum
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from connector.actions.timeline import InvoiceNotFound, TimelineEntry, invoice_timeline
 from connector.domain.dates import local_date
 from connector.domain.money import Money
 from connector.store.models import (
@@ -28,59 +28,16 @@ from connector.store.models import (
     ReminderState,
     Shop,
     Step,
-    TimelineEntry,
-    TimelineKind,
     WebhookEvent,
 )
 
 
-class NotInShop(LookupError):
+class NotInShop(InvoiceNotFound):
     """No such invoice in this shop (another shop's id included)."""
 
 
-class EventKind(StrEnum):
-    ISSUED = "issued"
-    DUE = "due"
-    MESSAGE = "message"
-    REMINDER = "reminder"  # a step that did not go out (skipped, cancelled, failed…)
-    DELIVERY = "delivery"  # opened, clicked, bounced
-    LETTER = "letter"
-    POSTED = "posted"
-    PAYMENT = "payment"
-    WEBHOOK = "webhook"
-    STATUS = "status"  # paused, resumed, escalated, status changed…
-
-
-# Timeline kinds told by a primary row of their own (message, letter, payment): not repeated.
-_TOLD_ELSEWHERE = frozenset(
-    {
-        TimelineKind.REMINDER_SENT,
-        TimelineKind.REMINDER_SKIPPED,
-        TimelineKind.REMINDER_CANCELLED,
-        TimelineKind.REMINDER_FAILED,
-        TimelineKind.REMINDER_UNKNOWN,
-        TimelineKind.REMINDER_HANDED_OFF,
-        TimelineKind.THANK_YOU_SENT,
-        TimelineKind.LETTER_READY,
-        TimelineKind.LETTER_POSTED,
-    }
-)
 # Reminder states whose message reached (or may have reached) the customer.
 _WENT_OUT = frozenset({ReminderState.SENT, ReminderState.UNKNOWN})
-_DELIVERY = frozenset({TimelineKind.OPENED, TimelineKind.CLICKED, TimelineKind.BOUNCED})
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One dated fact of the chronology."""
-
-    at: datetime
-    kind: EventKind
-    title: str
-    lines: tuple[str, ...] = ()
-    step: str | None = None
-    channel: Channel | None = None
-    amount: Money | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +98,7 @@ class InvoiceRecord:
     messages: tuple[SentMessage, ...]
     letters: tuple[Letter, ...]
     webhooks: tuple[RawWebhook, ...]
-    events: tuple[Event, ...]
+    events: tuple[TimelineEntry, ...]  # the invoice's timeline, oldest first
     formal_notice: FormalNotice | None = None
     paid: Money = field(default_factory=lambda: Money.zero("EUR"))
 
@@ -234,12 +191,6 @@ def gather(session: Session, shop_id: int, invoice_id: int) -> InvoiceRecord:
         )
         .order_by(WebhookEvent.received_at, WebhookEvent.id)
     ).all()
-    timeline = session.scalars(
-        select(TimelineEntry)
-        .where(TimelineEntry.invoice_id == invoice.id, TimelineEntry.shop_id == shop_id)
-        .order_by(TimelineEntry.at, TimelineEntry.id)
-    ).all()
-
     step_of_letter = {rem.letter_id: rem.step_key for rem, _, _ in reminders if rem.letter_id}
     letters = tuple(
         Letter(
@@ -256,48 +207,7 @@ def gather(session: Session, shop_id: int, invoice_id: int) -> InvoiceRecord:
     messages = tuple(
         _sent(rem, msg) for rem, _, msg in reminders if rem.state in _WENT_OUT
     ) + tuple(_thank_you(msg) for msg in thanks)
-    events: list[Event] = [
-        Event(invoice.issued_at, EventKind.ISSUED, f"Invoice {invoice.number} issued"),
-        Event(invoice.due_at, EventKind.DUE, f"Invoice {invoice.number} falls due"),
-    ]
-    events += [_message_event(m) for m in messages if m.sent_at is not None]
-    events += [
-        _unsent_event(rem)
-        for rem, _, _ in reminders
-        if rem.state not in _WENT_OUT and rem.state is not ReminderState.CLAIMED
-    ]
-    events += [_letter_event(letter) for letter in letters]
-    events += [_posted_event(letter, shop.timezone) for letter in letters if letter.posted_on]
-    events += [
-        Event(
-            p.received_at,
-            EventKind.PAYMENT,
-            f"Payment received: {Money.from_minor(p.amount_minor, p.currency)}",
-            (f"source: {p.source.value}", f"reference: {p.external_id}"),
-            amount=Money.from_minor(p.amount_minor, p.currency),
-        )
-        for p in payments
-    ]
-    events += [
-        Event(
-            h.received_at,
-            EventKind.WEBHOOK,
-            f"Webhook received: {h.platform} {h.topic}",
-            (f"delivery id: {h.dedupe_key}", f"outcome: {h.outcome}"),
-        )
-        for h in hooks
-    ]
-    events += [
-        Event(
-            t.at,
-            EventKind.DELIVERY if t.kind in _DELIVERY else EventKind.STATUS,
-            t.summary,
-            (f"event: {t.kind.value}",),
-        )
-        for t in timeline
-        if t.kind not in _TOLD_ELSEWHERE
-    ]
-    events.sort(key=lambda e: (e.at, list(EventKind).index(e.kind)))
+    events = invoice_timeline(session, shop_id, invoice.id)
     paid = Money.zero(invoice.currency)
     for p in payments:
         if p.currency == invoice.currency:
@@ -364,36 +274,6 @@ def _thank_you(msg: Message) -> SentMessage:
         provider_message_id=msg.provider_message_id,
         state=msg.state.value,
     )
-
-
-def _message_event(m: SentMessage) -> Event:
-    assert m.sent_at is not None
-    lines = [f"to: {m.recipient or '—'}", f"subject: {m.subject or '—'}"]
-    lines.append(f"provider id: {m.provider_message_id or '—'}")
-    if m.state != ReminderState.SENT.value:
-        lines.append(f"state: {m.state}")
-    what = "Letter sent" if m.channel is Channel.LETTER else "Message sent"
-    return Event(m.sent_at, EventKind.MESSAGE, f"{what}: {m.step}", tuple(lines), m.step, m.channel)
-
-
-def _unsent_event(rem: Reminder) -> Event:
-    at = rem.updated_at or rem.created_at
-    lines = (f"reason: {rem.reason}",) if rem.reason else ()
-    title = f"Step {rem.step_key}: {rem.state.value}"
-    return Event(at, EventKind.REMINDER, title, lines, rem.step_key, rem.channel)
-
-
-def _letter_event(letter: Letter) -> Event:
-    what = f"Letter made: {letter.step or 'letter'}" if not letter.posted_on else "Letter dated"
-    return Event(letter.created_at, EventKind.LETTER, what, (f"file: {letter.filename}",))
-
-
-def _posted_event(letter: Letter, timezone: str) -> Event:
-    assert letter.posted_on is not None
-    lines = [f"posted on: {letter.posted_on.isoformat()}"]
-    lines.append(f"tracking number: {letter.tracking or '—'}")
-    # At the moment the owner recorded it (the dated version of the letter was made then).
-    return Event(letter.created_at, EventKind.POSTED, "Proof of dispatch recorded", tuple(lines))
 
 
 def _formal_notice(

@@ -103,26 +103,27 @@ def test_the_dossier_tells_messages_letter_and_payment_in_order(
     for rem in sent:
         assert rem.sent_at is not None
         stamp = rem.sent_at.astimezone(paris(DUE).tzinfo).strftime("%Y-%m-%d")
-        what = "Letter sent" if rem.step_key == "formal_notice" else "Message sent"
+        title = (
+            f"{rem.step_key} letter made"
+            if rem.channel.value == "letter"
+            else f"{rem.step_key} sent to {rem.recipient}"
+        )
         line = next(
-            (
-                ln
-                for ln in chronology.splitlines()
-                if stamp in ln and f"{what}: {rem.step_key}" in ln
-            ),
+            (ln for ln in chronology.splitlines() if stamp in ln and title in ln),
             None,
         )
         assert line is not None, f"{rem.step_key} of {stamp} missing from the chronology"
         positions.append(chronology.index(line))
-        if rem.recipient:
-            assert f"to: {rem.recipient}" in text
-    posted = chronology.index("Proof of dispatch recorded")
-    paid = chronology.index("Payment received: 108.00 USD")
-    webhook = chronology.index("Webhook received: stripe invoice.paid")
-    assert positions == sorted(positions) and positions[-1] < posted < paid
-    assert webhook < paid or webhook > posted
+        if rem.provider_message_id:
+            assert f"provider id: {rem.provider_message_id}" in chronology
+    posted = chronology.index("letter posted on")
+    paid = chronology.index("payment received (webhook)")
+    amount = " ".join(Money.of("108.00", "USD").format("fr_FR").split())
+    assert f"amount: {amount}" in " ".join(chronology[paid:].split())
+    webhook = chronology.index("stripe webhook invoice.paid: applied")
+    assert positions == sorted(positions) and positions[-1] < posted < webhook < paid
     assert "tracking number: 1A23456789012" in chronology
-    assert "Dossier" in text or "dossier" in text
+    assert "Evidence dossier" in text
 
     bundle = dossier(services, shop.id, invoice_id=inv.id, as_zip=True)
     with zipfile.ZipFile(io.BytesIO(bundle.content)) as zf:
@@ -195,8 +196,8 @@ def test_the_injonction_pack_computes_interest_and_indemnity_to_a_date(
     order = [text.index(h) for h in ("1. Le demandeur", "2. Le défendeur", "3. La somme")]
     assert order == sorted(order)
     assert "59 jours au taux de 12.15 %" in text
-    assert "Paiement partiel reçu le 2 juillet 2026" in text
-    assert "n° de suivi 1A23456789012" in text
+    assert "Paiement partiel reçu le 2 juillet 2026 : 200,00" in text
+    assert "Lettre postée le" in text and "n° de suivi 1A23456789012" in text
 
 
 def test_another_shops_invoice_is_not_found(services: Services, shop: Shop) -> None:
