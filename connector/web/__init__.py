@@ -20,7 +20,7 @@ from connector.config import Settings
 from connector.crypto import local_key
 from connector.extension import init_services
 from connector.services import Services
-from connector.web import auth, dossier, health, home, onboarding, overview
+from connector.web import auth, dashboard, dossier, health, home, onboarding, overview, tasks
 from connector.web.filters import DATE_FILTERS
 from connector.web.security import add_security_headers
 from connector.webhooks import routes as webhook_routes
@@ -49,6 +49,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         home.bp,
         overview.bp,
         dossier.bp,
+        tasks.bp,
+        dashboard.bp,
         webhook_routes.bp,
     ):
         app.register_blueprint(blueprint)

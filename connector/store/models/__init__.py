@@ -15,6 +15,7 @@ from connector.store.models.dunning import (
 )
 from connector.store.models.events import (
     Task,
+    TaskComment,
     TaskKind,
     TaskState,
     TimelineEntry,
@@ -48,6 +49,7 @@ __all__ = [
     "Shop",
     "Step",
     "Task",
+    "TaskComment",
     "TaskKind",
     "TaskState",
     "TimelineEntry",
