@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import and_, case, distinct, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -201,7 +201,9 @@ def dashboard(
         def dso(sold: int, days: int) -> int | None:
             if not sold:
                 return None
-            return int((Decimal(outstanding_minor) * days / Decimal(sold)).to_integral_value())
+            return int(
+                (Decimal(outstanding_minor) * days / Decimal(sold)).to_integral_value(ROUND_HALF_UP)
+            )
 
         # 3. Per step: invoices fully paid within 7 days after the step went out.
         last_paid = (
