@@ -59,7 +59,10 @@ def _actor() -> str:
 def _page(errors: dict[int, str] | None = None, status: int = 200) -> tuple[str, int]:
     state = TaskState.DONE if request.args.get("state") == "done" else TaskState.OPEN
     page = actions.tasks_page(services_of(current_app).sessions, _shop_id(), state=state)
-    return render_template("tasks/index.html", page=page, errors=errors or {}), status
+    errors = errors or {}
+    shown = {task.id for task in page.tasks}
+    stray = [f"Task {task_id}: {msg}" for task_id, msg in errors.items() if task_id not in shown]
+    return render_template("tasks/index.html", page=page, errors=errors, stray=stray), status
 
 
 @bp.get("")
