@@ -9,6 +9,7 @@ from datetime import date
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
+from werkzeug.test import TestResponse
 
 from connector.actions.timeline import TimelineKind, invoice_timeline
 from connector.mail.outbox import OutboxTransport
@@ -39,7 +40,7 @@ def _task(services: Services, kind: TaskKind) -> Task:
         return task
 
 
-def _post(client: FlaskClient, url: str, **form: str):  # type: ignore[no-untyped-def]
+def _post(client: FlaskClient, url: str, **form: str) -> TestResponse:
     token = csrf_token(client.get("/tasks").get_data(as_text=True))
     return client.post(url, data={"csrf_token": token, **form})
 
