@@ -67,13 +67,18 @@ def test_dashboard_chart_letter_task_and_dossier(
     page.wait_for_selector("svg.chart g.bucket", state="attached")
     assert page.locator("svg.chart g.bucket").count() == 5
     widths = [
-        float(page.locator("svg.chart g.bucket rect.bar").nth(i).get_attribute("width") or 0)
+        float(
+            (
+                page.locator("svg.chart g.bucket rect.bar").nth(i).get_attribute("width") or "0"
+            ).rstrip("%")
+        )
         for i in range(5)
     ]
-    assert max(widths) == 300.0 and sum(w > 0 for w in widths) >= 2, widths
+    assert max(widths) == 100.0 and sum(w > 0 for w in widths) >= 2, widths
+    longest = page.locator("svg.chart g.bucket rect.bar").nth(widths.index(100.0))
+    assert longest.bounding_box()["width"] > 600  # drawn, across the card
     body = page.inner_text("main")
     assert "Outstanding: 4\u202f724,50\u00a0€" in body, body[:300]
-    assert page.locator("svg.chart").first.bounding_box()["height"] > 100
     _shoot(page, "dashboard-1")
 
     # A letter to post: record "posted on <date>, tracking number".
@@ -159,4 +164,14 @@ def test_dashboard_chart_letter_task_and_dossier(
     paid = chronology.index("payment received (manual)")
     assert places == sorted(places) and places[-1] < paid
     assert "tracking number: 1A00123456789" in chronology
+    # Back on the dashboard: this month's bar shows the payment.
+    page.goto(base + "/dashboard")
+    page.wait_for_selector("svg.months rect.bar", state="attached")
+    heights = [
+        float(page.locator("svg.months rect.bar").nth(i).get_attribute("height") or 0)
+        for i in range(12)
+    ]
+    assert heights[-1] == 150.0 and not any(heights[:-1]), heights
+    assert "This month so far:" in page.inner_text("main")
+    _shoot(page, "dashboard-2-paid")
     assert not page.csp_violations, page.csp_violations
