@@ -1,12 +1,13 @@
-"""`make bench` / `python -m bench [tick|send|ingest|intake|intake-sqlite …]`: every figure with
-its ratio to a naive baseline measured in the same run. Not tests: nothing here asserts a time."""
+"""`make bench` / `python -m bench [tick|send|ingest|intake|intake-sqlite|pages …]`: every
+figure with its ratio to a naive baseline measured in the same run. Not tests: nothing here
+asserts a time."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
 
-from bench import ingest, intake, intake_sqlite, send, tick
+from bench import ingest, intake, intake_sqlite, pages, send, tick
 from bench.common import Figure, report
 
 SUITES: dict[str, Callable[[], list[Figure]]] = {
@@ -15,6 +16,7 @@ SUITES: dict[str, Callable[[], list[Figure]]] = {
     "ingest": ingest.main,
     "intake": intake.main,
     "intake-sqlite": intake_sqlite.main,
+    "pages": pages.main,
 }
 
 
