@@ -1,4 +1,4 @@
-"""`make bench` / `python -m bench [tick|send|ingest|intake|intake-sqlite|pages-vitals …]
+"""`make bench` / `python -m bench [tick|send|ingest|intake|intake-sqlite|pages|pages-vitals …]
 [--quick]`: every figure with its ratio to a naive baseline measured in the same run. Not
 tests: nothing here asserts a time. ``--quick`` shortens the suites that have a short form
 (pages-vitals)."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from bench import ingest, intake, intake_sqlite, pages_vitals, send, tick
+from bench import ingest, intake, intake_sqlite, pages, pages_vitals, send, tick
 from bench.common import Figure, report
 
 SUITES: dict[str, Callable[[], list[Figure]]] = {
@@ -18,6 +18,7 @@ SUITES: dict[str, Callable[[], list[Figure]]] = {
     "intake": intake.main,
     "intake-sqlite": intake_sqlite.main,
     "pages-vitals": pages_vitals.main,  # reads --quick itself
+    "pages": pages.main,
 }
 
 

@@ -32,6 +32,7 @@ from connector.store.models import (
     Shop,
     Step,
     Task,
+    TaskComment,
     TaskKind,
     TimelineEntry,
     WebhookEvent,
@@ -390,6 +391,16 @@ def delete_connection_data(session: Session, connection_id: int) -> dict[str, in
     statements: list[tuple[str, Any]] = [
         ("timeline", delete(TimelineEntry).where(TimelineEntry.invoice_id.in_(inv_ids))),
         (
+            "task_comments",
+            delete(TaskComment).where(
+                TaskComment.task_id.in_(
+                    select(Task.id).where(
+                        or_(Task.invoice_id.in_(inv_ids), Task.customer_id.in_(cust_ids))
+                    )
+                )
+            ),
+        ),
+        (
             "tasks",
             delete(Task).where(or_(Task.invoice_id.in_(inv_ids), Task.customer_id.in_(cust_ids))),
         ),
@@ -429,6 +440,7 @@ def delete_shop(session: Session, shop_id: int) -> dict[str, int]:
     seq_ids = select(SequenceRow.id).where(SequenceRow.shop_id == shop_id)
     statements: list[tuple[str, Any]] = [
         ("timeline", delete(TimelineEntry).where(TimelineEntry.shop_id == shop_id)),
+        ("task_comments", delete(TaskComment).where(TaskComment.shop_id == shop_id)),
         ("tasks", delete(Task).where(Task.shop_id == shop_id)),
         ("reminders", delete(Reminder).where(Reminder.shop_id == shop_id)),
         ("messages", delete(Message).where(Message.shop_id == shop_id)),

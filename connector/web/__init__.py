@@ -20,7 +20,7 @@ from connector.config import Settings
 from connector.crypto import local_key
 from connector.extension import init_services
 from connector.services import Services
-from connector.web import auth, health, home, invoices, onboarding, overview, sequences
+from connector.web import auth, dashboard, dossier, health, home, invoices, onboarding, overview, sequences, tasks
 from connector.web import settings as settings_pages
 from connector.web.filters import DATE_FILTERS
 from connector.web.security import add_security_headers
@@ -49,6 +49,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         onboarding.bp,
         home.bp,
         invoices.bp,
+        dossier.bp,
+        tasks.bp,
+        dashboard.bp,
         sequences.bp,
         settings_pages.bp,
         overview.bp,

@@ -5,7 +5,7 @@ every request: a shop id from the URL, a form or an old session is never trusted
 
 from __future__ import annotations
 
-from flask import current_app, session
+from flask import current_app, g, session
 from flask_login import current_user
 
 from connector.actions.accounts import (
@@ -28,7 +28,15 @@ def signed_in_owner() -> OwnerAccount:
 
 
 def current_shop() -> ShopSummary | None:
-    """The session's shop if the owner is still a member of it, else their first shop."""
+    """The session's shop if the owner is still a member of it, else their first shop; looked
+    up once per request (the view and the nav's task count share it)."""
+    if "current_shop" not in g:
+        g.current_shop = _current_shop()
+    found: ShopSummary | None = g.current_shop
+    return found
+
+
+def _current_shop() -> ShopSummary | None:
     owner = signed_in_owner()
     sessions = services_of(current_app).sessions
     wanted = session.get(_SHOP_KEY)
@@ -48,4 +56,5 @@ def choose_shop(shop_id: int) -> ShopSummary:
     """Make ``shop_id`` the current shop; NotAMember if the owner does not belong to it."""
     shop = shop_of_member(services_of(current_app).sessions, signed_in_owner().id, shop_id)
     session[_SHOP_KEY] = shop.id
+    g.current_shop = shop
     return shop

@@ -9,7 +9,7 @@ Each takes the shop (anything with ``timezone`` and ``locale``) the value belong
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from connector.domain.dates import BABEL_LOCALES, instant_label, language_of, local_date, long_date
@@ -35,6 +35,11 @@ def local_time(instant: datetime | None, shop: ShopZone) -> str:
     return instant_label(instant, shop.timezone)
 
 
+def day(value: date | None, shop: ShopZone) -> str:
+    """A shop-local day (already a date), written out in the shop's language."""
+    return "—" if value is None else long_date(value, shop.locale)
+
+
 def money(amount: Money, shop: ShopZone) -> str:
     """An amount in its currency, written the way the shop's language writes it
     ("2 400,00 €" in French, "€2,400.00" in English)."""
@@ -45,5 +50,6 @@ def money(amount: Money, shop: ShopZone) -> str:
 DATE_FILTERS: dict[str, Callable[..., Any]] = {
     "local_day": local_day,
     "local_time": local_time,
+    "day": day,
     "money": money,
 }

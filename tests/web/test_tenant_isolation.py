@@ -21,7 +21,9 @@ from connector.actions.accounts import create_owner
 from connector.actions.sequences import RuleInput, add_rule, create_sequence
 from connector.services import Services
 from connector.store.base import Base
-from connector.store.models import Invoice, Shop
+from connector.store.db import write_session
+from connector.store.models import Invoice, Shop, TaskKind
+from connector.tasks import open_task
 from connector.web import create_app
 from tests.support.pages import csrf_token
 
@@ -61,13 +63,24 @@ def _identifiers(services: Services, shop: Shop) -> dict[str, Any]:
     """Shop A's identifiers, by the name a route or a form would give them."""
     sequence = create_sequence(services, shop.id, "Shop A's own sequence")
     rule = add_rule(services, shop.id, RuleInput(sequence.id, b2b=True))
-    with services.sessions() as s:
+    with write_session(services.sessions) as s:
         invoice = s.scalars(select(Invoice).where(Invoice.shop_id == shop.id)).first()
         assert invoice is not None
+        task = open_task(  # a bounce of A's, with a letter-to-post's fields: every task route
+            s,
+            shop_id=shop.id,
+            kind=TaskKind.BOUNCE,
+            title="Email stopped (bounced): check the customer's address",
+            dedupe_key="isolation",
+            invoice_id=invoice.id,
+            customer_id=invoice.customer_id,
+        )
+        s.flush()
         return {
             "sequence_id": sequence.id,
             "step_id": sequence.steps[0].id,
             "rule_id": rule.id,
+            "task_id": task.id,
             "shop_id": shop.id,
             "shop": shop.id,
             "id": invoice.id,

@@ -17,6 +17,7 @@ from connector.store.models.dunning import (
 )
 from connector.store.models.events import (
     Task,
+    TaskComment,
     TaskKind,
     TaskState,
     TimelineEntry,
@@ -54,6 +55,7 @@ __all__ = [
     "Step",
     "StepTemplate",
     "Task",
+    "TaskComment",
     "TaskKind",
     "TaskState",
     "TimelineEntry",

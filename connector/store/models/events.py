@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from connector.store.base import Base, TimestampMixin, str_enum
@@ -94,6 +94,21 @@ class Task(TimestampMixin, Base):
     letter_id: Mapped[int | None] = mapped_column(ForeignKey("letter_document.id"))
     dedupe_key: Mapped[str]  # one task per cause: re-running never opens it twice
     closed_at: Mapped[datetime | None]
+    assignee: Mapped[str | None] = mapped_column(String(255))  # a name or an email; None: nobody
+
+
+class TaskComment(Base):
+    """A comment left on a task, never changed: who wrote what, when."""
+
+    __tablename__ = "task_comment"
+    __table_args__ = (Index("ix_task_comment_task_at", "task_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id", ondelete="CASCADE"))
+    task_id: Mapped[int] = mapped_column(ForeignKey("task.id", ondelete="CASCADE"))
+    author: Mapped[str] = mapped_column(String(255))
+    body: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime]
 
 
 class TimelineKind(StrEnum):
