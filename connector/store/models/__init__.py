@@ -22,6 +22,7 @@ from connector.store.models.events import (
     WebhookEvent,
     WebhookOutcome,
 )
+from connector.store.models.install import OAuthState
 from connector.store.models.tenancy import Connection, Shop
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "Message",
     "MessageKind",
     "MessageState",
+    "OAuthState",
     "Owner",
     "Payment",
     "PaymentSource",
