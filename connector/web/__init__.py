@@ -20,7 +20,7 @@ from connector.config import Settings
 from connector.crypto import local_key
 from connector.extension import init_services
 from connector.services import Services
-from connector.web import auth, health, home, onboarding, overview
+from connector.web import auth, health, home, onboarding, overview, shopify_app
 from connector.web.filters import DATE_FILTERS
 from connector.web.security import add_security_headers
 from connector.webhooks import routes as webhook_routes
@@ -42,7 +42,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     csrf = CSRFProtect(app)
     csrf.exempt(webhook_routes.bp)  # signed, so never behind CSRF
     app.after_request(add_security_headers)
-    for blueprint in (health.bp, auth.bp, onboarding.bp, home.bp, overview.bp, webhook_routes.bp):
+    blueprints = (
+        health.bp,
+        auth.bp,
+        onboarding.bp,
+        home.bp,
+        overview.bp,
+        shopify_app.bp,
+        webhook_routes.bp,
+    )
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
     limiter = Limiter(
         key_func=get_remote_address, app=app, storage_uri=settings.ratelimit_storage_uri
