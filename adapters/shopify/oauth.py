@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 import shopify
 
 from adapters.shopify import auth
+from adapters.shopify.settings import API_VERSION
 from connector.platform import AppCredentials, InstallRefused
 
 #: The only shop hosts an install may name (shopify.dev "verify the shop parameter").
@@ -90,7 +91,7 @@ def verify_signed_query(
 def authorize_url(app: AppCredentials, shop: str, redirect_uri: str, state: str) -> str:
     """ShopifyAPI's permission URL (12.7.0: ``create_permission_url(scope, redirect_uri,
     state)``), on ``admin_base`` when one is set."""
-    session = _session_class(app)(shop_host(shop), None)
+    session = _session_class(app)(shop_host(shop), API_VERSION)
     url: str = session.create_permission_url(list(app.scopes), redirect_uri, state)
     return _on_base(app, shop, url)
 

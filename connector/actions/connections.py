@@ -365,6 +365,10 @@ def _resume_invoices(s: Session, conn: Connection, now: datetime) -> None:
         .with_for_update()
     ):
         inv.pause_reason = None
+        if InvoiceStatus(inv.status).is_owed:
+            # A paused invoice left the engine's queue (next_action_at NULL): the next tick
+            # plans it again (only its latest due step goes, design §6.3).
+            inv.next_action_at = now
         add_timeline(
             s,
             inv,

@@ -147,16 +147,20 @@ def embedded_session(
     token: str,
     now: datetime,
     *,
+    shop_named: str | None = None,
     adapters: Mapping[str, PlatformAdapter] | None = None,
 ) -> Installed:
-    """The shop and owner a session token stands for (401 if it does not verify), installed
-    by token exchange when the shop has no working connection yet."""
+    """The shop and owner a session token stands for (401 if it does not verify, or names
+    another shop than the page's ``shop`` parameter), installed by token exchange when the shop
+    has no working connection yet."""
     app = app_credentials(svc.settings)
     installer = _installer(adapters)
     try:
         shop = installer.verify_session_token(app, token, now)
     except InstallRefused as exc:
         raise InstallError(str(exc), 401) from exc
+    if shop_named is not None and shop_named != shop:
+        raise InstallError("session token: issued for another shop than this page's", 401)
     with svc.sessions() as s:
         row = _connection_of(s, shop)
         if row is not None and row.active and row.credentials_enc:

@@ -102,7 +102,9 @@ def session_token() -> tuple[str, int] | None:
     if not (svc.settings.shopify_api_key and svc.settings.shopify_api_secret):
         return None  # no Shopify app here: the parameter means nothing
     try:
-        installed = embedded_session(svc, token, datetime.now(UTC))
+        installed = embedded_session(
+            svc, token, datetime.now(UTC), shop_named=request.args.get("shop")
+        )
     except InstallError as exc:
         return _refused(exc)
     _sign_in(installed, fresh=False)
