@@ -357,7 +357,7 @@ def test_without_the_app_configured_the_install_is_off(app: Flask) -> None:
     assert resp.status_code == 404
 
 
-# -- app/uninstalled ---------------------------------------------------------------------------------
+# -- app/uninstalled ----------------------------------------------------------------------------
 
 
 def _uninstalled(client: FlaskClient, connection_id: int, fake: FakeShopify) -> int:
