@@ -50,6 +50,13 @@ class ShopifyAdapter:
     # Every shop's deliveries are signed with the app's client secret: the core confirms an
     # order a connection has never seen with Shopify before it becomes an invoice.
     shared_webhook_secret = True
+    # `relance connect shopify --help`: the public app's door is not this command.
+    connect_help = (
+        "A shop installing the Relance app needs no command: Shopify sends its owner to "
+        "RELANCE_BASE_URL/shopify/install, and the token, webhooks and first sync follow (README, "
+        "'Register the app in a Shopify Partner dashboard'). This command connects a custom "
+        "app's Admin API token instead."
+    )
     credential_fields: tuple[CredentialField, ...] = (
         CredentialField(
             "shop",
