@@ -420,3 +420,28 @@ def test_an_uninstall_naming_another_shop_is_refused(
     resp = shopify_app.test_client().post(f"/webhooks/shopify/{row.id}", data=body, headers=headers)
     assert resp.status_code == 401
     assert _connection(shopify_services).active
+
+
+def test_shop_redact_after_the_uninstall_is_still_verified_and_applied(
+    shopify_app: Flask, shopify_services: Services, fake: FakeShopify
+) -> None:
+    """Shopify sends shop/redact 48 hours after app/uninstalled erased the connection's
+    credentials: the app's own secret still verifies it, and the shop's data goes."""
+    fake.add_orders(make_order(1001, updated_at="2026-11-20T10:00:00Z"))
+    install(shopify_app.test_client(), fake)
+    sync_due(shopify_services, datetime.now(UTC))
+    row = _connection(shopify_services)
+    assert _uninstalled(shopify_app.test_client(), row.id, fake) == 200
+    body = json.dumps({"shop_id": fake.shop_id, "shop_domain": SHOP}).encode()
+    client = shopify_app.test_client()
+
+    forged = webhook_headers("shop/redact", body, "not-the-secret", shop=SHOP, event_id="r-1")
+    assert client.post("/webhooks/shopify", data=body, headers=forged).status_code in (401, 404)
+    with shopify_services.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Invoice)) == 1
+
+    headers = webhook_headers("shop/redact", body, SECRET, shop=SHOP, event_id="r-2")
+    assert client.post("/webhooks/shopify", data=body, headers=headers).status_code == 200
+    with shopify_services.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Invoice)) == 0
+        assert s.get(Connection, row.id) is None
