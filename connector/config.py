@@ -25,6 +25,15 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     return raw
 
 
+#: What the reminders need: unpaid orders, their customers and their payment terms.
+DEFAULT_SHOPIFY_SCOPES = ("read_orders", "read_customers", "read_payment_terms")
+
+
+def _scopes(raw: str | None) -> tuple[str, ...]:
+    found = tuple(part.strip() for part in (raw or "").split(",") if part.strip())
+    return found or DEFAULT_SHOPIFY_SCOPES
+
+
 @dataclass(frozen=True)
 class Settings:
     var_dir: Path
@@ -56,6 +65,13 @@ class Settings:
     ratelimit_storage_uri: str = "memory://"
     # The sender of account mail (password reset); unset: the owner's shop's sender address.
     mail_from: str | None = None
+    # The Shopify app (Partner dashboard): client id, client secret, the scopes it asks for.
+    shopify_api_key: str | None = None
+    shopify_api_secret: str | None = None
+    shopify_scopes: tuple[str, ...] = DEFAULT_SHOPIFY_SCOPES
+    # Tests and development only: every shop's admin (OAuth and Admin API) at this origin
+    # instead of https://<shop>.myshopify.com.
+    shopify_admin_base: str | None = None
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -86,5 +102,9 @@ class Settings:
             overview_token=env.get("RELANCE_OVERVIEW_TOKEN") or None,
             ratelimit_storage_uri=env.get("RELANCE_RATELIMIT_STORAGE_URI") or "memory://",
             mail_from=env.get("RELANCE_MAIL_FROM") or None,
+            shopify_api_key=env.get("SHOPIFY_API_KEY") or None,
+            shopify_api_secret=env.get("SHOPIFY_API_SECRET") or None,
+            shopify_scopes=_scopes(env.get("SHOPIFY_SCOPES")),
+            shopify_admin_base=(env.get("SHOPIFY_ADMIN_BASE") or "").rstrip("/") or None,
             env=env,
         )

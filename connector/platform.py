@@ -79,6 +79,7 @@ class EventKind(StrEnum):
     CUSTOMER_DATA_REQUEST = "customer_data_request"
     CUSTOMER_REDACT = "customer_redact"
     SHOP_REDACT = "shop_redact"
+    APP_UNINSTALLED = "app_uninstalled"  # the account removed our app: tokens are void
     IGNORED = "ignored"  # a topic we do not act on: stored and acknowledged
 
 
@@ -213,6 +214,78 @@ class ResolvesPayments(Protocol):
 
     def invoice_for_payment(self, conn: ConnectionContext, payment_external_id: str) -> str | None:
         """The external id of the invoice that payment paid, or None if it paid no invoice."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class AppCredentials:
+    """A platform app's own identity (Shopify's client id and secret, its scopes), from the
+    deployment's settings. ``admin_base`` replaces the platform's origin (tests, development)."""
+
+    client_id: str
+    client_secret: str
+    scopes: tuple[str, ...]
+    admin_base: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountProfile:
+    """What the platform says about the account that installed the app: a new Relance shop
+    is made from it."""
+
+    account: str  # the platform's account id (the shop's myshopify.com domain)
+    name: str
+    email: str
+    timezone: str | None = None
+    currency: str | None = None
+
+
+class InstallRefused(AdapterError):
+    """An install or session request that does not verify (hmac, timestamp, shop, token)."""
+
+
+@runtime_checkable
+class InstallsAsApp(Protocol):
+    """Optional: a platform whose accounts install the app from its own admin (Shopify).
+
+    The core keeps the one-time states, the accounts, shops and connections; the adapter knows
+    the platform's URLs, signatures and token grants."""
+
+    def account_of(self, value: str) -> str:
+        """The canonical account id for a user-supplied one; InstallRefused if it is not one."""
+        ...
+
+    def verify_signed_query(
+        self, app: AppCredentials, params: Mapping[str, str | list[str]], now: datetime
+    ) -> str:
+        """The account a signed query string (install, callback, admin load) is for, once its
+        signature, timestamp and account are checked; InstallRefused otherwise."""
+        ...
+
+    def authorize_url(
+        self, app: AppCredentials, account: str, redirect_uri: str, state: str
+    ) -> str:
+        """Where the owner approves the app's scopes."""
+        ...
+
+    def exchange_code(
+        self, app: AppCredentials, account: str, code: str, now: datetime
+    ) -> dict[str, Any]:
+        """An authorization code → the connection's credentials (expiring offline token)."""
+        ...
+
+    def verify_session_token(self, app: AppCredentials, token: str, now: datetime) -> str:
+        """The account a session token (embedded admin) is for; InstallRefused otherwise."""
+        ...
+
+    def exchange_session_token(
+        self, app: AppCredentials, account: str, token: str, now: datetime
+    ) -> dict[str, Any]:
+        """A verified session token → the connection's credentials (token exchange)."""
+        ...
+
+    def account_profile(self, conn: ConnectionContext) -> AccountProfile:
+        """The installing account's name, email, timezone and currency."""
         ...
 
 

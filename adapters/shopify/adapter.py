@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.shopify import webhooks
+from adapters.shopify import oauth, webhooks
 from adapters.shopify.client import Clock, ShopifyClient, Sleep
 from adapters.shopify.cursor import SyncCursor
 from adapters.shopify.exceptions import ShopifyMalformedResponse, ShopifyUserError
@@ -24,8 +24,10 @@ from adapters.shopify.normalize import (
 )
 from adapters.shopify.settings import WEBHOOK_PATH, ShopifySettings
 from connector.platform import (
+    AccountProfile,
     AdapterError,
     AdapterNotFound,
+    AppCredentials,
     ConnectionContext,
     CredentialField,
     NormalizedEvent,
@@ -48,6 +50,13 @@ class ShopifyAdapter:
     # Every shop's deliveries are signed with the app's client secret: the core confirms an
     # order a connection has never seen with Shopify before it becomes an invoice.
     shared_webhook_secret = True
+    # `relance connect shopify --help`: the public app's door is not this command.
+    connect_help = (
+        "A shop installing the Relance app needs no command: Shopify sends its owner to "
+        "RELANCE_BASE_URL/shopify/install, and the token, webhooks and first sync follow (README, "
+        "'Register the app in a Shopify Partner dashboard'). This command connects a custom "
+        "app's Admin API token instead."
+    )
     credential_fields: tuple[CredentialField, ...] = (
         CredentialField(
             "shop",
@@ -219,6 +228,56 @@ class ShopifyAdapter:
             except AdapterError as exc:
                 log.warning("could not delete Shopify subscription %s: %s", subscription_id, exc)
 
+    # --- the app's install and the embedded admin (connector.platform.InstallsAsApp) ----------
+
+    def account_of(self, value: str) -> str:
+        return oauth.shop_host(value)
+
+    def verify_signed_query(
+        self, app: AppCredentials, params: Mapping[str, str | list[str]], now: datetime
+    ) -> str:
+        return oauth.verify_signed_query(app, params, now)
+
+    def authorize_url(
+        self, app: AppCredentials, account: str, redirect_uri: str, state: str
+    ) -> str:
+        return oauth.authorize_url(app, account, redirect_uri, state)
+
+    def exchange_code(
+        self, app: AppCredentials, account: str, code: str, now: datetime
+    ) -> dict[str, Any]:
+        return oauth.exchange_code(
+            app, account, code, now=now, timeout=self.settings.oauth_timeout_seconds
+        )
+
+    def verify_session_token(self, app: AppCredentials, token: str, now: datetime) -> str:
+        return oauth.verify_session_token(app, token, now)
+
+    def exchange_session_token(
+        self, app: AppCredentials, account: str, token: str, now: datetime
+    ) -> dict[str, Any]:
+        return oauth.exchange_session_token(
+            app, account, token, now=now, timeout=self.settings.oauth_timeout_seconds
+        )
+
+    def account_profile(self, conn: ConnectionContext) -> AccountProfile:
+        """``shop { name email ianaTimezone currencyCode }`` of the connection's shop."""
+        data = self.client(conn).execute("RelanceShopProfile", {})
+        shop = data.get("shop")
+        if not isinstance(shop, Mapping):
+            raise ShopifyMalformedResponse("shop query answered no shop")
+        name, email = shop.get("name"), shop.get("email")
+        if not isinstance(name, str) or not isinstance(email, str):
+            raise ShopifyMalformedResponse("shop query answered no name or email")
+        domain = shop.get("myshopifyDomain")
+        return AccountProfile(
+            account=domain if isinstance(domain, str) else conn.external_account,
+            name=name,
+            email=email,
+            timezone=_text(shop.get("ianaTimezone")),
+            currency=_text(shop.get("currencyCode")),
+        )
+
 
 # --- response shapes -------------------------------------------------------------------------
 
@@ -295,3 +354,7 @@ def _deleted_subscription(data: Mapping[str, Any], subscription_id: str) -> None
     if errors and not all(e.get("field") == ["id"] for e in errors):
         messages = "; ".join(str(e.get("message")) for e in errors)
         raise ShopifyUserError(f"cannot delete {subscription_id}: {messages}")
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

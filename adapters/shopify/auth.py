@@ -88,17 +88,39 @@ def refresh_credentials(
     ]
     if missing:
         raise ShopifyConfigError(f"cannot refresh the token without {', '.join(missing)}")
-    body = json.dumps(
-        {
-            "client_id": credentials["client_id"],
-            "client_secret": credentials["client_secret"],
-            "grant_type": "refresh_token",
-            "refresh_token": credentials["refresh_token"],
-        }
-    ).encode("utf-8")
+    try:
+        payload = token_request(
+            token_url,
+            {
+                "client_id": credentials["client_id"],
+                "client_secret": credentials["client_secret"],
+                "grant_type": "refresh_token",
+                "refresh_token": credentials["refresh_token"],
+            },
+            timeout=timeout,
+            opener=opener,
+        )
+    except TokenRefused as exc:
+        raise ShopifyTokenRefreshError(f"Shopify refused the refresh token ({exc})") from exc
+    return apply_token_answer(credentials, payload, now)
+
+
+class TokenRefused(Exception):
+    """The token endpoint said no (400/401/403): the message is its status and OAuth error."""
+
+
+def token_request(
+    token_url: str,
+    body: Mapping[str, Any],
+    *,
+    timeout: float,
+    opener: Callable[..., Any] = urllib.request.urlopen,
+) -> dict[str, Any]:
+    """POST one grant to ``/admin/oauth/access_token`` (with a timeout); the JSON answer, which
+    holds an ``access_token``; TokenRefused when the endpoint says no (400, 401, 403)."""
     request = urllib.request.Request(
         token_url,
-        data=body,
+        data=json.dumps(dict(body)).encode("utf-8"),
         headers={"Content-Type": "application/json", "Accept": "application/json"},
         method="POST",
     )
@@ -108,27 +130,31 @@ def refresh_credentials(
     except urllib.error.HTTPError as exc:
         reason = _oauth_error(exc)
         if exc.code in (400, 401, 403):
-            raise ShopifyTokenRefreshError(
-                f"Shopify refused the refresh token ({exc.code} {reason})"
-            ) from exc
+            raise TokenRefused(f"{exc.code} {reason}") from exc
         raise ShopifyTransportError(
-            f"token refresh failed with HTTP {exc.code} {reason}", status=exc.code
+            f"token request failed with HTTP {exc.code} {reason}", status=exc.code
         ) from exc
     except (urllib.error.URLError, OSError, HTTPException) as exc:
-        raise ShopifyTransportError(f"token refresh failed: {exc}") from exc
+        raise ShopifyTransportError(f"token request failed: {exc}") from exc
 
     try:
         payload = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ShopifyMalformedResponse("token refresh answer is not JSON") from exc
+        raise ShopifyMalformedResponse("token answer is not JSON") from exc
     if not isinstance(payload, dict):
-        raise ShopifyMalformedResponse("token refresh answer is not an object")
+        raise ShopifyMalformedResponse("token answer is not an object")
     token = payload.get("access_token")
     if not isinstance(token, str) or not token:
-        raise ShopifyMalformedResponse("token refresh answer has no access_token")
+        raise ShopifyMalformedResponse("token answer has no access_token")
+    return payload
 
+
+def apply_token_answer(
+    credentials: Mapping[str, Any], payload: Mapping[str, Any], now: datetime
+) -> dict[str, Any]:
+    """The credentials with a token answer's pair and expiries in (a new dict)."""
     updated = dict(credentials)
-    updated["access_token"] = token
+    updated["access_token"] = payload["access_token"]
     new_refresh = payload.get("refresh_token")
     if isinstance(new_refresh, str) and new_refresh:
         updated["refresh_token"] = new_refresh

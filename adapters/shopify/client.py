@@ -6,8 +6,9 @@ attributes), so the session is activated, used and cleared in ``try/finally`` on
 thread and nothing is left behind. ``conn.api_base`` (tests, demo) replaces the
 ``https://{shop}`` origin through ``ShopifyResource.set_site``.
 
-Known limit: ``GraphQL.execute`` (ShopifyAPI 12.7.0) opens the URL without a timeout and prints
-the body of an HTTP error to stdout; the token refresh call, which is ours, has a timeout.
+``GraphQL.execute`` (ShopifyAPI 12.7.0) opens the URL without a timeout (a stalled shop would
+hang a worker for ever) and prints the body of an HTTP error to stdout: ``TimedGraphQL`` is the
+library's class with an ``execute`` that passes a timeout and prints nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import logging
 import time
 import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -70,6 +72,29 @@ def shopify_session(shop: str, token: str, api_base: str | None) -> Iterator[Non
         yield
     finally:
         shopify.ShopifyResource.clear_session()
+
+
+class TimedGraphQL(shopify.GraphQL):
+    """ShopifyAPI's GraphQL endpoint and headers (from the active session), posted with a
+    socket timeout."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self._timeout = timeout
+
+    def execute(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        operation_name: str | None = None,
+    ) -> str:
+        headers = self.merge_headers(
+            {"Accept": "application/json", "Content-Type": "application/json"}, self.headers
+        )
+        data = {"query": query, "variables": variables, "operationName": operation_name}
+        request = urllib.request.Request(self.endpoint, json.dumps(data).encode("utf-8"), headers)
+        with urllib.request.urlopen(request, timeout=self._timeout) as response:
+            return str(response.read().decode("utf-8"))
 
 
 class ShopifyClient:
@@ -169,7 +194,7 @@ class ShopifyClient:
         if not isinstance(token, str) or not token:
             raise ShopifyAuthError("the connection has no access token")
         with shopify_session(self.shop, token, self._conn.api_base):
-            result = shopify.GraphQL().execute(
+            result = TimedGraphQL(self._settings.http_timeout_seconds).execute(
                 document, variables=dict(variables), operation_name=operation
             )
         if not isinstance(result, str):

@@ -105,6 +105,13 @@ mutation RelanceWebhookSubscriptionDelete($id: ID!) {
 }
 """
 
+# The installing shop, for the Relance shop made from it (name, owner's email, zone, currency).
+SHOP_PROFILE_QUERY = """
+query RelanceShopProfile {
+  shop { id name email myshopifyDomain ianaTimezone currencyCode }
+}
+"""
+
 _OPERATION = re.compile(r"^\s*(?:query|mutation)\s+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE)
 
 
@@ -125,5 +132,6 @@ DOCUMENTS: dict[str, str] = {
         WEBHOOK_SUBSCRIPTIONS_QUERY,
         WEBHOOK_SUBSCRIPTION_CREATE_MUTATION,
         WEBHOOK_SUBSCRIPTION_DELETE_MUTATION,
+        SHOP_PROFILE_QUERY,
     )
 }

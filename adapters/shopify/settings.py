@@ -31,8 +31,10 @@ class ShopifySettings:
     backoff_base_seconds: float = 1.0
     #: Longest single wait, whatever the hint says.
     backoff_cap_seconds: float = 60.0
-    #: Socket timeout of the token refresh call (ShopifyAPI's GraphQL call takes none).
+    #: Socket timeout of every call: GraphQL (through TimedGraphQL) and token refresh.
     http_timeout_seconds: float = 30.0
+    #: Socket timeout of the install's grants (a person waits on the page meanwhile).
+    oauth_timeout_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.page_size <= 250:

@@ -69,8 +69,10 @@ SUBSCRIBED_TOPICS: tuple[str, ...] = (
     "ORDERS_UPDATED",
     "ORDERS_CANCELLED",
     "REFUNDS_CREATE",
+    "APP_UNINSTALLED",
 )
 
+APP_UNINSTALLED = "app/uninstalled"  # its body is the Shop resource
 _ORDER_TOPICS = frozenset({"orders/paid", "orders/updated", "orders/cancelled"})
 _COMPLIANCE = {
     "customers/data_request": EventKind.CUSTOMER_DATA_REQUEST,
@@ -146,6 +148,13 @@ def parse(
             return _refund_event(body, headers, dedupe_key)
         if topic in _COMPLIANCE:
             return _compliance_event(topic, body, headers, dedupe_key, now)
+        if topic == APP_UNINSTALLED:
+            return NormalizedEvent(
+                dedupe_key=dedupe_key,
+                kind=EventKind.APP_UNINSTALLED,
+                topic=topic,
+                occurred_at=_lenient_occurred_at(body, headers) or now(),
+            )
         return NormalizedEvent(
             dedupe_key=dedupe_key,
             kind=EventKind.IGNORED,
@@ -332,6 +341,15 @@ def _named_shops(
             )
         except (ShopifyConfigError, MalformedOrder) as exc:
             raise WebhookParseError(f"{topic}: bad shop_domain or shop_id: {exc}") from exc
+    if topic == APP_UNINSTALLED:
+        try:
+            yield (
+                "myshopify_domain/id",
+                normalize_shop(body.get("myshopify_domain")),
+                None if body.get("id") is None else legacy_id(body.get("id")),
+            )
+        except (ShopifyConfigError, MalformedOrder) as exc:
+            raise WebhookParseError(f"{topic}: bad myshopify_domain or id: {exc}") from exc
     status_url = body.get("order_status_url")
     if isinstance(status_url, str) and status_url:
         yield ("order_status_url", *_status_url_shop(status_url))

@@ -161,6 +161,52 @@ def add_membership(session: Session, owner_id: int, shop: Shop) -> None:
     session.flush()
 
 
+def unusable_password_hash() -> str:
+    """For an owner who signs in through a platform (Shopify's admin), not with a password:
+    the hash of a random secret nobody knows. "Forgot password" gives them one if they want
+    to use the pages outside the admin. Slow (scrypt): compute it outside any transaction."""
+    return _hash(secrets.token_urlsafe(32))
+
+
+def shop_owner(
+    session: Session, shop_id: int, *, email: str, password_hash: str, now: datetime
+) -> OwnerAccount:
+    """The owner who signs in to a shop installed from a platform: its first member, else a new
+    owner with the platform account's email (made a member). An email that already has an
+    account elsewhere is never taken over — that would hand someone else's shops to whoever
+    can name their email on a platform — so such an owner gets the shop's own address instead."""
+    member = first_member(session, shop_id)
+    if member is not None:
+        return member
+    candidate = email.strip().lower()
+    taken = session.scalar(select(Owner.id).where(Owner.email == candidate))
+    if taken is not None or "@" not in candidate:
+        candidate = f"shop-{shop_id}@owners.relance.invalid"
+    owner = _add_owner(session, candidate, password_hash, now)
+    session.add(Membership(owner_id=owner.id, shop_id=shop_id, role=Role.OWNER))
+    session.flush()
+    return _account(owner)
+
+
+def first_member(session: Session, shop_id: int) -> OwnerAccount | None:
+    """The shop's first owner (the one who installed or created it)."""
+    member = session.scalar(
+        select(Owner)
+        .join(Membership, Membership.owner_id == Owner.id)
+        .where(Membership.shop_id == shop_id)
+        .order_by(Membership.id)
+        .limit(1)
+    )
+    return _account(member) if member is not None else None
+
+
+def shop_summary(session: Session, shop_id: int) -> ShopSummary:
+    shop = session.get(Shop, shop_id)
+    if shop is None:
+        raise AccountError(f"shop: shop {shop_id} does not exist")
+    return _summary(shop)
+
+
 def shops_of_owner(sessions: sessionmaker[Session], owner_id: int) -> list[ShopSummary]:
     with sessions() as s:
         shops = s.scalars(

@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 CSV_PLATFORM = "csv"
 PAUSED_BY_REMOVAL = "connection removed"
+PAUSED_BY_UNINSTALL = "app uninstalled"
+SYNC_QUEUED = "queued"
 
 
 class ConnectionsError(Exception):
@@ -290,16 +292,41 @@ def remove_connection(
         row = s.get(Connection, connection_id, with_for_update=True)
         if row is None:
             raise ConnectionsError(f"connection {connection_id} vanished while removing it")
-        row.active = False
-        row.credentials_enc = None
-        row.webhook_secret_enc = None
-        row.webhook_ids = None
-        paused = _pause_invoices(s, row, now)
+        paused = _deactivate(s, row, now, PAUSED_BY_REMOVAL)
         summary = _summary(row)
     return Removal(summary, removed, left, paused)
 
 
-def _pause_invoices(s: Session, conn: Connection, now: datetime) -> int:
+def deactivate_uninstalled(s: Session, conn: Connection, now: datetime) -> int:
+    """The platform says our app was uninstalled (Shopify ``app/uninstalled``), inside the
+    caller's transaction: the tokens are void, so they are erased, the connection stops and its
+    owed invoices are paused (a payment would go unseen). A reinstall resumes them."""
+    if not conn.active:
+        return 0
+    return _deactivate(s, conn, now, PAUSED_BY_UNINSTALL)
+
+
+def queue_sync(svc: Services, connection_id: int) -> None:
+    """Ask the worker for a sync of the connection at its next pass (within a minute): the web
+    process never syncs, and never runs the scheduler."""
+    with write_session(svc.sessions) as s:
+        row = s.get(Connection, connection_id, with_for_update=True)
+        if row is None:
+            raise ConnectionsError(f"connection {connection_id} does not exist")
+        row.last_sync_at = None
+        row.last_sync_status = SYNC_QUEUED
+        row.last_sync_error = None
+
+
+def _deactivate(s: Session, row: Connection, now: datetime, reason: str) -> int:
+    row.active = False
+    row.credentials_enc = None
+    row.webhook_secret_enc = None
+    row.webhook_ids = None
+    return _pause_invoices(s, row, now, reason)
+
+
+def _pause_invoices(s: Session, conn: Connection, now: datetime, reason: str) -> int:
     """Owed invoices of a removed connection stop: nothing would tell us they were paid."""
     invoices = s.scalars(
         select(Invoice)
@@ -311,16 +338,17 @@ def _pause_invoices(s: Session, conn: Connection, now: datetime) -> int:
         .order_by(Invoice.id)
         .with_for_update()
     ).all()
+    why = "removed" if reason == PAUSED_BY_REMOVAL else reason
     for inv in invoices:
-        inv.pause_reason = PAUSED_BY_REMOVAL
+        inv.pause_reason = reason
         inv.paused_until = None
-        cancel_pending_reminders(s, inv, PAUSED_BY_REMOVAL, now)
+        cancel_pending_reminders(s, inv, reason, now)
         add_timeline(
             s,
             inv,
             now,
             TimelineKind.PAUSED,
-            f"{conn.platform} connection {conn.id} removed: reminders paused",
+            f"{conn.platform} connection {conn.id} {why}: reminders paused",
         )
     return len(invoices)
 
@@ -329,11 +357,18 @@ def _resume_invoices(s: Session, conn: Connection, now: datetime) -> None:
     """A reconnected account picks up where its removal paused it."""
     for inv in s.scalars(
         select(Invoice)
-        .where(Invoice.connection_id == conn.id, Invoice.pause_reason == PAUSED_BY_REMOVAL)
+        .where(
+            Invoice.connection_id == conn.id,
+            Invoice.pause_reason.in_((PAUSED_BY_REMOVAL, PAUSED_BY_UNINSTALL)),
+        )
         .order_by(Invoice.id)
         .with_for_update()
     ):
         inv.pause_reason = None
+        if InvoiceStatus(inv.status).is_owed:
+            # A paused invoice left the engine's queue (next_action_at NULL): the next tick
+            # plans it again (only its latest due step goes, design §6.3).
+            inv.next_action_at = now
         add_timeline(
             s,
             inv,

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from connector.domain.money import Money
-from connector.store.models import Customer, Invoice, Shop, Task, TaskState
+from connector.store.models import Connection, Customer, Invoice, Shop, Task, TaskState
 
 INVOICES_SHOWN = 200
 TASKS_SHOWN = 20
@@ -27,6 +27,15 @@ class HomeInvoice:
 
 
 @dataclass(frozen=True, slots=True)
+class HomeConnection:
+    platform: str
+    account: str
+    active: bool
+    last_sync_at: datetime | None
+    last_sync_status: str | None  # "queued": the worker has not run its first sync yet
+
+
+@dataclass(frozen=True, slots=True)
 class ShopHome:
     shop_id: int
     name: str
@@ -38,6 +47,7 @@ class ShopHome:
     # without a payment link wait for the shop's payment instructions.
     open_tasks: list[str]
     needs_payment_instructions: bool
+    connections: list[HomeConnection] = field(default_factory=list)
 
 
 def shop_home(sessions: sessionmaker[Session], shop_id: int) -> ShopHome:
@@ -69,7 +79,19 @@ def shop_home(sessions: sessionmaker[Session], shop_id: int) -> ShopHome:
             .order_by(Task.id.desc())
             .limit(TASKS_SHOWN)
         ).all()
+        connections = s.execute(
+            select(
+                Connection.platform,
+                Connection.external_account,
+                Connection.active,
+                Connection.last_sync_at,
+                Connection.last_sync_status,
+            )
+            .where(Connection.shop_id == shop_id, Connection.platform != "csv")
+            .order_by(Connection.id)
+        ).all()
         return ShopHome(
+            connections=[HomeConnection(*row) for row in connections],
             shop_id=shop.id,
             name=shop.name,
             timezone=shop.timezone,

@@ -9,6 +9,12 @@
   and ``webhookSubscriptionCreate``.
 - ``POST /admin/oauth/access_token``: ``grant_type=refresh_token`` issues a new pair with
   ``expires_in`` / ``refresh_token_expires_in`` and retires the refresh token it was given.
+- The app's install, as Shopify's OAuth speaks it (see "OAuth" below): ``GET
+  /admin/oauth/authorize`` approves at once and redirects to the app's ``redirect_uri`` with a
+  signed ``code``/``hmac``/``host``/``shop``/``state``/``timestamp``; ``POST
+  /admin/oauth/access_token`` also takes the authorization code (once) and token exchange (a
+  session token signed with the client secret), each answering an expiring offline token with
+  its refresh token when ``expiring=1``; ``shop`` answers name, email, zone and currency.
 - Scripted trouble, consumed one GraphQL request at a time: ``"throttled"``, ``"http429"``,
   ``"http500"``, ``"malformed_json"``, ``"malformed_page"``, ``"expire_token"``, ``"ok"``.
 - :func:`sign_webhook` / :func:`webhook_headers`: a delivery signed as Shopify signs it.
@@ -35,6 +41,7 @@ from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import graphql
 from graphql import GraphQLError, GraphQLSchema
@@ -270,6 +277,15 @@ class FakeShopify:
         self._bucket_at = clock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        # OAuth (additive): the shop this fake is, what it says about itself, codes issued.
+        self.shop_domain = "relance-test.myshopify.com"
+        self.shop_name = "Relance Test Shop"
+        self.shop_email = "owner@relance-test.example"
+        self.shop_timezone = "Europe/Paris"
+        self.shop_currency = "EUR"
+        self.codes: dict[str, str] = {}  # code -> redirect_uri, until used
+        self.authorize_requests: list[dict[str, str]] = []
+        self.token_requests: list[dict[str, Any]] = []
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -563,7 +579,14 @@ class FakeShopify:
             "orders": self._resolve_orders,
             "order": self._resolve_order,
             "webhookSubscriptions": self._resolve_subscriptions,
-            "shop": lambda _info, **_: {"id": f"gid://shopify/Shop/{self.shop_id}"},
+            "shop": lambda _info, **_: {
+                "id": f"gid://shopify/Shop/{self.shop_id}",
+                "name": self.shop_name,
+                "email": self.shop_email,
+                "myshopifyDomain": self.shop_domain,
+                "ianaTimezone": self.shop_timezone,
+                "currencyCode": self.shop_currency,
+            },
             "webhookSubscriptionCreate": self._resolve_subscription_create,
             "webhookSubscriptionDelete": self._resolve_subscription_delete,
         }
@@ -602,6 +625,9 @@ class FakeShopify:
         except ValueError:
             return _json(400, {"error": "invalid_request"})
         with self._lock:
+            self.token_requests.append(dict(params))
+            if params.get("grant_type") != "refresh_token":
+                return self._grant(params)
             self.refresh_requests.append(dict(params))
             if (
                 params.get("client_id") != self.client_id
@@ -622,6 +648,133 @@ class FakeShopify:
             self.refresh_tokens.discard(refresh)
         return _json(200, self.issue_token_pair(self.refreshed_token_ttl))
 
+    # --- OAuth: install and token exchange (additive) -----------------------------------------
+
+    def authorize(self, query: Mapping[str, str]) -> tuple[int, dict[str, str], bytes]:
+        """The merchant approves at once: back to ``redirect_uri`` with a signed code."""
+        with self._lock:
+            self.authorize_requests.append(dict(query))
+            if query.get("client_id") != self.client_id:
+                return _json(400, {"error": "invalid_request", "error_description": "client_id"})
+            redirect_uri = query.get("redirect_uri") or ""
+            if not redirect_uri.startswith(("http://", "https://")):
+                return _json(400, {"error": "invalid_request", "error_description": "uri"})
+            code = uuid.uuid4().hex
+            self.codes[code] = redirect_uri
+        params = {
+            "code": code,
+            "host": base64.urlsafe_b64encode(
+                f"admin.shopify.com/store/{self.shop_domain.split('.')[0]}".encode()
+            )
+            .decode()
+            .rstrip("="),
+            "shop": self.shop_domain,
+            "state": query.get("state") or "",
+            "timestamp": str(int(self.clock().timestamp())),
+        }
+        params["hmac"] = sign_query(params, self.client_secret)
+        location = redirect_uri + ("&" if "?" in redirect_uri else "?") + urlencode(params)
+        return 302, {"Location": location}, b""
+
+    def _grant(self, params: Mapping[str, Any]) -> tuple[int, dict[str, str], bytes]:
+        """authorization_code (no grant_type, a ``code``) or token exchange; lock held."""
+        if (
+            params.get("client_id") != self.client_id
+            or params.get("client_secret") != self.client_secret
+        ):
+            return _json(401, {"error": "invalid_client"})
+        ttl: float | None = 3600.0 if str(params.get("expiring")) == "1" else None
+        if params.get("grant_type") == TOKEN_EXCHANGE:
+            if (
+                params.get("subject_token_type") != ID_TOKEN
+                or params.get("requested_token_type") != OFFLINE_TOKEN
+            ):
+                return _json(400, {"error": "invalid_request"})
+            claims = read_session_token(str(params.get("subject_token")), self.client_secret)
+            if claims is None or claims.get("dest") != f"https://{self.shop_domain}":
+                return _json(400, {"error": "invalid_subject_token"})
+            return _json(200, self.issue_token_pair(ttl))
+        if params.get("grant_type") not in (None, "authorization_code"):
+            return _json(400, {"error": "unsupported_grant_type"})
+        code = params.get("code")
+        if not isinstance(code, str) or self.codes.pop(code, None) is None:
+            return _json(
+                400,
+                {"error": "invalid_request", "error_description": "authorization code used"},
+            )
+        return _json(200, self.issue_token_pair(ttl))
+
+    def session_token(
+        self,
+        *,
+        aud: str | None = None,
+        dest: str | None = None,
+        exp_in: float = 60.0,
+        nbf_in: float = -5.0,
+        secret: str | None = None,
+    ) -> str:
+        """A session token as App Bridge hands the app (HS256 with the client secret)."""
+        return make_session_token(
+            secret or self.client_secret,
+            aud=aud or self.client_id,
+            dest=dest or f"https://{self.shop_domain}",
+            now=self.clock(),
+            exp_in=exp_in,
+            nbf_in=nbf_in,
+        )
+
+
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ID_TOKEN = "urn:ietf:params:oauth:token-type:id_token"
+OFFLINE_TOKEN = "urn:shopify:params:oauth:token-type:offline-access-token"
+
+
+def sign_query(params: Mapping[str, str], secret: str) -> str:
+    """The ``hmac`` of an OAuth redirect or admin link: hex HMAC-SHA256 of ``k=v`` pairs
+    (sorted, ``hmac`` left out) joined by ``&``."""
+    message = "&".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "hmac")
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def make_session_token(
+    secret: str, *, aud: str, dest: str, now: datetime, exp_in: float = 60.0, nbf_in: float = -5.0
+) -> str:
+    """An HS256 JWT with Shopify's session-token claims."""
+    stamp = int(now.timestamp())
+    claims = {
+        "iss": f"{dest}/admin",
+        "dest": dest,
+        "aud": aud,
+        "sub": "42",
+        "exp": stamp + int(exp_in),
+        "nbf": stamp + int(nbf_in),
+        "iat": stamp + int(nbf_in),
+        "jti": uuid.uuid4().hex,
+        "sid": uuid.uuid4().hex,
+    }
+    head = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = _b64url(json.dumps(claims).encode())
+    signature = hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{_b64url(signature)}"
+
+
+def read_session_token(token: str, secret: str) -> dict[str, Any] | None:
+    """The claims of a token signed with ``secret``, else None (the fake's own check)."""
+    try:
+        head, body, signature = token.split(".")
+        expected = hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+        given = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+        if not hmac.compare_digest(expected, given):
+            return None
+        claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    except ValueError:
+        return None
+    return claims if isinstance(claims, dict) else None
+
 
 def _user_error(message: str) -> dict[str, Any]:
     return {
@@ -640,6 +793,19 @@ def _json(
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeShopify
     protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        path, _, query = self.path.partition("?")
+        if path == "/admin/oauth/authorize":
+            status, out_headers, out = self.fake.authorize(dict(parse_qsl(query)))
+        else:
+            status, out_headers, out = _json(404, {"errors": "Not Found"})
+        self.send_response(status)
+        for key, value in out_headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)

@@ -20,7 +20,7 @@ from connector.config import Settings
 from connector.crypto import local_key
 from connector.extension import init_services
 from connector.services import Services
-from connector.web import auth, dashboard, dossier, health, home, invoices, onboarding, overview, sequences, tasks
+from connector.web import auth, dashboard, dossier, health, home, invoices, onboarding, overview, sequences, shopify_app, tasks
 from connector.web import settings as settings_pages
 from connector.web.filters import DATE_FILTERS
 from connector.web.security import add_security_headers
@@ -55,8 +55,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         sequences.bp,
         settings_pages.bp,
         overview.bp,
+        shopify_app.bp,
         webhook_routes.bp,
     ):
+        overview.bp,
+        shopify_app.bp,
+        webhook_routes.bp,
+    )
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
     limiter = Limiter(
         key_func=get_remote_address, app=app, storage_uri=settings.ratelimit_storage_uri

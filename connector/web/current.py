@@ -1,7 +1,10 @@
 """The signed-in owner and their current shop, for the owner's pages.
 
 The current shop id lives in the session and is checked against the owner's memberships on
-every request: a shop id from the URL, a form or an old session is never trusted alone."""
+every request: a shop id from the URL, a form or an old session is never trusted alone. Inside
+the Shopify admin the owner and shop come from the verified session token instead (see
+connector.web.shopify_app, which signs them in before any view runs): the same membership check
+then scopes every page."""
 
 from __future__ import annotations
 
@@ -50,6 +53,11 @@ def _current_shop() -> ShopSummary | None:
         return None
     session[_SHOP_KEY] = shops[0].id
     return shops[0]
+
+
+def remember_shop(shop_id: int) -> None:
+    """The current shop of an owner just signed in to it (install, session token)."""
+    session[_SHOP_KEY] = shop_id
 
 
 def choose_shop(shop_id: int) -> ShopSummary:

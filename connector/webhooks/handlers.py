@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector import privacy
+from connector.actions.connections import deactivate_uninstalled
 from connector.ledger import (
     add_timeline,
     apply_platform_state,
@@ -228,6 +229,15 @@ def apply_shop_redact(ctx: ApplyContext, event: NormalizedEvent) -> WebhookOutco
     return WebhookOutcome.APPLIED
 
 
+def apply_uninstalled(ctx: ApplyContext, event: NormalizedEvent) -> WebhookOutcome:
+    """The app was uninstalled from the account: its tokens are void, erased; its reminders
+    stop (paused, resumed by a reinstall)."""
+    if not ctx.connection.active:
+        return WebhookOutcome.IGNORED
+    deactivate_uninstalled(ctx.session, ctx.connection, ctx.now)
+    return WebhookOutcome.APPLIED
+
+
 def ignore(ctx: ApplyContext, event: NormalizedEvent) -> WebhookOutcome:
     return WebhookOutcome.IGNORED
 
@@ -242,5 +252,6 @@ HANDLERS: dict[EventKind, Handler] = {
     EventKind.CUSTOMER_DATA_REQUEST: apply_data_request,
     EventKind.CUSTOMER_REDACT: apply_customer_redact,
     EventKind.SHOP_REDACT: apply_shop_redact,
+    EventKind.APP_UNINSTALLED: apply_uninstalled,
     EventKind.IGNORED: ignore,
 }

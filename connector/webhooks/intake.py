@@ -146,15 +146,60 @@ class WebhookIntake:
             return NOT_FOUND
         found = self._cached((SHOPIFY, None))
         candidates = found.contexts
+        verified = [ctx for ctx in candidates if _verified(adapter, ctx, headers, body)]
+        if not verified:
+            signed_by_app = self._signed_by_the_app(adapter, headers, body)
+            if signed_by_app is not None:
+                return (
+                    NO_SUCH_SHOP
+                    if isinstance(signed_by_app, IntakeResult)
+                    else self._parse_store_apply(adapter, signed_by_app, headers, body)
+                )
         if not candidates and not found.unreadable:
             return NOT_FOUND
-        verified = [ctx for ctx in candidates if _verified(adapter, ctx, headers, body)]
         if not verified:  # perhaps for a connection whose secret cannot be read: retry later
             return SECRET_UNREADABLE if found.unreadable else UNAUTHORIZED
         ctx = _pick_shop(verified, headers, body)
         if ctx is None:
             return SECRET_UNREADABLE if found.unreadable else NO_SUCH_SHOP
         return self._parse_store_apply(adapter, ctx, headers, body)
+
+    def _signed_by_the_app(
+        self, adapter: PlatformAdapter, headers: Mapping[str, str], body: bytes
+    ) -> ConnectionContext | IntakeResult | None:
+        """A delivery signed with this deployment's Shopify app secret (SHOPIFY_API_SECRET) for
+        a shop whose connection is no longer active: ``shop/redact`` comes 48 hours after
+        ``app/uninstalled`` erased the connection's credentials, and must still be verified and
+        applied. The shop named in the signed body picks the connection (None: not signed by
+        the app; NO_SUCH_SHOP: signed, but we hold nothing of that shop)."""
+        secret = self.svc.settings.shopify_api_secret
+        if not secret:
+            return None
+        probe = ConnectionContext(0, 0, SHOPIFY, "", {"client_secret": secret}, None, None, {})
+        if not _verified(adapter, probe, headers, body):
+            return None
+        claimed = _claimed_shop(headers, body)
+        if claimed is None:
+            return NO_SUCH_SHOP
+        with self.svc.sessions() as s:
+            row = s.scalar(
+                select(Connection)
+                .where(Connection.platform == SHOPIFY, Connection.external_account == claimed)
+                .order_by(Connection.active.desc(), Connection.id.desc())
+                .limit(1)
+            )
+            if row is None:
+                return NO_SUCH_SHOP
+            return ConnectionContext(
+                id=row.id,
+                shop_id=row.shop_id,
+                platform=SHOPIFY,
+                external_account=row.external_account,
+                credentials={"shop": claimed, "client_secret": secret},
+                webhook_secret=None,
+                api_base=row.api_base,
+                settings=dict(row.settings or {}),
+            )
 
     def _parse_store_apply(
         self,
@@ -322,9 +367,8 @@ def _domain(value: object) -> str | None:
     return value.strip().lower().removeprefix("https://").removeprefix("http://").rstrip("/")
 
 
-def _pick_shop(
-    verified: list[ConnectionContext], headers: Mapping[str, str], body: bytes
-) -> ConnectionContext | None:
+def _claimed_shop(headers: Mapping[str, str], body: bytes) -> str | None:
+    """The shop a delivery names: its signed body's ``shop_domain``, else the header."""
     claimed: str | None = None
     try:
         data = json.loads(body)
@@ -336,6 +380,13 @@ def _pick_shop(
         claimed = _domain(
             next((v for k, v in headers.items() if k.lower() == "x-shopify-shop-domain"), None)
         )
+    return claimed
+
+
+def _pick_shop(
+    verified: list[ConnectionContext], headers: Mapping[str, str], body: bytes
+) -> ConnectionContext | None:
+    claimed = _claimed_shop(headers, body)
     if claimed is None:
         return verified[0] if len(verified) == 1 else None
     for ctx in verified:

@@ -39,6 +39,8 @@ PUBLIC = {
     "auth.forgot": "asks for a reset link; says the same for every email",
     "auth.reset": "the reset link mailed to the owner (the token is the authentication)",
     "onboarding.account": "sign-up, open only while the store has no owner",
+    "shopify_app.install": "Shopify's signed install link (hmac, timestamp, shop checked)",
+    "shopify_app.callback": "Shopify's signed redirect (hmac, timestamp, shop, one-time state)",
 }
 SIGNED_BY_PLATFORM = "webhooks"  # the webhook blueprint: its signature is the authentication
 

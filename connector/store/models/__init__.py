@@ -25,6 +25,7 @@ from connector.store.models.events import (
     WebhookEvent,
     WebhookOutcome,
 )
+from connector.store.models.install import OAuthState
 from connector.store.models.owner import Instalment, InvoiceEvent, OwnerAction
 from connector.store.models.tenancy import Connection, EcbRate, Shop, ShopEcbRate
 
@@ -41,6 +42,7 @@ __all__ = [
     "Message",
     "MessageKind",
     "MessageState",
+    "OAuthState",
     "Owner",
     "OwnerAction",
     "Payment",

@@ -64,6 +64,7 @@ def test_register_webhooks_subscribes_each_order_topic_once(
     uri = "https://relance.example.com/webhooks/shopify/42"
     assert registration.secret is None  # Shopify signs with the app's client secret
     assert sorted((s["topic"], s["uri"], s["format"]) for s in fake.webhook_subscriptions) == [
+        ("APP_UNINSTALLED", uri, "JSON"),
         ("ORDERS_CANCELLED", uri, "JSON"),
         ("ORDERS_PAID", uri, "JSON"),
         ("ORDERS_UPDATED", uri, "JSON"),
@@ -74,8 +75,8 @@ def test_register_webhooks_subscribes_each_order_topic_once(
     again = adapter.register_webhooks(conn, "https://relance.example.com")
 
     assert again.external_ids == registration.external_ids
-    assert len(fake.webhook_subscriptions) == 4
-    assert fake.operations().count("RelanceWebhookSubscriptionCreate") == 4
+    assert len(fake.webhook_subscriptions) == 5
+    assert fake.operations().count("RelanceWebhookSubscriptionCreate") == 5
 
 
 def test_register_webhooks_stores_the_shops_id_once(

@@ -1,0 +1,138 @@
+"""`shopify_app`: the Shopify door. `/shopify/install` (Shopify sends the owner here from the app
+listing or the admin) → Shopify's authorize page → `/shopify/callback` → the owner lands signed
+in to their shop. Inside the Shopify admin, any page loaded with a session token (``id_token``
+in the query, or ``Authorization: Bearer`` on a fetch) signs in the shop it names, and is served
+framed by that shop's admin only, with App Bridge. Outside the admin the same pages work with
+the normal session. Everything decided here is done by actions.shopify_install.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import login_user
+from werkzeug.wrappers import Response
+
+from connector.actions.shopify_install import (
+    Installed,
+    InstallError,
+    begin_install,
+    complete_install,
+    embedded_session,
+)
+from connector.extension import services_of
+from connector.web.auth import SignedInOwner
+from connector.web.current import remember_shop
+from connector.web.security import allow_framing_by
+
+bp = Blueprint("shopify_app", __name__, url_prefix="/shopify")
+
+#: Query parameters Shopify adds to an embedded load; kept when the install URL forwards it.
+EMBEDDED_PARAMS = ("shop", "host", "id_token", "embedded", "hmac", "timestamp", "locale")
+
+
+def _params() -> dict[str, str | list[str]]:
+    """The query as Shopify signed it (``ids[]=1&ids[]=2`` stays a list)."""
+    return {
+        key: request.args.getlist(key) if key.endswith("[]") else request.args[key]
+        for key in request.args
+    }
+
+
+def _refused(error: InstallError) -> tuple[str, int]:
+    return render_template("shopify/refused.html", reason=str(error)), error.status
+
+
+@bp.get("/install")
+def install() -> Response | tuple[str, int]:
+    """Shopify's signed link → its authorize page, with a one-time state for this shop. An
+    embedded load of an installed shop (signed in by the session token) goes to the home."""
+    if g.get("shopify_embedded") is not None:
+        kept = {k: request.args[k] for k in EMBEDDED_PARAMS if k in request.args}
+        return redirect(url_for("home.index") + "?" + urlencode(kept))
+    svc = services_of(current_app)
+    try:
+        url = begin_install(
+            svc,
+            _params(),
+            svc.settings.base_url + url_for(".callback"),
+            datetime.now(UTC),
+        )
+    except InstallError as exc:
+        return _refused(exc)
+    return redirect(url)
+
+
+@bp.get("/callback")
+def callback() -> Response | tuple[str, int]:
+    try:
+        installed = complete_install(services_of(current_app), _params(), datetime.now(UTC))
+    except InstallError as exc:
+        return _refused(exc)
+    _sign_in(installed, fresh=True)
+    welcome = "installed" if installed.new_shop else "reinstalled"
+    flash(
+        f"Relance is {welcome} for {installed.account}. Your unpaid orders are being fetched "
+        "from Shopify: the first sync is queued and starts within a minute."
+    )
+    return redirect(url_for("home.index"))
+
+
+@bp.before_app_request
+def session_token() -> tuple[str, int] | None:
+    """A page or fetch from inside the Shopify admin: the session token names the shop; a bad
+    one is refused (401) before any view runs, and nothing is stored."""
+    token = _session_token()
+    if token is None:
+        return None
+    svc = services_of(current_app)
+    if not (svc.settings.shopify_api_key and svc.settings.shopify_api_secret):
+        return None  # no Shopify app here: the parameter means nothing
+    try:
+        installed = embedded_session(
+            svc, token, datetime.now(UTC), shop_named=request.args.get("shop")
+        )
+    except InstallError as exc:
+        return _refused(exc)
+    _sign_in(installed, fresh=False)
+    g.shopify_embedded = installed.account
+    allow_framing_by(installed.account)
+    return None
+
+
+@bp.app_context_processor
+def app_bridge() -> dict[str, Any]:
+    """Templates add App Bridge (and its api-key meta) on embedded responses only."""
+    if g.get("shopify_embedded") is None:
+        return {"shopify_api_key": None}
+    return {"shopify_api_key": services_of(current_app).settings.shopify_api_key}
+
+
+def _session_token() -> str | None:
+    if request.path.startswith(("/webhooks/", "/static/")):
+        return None
+    bearer = request.headers.get("Authorization", "")
+    if bearer.startswith("Bearer "):
+        return bearer.removeprefix("Bearer ").strip() or None
+    return request.args.get("id_token") or None
+
+
+def _sign_in(installed: Installed, *, fresh: bool) -> None:
+    """The shop's owner, on that shop. ``fresh``: a new session (the callback's)."""
+    if fresh:
+        session.clear()
+    login_user(SignedInOwner(installed.owner))
+    remember_shop(installed.shop.id)
