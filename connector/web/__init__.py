@@ -58,11 +58,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         shopify_app.bp,
         webhook_routes.bp,
     ):
-        overview.bp,
-        shopify_app.bp,
-        webhook_routes.bp,
-    )
-    for blueprint in blueprints:
         app.register_blueprint(blueprint)
     limiter = Limiter(
         key_func=get_remote_address, app=app, storage_uri=settings.ratelimit_storage_uri
