@@ -22,12 +22,14 @@ from connector.store.models.events import (
     WebhookEvent,
     WebhookOutcome,
 )
-from connector.store.models.tenancy import Connection, Shop
+from connector.store.models.tenancy import ConnectGrant, Connection, GrantPurpose, Shop
 
 __all__ = [
     "Channel",
+    "ConnectGrant",
     "Connection",
     "Customer",
+    "GrantPurpose",
     "Invoice",
     "LetterDocument",
     "Membership",
