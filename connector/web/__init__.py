@@ -20,7 +20,15 @@ from connector.config import Settings
 from connector.crypto import local_key
 from connector.extension import init_services
 from connector.services import Services
-from connector.web import auth, health, home, onboarding, overview
+from connector.web import (
+    auth,
+    connections,
+    health,
+    home,
+    onboarding,
+    overview,
+    platform_callbacks,
+)
 from connector.web.filters import DATE_FILTERS
 from connector.web.security import add_security_headers
 from connector.webhooks import routes as webhook_routes
@@ -41,8 +49,18 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.jinja_env.filters.update(DATE_FILTERS)
     csrf = CSRFProtect(app)
     csrf.exempt(webhook_routes.bp)  # signed, so never behind CSRF
+    csrf.exempt(platform_callbacks.bp)  # a platform's server calls: its one-time token is the proof
     app.after_request(add_security_headers)
-    for blueprint in (health.bp, auth.bp, onboarding.bp, home.bp, overview.bp, webhook_routes.bp):
+    for blueprint in (
+        health.bp,
+        auth.bp,
+        onboarding.bp,
+        home.bp,
+        connections.bp,
+        platform_callbacks.bp,
+        overview.bp,
+        webhook_routes.bp,
+    ):
         app.register_blueprint(blueprint)
     limiter = Limiter(
         key_func=get_remote_address, app=app, storage_uri=settings.ratelimit_storage_uri

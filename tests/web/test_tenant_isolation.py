@@ -36,6 +36,9 @@ PUBLIC = {
     "auth.forgot": "asks for a reset link; says the same for every email",
     "auth.reset": "the reset link mailed to the owner (the token is the authentication)",
     "onboarding.account": "sign-up, open only while the store has no owner",
+    "platform_callbacks.woocommerce_keys": (
+        "WooCommerce's server POSTs the keys; the one-time token bound to the shop is the proof"
+    ),
 }
 SIGNED_BY_PLATFORM = "webhooks"  # the webhook blueprint: its signature is the authentication
 
