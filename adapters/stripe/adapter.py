@@ -145,13 +145,12 @@ class StripeAdapter:
         return oauth.exchange_code(code, secret_key=secret_key, connect_base=connect_base)
 
     def check_credentials(self, conn: ConnectionContext) -> None:
-        """One read of each kind the adapter makes (invoices with their customer, events,
-        webhook endpoints): a restricted key lacking one is refused with Stripe's 403, which
-        names the permission. Creating the endpoint (write) is the connect's next call."""
+        """One read of each kind the sync makes (invoices with their customer, events): a
+        restricted key lacking one is refused with Stripe's 403, which names the permission.
+        Creating the webhook endpoint, the connect's next call, tries Webhook Endpoints: Write."""
         api = self._api(conn)
         api.list_invoices({"limit": 1, "expand": list(settings.INVOICE_LIST_EXPAND)})
         api.list_events({"limit": 1})
-        api.list_webhook_endpoints({"limit": 1})
 
     def register_webhooks(self, conn: ConnectionContext, base_url: str) -> WebhookRegistration:
         """Create our endpoint (``connect=true`` for a connected account), then remove older
