@@ -19,7 +19,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import select
 
-from connector.actions.connections import ConnectionsError, ConnectionSummary, connect
+from connector.actions.connections import ConnectionsError, ConnectionSummary
+from connector.actions.connections import connect as connect_platform
 from connector.platform import AdapterError, ConnectsByOAuth
 from connector.services import Services
 from connector.store.db import write_session
@@ -45,6 +46,26 @@ class GrantOutcome:
 
     connected: bool
     message: str
+
+
+def connect(
+    svc: Services,
+    shop_id: int,
+    platform: str,
+    credentials: Mapping[str, str],
+    now: datetime,
+    *,
+    api_base: str | None = None,
+) -> ConnectionSummary:
+    """``connections.connect``, its refusal said for an owner: what the platform answered,
+    then that nothing was saved (the command line's longer form stays for the CLI)."""
+    try:
+        return connect_platform(svc, shop_id, platform, credentials, now, api_base=api_base)
+    except ConnectionsError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, AdapterError) and "by hand" not in str(exc):
+            raise ConnectionsError(f"{cause}. Nothing was saved.") from cause
+        raise
 
 
 # -- WooCommerce ---------------------------------------------------------------------------
@@ -119,7 +140,7 @@ def complete_woocommerce_authorization(
             now,
         )
     except ConnectionsError as exc:
-        _settle(svc, grant_id, None, f"Nothing was connected: {exc}")
+        _settle(svc, grant_id, None, str(exc))
         raise
     _settle(svc, grant_id, summary.id, f"WooCommerce store {store} connected.")
     return summary

@@ -9,6 +9,7 @@ shop: a connection id of another shop is a 404."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -35,6 +36,7 @@ from connector.actions.connect_flows import (
     woocommerce_return,
 )
 from connector.actions.connection_status import (
+    PLATFORM_NAMES,
     connection_progress,
     connection_view,
     connection_views,
@@ -169,7 +171,7 @@ def woocommerce_authorize() -> Rendered:
         )
     except ConnectionsError as exc:
         return _page(shop, status=400, error=str(exc), store_url=store_url)
-    return redirect(target)
+    return _leaving("WooCommerce", target)
 
 
 @bp.get("/woocommerce/return")
@@ -236,7 +238,7 @@ def stripe_connect() -> Rendered:
         )
     except ConnectionsError as exc:
         return _page(shop, status=400, stripe_error=str(exc))
-    return redirect(target)
+    return _leaving("Stripe", target)
 
 
 @bp.get("/stripe/callback")
@@ -262,9 +264,18 @@ def stripe_returned() -> Rendered:
     return _connected(shop, summary)
 
 
+def _leaving(platform: str, target: str) -> str:
+    """The page that sends the owner on to the platform's approval page. Not a redirect of
+    the POST: the CSP's ``form-action 'self'`` blocks a form's redirect to another site."""
+    return render_template(
+        "connections/leaving.html", platform=platform, target=target, host=urlsplit(target).netloc
+    )
+
+
 def _connected(shop: ShopSummary, summary: ConnectionSummary) -> Response:
     """Connected: the first sync is asked of the worker at once."""
     request_sync(_svc(), shop.id, summary.id, _now())
-    name = summary.platform.capitalize() if summary.platform != "woocommerce" else "WooCommerce"
-    flash(f"{name} {summary.account} connected. The first sync starts within a few seconds.")
+    name = PLATFORM_NAMES.get(summary.platform, summary.platform)
+    what = f"{name} {summary.account}" if summary.account else name
+    flash(f"{what} connected. The first sync starts within a few seconds.")
     return redirect(url_for(".index"))

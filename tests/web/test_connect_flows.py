@@ -6,6 +6,7 @@ Connections page's sync now, progress and disconnect. Every refusal stores nothi
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -108,9 +109,19 @@ def _authorize_woocommerce(env: Env, client: FlaskClient) -> requests.Response:
     """The owner asks, their browser goes to the store's approval page (which POSTs the keys to
     our callback), and comes back with WooCommerce's redirect."""
     start = _form(client, "/connections/woocommerce", {"store_url": env.woo.url})
-    assert start.status_code == 302, start.get_data(as_text=True)
-    assert start.location.startswith(f"{env.woo.url}/wc-auth/v1/authorize?")
-    return requests.get(start.location, allow_redirects=False, timeout=30)
+    target = _onward(start)
+    assert target.startswith(f"{env.woo.url}/wc-auth/v1/authorize?")
+    return requests.get(target, allow_redirects=False, timeout=30)
+
+
+def _onward(resp: Any) -> str:
+    """The platform page a "continue on the platform" page sends the owner to."""
+    assert resp.status_code == 200, _text(resp)
+    found = re.search(
+        r'<a class="button" id="continue" href="([^"]+)"', resp.get_data(as_text=True)
+    )
+    assert found, "no link onward"
+    return html.unescape(found.group(1))
 
 
 # -- WooCommerce ---------------------------------------------------------------------------
@@ -305,11 +316,10 @@ def test_an_unknown_stripe_key_is_refused(env: Env) -> None:
 
 def test_stripe_connect_oauth_connects_the_account_through_the_platform_key(env: Env) -> None:
     client = env.client()
-    start = _form(client, "/connections/stripe/connect", {})
-    assert start.status_code == 302
-    assert start.location.startswith(f"{env.stripe.url}/oauth/authorize?")
-    assert f"client_id={CLIENT_ID}" in start.location and "scope=read_write" in start.location
-    back = requests.get(start.location, allow_redirects=False, timeout=30)
+    target = _onward(_form(client, "/connections/stripe/connect", {}))
+    assert target.startswith(f"{env.stripe.url}/oauth/authorize?")
+    assert f"client_id={CLIENT_ID}" in target and "scope=read_write" in target
+    back = requests.get(target, allow_redirects=False, timeout=30)
     assert back.headers["Location"].startswith(f"{env.base}/connections/stripe/callback?")
     landed = client.get(_local(back.headers["Location"]))
     assert landed.status_code == 302, landed.get_data(as_text=True)
@@ -334,8 +344,8 @@ def test_stripe_connect_with_a_forged_or_replayed_state_is_refused(env: Env) -> 
     assert env.stripe.calls("POST", "/oauth/token") == []  # the code was never exchanged
     assert env.connections() == []
 
-    start = _form(client, "/connections/stripe/connect", {})
-    back = requests.get(start.location, allow_redirects=False, timeout=30)
+    target = _onward(_form(client, "/connections/stripe/connect", {}))
+    back = requests.get(target, allow_redirects=False, timeout=30)
     assert client.get(_local(back.headers["Location"])).status_code == 302
     replay = client.get(_local(back.headers["Location"]))
     assert replay.status_code == 400 and "already used" in replay.get_data(as_text=True)
