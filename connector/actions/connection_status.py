@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from connector.actions.connections import CSV_PLATFORM, ConnectionsError
 from connector.connection_health import ConnectionProblem
 from connector.services import Services
+from connector.shops import resolve_shop
 from connector.store.db import write_session
 from connector.store.models import Connection
 
@@ -101,17 +102,20 @@ def connection_view(svc: Services, shop_id: int, connection_id: int) -> Connecti
         return _view(_owned(s, shop_id, connection_id))
 
 
-def connection_progress(svc: Services, shop_id: int, connection_id: int) -> SyncProgress:
-    """The sync progress of one of the shop's connections (ConnectionsError if not its own)."""
+def connection_progress(svc: Services, shop_id: int | None, connection_id: int) -> SyncProgress:
+    """The sync progress of one of the shop's connections (ConnectionsError if not its own;
+    ``shop_id`` None: the only shop, for the CLI)."""
     with svc.sessions() as s:
-        return _progress(_owned(s, shop_id, connection_id))
+        return _progress(_owned(s, resolve_shop(s, shop_id).id, connection_id))
 
 
-def request_sync(svc: Services, shop_id: int, connection_id: int, now: datetime) -> SyncProgress:
+def request_sync(
+    svc: Services, shop_id: int | None, connection_id: int, now: datetime
+) -> SyncProgress:
     """Ask the worker to sync this connection now (the web process never syncs itself). Asking
     again while a request waits changes nothing."""
     with write_session(svc.sessions) as s:
-        row = _owned(s, shop_id, connection_id, for_update=True)
+        row = _owned(s, resolve_shop(s, shop_id).id, connection_id, for_update=True)
         if not row.active:
             raise ConnectionsError(
                 f"the {_name(row.platform)} connection is disconnected: connect it again first"

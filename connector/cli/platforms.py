@@ -75,7 +75,8 @@ def _connect_command(platform: str, adapter: PlatformAdapter) -> click.Command:
         platform,
         params=params,
         callback=callback,
-        help=f"Connect a {platform} account (credentials are stored encrypted). All or nothing: "
+        help=f"Connect a {platform} account (credentials are tried with a test call, then stored "
+        "encrypted). All or nothing: "
         "if the webhooks cannot be registered, nothing is kept.",
     )
 
