@@ -72,7 +72,18 @@ class Settings:
     # Tests and development only: every shop's admin (OAuth and Admin API) at this origin
     # instead of https://<shop>.myshopify.com.
     shopify_admin_base: str | None = None
+    # Stripe Connect (a deployment run as a Connect platform): the platform's client id and
+    # secret key; both set → the Connections page offers "Connect with Stripe".
+    stripe_connect_client_id: str | None = None
+    stripe_secret_key: str | None = field(default=None, repr=False)
+    stripe_connect_base: str = "https://connect.stripe.com"
+    # Where Stripe API calls of new connections go (None: api.stripe.com); for tests and demos.
+    stripe_api_base: str | None = None
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def stripe_connect_enabled(self) -> bool:
+        return bool(self.stripe_connect_client_id and self.stripe_secret_key)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -106,5 +117,11 @@ class Settings:
             shopify_api_secret=env.get("SHOPIFY_API_SECRET") or None,
             shopify_scopes=_scopes(env.get("SHOPIFY_SCOPES")),
             shopify_admin_base=(env.get("SHOPIFY_ADMIN_BASE") or "").rstrip("/") or None,
+            stripe_connect_client_id=env.get("STRIPE_CONNECT_CLIENT_ID") or None,
+            stripe_secret_key=env.get("STRIPE_SECRET_KEY") or None,
+            stripe_connect_base=(
+                env.get("STRIPE_CONNECT_BASE") or "https://connect.stripe.com"
+            ).rstrip("/"),
+            stripe_api_base=(env.get("STRIPE_API_BASE") or "").rstrip("/") or None,
             env=env,
         )

@@ -128,6 +128,15 @@ class AdapterAuthError(AdapterError):
     """Credentials refused (and could not be refreshed)."""
 
 
+class AdapterPermissionMissing(AdapterAuthError):
+    """A restricted key that works but lacks a permission the connector needs; ``permission``
+    names it the way the platform's dashboard does ("Webhook Endpoints: Write")."""
+
+    def __init__(self, message: str, permission: str) -> None:
+        super().__init__(message)
+        self.permission = permission
+
+
 class AdapterRateLimited(AdapterError):
     """Still throttled after the adapter's own retry budget."""
 
@@ -204,6 +213,35 @@ class UnregistersWebhooks(Protocol):
 
     def unregister_webhooks(self, conn: ConnectionContext, external_ids: Sequence[str]) -> None:
         """Delete these webhook subscriptions (ids from a WebhookRegistration)."""
+        ...
+
+
+@runtime_checkable
+class ChecksCredentials(Protocol):
+    """Optional: a cheap test call with a connection's credentials, made before anything is
+    stored, so pasted keys that are wrong (or point at the wrong address) are refused with a
+    clear message: AdapterAuthError / AdapterPermissionMissing (refused), AdapterNotFound (no
+    such API there), any other AdapterError (unreachable, not the platform). No long retries:
+    an owner is waiting."""
+
+    def check_credentials(self, conn: ConnectionContext) -> None:
+        """Raise an AdapterError saying what is wrong; return if the calls succeed."""
+        ...
+
+
+@runtime_checkable
+class ConnectsByOAuth(Protocol):
+    """Optional: an OAuth connection of another account to this deployment's platform account
+    (Stripe Connect): the authorize URL, and the code exchanged for the account id."""
+
+    def oauth_authorize_url(
+        self, client_id: str, state: str, redirect_uri: str, *, connect_base: str, secret_key: str
+    ) -> str:
+        """The platform's page where the owner approves."""
+        ...
+
+    def oauth_exchange_code(self, code: str, *, secret_key: str, connect_base: str) -> str:
+        """The account the code grants access to; AdapterAuthError if refused."""
         ...
 
 

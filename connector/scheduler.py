@@ -21,6 +21,7 @@ from connector.services import Services
 
 log = logging.getLogger(__name__)
 
+REQUESTED_SYNC_SECONDS = 3  # how soon "sync now" starts
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 120}
 
 
@@ -58,6 +59,13 @@ def sync_due_connections(svc: Services) -> None:
     from connector import sync
 
     sync.sync_due(svc, datetime.now(UTC))
+
+
+def requested_syncs(svc: Services) -> None:
+    """The owners' "sync now" (the web only sets the flag; the worker runs the sync)."""
+    from connector import sync
+
+    sync.sync_requested(svc, datetime.now(UTC))
 
 
 def nightly_reconciliation(svc: Services) -> None:
@@ -101,6 +109,11 @@ def build_scheduler(svc: Services, *, blocking: bool) -> BaseScheduler:
         _safe("sync", lambda: sync_due_connections(svc)),
         IntervalTrigger(minutes=1, timezone=UTC),
         id="sync",
+    )
+    scheduler.add_job(
+        _safe("sync_requested", lambda: requested_syncs(svc)),
+        IntervalTrigger(seconds=REQUESTED_SYNC_SECONDS, timezone=UTC),
+        id="sync_requested",
     )
     scheduler.add_job(
         _safe("webhook_retry", lambda: retry_webhooks(svc)),

@@ -116,6 +116,7 @@ def sync_connection(
         _broken(svc, connection_id, now, ConnectionProblem.SECRET_UNREADABLE, str(exc))
         raise SyncError(f"connection {connection_id}: {exc}") from exc
     result = SyncResult(connection_id, cursor=cursor)
+    _started(svc, connection_id, now)
     try:
         for page in adapter.sync(ctx, cursor):
             with write_session(svc.sessions) as s:
@@ -125,6 +126,8 @@ def sync_connection(
                 assert shop is not None
                 stats = upsert_invoices(s, shop, row, page.invoices, now)
                 row.sync_cursor = page.cursor
+                row.sync_pages = result.pages + 1  # progress, committed with the page
+                row.sync_invoices = result.invoices + len(page.invoices)
             result.pages += 1
             result.invoices += len(page.invoices)
             result.inserted += stats.inserted
@@ -152,6 +155,16 @@ def _broken(
     _record(svc, connection_id, now, problem.value, detail)
 
 
+def _started(svc: Services, connection_id: int, now: datetime) -> None:
+    """A run begins: its progress starts from zero, and an owner's request is answered."""
+    with write_session(svc.sessions) as s:
+        row = s.get(Connection, connection_id, with_for_update=True)
+        if row is not None:
+            row.sync_started_at = now
+            row.sync_pages = row.sync_invoices = 0
+            row.sync_requested_at = None
+
+
 def _record(
     svc: Services, connection_id: int, now: datetime, status: str, error: str | None
 ) -> None:
@@ -161,6 +174,36 @@ def _record(
             row.last_sync_at = now
             row.last_sync_status = status
             row.last_sync_error = error
+            row.sync_started_at = None  # the run is over; its page and invoice counts stay
+
+
+def sync_requested(
+    svc: Services, now: datetime, *, adapters: Mapping[str, PlatformAdapter] | None = None
+) -> list[int]:
+    """Run the syncs owners asked for ("sync now"), each claimed by one worker: the request is
+    cleared in the transaction that takes it (``SKIP LOCKED`` on PostgreSQL, so two workers
+    never take the same one). The ids synced, failed or not."""
+    wanted = select(Connection).where(
+        Connection.sync_requested_at.is_not(None),
+        Connection.active.is_(True),
+        Connection.platform != "csv",
+    )
+    with svc.sessions() as s:
+        if s.scalar(wanted.with_only_columns(Connection.id).limit(1)) is None:
+            return []  # the usual case, every few seconds: no write transaction
+    with write_session(svc.sessions) as s:
+        rows = s.scalars(wanted.order_by(Connection.id).with_for_update(skip_locked=True)).all()
+        claimed = [row.id for row in rows]
+        for row in rows:
+            row.sync_requested_at = None
+            row.sync_started_at = now
+            row.sync_pages = row.sync_invoices = 0
+    for connection_id in claimed:
+        try:
+            sync_connection(svc, connection_id, now, adapters=adapters)
+        except SyncError as exc:
+            log.warning("requested sync failed: %s", exc)
+    return claimed
 
 
 def platform_connections(svc: Services, connection_id: int | None = None) -> list[int]:

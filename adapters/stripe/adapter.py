@@ -10,7 +10,7 @@ from typing import Any
 
 import stripe
 
-from adapters.stripe import settings
+from adapters.stripe import oauth, settings
 from adapters.stripe.client import RetryPolicy, StripeApi, build_client
 from adapters.stripe.exceptions import NormalizationError, NotOwedYet
 from adapters.stripe.normalize import normalize_invoice
@@ -131,6 +131,26 @@ class StripeAdapter:
             log.warning("Stripe payment %s names several invoices: %s", payment_external_id, found)
             return None
         return next(iter(found), None)
+
+    def oauth_authorize_url(
+        self, client_id: str, state: str, redirect_uri: str, *, connect_base: str, secret_key: str
+    ) -> str:
+        """Where the owner approves the connection on Stripe (Connect OAuth)."""
+        return oauth.authorize_url(
+            client_id, state, redirect_uri, connect_base=connect_base, secret_key=secret_key
+        )
+
+    def oauth_exchange_code(self, code: str, *, secret_key: str, connect_base: str) -> str:
+        """The connected account (acct_…) an OAuth code grants."""
+        return oauth.exchange_code(code, secret_key=secret_key, connect_base=connect_base)
+
+    def check_credentials(self, conn: ConnectionContext) -> None:
+        """One read of each kind the sync makes (invoices with their customer, events): a
+        restricted key lacking one is refused with Stripe's 403, which names the permission.
+        Creating the webhook endpoint, the connect's next call, tries Webhook Endpoints: Write."""
+        api = self._api(conn)
+        api.list_invoices({"limit": 1, "expand": list(settings.INVOICE_LIST_EXPAND)})
+        api.list_events({"limit": 1})
 
     def register_webhooks(self, conn: ConnectionContext, base_url: str) -> WebhookRegistration:
         """Create our endpoint (``connect=true`` for a connected account), then remove older

@@ -5,6 +5,8 @@ Only subclasses of :class:`connector.platform.AdapterError` ever leave the adapt
 
 from __future__ import annotations
 
+import re
+
 import stripe
 
 from connector.platform import (
@@ -12,8 +14,15 @@ from connector.platform import (
     AdapterError,
     AdapterMalformedResponse,
     AdapterNotFound,
+    AdapterPermissionMissing,
     AdapterRateLimited,
 )
+
+# A restricted key's 403 names the permission it lacks: "… Having the 'rak_webhook_write'
+# permission would allow this request to continue."
+_PERMISSION = re.compile(r"'rak_([a-z_]+?)_(read|write)'")
+# The dashboard's names for the resources whose permission names do not read as they are.
+_RESOURCE_NAMES = {"webhook": "Webhook Endpoints", "credit_note": "Credit notes"}
 
 
 class StripeUnavailable(AdapterError):
@@ -48,6 +57,13 @@ def map_stripe_error(exc: stripe.StripeError) -> AdapterError:
     if is_rate_limited(exc):
         return AdapterRateLimited(message)
     # A restricted key without the permission a call needs (403) is refused credentials too.
+    permission = missing_permission(str(exc.user_message or "")) if status == 403 else None
+    if permission is not None:
+        return AdapterPermissionMissing(
+            f"Stripe: the restricted key lacks the permission {permission} "
+            "(edit the key in the Stripe dashboard, Developers > API keys)",
+            permission,
+        )
     if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError) or status in (401, 403):
         return AdapterAuthError(message)
     if status == 404:
@@ -62,3 +78,14 @@ def map_stripe_error(exc: stripe.StripeError) -> AdapterError:
     if isinstance(exc, stripe.APIError):
         return StripeUnavailable(message)
     return AdapterError(message)
+
+
+def missing_permission(message: str) -> str | None:
+    """The permission a 403 names, as the dashboard shows it: 'rak_invoice_read' → "Invoices:
+    Read"; None when the message names none."""
+    found = _PERMISSION.search(message)
+    if found is None:
+        return None
+    resource, level = found.groups()
+    name = _RESOURCE_NAMES.get(resource) or resource.replace("_", " ").capitalize() + "s"
+    return f"{name}: {level.capitalize()}"

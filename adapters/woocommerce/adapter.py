@@ -178,6 +178,37 @@ class WooCommerceAdapter:
         except NormalizationError as exc:
             raise AdapterMalformedResponse(f"WooCommerce: order {oid}: {exc}") from exc
 
+    def check_credentials(self, conn: ConnectionContext) -> None:
+        """One ``GET /orders?per_page=1``, without the sync's retries (an owner is waiting):
+        401 → the keys are refused; 404 or a body that is not WooCommerce's → no WooCommerce
+        REST API at that address."""
+        quick = RetryPolicy(sleep=self._policy.sleep, retries=0, base_delay=0.0, max_delay=0.0)
+        site = site_url(conn)
+        api = WooCommerceApi(conn.api_base or site, *_keys(conn), quick, timeout=CHECK_TIMEOUT)
+        try:
+            fetched = api.list_orders({"per_page": 1, "page": 1})
+        except AdapterAuthError as exc:
+            raise AdapterAuthError(
+                f"WooCommerce at {site} refused these keys ({exc}); check the consumer key and "
+                "secret, and that they have Read/Write permission"
+            ) from exc
+        except AdapterNotFound as exc:
+            raise AdapterNotFound(
+                f"no WooCommerce REST API answers at {site} (HTTP 404); check the store address"
+            ) from exc
+        except AdapterMalformedResponse as exc:
+            raise AdapterMalformedResponse(
+                f"{site} answered, but not as a WooCommerce store does; check the store address"
+            ) from exc
+        except AdapterError as exc:
+            raise type(exc)(
+                f"{site} could not be reached ({exc}); check the store address"
+            ) from exc
+        if not isinstance(fetched.data, list):
+            raise AdapterMalformedResponse(
+                f"{site} answered, but not as a WooCommerce store does; check the store address"
+            )
+
     def register_webhooks(self, conn: ConnectionContext, base_url: str) -> WebhookRegistration:
         """One webhook per order topic to ``{base_url}/webhooks/woocommerce/{conn.id}``, all
         signed with one new secret (returned; the core stores it encrypted).
@@ -225,11 +256,18 @@ class WooCommerceAdapter:
     # -- helpers ---------------------------------------------------------------------------
 
     def _api(self, conn: ConnectionContext) -> WooCommerceApi:
-        key = conn.credentials.get("consumer_key")
-        secret = conn.credentials.get("consumer_secret")
-        if not isinstance(key, str) or not key or not isinstance(secret, str) or not secret:
-            raise AdapterAuthError("WooCommerce: the connection has no consumer key and secret")
-        return WooCommerceApi(conn.api_base or site_url(conn), key, secret, self._policy)
+        return WooCommerceApi(conn.api_base or site_url(conn), *_keys(conn), self._policy)
+
+
+CHECK_TIMEOUT = 10.0  # seconds: the test call of a connect, while the owner waits
+
+
+def _keys(conn: ConnectionContext) -> tuple[str, str]:
+    key = conn.credentials.get("consumer_key")
+    secret = conn.credentials.get("consumer_secret")
+    if not isinstance(key, str) or not key or not isinstance(secret, str) or not secret:
+        raise AdapterAuthError("WooCommerce: the connection has no consumer key and secret")
+    return key, secret
 
 
 def site_url(conn: ConnectionContext) -> str:

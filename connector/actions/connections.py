@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from connector.ledger import add_timeline, cancel_pending_reminders
 from connector.platform import (
     AdapterError,
+    ChecksCredentials,
     ConnectionContext,
     InvoiceStatus,
     PlatformAdapter,
@@ -106,7 +107,8 @@ def connect(
     register_webhooks: bool = True,
     adapters: Mapping[str, PlatformAdapter] | None = None,
 ) -> ConnectionSummary:
-    """Connect (or reconnect) a platform account of the shop; all or nothing."""
+    """Connect (or reconnect) a platform account of the shop; all or nothing. The credentials
+    are tried first (a test call, where the adapter has one), then the webhooks registered."""
     adapter = _adapter(platform, adapters)
     creds = {name: value for name, value in credentials.items() if value not in (None, "")}
     for f in adapter.credential_fields:
@@ -152,6 +154,8 @@ def connect(
 
     registration: WebhookRegistration | None = None
     try:
+        if isinstance(adapter, ChecksCredentials):
+            adapter.check_credentials(ctx)  # pasted keys are tried before anything is kept
         if register_webhooks:
             registration = adapter.register_webhooks(ctx, svc.settings.base_url)
         summary = _activate(svc, connection_id, ctx, registration, now)

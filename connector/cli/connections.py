@@ -1,4 +1,4 @@
-"""`relance connections list|remove`: the shop's platform connections."""
+"""`relance connections list|remove|request-sync|progress`: the shop's platform connections."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import click
 
+from connector.actions.connection_status import SyncProgress, connection_progress, request_sync
 from connector.actions.connections import (
     ConnectionsError,
     ConnectionSummary,
@@ -64,6 +65,42 @@ def register(cli: click.Group) -> None:
         if removal.webhooks_left:
             text += f"; delete these at {conn.platform}: {', '.join(removal.webhooks_left)}"
         emit(as_json, removal.as_dict(), text)
+
+    @connections.command("request-sync")
+    @click.argument("connection_id", type=int)
+    @click.option("--shop", "shop_id", type=int, help=SHOP_HELP)
+    @json_option
+    @errors_as_cli(ShopError, ConnectionsError)
+    def connections_request_sync(connection_id: int, shop_id: int | None, as_json: bool) -> None:
+        """Ask the worker to sync this connection now (what the page's "Sync now" does);
+        `relance sync --connection ID` runs it here instead."""
+        with services() as svc:
+            found = request_sync(svc, shop_id, connection_id, datetime.now(UTC))
+        emit(as_json, found.as_json(), f"connection {connection_id}: {_progress_line(found)}")
+
+    @connections.command("progress")
+    @click.argument("connection_id", type=int)
+    @click.option("--shop", "shop_id", type=int, help=SHOP_HELP)
+    @json_option
+    @errors_as_cli(ShopError, ConnectionsError)
+    def connections_progress(connection_id: int, shop_id: int | None, as_json: bool) -> None:
+        """The connection's sync: waiting, running (pages and invoices so far) or the last
+        run's figures."""
+        with services() as svc:
+            found = connection_progress(svc, shop_id, connection_id)
+        emit(as_json, found.as_json(), f"connection {connection_id}: {_progress_line(found)}")
+
+
+def _progress_line(p: SyncProgress) -> str:
+    figures = f"{p.pages} page(s), {p.invoices} invoice(s)"
+    if p.state == "waiting":
+        return "sync requested; the worker starts it within seconds"
+    if p.state == "running":
+        return f"syncing: {figures} so far"
+    if p.last_sync_at is None:
+        return "not synced yet"
+    outcome = "ok" if p.last_sync_ok else "failed"
+    return f"last sync {p.last_sync_at:%Y-%m-%d %H:%M} UTC {outcome}: {figures}"
 
 
 def _line(c: ConnectionSummary) -> str:

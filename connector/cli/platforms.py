@@ -75,8 +75,8 @@ def _connect_command(platform: str, adapter: PlatformAdapter) -> click.Command:
         platform,
         params=params,
         callback=callback,
-        help=f"Connect a {platform} account (credentials are stored encrypted). All or nothing: "
-        "if the webhooks cannot be registered, nothing is kept."
+        help=f"Connect a {platform} account (credentials are tried with a test call, then stored "
+        "encrypted). All or nothing: if the webhooks cannot be registered, nothing is kept."
         + (
             f"\n\n{hint}" if isinstance(hint := getattr(adapter, "connect_help", None), str) else ""
         ),

@@ -20,6 +20,12 @@ Lists are sorted newest first like Stripe's. Parameters are checked against Stri
 Objects are built from Stripe's own fixtures (``fixtures3.2023-09-12.json``) reshaped to the
 pinned API version (no ``paid``/``charge``/``payment_intent`` on invoices since 2025-03-31.basil).
 Data is scoped by the ``Stripe-Account`` header, as for Connect.
+
+Restricted keys (``add_restricted_key``) carry permissions (``rak_invoice_read``…); a call
+needing one they lack gets Stripe's 403 naming it. Connect OAuth, as ``connect.stripe.com``
+serves it, on the same port: ``GET /oauth/authorize`` approves at once and redirects to
+``redirect_uri`` with a new ``code`` and the ``state``; ``POST /oauth/token`` (the platform's
+secret key) exchanges a code, once, for ``stripe_user_id`` (a new ``acct_…``).
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, Literal
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from connector.sandbox.scripted import ScriptedFake
 
@@ -201,6 +207,23 @@ class FakeStripe(ScriptedFake):
         self.owner: dict[str, str | None] = {}  # object id → Stripe-Account (None: platform)
         self.requests: list[Recorded] = []
         self._seq = 0
+        self.restricted: dict[str, frozenset[str]] = {}  # restricted key → its permissions
+        self.oauth_codes: dict[str, str] = {}  # code → connected account, until exchanged
+        self.connected_accounts: list[str] = []
+
+    def add_restricted_key(self, key: str, permissions: Iterable[str]) -> None:
+        """A restricted key with these permissions (``rak_<resource>_<read|write>``)."""
+        with self._lock:
+            self.api_keys.add(key)
+            self.restricted[key] = frozenset(permissions)
+
+    def issue_oauth_code(self, account: str | None = None) -> str:
+        """A code as Stripe's authorize page returns it, for ``account`` (or a new one)."""
+        account = account or self.next_id("acct")
+        code = "ac_" + self.next_id("code")
+        with self._lock:
+            self.oauth_codes[code] = account
+        return code
 
     def malform(
         self,
@@ -495,11 +518,23 @@ class FakeStripe(ScriptedFake):
             scripted = self.scripted(key)
             if scripted is not None:
                 return scripted
+        if path.startswith("/oauth/"):
+            return self._oauth(method, path, params, lowered)
         auth = lowered.get("authorization", "")
         if not auth.startswith("Bearer ") or auth[7:] not in self.api_keys:
             return 401, error_body(401), {}
         if route is None:
             return 404, error_body(404), {}
+        lacking = self._lacking(auth[7:], method, route, params)
+        if lacking is not None:
+            account = lowered.get("stripe-account") or "acct_Fkplatform"
+            masked = auth[7:15] + "*" * 16 + auth[-4:]
+            message = (
+                f"The provided key '{masked}' does not have the required permissions for this "
+                f"endpoint on account '{account}'. Having the '{lacking}' permission would allow "
+                "this request to continue."
+            )
+            return 403, error_body(403, message), {}
         unknown = sorted(set(params) - _known_params(method, route))
         if unknown:
             return (
@@ -519,6 +554,71 @@ class FakeStripe(ScriptedFake):
                 if mode == "no_secret":
                     payload = {k: v for k, v in payload.items() if k != "secret"}
         return status, payload, {}
+
+    def _lacking(self, key: str, method: str, route: str, params: Mapping[str, Any]) -> str | None:
+        """The permission a restricted key lacks for this call, if any."""
+        granted = self.restricted.get(key)
+        if granted is None:
+            return None  # a secret key: everything
+        needed = [_PERMISSIONS[(method, route)]]
+        expand = params.get("expand")
+        if isinstance(expand, list) and any("customer" in e for e in expand):
+            needed.append("rak_customer_read")
+        for permission in needed:
+            write = permission.removesuffix("_read") + "_write"
+            if permission not in granted and write not in granted:
+                return permission
+        return None
+
+    def _oauth(
+        self, method: str, path: str, params: Mapping[str, Any], headers: Mapping[str, str]
+    ) -> tuple[int, Any, dict[str, str]]:
+        """connect.stripe.com: the authorize page (approved at once) and the token exchange."""
+        if path == "/oauth/authorize" and method == "GET":
+            redirect = params.get("redirect_uri")
+            if params.get("response_type") != "code" or not params.get("client_id"):
+                return 400, {"error": "invalid_request"}, {}
+            if not isinstance(redirect, str) or not redirect:
+                return 400, {"error": "invalid_request", "error_description": "redirect_uri"}, {}
+            code = self.issue_oauth_code()
+            query = urlencode(
+                {"code": code, "scope": "read_write", "state": params.get("state", "")}
+            )
+            return 302, b"", {"Location": f"{redirect}?{query}"}
+        if path == "/oauth/token" and method == "POST":
+            auth = headers.get("authorization", "")
+            if not auth.startswith("Bearer ") or auth[7:] not in self.api_keys:
+                return 401, {"error": "invalid_client", "error_description": "No such api key"}, {}
+            if params.get("grant_type") != "authorization_code":
+                return 400, {"error": "unsupported_grant_type"}, {}
+            code = str(params.get("code", ""))
+            with self._lock:
+                account = self.oauth_codes.pop(code, None)
+                if account is not None:
+                    self.connected_accounts.append(account)
+            if account is None:
+                return (
+                    400,
+                    {
+                        "error": "invalid_grant",
+                        "error_description": f"Authorization code does not exist: {code}",
+                    },
+                    {},
+                )
+            return (
+                200,
+                {
+                    "access_token": "sk_test_" + hashlib.sha256(code.encode()).hexdigest()[:24],
+                    "livemode": False,
+                    "refresh_token": "rt_" + hashlib.sha256(account.encode()).hexdigest()[:24],
+                    "token_type": "bearer",
+                    "stripe_publishable_key": "pk_test_fake",
+                    "stripe_user_id": account,
+                    "scope": "read_write",
+                },
+                {},
+            )
+        return 404, {"error": "invalid_request", "error_description": "Unrecognized URL"}, {}
 
     def _dispatch(
         self,
@@ -701,6 +801,28 @@ _ALLOWED = {
     "/v1/webhook_endpoints": {"GET", "POST"},
     "/v1/webhook_endpoints/{webhook_endpoint}": {"DELETE"},
 }
+
+
+# What a restricted key needs for each call (the names Stripe's 403 gives).
+_PERMISSIONS = {
+    ("GET", "/v1/invoices"): "rak_invoice_read",
+    ("GET", "/v1/invoices/{invoice}"): "rak_invoice_read",
+    ("GET", "/v1/invoice_payments"): "rak_invoice_read",
+    ("GET", "/v1/events"): "rak_event_read",
+    ("GET", "/v1/webhook_endpoints"): "rak_webhook_read",
+    ("POST", "/v1/webhook_endpoints"): "rak_webhook_write",
+    ("DELETE", "/v1/webhook_endpoints/{webhook_endpoint}"): "rak_webhook_write",
+}
+# Everything the Stripe adapter needs.
+FULL_PERMISSIONS = frozenset(
+    {
+        "rak_invoice_read",
+        "rak_customer_read",
+        "rak_credit_note_read",
+        "rak_event_read",
+        "rak_webhook_write",
+    }
+)
 
 
 # Newer than the 2023 spec: stripe-python 16.1.0's InvoicePaymentListParams.

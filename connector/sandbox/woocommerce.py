@@ -9,7 +9,12 @@
 
 Served under ``/wp-json/wc/v3``: ``GET /orders`` (status, modified_after + dates_are_gmt, page,
 per_page ≤ 100, orderby id|date|modified, order, with ``X-WP-Total`` / ``X-WP-TotalPages``),
-``GET /orders/<id>``, ``POST /webhooks``. Errors are WP REST bodies ``{"code", "message",
+``GET /orders/<id>``, ``POST /webhooks``, and the application-authorization page
+``GET /wc-auth/v1/authorize`` (``WC_Auth``): it approves at once (``approve_auth = False``:
+the owner declines), creates a key, POSTs ``{key_id, user_id, consumer_key, consumer_secret,
+key_permissions}`` as JSON to ``callback_url`` and, on exactly 200, redirects to ``return_url``
+with ``success=1&user_id=…`` (on any other answer the key is deleted and an error page shown,
+as WooCommerce does). Errors are WP REST bodies ``{"code", "message",
 "data": {"status"}}``. Over plain http the client signs with OAuth 1.0a (HMAC-SHA256, one-legged,
 secret + "&") and ``requests`` appends the same query again: like PHP's ``$_GET`` the fake keeps
 one value per name (refusing two *different* values) and checks the signature as WooCommerce's
@@ -27,14 +32,17 @@ import hashlib
 import hmac
 import json
 import re
+import secrets
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, Literal
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from connector.sandbox.scripted import ScriptedFake
 
@@ -44,6 +52,7 @@ ROUTE_INDEX = FIXTURES / "wc_v3_index.json"
 PREFIX = "/wp-json/wc/v3"
 ORDERS = f"{PREFIX}/orders"
 WEBHOOKS = f"{PREFIX}/webhooks"
+WC_AUTH = "/wc-auth/v1/authorize"
 CONSUMER_KEY = "ck_relance_test"
 CONSUMER_SECRET = "cs_relance_test"
 SITE_URL = "https://shop.example"
@@ -171,6 +180,12 @@ class FakeWooCommerce(ScriptedFake):
         self._webhook_ids = 0
         self.requests: list[Recorded] = []
         self._next_id = 1000
+        # wc-auth: keys created by the authorization page (consumer key → secret), what was
+        # POSTed to each callback and the answer, and whether the owner approves.
+        self.issued_keys: dict[str, str] = {}
+        self.auth_posts: list[tuple[str, dict[str, Any], int]] = []
+        self.approve_auth = True
+        self.auth_permissions = "read_write"
 
     def malform(
         self,
@@ -290,6 +305,8 @@ class FakeWooCommerce(ScriptedFake):
             scripted = self.scripted(key)
             if scripted is not None:
                 return scripted
+        if path == WC_AUTH and method == "GET":
+            return self._authorize(query)  # outside the lock: the callback calls the REST API
         problem = self._authenticate(method, path, query, lowered)
         if problem is not None:
             return 401, wp_error(401, problem, "woocommerce_rest_authentication_error"), {}
@@ -313,11 +330,13 @@ class FakeWooCommerce(ScriptedFake):
     ) -> str | None:
         """None when authenticated, else WooCommerce's complaint."""
         auth = headers.get("authorization", "")
+        keys = {self.consumer_key: self.consumer_secret, **self.issued_keys}
         if auth.startswith("Basic "):
             user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
-            ok = user == self.consumer_key and password == self.consumer_secret
+            ok = user in keys and password == keys[user]
             return None if ok else "Consumer secret is invalid."
-        if query.get("oauth_consumer_key") != self.consumer_key:
+        consumer_secret = keys.get(query.get("oauth_consumer_key", ""))
+        if consumer_secret is None:
             return "Consumer key is invalid."
         if query.get("oauth_signature_method") != "HMAC-SHA256":
             return "Invalid signature - signature method is invalid."
@@ -328,11 +347,62 @@ class FakeWooCommerce(ScriptedFake):
         if abs(time.time() - stamp) > 15 * 60:  # the real clock: the client signs with it
             return "Invalid timestamp."
         expected = oauth_signature(
-            method, f"http://{headers.get('host', '')}{path}", query, self.consumer_secret
+            method, f"http://{headers.get('host', '')}{path}", query, consumer_secret
         )
         if not hmac.compare_digest(expected, query.get("oauth_signature", "")):
             return "Invalid signature - provided signature does not match."
         return None
+
+    def _authorize(self, query: Mapping[str, str]) -> tuple[int, Any, dict[str, str]]:
+        """``WC_Auth::auth_endpoint``, the owner signed in and approving (or declining)."""
+        missing = [
+            n
+            for n in ("app_name", "scope", "user_id", "return_url", "callback_url")
+            if not query.get(n)
+        ]
+        if missing:
+            return 400, _page(f"Missing parameter {missing[0]}"), _HTML
+        if query["scope"] not in ("read", "write", "read_write"):
+            return 400, _page("Invalid scope"), _HTML
+        user_id, return_url = query["user_id"], query["return_url"]
+        if not self.approve_auth:
+            return 302, b"", {"Location": _with_query(return_url, success=0, user_id=user_id)}
+        key = "ck_" + secrets.token_hex(20)
+        secret = "cs_" + secrets.token_hex(20)
+        with self._lock:
+            self.issued_keys[key] = secret
+            key_id = len(self.issued_keys)
+        body = {
+            "key_id": key_id,
+            "user_id": user_id,
+            "consumer_key": key,
+            "consumer_secret": secret,
+            "key_permissions": self.auth_permissions,
+        }
+        request = urllib.request.Request(
+            query["callback_url"],
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json;charset=UTF-8"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                status = answer.status
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        except OSError:
+            status = 0
+        with self._lock:
+            self.auth_posts.append((query["callback_url"], body, status))
+            if status != 200:  # WC_Auth::maybe_delete_key, then wp_die with the error
+                del self.issued_keys[key]
+        if status != 200:
+            message = (
+                "Error: An error occurred in the request and at the time were unable to send "
+                "the consumer data"
+            )
+            return 401, _page(message), _HTML
+        return 302, b"", {"Location": _with_query(return_url, success=1, user_id=user_id)}
 
     def _dispatch(
         self, method: str, route: str, path: str, params: Mapping[str, str], body: bytes
@@ -464,3 +534,15 @@ _ROUTES = (
 
 def _route(path: str) -> str | None:
     return next((name for name, pattern in _ROUTES if pattern.match(path)), None)
+
+
+_HTML = {"Content-Type": "text/html; charset=UTF-8"}
+
+
+def _page(message: str) -> bytes:
+    return f"<!doctype html><title>WooCommerce</title><p>{message}</p>".encode()
+
+
+def _with_query(url: str, **params: str | int) -> str:
+    """``add_query_arg``: the parameters appended to a URL that may have a query already."""
+    return url + ("&" if "?" in url else "?") + urlencode(params)

@@ -20,7 +20,21 @@ from connector.config import Settings
 from connector.crypto import local_key
 from connector.extension import init_services
 from connector.services import Services
-from connector.web import auth, dashboard, dossier, health, home, invoices, onboarding, overview, sequences, shopify_app, tasks
+from connector.web import (
+    auth,
+    connections,
+    dashboard,
+    dossier,
+    health,
+    home,
+    invoices,
+    onboarding,
+    overview,
+    platform_callbacks,
+    sequences,
+    shopify_app,
+    tasks,
+)
 from connector.web import settings as settings_pages
 from connector.web.filters import DATE_FILTERS
 from connector.web.security import add_security_headers
@@ -42,6 +56,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.jinja_env.filters.update(DATE_FILTERS)
     csrf = CSRFProtect(app)
     csrf.exempt(webhook_routes.bp)  # signed, so never behind CSRF
+    csrf.exempt(platform_callbacks.bp)  # a platform's server calls: its one-time token is the proof
     app.after_request(add_security_headers)
     for blueprint in (
         health.bp,
@@ -52,10 +67,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         dossier.bp,
         tasks.bp,
         dashboard.bp,
+        connections.bp,
         sequences.bp,
         settings_pages.bp,
         overview.bp,
         shopify_app.bp,
+        platform_callbacks.bp,
         webhook_routes.bp,
     ):
         app.register_blueprint(blueprint)

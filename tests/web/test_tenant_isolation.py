@@ -41,6 +41,9 @@ PUBLIC = {
     "onboarding.account": "sign-up, open only while the store has no owner",
     "shopify_app.install": "Shopify's signed install link (hmac, timestamp, shop checked)",
     "shopify_app.callback": "Shopify's signed redirect (hmac, timestamp, shop, one-time state)",
+    "platform_callbacks.woocommerce_keys": (
+        "WooCommerce's server POSTs the keys; the one-time token bound to the shop is the proof"
+    ),
 }
 SIGNED_BY_PLATFORM = "webhooks"  # the webhook blueprint: its signature is the authentication
 

@@ -27,14 +27,23 @@ from connector.store.models.events import (
 )
 from connector.store.models.install import OAuthState
 from connector.store.models.owner import Instalment, InvoiceEvent, OwnerAction
-from connector.store.models.tenancy import Connection, EcbRate, Shop, ShopEcbRate
+from connector.store.models.tenancy import (
+    ConnectGrant,
+    Connection,
+    EcbRate,
+    GrantPurpose,
+    Shop,
+    ShopEcbRate,
+)
 
 __all__ = [
     "Channel",
+    "ConnectGrant",
     "Connection",
     "Customer",
     "EcbRate",
     "Instalment",
+    "GrantPurpose",
     "Invoice",
     "InvoiceEvent",
     "LetterDocument",

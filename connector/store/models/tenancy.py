@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
@@ -117,3 +118,35 @@ class Connection(TimestampMixin, Base):
     last_sync_error: Mapped[str | None] = mapped_column(Text)
     last_webhook_at: Mapped[datetime | None]
     active: Mapped[bool] = mapped_column(default=True)
+    # The owner's "sync now": the worker picks it up within seconds (the web never syncs).
+    sync_requested_at: Mapped[datetime | None]
+    # The current sync run (None once it ends) and its progress, written with each page: the
+    # Connections page polls these while a sync runs, and keeps the last run's figures.
+    sync_started_at: Mapped[datetime | None]
+    sync_pages: Mapped[int] = mapped_column(default=0, server_default="0")
+    sync_invoices: Mapped[int] = mapped_column(default=0, server_default="0")
+
+
+class GrantPurpose(StrEnum):
+    WOOCOMMERCE = "woocommerce"  # the wc-auth ``user_id``
+    STRIPE_CONNECT = "stripe_connect"  # the OAuth ``state``
+
+
+class ConnectGrant(TimestampMixin, Base):
+    """A one-time token handed to a platform's authorization flow, bound to the shop and the
+    owner who started it. Only its SHA-256 is stored; it works once, before ``expires_at``."""
+
+    __tablename__ = "connect_grant"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id", ondelete="CASCADE"), index=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("owner.id", ondelete="CASCADE"))
+    purpose: Mapped[GrantPurpose] = mapped_column(str_enum(GrantPurpose))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    account: Mapped[str | None]  # the WooCommerce store URL the owner typed
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    connection_id: Mapped[int | None] = mapped_column(
+        ForeignKey("connection.id", ondelete="SET NULL")
+    )
+    outcome: Mapped[str | None] = mapped_column(Text)  # what the owner is told on return
