@@ -1,7 +1,7 @@
 """connect flows: one-time grants, "sync now" and sync progress
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-11-30
 
 ``connect_grant``: the one-time token of a WooCommerce authorization (its ``user_id``) or a
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

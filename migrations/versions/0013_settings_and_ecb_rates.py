@@ -1,7 +1,7 @@
 """the owner's settings: the ECB rate by half-year, a contractual B2B rate, prescription on/off
 
 Revision ID: 0013
-Revises: 0009
+Revises: 0011
 Create Date: 2026-11-30
 
 ``ecb_rate``: the ECB main refinancing rate in force on 1 January / 1 July of each half-year
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013"
-down_revision: str | None = "0009"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

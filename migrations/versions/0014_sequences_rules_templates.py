@@ -1,7 +1,7 @@
 """several sequences: assignment rules and the owner's templates per step and language
 
 Revision ID: 0014
-Revises: 0009
+Revises: 0013
 Create Date: 2026-11-30
 
 ``sequence_rule``: an ordered list per shop; the first rule whose criteria all match an invoice
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014"
-down_revision: str | None = "0009"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """the owner's actions on invoices: who did what (invoice_event), payment plans (instalment)
 
 Revision ID: 0015
-Revises: 0009
+Revises: 0014
 Create Date: 2026-11-30
 
 ``invoice_event``: one row per owner action (mark paid, pause, plan, dispute, resume, send now,
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015"
-down_revision: str | None = "0009"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
