@@ -355,6 +355,7 @@ def test_a_session_token_shows_only_its_own_shop(
 def test_without_the_app_configured_the_install_is_off(app: Flask) -> None:
     resp = app.test_client().get(f"/shopify/install?{_signed({'shop': SHOP, 'timestamp': _now()})}")
     assert resp.status_code == 404
+    assert "SHOPIFY_API_KEY" in resp.get_data(as_text=True)  # says what to set
 
 
 # -- app/uninstalled ----------------------------------------------------------------------------
