@@ -51,7 +51,7 @@ from connector.platform import (
 from connector.services import Services
 from connector.shops import ShopError, create_shop
 from connector.store.db import write_session
-from connector.store.models import Connection, OAuthState
+from connector.store.models import Connection, OAuthState, Owner, Shop
 from connector.sync import UnknownPlatform, adapter_for
 
 log = logging.getLogger(__name__)
@@ -191,7 +191,9 @@ def _install(
         row = _connection_of(s, shop)
         new_shop = row is None
         shop_id = row.shop_id if row is not None else _new_shop(s, profile)
-        shop_owner(s, shop_id, email=profile.email, password_hash=password_hash, now=now)
+        existing_owners = set(s.scalars(select(Owner.id)))
+        owner = shop_owner(s, shop_id, email=profile.email, password_hash=password_hash, now=now)
+        made_owner = owner.id not in existing_owners
     try:
         connected = connect(
             svc,
@@ -203,6 +205,8 @@ def _install(
             adapters=adapters,
         )
     except ConnectionsError as exc:
+        if new_shop:  # all or nothing: a retry must not make a second shop
+            _forget(svc, shop_id, owner.id if made_owner else None)
         raise InstallError(f"Shopify {shop}: {exc}", 502) from exc
     queue_sync(svc, connected.id)
     with svc.sessions() as s:
@@ -211,6 +215,16 @@ def _install(
     if installed is None:
         raise InstallError(f"Shopify {shop}: the shop vanished while installing", 409)
     return installed
+
+
+def _forget(svc: Services, shop_id: int, owner_id: int | None) -> None:
+    """Undo the shop (and the owner) a failed first install made: nothing but its default
+    sequence and the membership refer to it yet (connect rolled its connection back), and
+    those go with it (ON DELETE CASCADE, enforced on SQLite too)."""
+    with write_session(svc.sessions) as s:
+        s.execute(delete(Shop).where(Shop.id == shop_id))
+        if owner_id is not None:
+            s.execute(delete(Owner).where(Owner.id == owner_id))
 
 
 def _installed(s: Session, row: Connection, shop: str, *, new_shop: bool) -> Installed | None:

@@ -446,3 +446,49 @@ def test_shop_redact_after_the_uninstall_is_still_verified_and_applied(
     with shopify_services.sessions() as s:
         assert s.scalar(select(func.count()).select_from(Invoice)) == 0
         assert s.get(Connection, row.id) is None
+
+
+def test_a_first_install_that_cannot_register_its_webhooks_leaves_no_shop_behind(
+    shopify_services: Services, fake: FakeShopify
+) -> None:
+    """Shopify refuses the webhook address: no connection, and no orphan shop or owner that a
+    retry would duplicate."""
+    settings = replace(shopify_services.settings, base_url="ftp://relance.example")
+    svc = replace(shopify_services, settings=settings)
+    app = create_app(settings=settings, services=svc)
+    client = app.test_client()
+    started = client.get(f"/shopify/install?{_signed({'shop': SHOP, 'timestamp': _now()})}")
+    state = parse_qs(urlsplit(started.location).query)["state"][0]
+    fake.codes["code-1"] = "ftp://relance.example/shopify/callback"  # as if approved
+    before = _counts(svc)
+
+    params = {"code": "code-1", "shop": SHOP, "state": state, "timestamp": _now()}
+    resp = client.get(f"/shopify/callback?{_signed(params)}")
+
+    assert resp.status_code == 502
+    assert "nothing was connected" in resp.get_data(as_text=True)
+    assert _counts(svc) == before
+    assert fake.webhook_subscriptions == []
+    assert client.get("/").status_code == 302  # not signed in
+
+
+def test_the_app_url_loaded_inside_the_admin_forwards_its_session_token_to_the_home(
+    shopify_app: Flask, fake: FakeShopify
+) -> None:
+    """The Partner dashboard's App URL is /shopify/install: inside the admin Shopify loads it
+    with a session token, which installs (token exchange) and leads to the home, framed."""
+    query = {
+        "embedded": "1",
+        "host": "YWRtaW4uc2hvcGlmeS5jb20vc3RvcmUvcmVsYW5jZS10ZXN0",
+        "id_token": fake.session_token(),
+        "shop": SHOP,
+        "timestamp": _now(),
+    }
+    resp = shopify_app.test_client().get(f"/shopify/install?{_signed(query)}")
+    assert resp.status_code == 302 and resp.location.startswith("/?")
+    assert f"frame-ancestors https://{SHOP} " in resp.headers["Content-Security-Policy"]
+    assert fake.authorize_requests == []  # no OAuth round trip inside the admin
+
+    home = shopify_app.test_client().get(resp.location)  # no cookie: the token alone
+    assert home.status_code == 200 and "Relance Test Shop" in home.get_data(as_text=True)
+    assert "Sign out" not in home.get_data(as_text=True)  # Shopify signs people in and out
