@@ -492,3 +492,23 @@ def test_the_app_url_loaded_inside_the_admin_forwards_its_session_token_to_the_h
     home = shopify_app.test_client().get(resp.location)  # no cookie: the token alone
     assert home.status_code == 200 and "Relance Test Shop" in home.get_data(as_text=True)
     assert "Sign out" not in home.get_data(as_text=True)  # Shopify signs people in and out
+
+
+def test_the_installed_expiring_token_is_refreshed_and_the_new_pair_stored(
+    shopify_app: Flask, shopify_services: Services, fake: FakeShopify
+) -> None:
+    fake.add_orders(make_order(1001, updated_at="2026-11-20T10:00:00Z"))
+    install(shopify_app.test_client(), fake)
+    row = _connection(shopify_services)
+    assert row.credentials_enc is not None
+    old = shopify_services.secrets.decrypt_json(row.credentials_enc)
+    fake.expire_token(old["access_token"])  # its hour is up
+
+    sync_due(shopify_services, datetime.now(UTC))
+
+    row = _connection(shopify_services)
+    assert row.last_sync_status == "ok" and row.credentials_enc is not None
+    new = shopify_services.secrets.decrypt_json(row.credentials_enc)
+    assert new["access_token"] != old["access_token"]
+    assert new["refresh_token"] != old["refresh_token"]  # rotated, and kept
+    assert fake.refresh_requests[-1]["refresh_token"] == old["refresh_token"]
