@@ -37,7 +37,7 @@ from connector.actions.accounts import (
     shop_summary,
     unusable_password_hash,
 )
-from connector.actions.connections import ConnectionsError, connect, queue_sync
+from connector.actions.connections import ConnectionsError, connect, note_install
 from connector.config import Settings
 from connector.platform import (
     AccountProfile,
@@ -208,7 +208,7 @@ def _install(
         if new_shop:  # all or nothing: a retry must not make a second shop
             _forget(svc, shop_id, owner.id if made_owner else None)
         raise InstallError(f"Shopify {shop}: {exc}", 502) from exc
-    queue_sync(svc, connected.id)
+    note_install(svc, connected.id, now)
     with svc.sessions() as s:
         row = s.get(Connection, connected.id)
         installed = _installed(s, row, shop, new_shop=new_shop) if row is not None else None

@@ -361,12 +361,21 @@ def test_without_the_app_configured_the_install_is_off(app: Flask) -> None:
 # -- app/uninstalled ----------------------------------------------------------------------------
 
 
-def _uninstalled(client: FlaskClient, connection_id: int, fake: FakeShopify) -> int:
+def _uninstalled(
+    client: FlaskClient, connection_id: int, fake: FakeShopify, at: datetime | None = None
+) -> int:
+    """Shopify's app/uninstalled delivery, fired ``at`` (now by default)."""
     body = json.dumps(
         {"id": fake.shop_id, "name": fake.shop_name, "myshopify_domain": SHOP, "domain": SHOP}
     ).encode()
+    fired = (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     headers = webhook_headers(
-        "app/uninstalled", body, SECRET, shop=SHOP, event_id=f"uninstall-{datetime.now(UTC)}"
+        "app/uninstalled",
+        body,
+        SECRET,
+        shop=SHOP,
+        event_id=f"uninstall-{fired}",
+        triggered_at=fired,
     )
     resp = client.post(f"/webhooks/shopify/{connection_id}", data=body, headers=headers)
     return resp.status_code
@@ -512,3 +521,18 @@ def test_the_installed_expiring_token_is_refreshed_and_the_new_pair_stored(
     assert new["access_token"] != old["access_token"]
     assert new["refresh_token"] != old["refresh_token"]  # rotated, and kept
     assert fake.refresh_requests[-1]["refresh_token"] == old["refresh_token"]
+
+
+def test_a_late_retry_of_an_older_uninstall_does_not_undo_the_reinstall(
+    shopify_app: Flask, shopify_services: Services, fake: FakeShopify
+) -> None:
+    """Shopify retries app/uninstalled for hours with its original timestamp: one fired
+    before the reinstall arrives after it, and the reinstalled shop carries on."""
+    install(shopify_app.test_client(), fake)
+    row = _connection(shopify_services)
+    fired_before = datetime.now(UTC) - timedelta(minutes=30)
+
+    assert _uninstalled(shopify_app.test_client(), row.id, fake, at=fired_before) == 200
+
+    still = _connection(shopify_services)
+    assert still.active and still.credentials_enc is not None
