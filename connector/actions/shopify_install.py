@@ -106,7 +106,7 @@ def begin_install(
     """The authorize URL to send the owner to, with a fresh one-time state for that shop."""
     app = app_credentials(svc.settings)
     installer = _installer(adapters)
-    shop = _refused_as_400(lambda: installer.verify_signed_query(app, params, now))
+    shop = _through_adapter(lambda: installer.verify_signed_query(app, params, now))
     state = secrets.token_urlsafe(32)
     with write_session(svc.sessions) as s:
         s.execute(delete(OAuthState).where(OAuthState.expires_at < now))  # keep the table small
@@ -131,14 +131,14 @@ def complete_install(
     """The callback: checks, then the code's token, the shop, the connection, the first sync."""
     app = app_credentials(svc.settings)
     installer = _installer(adapters)
-    shop = _refused_as_400(lambda: installer.verify_signed_query(app, params, now))
+    shop = _through_adapter(lambda: installer.verify_signed_query(app, params, now))
     state, code = params.get("state"), params.get("code")
     if not isinstance(state, str) or not state:
         raise InstallError("state: missing; start the install again from Shopify")
     if not isinstance(code, str) or not code:
         raise InstallError("code: missing; start the install again from Shopify")
     _use_state(svc, state, shop, now)
-    credentials = _refused_as_400(lambda: installer.exchange_code(app, shop, code, now), 502)
+    credentials = _through_adapter(lambda: installer.exchange_code(app, shop, code, now), 502)
     return _install(svc, installer, app, shop, credentials, now, adapters)
 
 
@@ -167,7 +167,7 @@ def embedded_session(
             found = _installed(s, row, shop, new_shop=False)
             if found is not None:
                 return found
-    credentials = _refused_as_400(
+    credentials = _through_adapter(
         lambda: installer.exchange_session_token(app, shop, token, now), 502
     )
     return _install(svc, installer, app, shop, credentials, now, adapters)
@@ -315,7 +315,7 @@ def _installer(adapters: Mapping[str, PlatformAdapter] | None) -> InstallsAsApp:
     return cast(InstallsAsApp, adapter)
 
 
-def _refused_as_400(call: Callable[[], T], status: int = 400) -> T:
+def _through_adapter(call: Callable[[], T], status: int = 400) -> T:
     """Run a check (``status`` 400) or a grant (``status`` 502): Shopify's or our refusal is
     a 400 for a check and a 403 for a grant; any other adapter failure a 502."""
     try:
