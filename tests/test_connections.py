@@ -200,7 +200,7 @@ def test_shopify_failure_after_registering_removes_the_subscriptions(
                 "shopify": ConnectionLostAfterRegistering(adapter, services)  # type: ignore[dict-item]
             },
         )
-    assert shopify_fake.operations().count("RelanceWebhookSubscriptionCreate") == 4
+    assert shopify_fake.operations().count("RelanceWebhookSubscriptionCreate") == 5
     assert shopify_fake.webhook_subscriptions == []
     assert connections_in_store(services) == 0
 
@@ -311,8 +311,8 @@ def test_cli_connect_shopify_with_shop_domain_list_and_remove(
     )  # fmt: skip
     assert code == 0, err
     connected = json.loads(out)
-    assert connected["account"] == SHOPIFY_DOMAIN and len(connected["webhooks"]) == 4
-    assert len(shopify_fake.webhook_subscriptions) == 4
+    assert connected["account"] == SHOPIFY_DOMAIN and len(connected["webhooks"]) == 5
+    assert len(shopify_fake.webhook_subscriptions) == 5
 
     code, out, err = run("connections", "list", "--shop", "2", "--json")
     assert code == 0, err
@@ -323,7 +323,7 @@ def test_cli_connect_shopify_with_shop_domain_list_and_remove(
 
     code, out, err = run("connections", "remove", str(connected["connection"]), "--shop", "2")
     assert code == 0, err
-    assert "4 webhook(s) deleted at shopify" in out
+    assert "5 webhook(s) deleted at shopify" in out
     assert shopify_fake.webhook_subscriptions == []
     code, _, err = run("connections", "remove", str(connected["connection"]), "--shop", "2")
     assert code == 1 and "already removed" in err and err.count("\n") == 1

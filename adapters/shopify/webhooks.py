@@ -149,11 +149,13 @@ def parse(
         if topic in _COMPLIANCE:
             return _compliance_event(topic, body, headers, dedupe_key, now)
         if topic == APP_UNINSTALLED:
+            # When Shopify fired it (a retry keeps it): the body is the Shop, whose
+            # updated_at says nothing about the uninstall.
             return NormalizedEvent(
                 dedupe_key=dedupe_key,
                 kind=EventKind.APP_UNINSTALLED,
                 topic=topic,
-                occurred_at=_lenient_occurred_at(body, headers) or now(),
+                occurred_at=_lenient_occurred_at({}, headers) or now(),
             )
         return NormalizedEvent(
             dedupe_key=dedupe_key,

@@ -44,6 +44,7 @@ CSV_PLATFORM = "csv"
 PAUSED_BY_REMOVAL = "connection removed"
 PAUSED_BY_UNINSTALL = "app uninstalled"
 SYNC_QUEUED = "queued"
+INSTALLED_AT = "installed_at"  # Connection.settings: when the app was last installed
 
 
 class ConnectionsError(Exception):
@@ -301,22 +302,30 @@ def remove_connection(
     return Removal(summary, removed, left, paused)
 
 
-def deactivate_uninstalled(s: Session, conn: Connection, now: datetime) -> int:
+def deactivate_uninstalled(
+    s: Session, conn: Connection, uninstalled_at: datetime, now: datetime
+) -> int | None:
     """The platform says our app was uninstalled (Shopify ``app/uninstalled``), inside the
     caller's transaction: the tokens are void, so they are erased, the connection stops and its
-    owed invoices are paused (a payment would go unseen). A reinstall resumes them."""
-    if not conn.active:
-        return 0
+    owed invoices are paused (a payment would go unseen); a reinstall resumes them. None (and
+    nothing done) for a late retry of an uninstall older than the connection's last install."""
+    installed = (conn.settings or {}).get(INSTALLED_AT)
+    if not conn.active or (
+        isinstance(installed, str) and uninstalled_at < datetime.fromisoformat(installed)
+    ):
+        return None
     return _deactivate(s, conn, now, PAUSED_BY_UNINSTALL)
 
 
-def queue_sync(svc: Services, connection_id: int) -> None:
-    """Ask the worker for a sync of the connection at its next pass (within a minute): the web
-    process never syncs, and never runs the scheduler."""
+def note_install(svc: Services, connection_id: int, now: datetime) -> None:
+    """An app install (or reinstall) just connected: noted (an older uninstall delivered late
+    must not undo it), and the first sync asked of the worker at its next pass (within a
+    minute) — the web process never syncs, and never runs the scheduler."""
     with write_session(svc.sessions) as s:
         row = s.get(Connection, connection_id, with_for_update=True)
         if row is None:
             raise ConnectionsError(f"connection {connection_id} does not exist")
+        row.settings = {**(row.settings or {}), INSTALLED_AT: now.isoformat()}
         row.last_sync_at = None
         row.last_sync_status = SYNC_QUEUED
         row.last_sync_error = None

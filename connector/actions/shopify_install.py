@@ -37,7 +37,7 @@ from connector.actions.accounts import (
     shop_summary,
     unusable_password_hash,
 )
-from connector.actions.connections import ConnectionsError, connect, queue_sync
+from connector.actions.connections import ConnectionsError, connect, note_install
 from connector.config import Settings
 from connector.platform import (
     AccountProfile,
@@ -51,7 +51,7 @@ from connector.platform import (
 from connector.services import Services
 from connector.shops import ShopError, create_shop
 from connector.store.db import write_session
-from connector.store.models import Connection, OAuthState
+from connector.store.models import Connection, OAuthState, Owner, Shop
 from connector.sync import UnknownPlatform, adapter_for
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ def begin_install(
     """The authorize URL to send the owner to, with a fresh one-time state for that shop."""
     app = app_credentials(svc.settings)
     installer = _installer(adapters)
-    shop = _refused_as_400(lambda: installer.verify_signed_query(app, params, now))
+    shop = _through_adapter(lambda: installer.verify_signed_query(app, params, now))
     state = secrets.token_urlsafe(32)
     with write_session(svc.sessions) as s:
         s.execute(delete(OAuthState).where(OAuthState.expires_at < now))  # keep the table small
@@ -131,14 +131,14 @@ def complete_install(
     """The callback: checks, then the code's token, the shop, the connection, the first sync."""
     app = app_credentials(svc.settings)
     installer = _installer(adapters)
-    shop = _refused_as_400(lambda: installer.verify_signed_query(app, params, now))
+    shop = _through_adapter(lambda: installer.verify_signed_query(app, params, now))
     state, code = params.get("state"), params.get("code")
     if not isinstance(state, str) or not state:
         raise InstallError("state: missing; start the install again from Shopify")
     if not isinstance(code, str) or not code:
         raise InstallError("code: missing; start the install again from Shopify")
     _use_state(svc, state, shop, now)
-    credentials = _refused_as_400(lambda: installer.exchange_code(app, shop, code, now), 502)
+    credentials = _through_adapter(lambda: installer.exchange_code(app, shop, code, now), 502)
     return _install(svc, installer, app, shop, credentials, now, adapters)
 
 
@@ -167,7 +167,7 @@ def embedded_session(
             found = _installed(s, row, shop, new_shop=False)
             if found is not None:
                 return found
-    credentials = _refused_as_400(
+    credentials = _through_adapter(
         lambda: installer.exchange_session_token(app, shop, token, now), 502
     )
     return _install(svc, installer, app, shop, credentials, now, adapters)
@@ -191,7 +191,9 @@ def _install(
         row = _connection_of(s, shop)
         new_shop = row is None
         shop_id = row.shop_id if row is not None else _new_shop(s, profile)
-        shop_owner(s, shop_id, email=profile.email, password_hash=password_hash, now=now)
+        existing_owners = set(s.scalars(select(Owner.id)))
+        owner = shop_owner(s, shop_id, email=profile.email, password_hash=password_hash, now=now)
+        made_owner = owner.id not in existing_owners
     try:
         connected = connect(
             svc,
@@ -203,14 +205,26 @@ def _install(
             adapters=adapters,
         )
     except ConnectionsError as exc:
+        if new_shop:  # all or nothing: a retry must not make a second shop
+            _forget(svc, shop_id, owner.id if made_owner else None)
         raise InstallError(f"Shopify {shop}: {exc}", 502) from exc
-    queue_sync(svc, connected.id)
+    note_install(svc, connected.id, now)
     with svc.sessions() as s:
         row = s.get(Connection, connected.id)
         installed = _installed(s, row, shop, new_shop=new_shop) if row is not None else None
     if installed is None:
         raise InstallError(f"Shopify {shop}: the shop vanished while installing", 409)
     return installed
+
+
+def _forget(svc: Services, shop_id: int, owner_id: int | None) -> None:
+    """Undo the shop (and the owner) a failed first install made: nothing but its default
+    sequence and the membership refer to it yet (connect rolled its connection back), and
+    those go with it (ON DELETE CASCADE, enforced on SQLite too)."""
+    with write_session(svc.sessions) as s:
+        s.execute(delete(Shop).where(Shop.id == shop_id))
+        if owner_id is not None:
+            s.execute(delete(Owner).where(Owner.id == owner_id))
 
 
 def _installed(s: Session, row: Connection, shop: str, *, new_shop: bool) -> Installed | None:
@@ -301,7 +315,7 @@ def _installer(adapters: Mapping[str, PlatformAdapter] | None) -> InstallsAsApp:
     return cast(InstallsAsApp, adapter)
 
 
-def _refused_as_400(call: Callable[[], T], status: int = 400) -> T:
+def _through_adapter(call: Callable[[], T], status: int = 400) -> T:
     """Run a check (``status`` 400) or a grant (``status`` 502): Shopify's or our refusal is
     a 400 for a check and a 403 for a grant; any other adapter failure a 502."""
     try:

@@ -231,11 +231,9 @@ def apply_shop_redact(ctx: ApplyContext, event: NormalizedEvent) -> WebhookOutco
 
 def apply_uninstalled(ctx: ApplyContext, event: NormalizedEvent) -> WebhookOutcome:
     """The app was uninstalled from the account: its tokens are void, erased; its reminders
-    stop (paused, resumed by a reinstall)."""
-    if not ctx.connection.active:
-        return WebhookOutcome.IGNORED
-    deactivate_uninstalled(ctx.session, ctx.connection, ctx.now)
-    return WebhookOutcome.APPLIED
+    stop (paused, resumed by a reinstall). A late retry older than a reinstall changes nothing."""
+    paused = deactivate_uninstalled(ctx.session, ctx.connection, event.occurred_at, ctx.now)
+    return WebhookOutcome.IGNORED if paused is None else WebhookOutcome.APPLIED
 
 
 def ignore(ctx: ApplyContext, event: NormalizedEvent) -> WebhookOutcome:

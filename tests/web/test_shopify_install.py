@@ -355,17 +355,27 @@ def test_a_session_token_shows_only_its_own_shop(
 def test_without_the_app_configured_the_install_is_off(app: Flask) -> None:
     resp = app.test_client().get(f"/shopify/install?{_signed({'shop': SHOP, 'timestamp': _now()})}")
     assert resp.status_code == 404
+    assert "SHOPIFY_API_KEY" in resp.get_data(as_text=True)  # says what to set
 
 
 # -- app/uninstalled ----------------------------------------------------------------------------
 
 
-def _uninstalled(client: FlaskClient, connection_id: int, fake: FakeShopify) -> int:
+def _uninstalled(
+    client: FlaskClient, connection_id: int, fake: FakeShopify, at: datetime | None = None
+) -> int:
+    """Shopify's app/uninstalled delivery, fired ``at`` (now by default)."""
     body = json.dumps(
         {"id": fake.shop_id, "name": fake.shop_name, "myshopify_domain": SHOP, "domain": SHOP}
     ).encode()
+    fired = (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     headers = webhook_headers(
-        "app/uninstalled", body, SECRET, shop=SHOP, event_id=f"uninstall-{datetime.now(UTC)}"
+        "app/uninstalled",
+        body,
+        SECRET,
+        shop=SHOP,
+        event_id=f"uninstall-{fired}",
+        triggered_at=fired,
     )
     resp = client.post(f"/webhooks/shopify/{connection_id}", data=body, headers=headers)
     return resp.status_code
@@ -445,3 +455,84 @@ def test_shop_redact_after_the_uninstall_is_still_verified_and_applied(
     with shopify_services.sessions() as s:
         assert s.scalar(select(func.count()).select_from(Invoice)) == 0
         assert s.get(Connection, row.id) is None
+
+
+def test_a_first_install_that_cannot_register_its_webhooks_leaves_no_shop_behind(
+    shopify_services: Services, fake: FakeShopify
+) -> None:
+    """Shopify refuses the webhook address: no connection, and no orphan shop or owner that a
+    retry would duplicate."""
+    settings = replace(shopify_services.settings, base_url="ftp://relance.example")
+    svc = replace(shopify_services, settings=settings)
+    app = create_app(settings=settings, services=svc)
+    client = app.test_client()
+    started = client.get(f"/shopify/install?{_signed({'shop': SHOP, 'timestamp': _now()})}")
+    state = parse_qs(urlsplit(started.location).query)["state"][0]
+    fake.codes["code-1"] = "ftp://relance.example/shopify/callback"  # as if approved
+    before = _counts(svc)
+
+    params = {"code": "code-1", "shop": SHOP, "state": state, "timestamp": _now()}
+    resp = client.get(f"/shopify/callback?{_signed(params)}")
+
+    assert resp.status_code == 502
+    assert "nothing was connected" in resp.get_data(as_text=True)
+    assert _counts(svc) == before
+    assert fake.webhook_subscriptions == []
+    assert client.get("/").status_code == 302  # not signed in
+
+
+def test_the_app_url_loaded_inside_the_admin_forwards_its_session_token_to_the_home(
+    shopify_app: Flask, fake: FakeShopify
+) -> None:
+    """The Partner dashboard's App URL is /shopify/install: inside the admin Shopify loads it
+    with a session token, which installs (token exchange) and leads to the home, framed."""
+    query = {
+        "embedded": "1",
+        "host": "YWRtaW4uc2hvcGlmeS5jb20vc3RvcmUvcmVsYW5jZS10ZXN0",
+        "id_token": fake.session_token(),
+        "shop": SHOP,
+        "timestamp": _now(),
+    }
+    resp = shopify_app.test_client().get(f"/shopify/install?{_signed(query)}")
+    assert resp.status_code == 302 and resp.location.startswith("/?")
+    assert f"frame-ancestors https://{SHOP} " in resp.headers["Content-Security-Policy"]
+    assert fake.authorize_requests == []  # no OAuth round trip inside the admin
+
+    home = shopify_app.test_client().get(resp.location)  # no cookie: the token alone
+    assert home.status_code == 200 and "Relance Test Shop" in home.get_data(as_text=True)
+    assert "Sign out" not in home.get_data(as_text=True)  # Shopify signs people in and out
+
+
+def test_the_installed_expiring_token_is_refreshed_and_the_new_pair_stored(
+    shopify_app: Flask, shopify_services: Services, fake: FakeShopify
+) -> None:
+    fake.add_orders(make_order(1001, updated_at="2026-11-20T10:00:00Z"))
+    install(shopify_app.test_client(), fake)
+    row = _connection(shopify_services)
+    assert row.credentials_enc is not None
+    old = shopify_services.secrets.decrypt_json(row.credentials_enc)
+    fake.expire_token(old["access_token"])  # its hour is up
+
+    sync_due(shopify_services, datetime.now(UTC))
+
+    row = _connection(shopify_services)
+    assert row.last_sync_status == "ok" and row.credentials_enc is not None
+    new = shopify_services.secrets.decrypt_json(row.credentials_enc)
+    assert new["access_token"] != old["access_token"]
+    assert new["refresh_token"] != old["refresh_token"]  # rotated, and kept
+    assert fake.refresh_requests[-1]["refresh_token"] == old["refresh_token"]
+
+
+def test_a_late_retry_of_an_older_uninstall_does_not_undo_the_reinstall(
+    shopify_app: Flask, shopify_services: Services, fake: FakeShopify
+) -> None:
+    """Shopify retries app/uninstalled for hours with its original timestamp: one fired
+    before the reinstall arrives after it, and the reinstalled shop carries on."""
+    install(shopify_app.test_client(), fake)
+    row = _connection(shopify_services)
+    fired_before = datetime.now(UTC) - timedelta(minutes=30)
+
+    assert _uninstalled(shopify_app.test_client(), row.id, fake, at=fired_before) == 200
+
+    still = _connection(shopify_services)
+    assert still.active and still.credentials_enc is not None
