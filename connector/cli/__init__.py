@@ -17,6 +17,7 @@ from connector.cli import (
     platforms,
     run,
     shop,
+    tasks,
     tick,
 )
 from connector.cli.common import RelanceGroup
@@ -37,6 +38,7 @@ for module in (
     invoices,
     dossier,
     letters,
+    tasks,
     tick,
     customers,
     keys,

@@ -183,6 +183,10 @@ def _fact(event: TimelineEntry, tz: str) -> str | None:
         return f"Lettre postée le {posted}, n° de suivi {d.get('tracking') or '—'}."
     if event.kind is TimelineKind.LETTER and d.get("step"):
         return f"Lettre ({d['step']}) établie le {day}."
+    if event.kind is TimelineKind.MESSAGE and d.get("event") == "statement_sent":
+        if d.get("state") == "sent":
+            return f"Relevé de compte envoyé par courriel le {day} à {d.get('recipient') or '—'}."
+        return None
     minor, currency = d.get("amount_minor"), d.get("currency")
     if event.kind is TimelineKind.PAYMENT and isinstance(minor, int) and isinstance(currency, str):
         return f"Paiement partiel reçu le {day} : {_eur(Money.from_minor(minor, currency))}."
