@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from bench import ingest, intake, intake_sqlite, send, tick
+from bench import ingest, intake, intake_sqlite, pages, send, tick
 from bench.common import Figure, report
 
 SUITES: dict[str, Callable[[], list[Figure]]] = {
@@ -15,6 +15,7 @@ SUITES: dict[str, Callable[[], list[Figure]]] = {
     "ingest": ingest.main,
     "intake": intake.main,
     "intake-sqlite": intake_sqlite.main,
+    "pages": pages.main,
 }
 
 
