@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql as pg_insert
 from sqlalchemy.dialects import sqlite as sqlite_insert
 from sqlalchemy.orm import Session
@@ -30,6 +30,7 @@ from connector.store.models import (
     Channel,
     Connection,
     Customer,
+    Instalment,
     Invoice,
     Message,
     MessageKind,
@@ -342,9 +343,13 @@ def apply_platform_state(
     if invoice.platform_updated_at is not None and item.updated_at < invoice.platform_updated_at:
         return "stale"
     due_at = resolve_due_at(shop, item)
+    status, amount_due = item.status, item.amount_due.to_minor()
+    if amount_due > invoice.amount_due_minor and status.is_owed:
+        # More owed than we hold: the platform may not know what the owner recorded.
+        status, amount_due = _net_of_owner_payments(session, invoice, status, amount_due)
     changed = (
-        invoice.status != item.status
-        or invoice.amount_due_minor != item.amount_due.to_minor()
+        invoice.status != status
+        or invoice.amount_due_minor != amount_due
         or invoice.due_at != due_at
         or invoice.total_minor != item.total.to_minor()
         or invoice.payment_url != item.payment_url
@@ -359,13 +364,39 @@ def apply_platform_state(
     closed = set_state(
         session,
         invoice,
-        status=item.status,
-        amount_due_minor=item.amount_due.to_minor(),
+        status=status,
+        amount_due_minor=amount_due,
         now=now,
         source=source,
         payment_external_id=payment_external_id or f"{source.value}:{item.updated_at.isoformat()}",
     )
     return "closed" if closed else "updated"
+
+
+OWNER_RECORDED = (PaymentSource.BANK_TRANSFER, PaymentSource.CHEQUE, PaymentSource.CASH)
+"""Payments the owner recorded by hand: money the platform never saw."""
+
+
+def _net_of_owner_payments(
+    session: Session, invoice: Invoice, status: InvoiceStatus, amount_due: int
+) -> tuple[InvoiceStatus, int]:
+    """What a platform state that raises the amount due means once the payments the owner
+    recorded by hand (a bank transfer the platform never saw) are counted: the platform's
+    pending order never re-opens an invoice its owner marked paid. Only read on that rare
+    move (amount due going up), never on the common path."""
+    with session.no_autoflush:
+        paid = session.scalar(
+            select(func.coalesce(func.sum(Payment.amount_minor), 0)).where(
+                Payment.invoice_id == invoice.id, Payment.source.in_(OWNER_RECORDED)
+            )
+        )
+    paid = int(paid or 0)
+    if paid <= 0:
+        return status, amount_due
+    left = max(0, amount_due - paid)
+    if left == 0:
+        return InvoiceStatus.PAID, 0
+    return InvoiceStatus.PARTIALLY_PAID, left
 
 
 def _unused_payment_id(session: Session, invoice_id: int, external_id: str) -> str:
@@ -422,6 +453,8 @@ def set_state(
                 external_id=_unused_payment_id(session, invoice.id, payment_external_id),
             )
         )
+        if invoice.plan_due_at is not None:
+            follow_instalments(session, invoice, paid_minor)
     old_status = invoice.status
     invoice.status = status
     invoice.amount_due_minor = amount_due_minor
@@ -440,6 +473,23 @@ def set_state(
         # Re-plan: the amount, the status or the dates changed.
         invoice.next_action_at = plan_from(invoice.due_at)
     return False
+
+
+def follow_instalments(session: Session, invoice: Invoice, paid_minor: int) -> None:
+    """A payment on an invoice under a payment plan pays its instalments in order; the
+    sequence then counts from the next unpaid one's due date (none left: the plan is over)."""
+    left = paid_minor
+    next_due: datetime | None = None
+    for inst in session.scalars(
+        select(Instalment).where(Instalment.invoice_id == invoice.id).order_by(Instalment.position)
+    ):
+        take = min(left, inst.amount_minor - inst.paid_minor)
+        if take > 0:
+            inst.paid_minor += take
+            left -= take
+        if next_due is None and inst.paid_minor < inst.amount_minor:
+            next_due = inst.due_at
+    invoice.plan_due_at = next_due
 
 
 def cancel_pending_reminders(session: Session, invoice: Invoice, reason: str, now: datetime) -> int:

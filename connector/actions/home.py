@@ -17,6 +17,7 @@ TASKS_SHOWN = 20
 
 @dataclass(frozen=True, slots=True)
 class HomeInvoice:
+    id: int
     number: str
     customer_email: str | None
     customer_name: str | None
@@ -48,6 +49,7 @@ def shop_home(sessions: sessionmaker[Session], shop_id: int) -> ShopHome:
         count = s.scalar(select(func.count()).where(Invoice.shop_id == shop_id)) or 0
         rows = s.execute(
             select(
+                Invoice.id,
                 Invoice.number,
                 Customer.email,
                 Customer.name,
@@ -75,6 +77,7 @@ def shop_home(sessions: sessionmaker[Session], shop_id: int) -> ShopHome:
             invoice_count=count,
             invoices=[
                 HomeInvoice(
+                    id=r.id,
                     number=r.number,
                     customer_email=r.email,
                     customer_name=r.name,

@@ -6,19 +6,23 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
+from connector.actions.timeline import invoice_timeline
+from connector.cli import invoice_actions
 from connector.cli.common import CliError, emit, errors_as_cli, json_option, services
 from connector.domain.dates import instant_iso, instant_label, local_date, long_date
 from connector.importer import ImportError_, import_invoices
 from connector.platform import InvoiceStatus
 from connector.shops import ShopError, resolve_shop
 from connector.store.db import write_session
-from connector.store.models import Invoice, Reminder, TimelineEntry
+from connector.store.models import Invoice, Reminder
 
 
 def register(cli: click.Group) -> None:
     @cli.group("invoices")
     def invoices() -> None:
-        """Invoices: import, list, show with the timeline."""
+        """Invoices: import, list, show with the timeline, and the owner's actions."""
+
+    invoice_actions.register(invoices)
 
     @invoices.command("import")
     @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
@@ -113,13 +117,11 @@ def register(cli: click.Group) -> None:
                     "at": instant_iso(t.at, tz),
                     "at_label": instant_label(t.at, tz),
                     "kind": t.kind.value,
-                    "summary": t.summary,
+                    "title": t.title,
+                    "actor": t.actor,
+                    "detail": dict(t.detail),
                 }
-                for t in s.scalars(
-                    select(TimelineEntry)
-                    .where(TimelineEntry.invoice_id == inv.id)
-                    .order_by(TimelineEntry.at, TimelineEntry.id)
-                )
+                for t in invoice_timeline(s, shop.id, inv.id)
             ]
         emit(as_json, data, lambda: _show_text(data, locale))
 
@@ -161,5 +163,6 @@ def _show_text(data: dict[str, object], locale: str) -> str:
         lines.append(f"  {r['step']:<14} {r['state']:<10} {day:<18} {r['reason'] or ''}")
     lines.append("timeline:")
     for t in data["timeline"]:  # type: ignore[attr-defined]
-        lines.append(f"  {t['at_label']:<22} {t['kind']:<20} {t['summary']}")
+        by = f"  (by {t['actor']})" if t["actor"] else ""
+        lines.append(f"  {t['at_label']:<22} {t['kind']:<10} {t['title']}{by}")
     return "\n".join(lines)

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from connector.dunning.compose import local_due_on
+from connector.dunning.compose import schedule_due_on
 from connector.dunning.payment_ways import can_be_paid
 from connector.dunning.planner import (
     Action,
@@ -426,7 +426,7 @@ class Claimer:
 def facts_for(inv: Invoice, customer: Customer, shop: Shop) -> InvoiceFacts:
     return InvoiceFacts(
         status=inv.status,
-        due_on=local_due_on(inv, shop),
+        due_on=schedule_due_on(inv, shop),
         amount_due_minor=inv.amount_due_minor,
         is_b2b=customer.is_b2b,
         paused=inv.pause_reason is not None,

@@ -55,6 +55,12 @@ def local_due_on(invoice: Invoice, shop: Shop) -> date:
     return local_date(invoice.due_at, shop.timezone)
 
 
+def schedule_due_on(invoice: Invoice, shop: Shop) -> date:
+    """The day the sequence counts from: the invoice's due date, or, while a payment plan
+    holds, its next unpaid instalment's (messages still state the invoice's own)."""
+    return local_date(invoice.plan_due_at or invoice.due_at, shop.timezone)
+
+
 def sent_history(
     session: Session, invoice_ids: Collection[int], *, excluding: Collection[int] = ()
 ) -> dict[int, tuple[datetime, ...]]:

@@ -121,17 +121,7 @@ class DunningRunner:
             f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}:{uuid.uuid4().hex[:8]}"
         )
         report = TickReport(now)
-        deliverer = Deliverer(
-            self.sessions,
-            self.transport,
-            self.renderer,
-            letters_dir=self.options.letters_dir,
-            worker=worker,
-            send_lease=self.options.send_lease,
-            clock=self.clock,
-            status_checker=self.status_checker,
-            waiting_payments=self.waiting_payments,
-        )
+        deliverer = self.deliverer(worker)
         messages, letters = self._reap(worker, now, report) if shop_id is None else ([], [])
         concurrency = max(1, self.options.concurrency)
         # SQLite has one writer: a short claim transaction lets the senders record in between.
@@ -188,6 +178,20 @@ class DunningRunner:
         if shop_id is None:
             report.outcomes.extend(self.thank_you_sender().run(now))
         return report
+
+    def deliverer(self, worker: str) -> Deliverer:
+        """The sender of what ``worker`` claimed (a tick's claims, or the owner's send-now)."""
+        return Deliverer(
+            self.sessions,
+            self.transport,
+            self.renderer,
+            letters_dir=self.options.letters_dir,
+            worker=worker,
+            send_lease=self.options.send_lease,
+            clock=self.clock,
+            status_checker=self.status_checker,
+            waiting_payments=self.waiting_payments,
+        )
 
     def thank_you_sender(self) -> ThankYouSender:
         return ThankYouSender(

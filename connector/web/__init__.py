@@ -20,7 +20,17 @@ from connector.config import Settings
 from connector.crypto import local_key
 from connector.extension import init_services
 from connector.services import Services
-from connector.web import auth, dashboard, dossier, health, home, onboarding, overview, tasks
+from connector.web import (
+    auth,
+    dashboard,
+    dossier,
+    health,
+    home,
+    invoices,
+    onboarding,
+    overview,
+    tasks,
+)
 from connector.web.filters import DATE_FILTERS
 from connector.web.security import add_security_headers
 from connector.webhooks import routes as webhook_routes
@@ -47,6 +57,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         auth.bp,
         onboarding.bp,
         home.bp,
+        invoices.bp,
         overview.bp,
         dossier.bp,
         tasks.bp,

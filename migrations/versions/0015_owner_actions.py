@@ -8,7 +8,8 @@ Create Date: 2026-11-30
 exclude / include, write off) with the actor and what they gave; never updated, never deleted.
 ``instalment``: a payment plan's instalments; ``invoice.plan_due_at`` is the next unpaid one's
 due date, which the sequence counts from while the plan holds. ``ix_invoice_shop_due``: the
-owner's invoice list, a shop's invoices by due date.
+owner's invoice list, a shop's invoices by due date. ``ix_webhook_event_shop_kind_at``: an
+invoice's timeline finds the mail provider's delivery reports of its messages.
 """
 
 from collections.abc import Sequence
@@ -81,9 +82,13 @@ def upgrade() -> None:
     with op.batch_alter_table("invoice") as batch:
         batch.add_column(sa.Column("plan_due_at", sa.DateTime(timezone=True), nullable=True))
     op.create_index("ix_invoice_shop_due", "invoice", ["shop_id", "due_at", "id"])
+    op.create_index(
+        "ix_webhook_event_shop_kind_at", "webhook_event", ["shop_id", "kind", "occurred_at"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_webhook_event_shop_kind_at", table_name="webhook_event")
     op.drop_index("ix_invoice_shop_due", table_name="invoice")
     with op.batch_alter_table("invoice") as batch:
         batch.drop_column("plan_due_at")

@@ -90,6 +90,9 @@ class PaymentSource(StrEnum):
     WEBHOOK = "webhook"
     SYNC = "sync"
     MANUAL = "manual"
+    BANK_TRANSFER = "bank_transfer"  # recorded by the owner
+    CHEQUE = "cheque"  # recorded by the owner
+    CASH = "cash"  # recorded by the owner
 
 
 class Payment(TimestampMixin, Base):

@@ -25,6 +25,8 @@ class WebhookEvent(Base):
         UniqueConstraint("scope", "dedupe_key"),
         Index("ix_webhook_event_outcome", "outcome"),
         Index("ix_webhook_event_invoice_ref", "connection_id", "invoice_ref"),
+        # An invoice's timeline: the mail provider's reports of a shop, by kind and time.
+        Index("ix_webhook_event_shop_kind_at", "shop_id", "kind", "occurred_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,0 +1,447 @@
+"""The owner's invoice list and invoice page, read for one shop. The list is one query for the
+page (invoice + customer + connection, joined) and one count, whatever the page size; filters
+and sort columns ride on the shop's indexes (``ix_invoice_shop_due``, ``ix_invoice_shop_status``,
+``ix_invoice_shop_number``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from connector.actions.errors import ActionError
+from connector.actions.invoice_base import the_shop
+from connector.actions.schedule import NextStep, next_step
+from connector.actions.timeline import (
+    InvoiceNotFound,
+    TimelineEntry,
+    find_invoice,
+    invoice_timeline,
+)
+from connector.domain.dates import local_date
+from connector.domain.money import Money
+from connector.ledger import local_midnight
+from connector.platform import InvoiceStatus
+from connector.shops import resolve_shop
+from connector.store.models import (
+    Connection,
+    Customer,
+    Instalment,
+    Invoice,
+    Sequence,
+    Shop,
+)
+
+PER_PAGE = 50
+MAX_PER_PAGE = 200
+SEARCH_MAX = 100
+
+
+class StatusFilter(StrEnum):
+    OWED = "owed"  # open or partially paid: what the owner chases (the default)
+    ALL = "all"
+    OPEN = "open"
+    PARTIALLY_PAID = "partially_paid"
+    PAID = "paid"
+    VOID = "void"
+    UNCOLLECTIBLE = "uncollectible"
+    REFUNDED = "refunded"
+    DISPUTED = "disputed"
+    PAUSED = "paused"  # owed and paused (manual pause, dispute, exclusion)
+
+
+_STATUS_WHERE: dict[StatusFilter, ColumnElement[bool] | None] = {
+    StatusFilter.OWED: Invoice.status.in_([InvoiceStatus.OPEN, InvoiceStatus.PARTIALLY_PAID]),
+    StatusFilter.ALL: None,
+    **{
+        StatusFilter(s.value): Invoice.status == s
+        for s in InvoiceStatus
+        if s.value in StatusFilter._value2member_map_
+    },
+    StatusFilter.PAUSED: and_(
+        Invoice.status.in_([InvoiceStatus.OPEN, InvoiceStatus.PARTIALLY_PAID]),
+        Invoice.pause_reason.is_not(None),
+    ),
+}
+
+
+class Aging(StrEnum):
+    """Days past the due date, counted in the shop's calendar."""
+
+    NOT_DUE = "not_due"
+    D1_30 = "1-30"
+    D31_60 = "31-60"
+    D61_90 = "61-90"
+    D90_PLUS = "over_90"
+
+
+AGING_LABELS: dict[Aging, str] = {
+    Aging.NOT_DUE: "not due",
+    Aging.D1_30: "1–30 days",
+    Aging.D31_60: "31–60 days",
+    Aging.D61_90: "61–90 days",
+    Aging.D90_PLUS: "90+ days",
+}
+
+# Days overdue (first, last) of each bucket; None: open-ended.
+_AGING_DAYS: dict[Aging, tuple[int | None, int | None]] = {
+    Aging.NOT_DUE: (None, 0),
+    Aging.D1_30: (1, 30),
+    Aging.D31_60: (31, 60),
+    Aging.D61_90: (61, 90),
+    Aging.D90_PLUS: (91, None),
+}
+
+
+def aging_where(aging: Aging, today: date, timezone: str) -> ColumnElement[bool]:
+    """The bucket as a range of due instants (the index does the work): due on day D is
+    ``today - D`` days overdue."""
+    first, last = _AGING_DAYS[aging]
+    conditions: list[ColumnElement[bool]] = []
+    if first is not None:  # due on or before today - first
+        conditions.append(
+            Invoice.due_at < local_midnight(today - timedelta(days=first - 1), timezone)
+        )
+    if last is not None:  # due on or after today - last
+        start = local_midnight(today - timedelta(days=last), timezone)
+        conditions.append(Invoice.due_at >= start)
+    return and_(*conditions)
+
+
+def aging_of(due_at: datetime, today: date, timezone: str) -> Aging:
+    late = (today - local_date(due_at, timezone)).days
+    for bucket, (first, last) in _AGING_DAYS.items():
+        if (first is None or late >= first) and (last is None or late <= last):
+            return bucket
+    return Aging.D90_PLUS
+
+
+class Sort(StrEnum):
+    DUE = "due"
+    NUMBER = "number"
+    AMOUNT = "amount"
+    CUSTOMER = "customer"
+    STATUS = "status"
+
+
+_SORT_COLUMNS = {
+    Sort.DUE: Invoice.due_at,
+    Sort.NUMBER: Invoice.number,
+    Sort.AMOUNT: Invoice.amount_due_minor,
+    Sort.CUSTOMER: Customer.name,
+    Sort.STATUS: Invoice.status,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    status: StatusFilter = StatusFilter.OWED
+    connection_id: int | None = None
+    aging: Aging | None = None
+    sequence_id: int | None = None
+    customer_id: int | None = None
+    search: str = ""
+    sort: Sort = Sort.DUE
+    descending: bool = False
+    page: int = 1
+    per_page: int = PER_PAGE
+
+    def checked(self) -> ListQuery:
+        if self.page < 1:
+            raise ActionError("page: must be 1 or more")
+        if not 1 <= self.per_page <= MAX_PER_PAGE:
+            raise ActionError(f"per_page: between 1 and {MAX_PER_PAGE}")
+        if len(self.search) > SEARCH_MAX:
+            raise ActionError(f"q: at most {SEARCH_MAX} characters")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceRow:
+    id: int
+    number: str
+    customer_id: int
+    customer_name: str | None
+    customer_email: str | None
+    customer_erased: bool
+    amount_due: Money
+    total: Money
+    due_at: datetime
+    status: str
+    pause_reason: str | None
+    on_plan: bool
+    platform: str
+    aging: Aging
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    value: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceList:
+    shop_id: int
+    timezone: str
+    locale: str
+    query: ListQuery
+    rows: list[InvoiceRow]
+    total: int
+    connections: list[Choice] = field(default_factory=list)
+    sequences: list[Choice] = field(default_factory=list)
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.query.per_page))
+
+
+def _filtered(
+    shop: Shop, q: ListQuery, today: date, default_sequence: int | None
+) -> Select[tuple[int]]:
+    """The shop's invoices matching the filters (ids; callers add columns, order, limits)."""
+    stmt: Select[tuple[int]] = select(Invoice.id).where(Invoice.shop_id == shop.id)
+    status = _STATUS_WHERE[q.status]
+    if status is not None:
+        stmt = stmt.where(status)
+    if q.connection_id is not None:
+        stmt = stmt.where(Invoice.connection_id == q.connection_id)
+    if q.aging is not None:
+        stmt = stmt.where(aging_where(q.aging, today, shop.timezone))
+    if q.sequence_id is not None:
+        seq = Invoice.sequence_id == q.sequence_id
+        if q.sequence_id == default_sequence:  # no sequence of its own: the shop's default
+            seq = or_(seq, Invoice.sequence_id.is_(None))
+        stmt = stmt.where(seq)
+    if q.customer_id is not None:
+        stmt = stmt.where(Invoice.customer_id == q.customer_id)
+    if q.search.strip():
+        like = "%" + _escape(q.search.strip()) + "%"
+        stmt = stmt.join(Customer, Customer.id == Invoice.customer_id).where(
+            or_(
+                Invoice.number.ilike(like, escape="\\"),
+                Customer.name.ilike(like, escape="\\"),
+                Customer.email.ilike(like, escape="\\"),
+                Customer.company.ilike(like, escape="\\"),
+            )
+        )
+    return stmt
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def list_invoices(
+    sessions: sessionmaker[Session], shop_id: int, query: ListQuery, now: datetime
+) -> InvoiceList:
+    """One page of the shop's invoices: one query for the rows, one for the count, one each
+    for the filter choices (connections, sequences) — never one per row."""
+    query = query.checked()
+    with sessions() as s:
+        shop = the_shop(s, shop_id)
+        today = local_date(now, shop.timezone)
+        sequences = s.execute(
+            select(Sequence.id, Sequence.name, Sequence.is_default)
+            .where(Sequence.shop_id == shop.id)
+            .order_by(Sequence.name)
+        ).all()
+        default = next((sid for sid, _, is_default in sequences if is_default), None)
+        base = _filtered(shop, query, today, default)
+        total = s.scalar(select(func.count()).select_from(base.subquery())) or 0
+        column = _SORT_COLUMNS[query.sort]
+        order = (
+            (column.desc(), Invoice.id.desc())
+            if query.descending
+            else (column.asc(), Invoice.id.asc())
+        )
+        page = (
+            base
+            if query.search.strip()
+            else base.join(Customer, Customer.id == Invoice.customer_id)
+        )
+        rows = s.execute(
+            page.with_only_columns(
+                Invoice.id,
+                Invoice.number,
+                Invoice.customer_id,
+                Customer.name,
+                Customer.email,
+                Customer.erased_at,
+                Invoice.amount_due_minor,
+                Invoice.total_minor,
+                Invoice.currency,
+                Invoice.due_at,
+                Invoice.status,
+                Invoice.pause_reason,
+                Invoice.plan_due_at,
+                Connection.platform,
+            )
+            .join(Connection, Connection.id == Invoice.connection_id)
+            .order_by(*order)
+            .limit(query.per_page)
+            .offset((query.page - 1) * query.per_page)
+        ).all()
+        connections = s.execute(
+            select(Connection.id, Connection.platform, Connection.external_account)
+            .where(Connection.shop_id == shop.id)
+            .order_by(Connection.id)
+        ).all()
+        return InvoiceList(
+            shop_id=shop.id,
+            timezone=shop.timezone,
+            locale=shop.locale,
+            query=query,
+            total=total,
+            rows=[
+                InvoiceRow(
+                    id=r.id,
+                    number=r.number,
+                    customer_id=r.customer_id,
+                    customer_name=r.name,
+                    customer_email=r.email,
+                    customer_erased=r.erased_at is not None,
+                    amount_due=Money.from_minor(r.amount_due_minor, r.currency),
+                    total=Money.from_minor(r.total_minor, r.currency),
+                    due_at=r.due_at,
+                    status=r.status.value,
+                    pause_reason=r.pause_reason,
+                    on_plan=r.plan_due_at is not None,
+                    platform=r.platform,
+                    aging=aging_of(r.due_at, today, shop.timezone),
+                )
+                for r in rows
+            ],
+            connections=[
+                Choice(str(cid), f"{platform} {account}".strip())
+                for cid, platform, account in connections
+            ],
+            sequences=[Choice(str(sid), name) for sid, name, _ in sequences],
+        )
+
+
+# -- the invoice page --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InstalmentRow:
+    position: int
+    due_at: datetime
+    amount: Money
+    paid: Money
+    missed: bool
+
+    @property
+    def settled(self) -> bool:
+        return self.paid.amount >= self.amount.amount
+
+
+@dataclass(frozen=True, slots=True)
+class InvoicePage:
+    shop_id: int
+    timezone: str
+    locale: str
+    id: int
+    number: str
+    status: str
+    amount_due: Money
+    total: Money
+    issued_at: datetime
+    due_at: datetime
+    payment_url: str | None
+    platform: str
+    pause_reason: str | None
+    paused_until: datetime | None
+    customer_id: int
+    customer_name: str | None
+    customer_email: str | None
+    customer_company: str | None
+    customer_excluded: bool
+    customer_erased: bool
+    sequence_name: str
+    next_step: NextStep
+    instalments: list[InstalmentRow]
+    timeline: list[TimelineEntry]
+    aging: Aging
+
+    @property
+    def owed(self) -> bool:
+        return self.status in (InvoiceStatus.OPEN.value, InvoiceStatus.PARTIALLY_PAID.value)
+
+
+def invoice_page(
+    sessions: sessionmaker[Session], shop_id: int, invoice_id: int, now: datetime
+) -> InvoicePage:
+    """One of the shop's invoices with everything its page shows (InvoiceNotFound otherwise)."""
+    with sessions() as s:
+        shop = the_shop(s, shop_id)
+        inv = find_invoice(s, shop.id, invoice_id)
+        customer = inv.customer
+        platform = s.scalar(select(Connection.platform).where(Connection.id == inv.connection_id))
+        seq_query = select(Sequence.name).where(Sequence.shop_id == shop.id)
+        seq_query = seq_query.where(
+            Sequence.id == inv.sequence_id
+            if inv.sequence_id is not None
+            else Sequence.is_default.is_(True)
+        )
+        sequence_name = s.scalar(seq_query.limit(1)) or "default"
+        today = local_date(now, shop.timezone)
+        instalments = [
+            InstalmentRow(
+                i.position,
+                i.due_at,
+                Money.from_minor(i.amount_minor, i.currency),
+                Money.from_minor(i.paid_minor, i.currency),
+                missed=i.paid_minor < i.amount_minor
+                and local_date(i.due_at, shop.timezone) < today,
+            )
+            for i in s.scalars(
+                select(Instalment)
+                .where(Instalment.invoice_id == inv.id, Instalment.shop_id == shop.id)
+                .order_by(Instalment.position)
+            )
+        ]
+        return InvoicePage(
+            shop_id=shop.id,
+            timezone=shop.timezone,
+            locale=shop.locale,
+            id=inv.id,
+            number=inv.number,
+            status=inv.status.value,
+            amount_due=inv.amount_due,
+            total=inv.total,
+            issued_at=inv.issued_at,
+            due_at=inv.due_at,
+            payment_url=inv.payment_url,
+            platform=platform or "",
+            pause_reason=inv.pause_reason,
+            paused_until=inv.paused_until,
+            customer_id=customer.id,
+            customer_name=customer.name,
+            customer_email=customer.email,
+            customer_company=customer.company,
+            customer_excluded=customer.excluded,
+            customer_erased=customer.erased_at is not None,
+            sequence_name=sequence_name,
+            next_step=next_step(s, shop, inv, customer, now),
+            instalments=instalments if inv.plan_due_at is not None or instalments else [],
+            timeline=invoice_timeline(s, shop.id, inv.id),
+            aging=aging_of(inv.due_at, today, shop.timezone),
+        )
+
+
+def find_by_number(
+    sessions: sessionmaker[Session], shop_id: int | None, number: str
+) -> tuple[int, int]:
+    """(shop id, invoice id) of the invoice ``number`` of the shop (the only one when None)."""
+    with sessions() as s:
+        shop = resolve_shop(s, shop_id)
+        invoice_id = s.scalar(
+            select(Invoice.id).where(Invoice.shop_id == shop.id, Invoice.number == number)
+        )
+        if invoice_id is None:
+            raise InvoiceNotFound(f"no invoice {number!r} in shop {shop.id}")
+        return shop.id, invoice_id

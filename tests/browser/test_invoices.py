@@ -1,0 +1,131 @@
+"""The invoices pages in real Chromium, as an owner uses them: filter the list to 31–60 days
+overdue and open the invoice; mark it paid by bank transfer and see its planned reminder
+cancelled on its timeline; put another invoice on a 3-instalment plan and see the next planned
+step follow the first instalment. Screenshots (desktop and phone) under tests/artifacts/; no
+Content-Security-Policy violation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from connector.actions.accounts import create_owner
+from connector.actions.schedule import next_step
+from connector.domain.dates import long_date
+from connector.platform import InvoiceStatus
+from connector.services import Services
+from connector.store.models import Invoice, Shop
+from connector.web import create_app
+from tests.browser.conftest import screenshot
+from tests.support.builders import add_invoices, invoice_by_number, normalized
+
+OWNER = "claire@dupont.example"
+PASSWORD = "correct horse battery"
+
+
+def _shoot(page: Any, name: str) -> None:
+    screenshot(page, name)
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot(page, f"{name}-phone")
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_filter_open_pay_and_plan(
+    page: Any, live_server: Any, services: Services, shop: Shop
+) -> None:
+    today = datetime.now(UTC).date()
+    add_invoices(
+        services,
+        shop,
+        [
+            normalized(
+                f"F-2026-{days:03d}",
+                email=f"client{days}@example.fr",
+                name=name,
+                amount=amount,
+                due_on=today - timedelta(days=days),
+            )
+            for days, name, amount in (
+                (-12, "Ana Lopez", "80.00"),
+                (9, "Bruno Martin", "120.00"),
+                (38, "Cyrille Dupuis", "2400.00"),
+                (52, "Dominique Roy", "340.50"),
+                (75, "Émile Faure", "95.00"),
+                (130, "Fanny Girard", "610.00"),
+            )
+        ],
+    )
+    create_owner(
+        services.sessions,
+        email=OWNER,
+        password=PASSWORD,
+        now=datetime.now(UTC),
+        shop_ids=(shop.id,),
+    )
+    base = live_server(create_app(services=services))
+    page.goto(base + "/signin")
+    page.fill("#email", OWNER)
+    page.fill("#password", PASSWORD)
+    page.click("main button[type=submit]")
+    page.click("header >> text=Invoices")
+    page.wait_for_selector("h1:has-text('Invoices')")
+    assert page.locator("table.invoices tbody tr").count() == 6
+    _shoot(page, "invoices-1-list")
+
+    page.select_option("#f-aging", "31-60")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url("**aging=31-60**")
+    rows = page.locator("table.invoices tbody tr")
+    assert rows.count() == 2
+    # Oldest due first.
+    assert "F-2026-052" in rows.nth(0).inner_text() and "F-2026-038" in rows.nth(1).inner_text()
+    assert "2\u202f400,00\u00a0€" in rows.nth(1).inner_text()
+    _shoot(page, "invoices-2-list-31-60")
+
+    page.click("text=F-2026-038")
+    page.wait_for_selector("h1:has-text('Invoice F-2026-038')")
+    planned = page.inner_text("#next-step")
+    assert planned.startswith("Next:"), planned
+    _shoot(page, "invoices-3-page")
+
+    page.select_option("#pay-source", "bank_transfer")
+    page.check("#pay-form input[name=confirm]")
+    page.click("#pay-form button[type=submit]")
+    page.wait_for_selector("#invoice-status:has-text('paid')")
+    flash = page.inner_text(".flash")
+    assert "received by bank transfer" in flash and "cancelled" in flash
+    entry = page.locator("ol.timeline li.tl-payment")
+    assert entry.count() == 1
+    text = entry.inner_text()
+    assert "bank transfer" in text and "cancelled" in text and f"by {OWNER}" in text
+    assert "Nothing planned: not owed (paid)" in page.inner_text("#next-step")
+    assert invoice_by_number(services, "F-2026-038").status is InvoiceStatus.PAID
+    _shoot(page, "invoices-4-paid")
+
+    page.goto(base + "/invoices")
+    page.click("text=F-2026-009")
+    page.wait_for_selector("h1:has-text('Invoice F-2026-009')")
+    before = page.inner_text("#next-step")
+    firsts = [today + timedelta(days=d) for d in (14, 45, 75)]
+    for n, (day, amount) in enumerate(zip(firsts, ("40", "40,00", "40.00"), strict=True), 1):
+        page.fill(f"#due-{n}", day.isoformat())
+        page.fill(f"#amount-{n}", amount)
+    page.click("#plan-form button[type=submit]")
+    page.wait_for_selector("table.instalments")
+    assert page.locator("table.instalments tbody tr").count() == 3
+    after = page.inner_text("#next-step")
+    assert after != before
+    assert "counted from the next instalment" in after
+    inv = invoice_by_number(services, "F-2026-009")
+    with services.sessions() as s:
+        fresh = s.get(Invoice, inv.id)
+        assert fresh is not None
+        expected = next_step(s, shop, fresh, fresh.customer, datetime.now(UTC))
+    assert expected.on is not None and expected.on >= firsts[0] - timedelta(days=3)
+    assert long_date(expected.on, shop.locale) in after  # the step follows the instalment
+    assert "payment plan in 3 instalments" in page.inner_text("ol.timeline")
+    _shoot(page, "invoices-5-plan")
+    assert page.csp_violations == []
