@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import and_, case, distinct, func, or_, select
+from sqlalchemy import and_, case, distinct, func, literal, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.selectable import ScalarSelect
 
@@ -20,6 +20,7 @@ from connector.domain.money import Money
 from connector.dunning.rules import sending_window
 from connector.ledger import local_midnight
 from connector.platform import InvoiceStatus
+from connector.store.base import UTCDateTime
 from connector.store.models import (
     Customer,
     Invoice,
@@ -300,7 +301,10 @@ def dashboard(
             .limit(1)
             .scalar_subquery()
         )
-        step_day = plus_days(Invoice.due_at, Step.offset_days)
+        # The step falls due on due day + offset: bound the invoice's due date on the step's
+        # side (six rows), so each step is an index range on (shop_id, due_at).
+        first = midnight(today + timedelta(days=1))
+        last = midnight(planned_day + timedelta(days=1))
         done = (
             select(Reminder.id)
             .where(Reminder.invoice_id == Invoice.id, Reminder.step_id == Step.id)
@@ -322,8 +326,8 @@ def dashboard(
                 or_(Invoice.paused_until.is_(None), Invoice.paused_until < now),
                 Customer.excluded.is_(False),
                 Customer.erased_at.is_(None),
-                step_day >= midnight(today + timedelta(days=1)),
-                step_day < midnight(planned_day + timedelta(days=1)),
+                Invoice.due_at >= plus_days(literal(first, UTCDateTime()), -Step.offset_days),
+                Invoice.due_at < plus_days(literal(last, UTCDateTime()), -Step.offset_days),
                 ~done,
             )
             .group_by(Step.key)

@@ -62,6 +62,7 @@ class TaskView:
     assignee: str | None
     invoice_id: int | None
     invoice_number: str | None
+    customer_id: int | None
     customer_name: str | None
     customer_email: str | None
     letter_id: int | None
@@ -149,6 +150,7 @@ def list_tasks(s: Session, shop_id: int, *, state: TaskState = TaskState.OPEN) -
         select(
             Task,
             Invoice.number,
+            Customer.id,
             Customer.name,
             Customer.email,
             LetterDocument.filename,
@@ -189,6 +191,7 @@ def list_tasks(s: Session, shop_id: int, *, state: TaskState = TaskState.OPEN) -
             assignee=task.assignee,
             invoice_id=task.invoice_id,
             invoice_number=number,
+            customer_id=customer_id,
             customer_name=name,
             customer_email=email,
             letter_id=task.letter_id,
@@ -197,7 +200,7 @@ def list_tasks(s: Session, shop_id: int, *, state: TaskState = TaskState.OPEN) -
             has_export=bool(task.attachment_path),
             comments=tuple(comments.get(task.id, ())),
         )
-        for task, number, name, email, filename, posted_on in rows
+        for task, number, customer_id, name, email, filename, posted_on in rows
     ]
 
 

@@ -113,6 +113,7 @@ _STORED: dict[StoredKind, TimelineKind] = {
     StoredKind.OPENED: TimelineKind.DELIVERY,
     StoredKind.CLICKED: TimelineKind.DELIVERY,
     StoredKind.BOUNCED: TimelineKind.DELIVERY,
+    StoredKind.STATEMENT_SENT: TimelineKind.MESSAGE,
 }
 """The engine's log entries worth showing as they are. The reminder, thank-you and letter
 entries are not: their rows below say more (what was sent, to whom, why it was not)."""

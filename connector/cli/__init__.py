@@ -18,6 +18,7 @@ from connector.cli import (
     run,
     sequences,
     shop,
+    tasks,
     tick,
 )
 from connector.cli.common import RelanceGroup
@@ -39,6 +40,7 @@ for module in (
     dossier,
     letters,
     sequences,
+    tasks,
     tick,
     customers,
     keys,

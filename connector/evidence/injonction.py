@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
+
+from babel.numbers import format_decimal
 
 from connector.actions.timeline import TimelineEntry, TimelineKind
 from connector.domain.dates import local_date, long_date
@@ -21,6 +24,7 @@ from connector.domain.penalties import InterestLine, compute_penalties
 from connector.dunning.rules import penalty_policy
 from connector.evidence.document import Sheet
 from connector.evidence.record import InvoiceRecord
+from connector.store.models import Channel
 
 
 class NoFormalNotice(ValueError):
@@ -129,7 +133,7 @@ def injonction_pdf(record: InvoiceRecord, on: date) -> bytes:
         sheet.row(
             "Intérêts de retard",
             f"du {long_date(line.first_day, 'fr')} au {long_date(line.last_day, 'fr')}, "
-            f"{line.days} jours au taux de {line.rate} % l'an : {_eur(line.amount)}",
+            f"{line.days} jours au taux de {_rate(line.rate)} % l'an : {_eur(line.amount)}",
         )
     if claim.interest is not None:
         sheet.row("Total des intérêts", _eur(claim.interest))
@@ -158,31 +162,47 @@ def _facts(record: InvoiceRecord, on: date) -> list[str]:
         f"{_eur(inv.total)}, échue le {long_date(record.due_on, 'fr')}."
     ]
     for event in record.events:
-        fact = _fact(event, tz)
+        fact = _fact(event, tz, record.formal_notice.step if record.formal_notice else None)
         if fact:
             facts.append(fact)
     notice = record.formal_notice
     assert notice is not None
-    if notice.deadline_on is not None:
+    if notice.deadline_on is not None and notice.deadline_on < on:
         facts.append(
-            f"Mise en demeure restée sans effet à l'expiration du délai du "
+            f"Délai accordé par la mise en demeure expiré le {long_date(notice.deadline_on, 'fr')}."
+        )
+    elif notice.deadline_on is not None:
+        facts.append(
+            "Délai accordé par la mise en demeure : jusqu'au "
             f"{long_date(notice.deadline_on, 'fr')}."
         )
     facts.append(f"Au {long_date(on, 'fr')}, reste dû en principal : {_eur(inv.amount_due)}.")
     return facts
 
 
-def _fact(event: TimelineEntry, tz: str) -> str | None:
+def _rate(rate: Decimal) -> str:
+    """12.15 → « 12,15 »: a French decimal comma."""
+    return format_decimal(rate, locale="fr_FR")
+
+
+def _fact(event: TimelineEntry, tz: str, notice_step: str | None) -> str | None:
     """The entries a court needs, in French: reminders sent, letters, dispatch, payments."""
     d = event.detail
     day = long_date(local_date(event.at, tz), "fr")
     if event.kind is TimelineKind.MESSAGE and d.get("state") == "sent" and d.get("step"):
-        return f"Relance ({d['step']}) envoyée par courriel le {day} à {d.get('recipient') or '—'}."
+        subject = f" « {d['subject']} »" if d.get("subject") else ""
+        return f"Courriel{subject} envoyé le {day} à {d.get('recipient') or '—'}."
     if event.kind is TimelineKind.LETTER and d.get("posted_on"):
         posted = long_date(date.fromisoformat(str(d["posted_on"])), "fr")
         return f"Lettre postée le {posted}, n° de suivi {d.get('tracking') or '—'}."
     if event.kind is TimelineKind.LETTER and d.get("step"):
-        return f"Lettre ({d['step']}) établie le {day}."
+        if d["step"] == notice_step:
+            return f"Mise en demeure établie par lettre le {day}."
+        return f"Lettre établie le {day}."
+    if event.kind is TimelineKind.MESSAGE and d.get("event") == "statement_sent":
+        if d.get("state") == "sent":
+            return f"Relevé de compte envoyé par courriel le {day} à {d.get('recipient') or '—'}."
+        return None
     minor, currency = d.get("amount_minor"), d.get("currency")
     if event.kind is TimelineKind.PAYMENT and isinstance(minor, int) and isinstance(currency, str):
         return f"Paiement partiel reçu le {day} : {_eur(Money.from_minor(minor, currency))}."
@@ -193,9 +213,11 @@ def _documents(record: InvoiceRecord) -> list[str]:
     docs = [f"Facture n° {record.invoice.number}"]
     if record.shop.has_terms_and_conditions:
         docs.append("Conditions générales de vente acceptées par le débiteur")
-    sent = [m for m in record.messages if m.sent_at is not None]
+    sent = [m for m in record.messages if m.sent_at is not None and m.channel is Channel.EMAIL]
     if sent:
-        docs.append(f"Relances envoyées ({len(sent)}), avec leurs dates et destinataires")
+        docs.append(
+            f"Courriels de relance envoyés ({len(sent)}), avec leurs dates et destinataires"
+        )
     for letter in record.letters:
         if letter.posted_on:
             docs.append(

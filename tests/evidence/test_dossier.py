@@ -195,7 +195,8 @@ def test_the_injonction_pack_computes_interest_and_indemnity_to_a_date(
         assert expected in text
     order = [text.index(h) for h in ("1. Le demandeur", "2. Le défendeur", "3. La somme")]
     assert order == sorted(order)
-    assert "59 jours au taux de 12.15 %" in text
+    assert "59 jours au taux de 12,15 %" in text
+    assert "Mise en demeure établie par lettre le" in text and "Courriel « " in text
     assert "Paiement partiel reçu le 2 juillet 2026 : 200,00" in text
     assert "Lettre postée le" in text and "n° de suivi 1A23456789012" in text
 

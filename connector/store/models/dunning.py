@@ -107,6 +107,8 @@ class SequenceRule(TimestampMixin, Base):
 class MessageKind(StrEnum):
     REMINDER = "reminder"  # a customer's reminders of one local day (Reminder rows point to it)
     THANK_YOU = "thank_you"  # the note after payment: one invoice (``invoice_id``), no Reminder
+    STATEMENT = "statement"  # a statement of account the owner sent: all of a customer's open
+    # invoices (each invoice's timeline names it); no Reminder, ``invoice_id`` NULL
 
 
 class MessageState(StrEnum):

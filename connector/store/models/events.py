@@ -135,6 +135,7 @@ class TimelineKind(StrEnum):
     THANK_YOU_CANCELLED = "thank_you_cancelled"
     THANK_YOU_FAILED = "thank_you_failed"
     THANK_YOU_UNKNOWN = "thank_you_unknown"
+    STATEMENT_SENT = "statement_sent"  # in a statement of account (data: message_id, state)
 
 
 class TimelineEntry(Base):
