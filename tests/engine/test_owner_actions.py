@@ -509,3 +509,30 @@ def test_a_later_platform_sync_never_reopens_what_the_owner_marked_paid(
     sent = outbox_messages(services)
     assert [m["to"] for m in sent] == ["bob@client.example"]
     assert "70,00" in str(sent[0]["text"])
+
+
+def test_resuming_a_long_dispute_sends_one_step_not_a_pile(
+    services: Services, shop: Shop, make_runner: Callable[..., DunningRunner]
+) -> None:
+    add_invoices(services, shop, [normalized("F-1", email="ada@client.example", due_on=DUE)])
+    runner = make_runner()
+    runner.tick(paris(D1, 10))  # reminder_1 sent
+    inv = invoice_by_number(services, "F-1")
+    actions.dispute(
+        services, shop.id, inv.id, reason="wrong colour", actor=OWNER, now=paris(D1, 11)
+    )
+    for day in range(2, 25, 3):  # three weeks of ticks: nothing while disputed
+        runner.tick(paris(D1 + timedelta(days=day), 10))
+    assert [m["step"] for m in outbox_messages(services)] == ["reminder_1"]
+    back = date(2026, 7, 6)  # D+26: reminder_2, reminder_3 and the final warning all passed
+    actions.resume(services, shop.id, inv.id, actor=OWNER, now=paris(back, 9))
+    runner.tick(paris(back, 10))
+    runner.tick(paris(back, 11))
+    assert [m["step"] for m in outbox_messages(services)] == ["reminder_1", "final_warning"]
+    assert steps(services, "F-1") == {
+        "courtesy": ReminderState.SKIPPED,
+        "reminder_1": ReminderState.SENT,
+        "reminder_2": ReminderState.SKIPPED,
+        "reminder_3": ReminderState.SKIPPED,
+        "final_warning": ReminderState.SENT,
+    }
