@@ -27,6 +27,7 @@ from connector.domain.money import Money, currency_exponent
 from connector.domain.rates import (
     RateError,
     contractual_floor,
+    floor_reason,
     half_year_label,
     half_year_start,
     parse_half_year,
@@ -395,11 +396,10 @@ def _indemnity(raw: str) -> int:
 
 def _contractual(raw: str, today: date) -> int:
     rate = parse_percent(raw, "contractual_rate", maximum=Decimal(50))
-    floor = contractual_floor(today)
-    if rate < floor:
+    if rate < contractual_floor(today):
         raise ValueError(
-            f"{rate} % is below three times the legal interest rate ({floor} % in "
-            f"{half_year_label(half_year_start(today))}, L441-10 II Code de commerce)"
+            f"{rate} % is below three times the legal interest rate (at least "
+            f"{floor_reason(today)}; L441-10 II Code de commerce)"
         )
     return int(rate * 100)
 
@@ -572,7 +572,7 @@ class SettingsView:
     ecb_rows: list[EcbRow] = field(default_factory=list)
     ecb_missing: str | None = None  # "2026-H2": this half-year has no rate
     ecb_used: str | None = None  # the rate used meanwhile, "2.15 % (2026-H1)"
-    legal_floor: Decimal | None = None  # 3x the legal interest rate today
+    legal_floor: str | None = None  # « 7.86 %: 3 × the legal interest rate of 2.62 % (2026-H1) »
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -592,7 +592,8 @@ def settings_of(svc: Services, shop_id: int, today: date) -> SettingsView:
 
 
 def _percent_text(bp: int | None) -> str:
-    return "" if bp is None else str((Decimal(bp) / 100).quantize(Decimal("0.01")))
+    """« 10 », « 12.5 », « 2.15 »: as an owner would type it."""
+    return "" if bp is None else f"{(Decimal(bp) / 100).normalize():f}"
 
 
 def _view(s: Session, shop: Shop, today: date | None) -> SettingsView:
@@ -647,7 +648,7 @@ def _view(s: Session, shop: Shop, today: date | None) -> SettingsView:
     floor = None
     if today is not None:
         start = half_year_start(today)
-        floor = contractual_floor(today)
+        floor = floor_reason(today)
         if not table.known(start):
             missing = half_year_label(start)
             latest = table.latest()

@@ -131,6 +131,26 @@ class RateTable:
 LEGAL_RATES = RateTable(LEGAL_RATE_PROFESSIONAL)
 
 
+def legal_rate_in_force(on: date) -> tuple[date, Decimal]:
+    """The legal interest rate for professionals on ``on`` and the half-year it is from: that
+    of ``on``'s half-year, or the latest published before it when its arrêté is not in the
+    table yet."""
+    start = half_year_start(on)
+    if start in LEGAL_RATES.rates:
+        return start, LEGAL_RATES.rates[start]
+    earlier = [d for d in LEGAL_RATES.rates if d <= start] or [min(LEGAL_RATES.rates)]
+    return max(earlier), LEGAL_RATES.rates[max(earlier)]
+
+
 def contractual_floor(on: date) -> Decimal:
     """The lowest contractual B2B late rate allowed on ``on``: 3 x the legal interest rate."""
-    return LEGAL_RATES.rate_for(on) * CONTRACTUAL_FLOOR_FACTOR
+    return legal_rate_in_force(on)[1] * CONTRACTUAL_FLOOR_FACTOR
+
+
+def floor_reason(on: date) -> str:
+    """« 7.86 %: 3 × the legal interest rate of 2.62 % (2026-H1) », for pages and errors."""
+    start, legal = legal_rate_in_force(on)
+    return (
+        f"{contractual_floor(on)} %: {CONTRACTUAL_FLOOR_FACTOR} × the legal interest rate of "
+        f"{legal} % ({half_year_label(start)})"
+    )

@@ -347,9 +347,9 @@ class Claimer:
             title="Add payment instructions: reminders are waiting",
             detail=(
                 "Some invoices have no payment link, and the shop has no payment instructions, "
-                "so no reminder can say how to pay: they wait. Add them with "
-                "`relance shop set SHOP_ID --payment-instructions TEXT` (IBAN/BIC, cheque "
-                "address); the next tick sends."
+                "so no reminder can say how to pay: they wait. Add them in Settings › Sending "
+                "(How to pay without a payment link) or with `relance shop set SHOP_ID "
+                "--payment-instructions TEXT` (IBAN/BIC, cheque address); the next tick sends."
             ),
             dedupe_key=f"payment_instructions:shop:{shop.id}",
         )

@@ -16,7 +16,7 @@ from werkzeug.wrappers import Response
 from connector.actions import settings as actions
 from connector.actions.accounts import ShopSummary
 from connector.domain.dates import local_date
-from connector.domain.rates import contractual_floor, half_year_label, half_year_start
+from connector.domain.rates import half_year_label, half_year_start
 from connector.extension import services_of
 from connector.web.current import current_shop
 
@@ -96,7 +96,6 @@ def _page(name: str) -> PageResult:
         errors=errors,
         today=today,
         half_year=half_year_label(half_year_start(today)),
-        floor=contractual_floor(today),
         subdivisions=actions.holiday_subdivisions(values.get("holiday_country") or "FR"),
     )
     return (html, 400) if errors else html

@@ -58,7 +58,8 @@ def _ecb_rows(services: Services) -> list[tuple[Any, ...]]:
         (
             LegalSettings(penalty="contractual", contractual_rate="7.5"),
             "contractual_rate",
-            "below three times the legal interest rate (7.86 % in 2026-H1",
+            "below three times the legal interest rate (at least 7.86 %: 3 × the legal "
+            "interest rate of 2.62 % (2026-H1)",
         ),
         (LegalSettings(penalty="contractual"), "contractual_rate", "give the rate"),
         (LegalSettings(ecb_rates=("2026-H3=2.15",)), "ecb_rate", "YYYY-H1 or YYYY-H2"),
@@ -188,7 +189,7 @@ def test_good_values_are_saved_and_shown(services: Services, shop: Shop) -> None
         assert (stored.escalate_after_reminders, stored.escalate_above_minor) == (4, 150000)
         assert stored.thank_you_enabled and stored.contact_email == "compta@dupont.example"
         assert stored.siren == "732829320" and stored.has_terms_and_conditions
-    assert view.values["contractual_rate"] == "12.50"
+    assert view.values["contractual_rate"] == "12.5" and view.values["margin_points"] == "10"
     assert view.values["escalate_above"] == "1500.00"
     assert [(r.half_year, str(r.rate), r.own) for r in view.ecb_rows[:2]] == [
         ("2026-H2", "2.40", True),

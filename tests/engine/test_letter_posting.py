@@ -14,8 +14,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from connector.actions import shops
+from connector.actions import settings
 from connector.actions.letters import LetterError, list_letters, record_posting
+from connector.actions.settings import SendingSettings
 from connector.cli import cli
 from connector.dunning.runner import DunningRunner
 from connector.services import Services
@@ -68,7 +69,7 @@ def test_recording_the_posting_dates_a_new_version_and_keeps_the_first(
     services: Services, shop: Shop, make_runner: Callable[..., DunningRunner]
 ) -> None:
     draft = _formal_notice(services, shop, make_runner)
-    shops.update(services, shop.id, posting_delay_days=3)
+    settings.update_sending(services, shop.id, SendingSettings(posting_delay="3"), NOTICE_DAY)
     dated = record_posting(
         services,
         shop.id,
@@ -146,8 +147,10 @@ def test_a_letter_is_posted_once_and_only_in_its_own_shop(
 def test_the_posting_delay_is_between_0_and_15_days(
     services: Services, shop: Shop, days: int
 ) -> None:
-    with pytest.raises(ShopError, match=f"--posting-delay {days}: between 0 and 15 days"):
-        shops.update(services, shop.id, posting_delay_days=days)
+    with pytest.raises(ShopError, match=r"posting_delay: (cannot be negative|between 0 and 15)"):
+        settings.update_sending(
+            services, shop.id, SendingSettings(posting_delay=str(days)), NOTICE_DAY
+        )
     with services.sessions() as s:
         stored = s.get(Shop, shop.id)
         assert stored is not None and stored.letter_posting_delay_days == 2

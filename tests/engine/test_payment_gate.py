@@ -11,7 +11,8 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
-from connector.actions import shops
+from connector.actions import settings
+from connector.actions.settings import SendingSettings
 from connector.dunning.runner import DunningRunner
 from connector.services import Services
 from connector.store.models import Reminder, ReminderState, Shop, Task, TaskKind
@@ -72,8 +73,11 @@ def test_a_payment_step_without_a_way_to_pay_waits_and_goes_once_instructions_ar
     assert "payment instructions" in task.title.lower()
     assert task.detail is not None and "--payment-instructions" in task.detail
 
-    shops.update(
-        services, shop.id, messages=shops.MessageSettings(payment_instructions=INSTRUCTIONS)
+    settings.update_sending(
+        services,
+        shop.id,
+        SendingSettings(payment_instructions=INSTRUCTIONS),
+        FIRST_REMINDER_DAY,
     )
     runner.tick(paris(FIRST_REMINDER_DAY, 12))
 

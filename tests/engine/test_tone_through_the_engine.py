@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
-from connector.actions import shops
+from connector.actions import settings
+from connector.actions.settings import IdentitySettings
 from connector.dunning.runner import DunningRunner
 from connector.services import Services
 from connector.store.db import write_session
@@ -24,14 +25,15 @@ MEDIATOR = "CM2C, 14 rue Saint-Jean 75017 Paris, www.cm2c.net"
 def test_the_shop_settings_reach_every_email(
     services: Services, shop: Shop, make_runner: Callable[..., DunningRunner]
 ) -> None:
-    shops.update(
+    settings.update_identity(
         services,
         shop.id,
-        messages=shops.MessageSettings(
+        IdentitySettings(
             contact_name="Claire Dubois",
             contact_phone="01 23 45 67 89",
             consumer_mediator=MEDIATOR,
         ),
+        DUE,
     )
     add_invoices(
         services,
