@@ -43,12 +43,14 @@ def _dry_text(data: dict[str, object]) -> str:
     assert isinstance(messages, list) and isinstance(outcomes, list)
     lines = ["dry run: nothing was claimed, sent or written"]
     for m in messages:
+        to = ", ".join((m["recipient"] or "-").splitlines())  # a letter: the postal address
         for item in m["invoices"]:
             lines.append(
                 f"would send {item['channel']:<6} {item['invoice']:<16} {item['step']:<14} "
-                f"{item['amount']:>14}  to {m['recipient'] or '-'}"
+                f"{item['amount']:>14}  to {to}"
             )
-        lines.append(f"    {m['error'] or m['subject'] or ''}")
+        said = m["error"] and f"would FAIL: {m['error']}"
+        lines.append(f"    {said or m['subject'] or '(a letter to post and a task)'}")
     lines += [
         f"would {o['outcome']:<6} {o['invoice']:<16} {o['step'] or '':<14} {o['reason']}"
         for o in outcomes
