@@ -160,7 +160,8 @@ def run(deliveries: int, due: int) -> dict[str, float]:
     }
 
 
-def main(deliveries: int = 500, due: int = 3000) -> list[Figure]:
+def main(quick: bool = False) -> list[Figure]:
+    deliveries, due = (300, 1500) if quick else (500, 3000)
     print(
         f"relance serve on SQLite: {deliveries} signed deliveries from {CLIENTS} clients while a "
         f"tick sends {due:,} reminders (20 ms mail latency)…",
