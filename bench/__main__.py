@@ -26,7 +26,13 @@ def main(argv: list[str]) -> None:
     names = [a for a in argv if a != "--quick"] or list(SUITES)
     figures: list[Figure] = []
     for name in names:
-        figures += SUITES[name](quick)
+        try:
+            found = SUITES[name](quick)
+        except Exception as exc:  # one broken case must not lose the others' figures
+            print(f"bench {name} failed: {exc!r}", file=sys.stderr, flush=True)
+            continue
+        report(found)  # as it comes: a long run still shows what it measured so far
+        figures += found
     print()
     report(figures)
 
