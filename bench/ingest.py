@@ -20,6 +20,7 @@ from connector.services import Services
 from connector.shops import create_shop
 from connector.store.db import write_session
 from connector.store.models import Connection, Customer, Invoice, Shop
+from connector.sync import PAGES_PER_TRANSACTION
 
 PAGE = 100
 CREATED = 1_780_000_000  # 2026-05-28
@@ -68,14 +69,19 @@ def _normalize(page: str) -> list[NormalizedInvoice]:
 def ingest_batched(svc: Services, total: int, customers: int) -> int:
     shop_id, conn_id = _setup(svc)
     now = datetime.now(UTC)
+    items: list[NormalizedInvoice] = []
+    last = -(-total // PAGE) - 1
     for n, page in enumerate(recorded_pages(total, customers)):
-        items = _normalize(page)
+        items += _normalize(page)
+        if (n + 1) % PAGES_PER_TRANSACTION and n != last:
+            continue  # as `relance sync` does: a few pages per transaction
         with write_session(svc.sessions) as s:
             shop = s.get(Shop, shop_id)
             conn = s.get(Connection, conn_id)
             assert shop is not None and conn is not None
             upsert_invoices(s, shop, conn, items, now)
             conn.sync_cursor = json.dumps({"page": n})
+        items = []
     with svc.sessions() as s:
         return len(s.scalars(select(Invoice.id)).all())
 
