@@ -1,4 +1,4 @@
-"""`make bench` / `python -m bench [--quick] [tick|send|apply|ingest|intake|intake-sqlite …]`:
+"""`make bench` / `python -m bench [--quick] [tick|send|apply|burst|ingest|intake|intake-sqlite …]`:
 every figure with its ratio to a naive baseline measured in the same run, and what it cost per
 item (CPU µs, SQL statements, commits). ``--quick``: smaller sizes, the whole suite in under
 3 minutes. Not tests: nothing here asserts a time."""
@@ -8,13 +8,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from bench import apply, ingest, intake, intake_sqlite, send, tick
+from bench import apply, burst, ingest, intake, intake_sqlite, send, tick
 from bench.common import Figure, report
 
 SUITES: dict[str, Callable[[bool], list[Figure]]] = {
     "tick": tick.main,
     "send": send.main,
     "apply": apply.main,
+    "burst": burst.main,
     "ingest": ingest.main,
     "intake": intake.main,
     "intake-sqlite": intake_sqlite.main,
