@@ -20,6 +20,7 @@ every case; the batch only takes the common path faster.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from connector.crypto import SecretError
@@ -53,6 +55,8 @@ from connector.store.models import (
     WebhookEvent,
     WebhookOutcome,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,33 +122,38 @@ class BatchSender:
         if not rendered:
             return []
         ready: list[_Ready] = []
-        with write_session(self.d.sessions) as s:
-            current, waiting = self._gather(s, list(rendered), now, lock=True)
-            for message_id, ctx in contexts.items():
-                cur = current.get(message_id)
-                if cur is None:
-                    continue  # settled or taken over meanwhile: not ours any more
-                if (
-                    cur.unsendable
-                    or message_id in waiting
-                    or cur.context(now) != ctx  # a payment, a new amount, a new name
-                ):
-                    alone.append(message_id)
-                    continue
-                attempts = cur.message.attempts + 1
-                prepared = self.d._mark_sending(cur, ctx, rendered[message_id], now)
-                ready.append(
-                    _Ready(
-                        message_id,
-                        cur.shop.id,
-                        prepared,
-                        attempts,
-                        tuple(
-                            (rem.id, inv.id, inv.number, rem.step_key) for inv, rem, _ in cur.live
-                        ),
-                        not any(spec.sends_letter or spec.hands_off for *_, spec in cur.live),
+        try:
+            with write_session(self.d.sessions) as s:
+                current, waiting = self._gather(s, list(rendered), now, lock=True)
+                for message_id, ctx in contexts.items():
+                    cur = current.get(message_id)
+                    if cur is None:
+                        continue  # settled or taken over meanwhile: not ours any more
+                    if (
+                        cur.unsendable
+                        or message_id in waiting
+                        or cur.context(now) != ctx  # a payment, a new amount, a new name
+                    ):
+                        alone.append(message_id)
+                        continue
+                    attempts = cur.message.attempts + 1
+                    prepared = self.d._mark_sending(cur, ctx, rendered[message_id], now)
+                    ready.append(
+                        _Ready(
+                            message_id,
+                            cur.shop.id,
+                            prepared,
+                            attempts,
+                            _lines(cur),
+                            not any(spec.sends_letter or spec.hands_off for *_, spec in cur.live),
+                        )
                     )
-                )
+        except DBAPIError:
+            # E.g. a deadlock with a payment being applied: nothing of it was kept (no mail
+            # went out); each message goes the one-message way instead.
+            log.warning("batch of %d messages could not be marked; one by one", len(rendered))
+            alone.extend(m for m in contexts if m not in alone)
+            return []
         return ready
 
     def _gather(
@@ -245,6 +254,29 @@ class BatchSender:
                 self.d._record(r.message_id, r.prepared, res, now, outcomes)
         if not plain:
             return
+        try:
+            self._record_plain(plain, now)
+        except DBAPIError:
+            # The mails went out: never leave them SENDING if it can be helped (they would
+            # become UNKNOWN for the owner). Record each on its own.
+            log.warning("batch record of %d messages failed; one by one", len(plain))
+            for r, res in plain:
+                self.d._record(r.message_id, r.prepared, res, now, outcomes)
+            return
+        outcomes += [
+            Outcome(
+                number,
+                step_key,
+                DeliveryOutcome.SENT.value,
+                res.error or "",
+                r.prepared.mail.to_email,
+            )
+            for r, res in plain
+            for _, _, number, step_key in r.lines
+        ]
+
+    def _record_plain(self, plain: list[tuple[_Ready, DeliveryResult]], now: datetime) -> None:
+        """Every plain SENT outcome in one transaction: one statement per table."""
         with write_session(self.d.sessions) as s:
             s.execute(
                 update(Message),
@@ -290,17 +322,10 @@ class BatchSender:
                     for rem_id, invoice_id, _, step_key in r.lines
                 ],
             )
-        outcomes += [
-            Outcome(
-                number,
-                step_key,
-                DeliveryOutcome.SENT.value,
-                res.error or "",
-                r.prepared.mail.to_email,
-            )
-            for r, res in plain
-            for _, _, number, step_key in r.lines
-        ]
+
+
+def _lines(g: _Gathered) -> tuple[tuple[int, int, str, str], ...]:
+    return tuple((rem.id, inv.id, inv.number, rem.step_key) for inv, rem, _ in g.live)
 
 
 def _send_one(d: Deliverer, mail: OutgoingMail) -> DeliveryResult:
