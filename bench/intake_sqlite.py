@@ -57,7 +57,7 @@ def relance_serve(svc: Services, mail_url: str) -> Iterator[tuple[int, int]]:
         stderr=log,
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a loaded machine starts it slowly
         while time.monotonic() < deadline:  # bounded wait for the server to listen
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
                 break
