@@ -69,7 +69,12 @@ def relance_serve(svc: Services, mail_url: str) -> Iterator[tuple[int, int]]:
         yield port, proc.pid
     finally:
         proc.terminate()
-        proc.wait(timeout=60)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # a tick still sending: the figures are taken
+            print("relance serve did not stop within 60 s of SIGTERM; killed", file=sys.stderr)
+            proc.kill()
+            proc.wait(timeout=30)
         log.close()
 
 
