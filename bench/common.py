@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from cryptography.fernet import Fernet
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import Engine, create_engine, event, insert, select, text
 from sqlalchemy.engine import make_url
 
 from connector.config import Settings
@@ -31,12 +31,74 @@ T = TypeVar("T")
 
 
 @dataclass
+class Usage:
+    """What a run cost, in units that hold on a noisy machine: CPU seconds of the measured
+    process(es), SQL statements sent, transactions committed."""
+
+    cpu: float = 0.0
+    statements: int = 0
+    commits: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.cpu + other.cpu,
+            self.statements + other.statements,
+            self.commits + other.commits,
+        )
+
+    def per_item(self, items: int) -> str:
+        n = max(1, items)
+        return (
+            f"{self.cpu * 1e6 / n:,.0f} µs CPU, {self.statements / n:,.2f} statements, "
+            f"{self.commits / n:,.3f} commits per item"
+        )
+
+
+class Meter:
+    """Counts the statements (SQLAlchemy's ``before_cursor_execute``; an executemany is one)
+    and commits an engine sends, and this process's CPU time, between ``start`` and ``stop``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.usage = Usage()
+        self._cpu0 = 0.0
+        self._on = False
+        event.listen(engine, "before_cursor_execute", self._statement)
+        event.listen(engine, "commit", self._commit)
+
+    def _statement(self, *_: object) -> None:
+        if self._on:
+            self.usage.statements += 1
+
+    def _commit(self, *_: object) -> None:
+        if self._on:
+            self.usage.commits += 1
+
+    def start(self) -> Meter:
+        self.usage = Usage()
+        self._cpu0 = time.process_time()
+        self._on = True
+        return self
+
+    def stop(self) -> Usage:
+        self._on = False
+        self.usage.cpu = time.process_time() - self._cpu0
+        return self.usage
+
+    def close(self) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._statement)
+        event.remove(self.engine, "commit", self._commit)
+
+
+@dataclass
 class Figure:
     name: str
     value: float
     unit: str
     baseline: float | None = None
     target: str = ""
+    usage: Usage | None = None  # what the measured run cost, and over how many items
+    items: int = 0
 
     def line(self) -> str:
         ratio = ""
@@ -48,7 +110,8 @@ class Figure:
             )
             ratio = f"  ({faster:,.1f}× the naive baseline: {self.baseline:,.1f} {self.unit})"
         target = f"  [target {self.target}]" if self.target else ""
-        return f"{self.name:<58} {self.value:>12,.2f} {self.unit}{ratio}{target}"
+        cost = f"\n{'':<60}{self.usage.per_item(self.items)}" if self.usage else ""
+        return f"{self.name:<58} {self.value:>12,.2f} {self.unit}{ratio}{target}{cost}"
 
 
 def report(figures: list[Figure]) -> None:

@@ -494,13 +494,20 @@ def follow_instalments(session: Session, invoice: Invoice, paid_minor: int) -> N
 
 def cancel_pending_reminders(session: Session, invoice: Invoice, reason: str, now: datetime) -> int:
     """Cancel what is claimed but not yet handed to the mail API (SENDING is past saving)."""
+    # No in-Python evaluation of the criteria over the whole session (the ORM's default): in a
+    # batch of payments that scan grows with every row the transaction has read. The few
+    # reminders of this invoice the session may hold are expired instead.
     result = session.execute(
         update(Reminder)
         .where(Reminder.invoice_id == invoice.id, Reminder.state == ReminderState.CLAIMED)
         .values(state=ReminderState.CANCELLED, reason=reason, updated_at=now)
+        .execution_options(synchronize_session=False)
     )
     count = int(result.rowcount or 0)  # type: ignore[attr-defined]
     if count:
+        for held in list(session.identity_map.values()):
+            if isinstance(held, Reminder) and held.invoice_id == invoice.id:
+                session.expire(held)
         add_timeline(
             session, invoice, now, TimelineKind.REMINDER_CANCELLED, f"{count} pending: {reason}"
         )

@@ -1,6 +1,6 @@
-"""Drives the platform adapters. Each page is upserted together with the cursor that resumes
-after it, in one transaction: a sync interrupted anywhere resumes from the stored cursor and
-writes nothing twice (upserts are idempotent, stale states never win)."""
+"""Drives the platform adapters. A few pages at a time are upserted together with the cursor that
+resumes after the last of them, in one transaction: a sync interrupted anywhere resumes from the
+stored cursor and writes nothing twice (upserts are idempotent, stale states never win)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from connector.platform import (
     ConnectionContext,
     NormalizedInvoice,
     PlatformAdapter,
+    SyncPage,
     load_adapters,
 )
 from connector.services import Services
@@ -30,6 +31,8 @@ from connector.store.models import Connection, Shop
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]  # (pages done, invoices seen)
+#: Pages written per transaction (with the cursor of the last): fewer commits, same resume.
+PAGES_PER_TRANSACTION = 5
 
 #: ``Connection.settings`` key of the demo's connections (connector/demo.py): their platform is
 #: a local server that answers only while ``relance demo`` runs, so the scheduler never syncs
@@ -117,26 +120,42 @@ def sync_connection(
         raise SyncError(f"connection {connection_id}: {exc}") from exc
     result = SyncResult(connection_id, cursor=cursor)
     _started(svc, connection_id, now)
+    buffered: list[SyncPage] = []
+
+    def commit() -> None:
+        """The buffered pages in one transaction, with the cursor after the last of them."""
+        if not buffered:
+            return
+        with write_session(svc.sessions) as s:
+            row = s.get(Connection, connection_id, with_for_update=True)
+            assert row is not None
+            shop = s.get(Shop, row.shop_id)
+            assert shop is not None
+            items = [item for page in buffered for item in page.invoices]
+            stats = upsert_invoices(s, shop, row, items, now)
+            row.sync_cursor = buffered[-1].cursor
+            row.sync_pages = result.pages + len(buffered)  # progress, committed with the pages
+            row.sync_invoices = result.invoices + len(items)
+        result.pages += len(buffered)
+        result.invoices += len(items)
+        result.inserted += stats.inserted
+        result.updated += stats.updated
+        result.closed += stats.closed
+        result.stale += stats.stale
+        result.cursor = buffered[-1].cursor
+        buffered.clear()
+        if progress is not None:
+            progress(result.pages, result.invoices)
+
     try:
-        for page in adapter.sync(ctx, cursor):
-            with write_session(svc.sessions) as s:
-                row = s.get(Connection, connection_id, with_for_update=True)
-                assert row is not None
-                shop = s.get(Shop, row.shop_id)
-                assert shop is not None
-                stats = upsert_invoices(s, shop, row, page.invoices, now)
-                row.sync_cursor = page.cursor
-                row.sync_pages = result.pages + 1  # progress, committed with the page
-                row.sync_invoices = result.invoices + len(page.invoices)
-            result.pages += 1
-            result.invoices += len(page.invoices)
-            result.inserted += stats.inserted
-            result.updated += stats.updated
-            result.closed += stats.closed
-            result.stale += stats.stale
-            result.cursor = page.cursor
-            if progress is not None:
-                progress(result.pages, result.invoices)
+        try:
+            # Pages are fetched with no transaction open; a few are written at once.
+            for page in adapter.sync(ctx, cursor):
+                buffered.append(page)
+                if len(buffered) >= PAGES_PER_TRANSACTION:
+                    commit()
+        finally:
+            commit()  # what was fetched before a failure is kept, with its cursor
     except AdapterAuthError as exc:
         _broken(svc, connection_id, now, ConnectionProblem.CREDENTIALS_REFUSED, str(exc))
         raise SyncError(f"connection {connection_id}: {exc}") from exc

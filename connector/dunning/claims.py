@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -45,6 +45,7 @@ from connector.store.models import (
     Sequence,
     Shop,
     TaskKind,
+    TimelineEntry,
     TimelineKind,
 )
 from connector.tasks import open_task
@@ -193,11 +194,16 @@ class Claimer:
                 sent[inv_id] += 1
             if deadline_on is not None and state in ANNOUNCES_DEADLINE:
                 deadlines[inv_id] = max(deadline_on, deadlines.get(inv_id, deadline_on))
+        emailed = self._emailed_today(by_customer, now)
+        skipped: list[tuple[Invoice, Reminder]] = []
         for invoices in by_customer.values():
             result.customers_seen += 1
             try:
                 with self.s.begin_nested():
-                    self._claim_one(invoices, done, sent, deadlines, reached, now, result)
+                    passed = self._claim_one(
+                        invoices, done, sent, deadlines, reached, now, result, emailed
+                    )
+                skipped += passed  # kept only once this customer's claim held
             except IntegrityError:
                 # Another worker claimed this customer's day or step first: look again later.
                 with self.s.begin_nested():
@@ -205,7 +211,48 @@ class Claimer:
                         self.s.refresh(inv)
                         if inv.next_action_at is not None and inv.next_action_at <= now:
                             inv.next_action_at = now + RECHECK_DELAY
+        # The steps passed over, on their invoices' timelines: one insert for the whole batch
+        # (no ids read back, so one executemany on every database).
+        if skipped:
+            self.s.execute(
+                insert(TimelineEntry),
+                [
+                    {
+                        "shop_id": inv.shop_id,
+                        "invoice_id": inv.id,
+                        "at": now,
+                        "kind": TimelineKind.REMINDER_SKIPPED,
+                        "summary": f"{reminder.step_key} skipped: {reminder.reason}",
+                        "reminder_id": reminder.id,
+                        "data": None,
+                    }
+                    for inv, reminder in skipped
+                ],
+            )
         return result
+
+    def _emailed_today(
+        self, by_customer: dict[int, list[Invoice]], now: datetime
+    ) -> set[tuple[int, date]]:
+        """(customer, local day) pairs that already had a reminder email today, in one query
+        for the whole batch (each customer's day is its shop's)."""
+        days = {
+            cid: sending_window(self.shop(invs[0].shop_id)).local_date(now)
+            for cid, invs in by_customer.items()
+        }
+        if not days:
+            return set()
+        rows = self.s.execute(
+            select(Message.customer_id, Message.local_day)
+            .where(
+                Message.customer_id.in_(list(days)),
+                Message.channel == Channel.EMAIL,
+                Message.local_day.in_(set(days.values())),
+                Message.kind == MessageKind.REMINDER,  # a thank-you is not a reminder
+            )
+            .distinct()
+        ).tuples()
+        return {(cid, day) for cid, day in rows if days.get(cid) == day}
 
     def _claim_one(
         self,
@@ -216,7 +263,10 @@ class Claimer:
         reached: dict[int, date],
         now: datetime,
         result: ClaimResult,
-    ) -> None:
+        emailed: set[tuple[int, date]],
+    ) -> list[tuple[Invoice, Reminder]]:
+        """Plan and claim one customer's due invoices; returns the steps passed over (their
+        timeline is written for the whole batch once every customer is claimed)."""
         customer = invoices[0].customer
         shop = self.shop(customer.shop_id)
         window = sending_window(shop)
@@ -225,17 +275,7 @@ class Claimer:
         if customer.is_b2b and shop.id not in self.ecb_checked:
             self.ecb_checked.add(shop.id)
             flag_missing_ecb_rate(self.s, shop, today)
-        emailed_today = (
-            self.s.scalar(
-                select(func.count(Message.id)).where(
-                    Message.customer_id == customer.id,
-                    Message.channel == Channel.EMAIL,
-                    Message.local_day == today,
-                    Message.kind == MessageKind.REMINDER,  # a thank-you is not a reminder
-                )
-            )
-            or 0
-        ) > 0
+        emailed_today = (customer.id, today) in emailed
         message: Message | None = None
         letters: list[Reminder] = []
         skipped: list[tuple[Invoice, Reminder]] = []
@@ -296,18 +336,10 @@ class Claimer:
         # One flush per customer, inside its savepoint: the unique (invoice, step) and
         # (customer, day) claims happen here, and a conflict rolls back this customer only.
         self.s.flush()
-        for inv, reminder in skipped:
-            add_timeline(
-                self.s,
-                inv,
-                now,
-                TimelineKind.REMINDER_SKIPPED,
-                f"{reminder.step_key} skipped: {reminder.reason}",
-                reminder_id=reminder.id,
-            )
         if message is not None:
             result.message_ids.append(message.id)
         result.letter_reminder_ids.extend(r.id for r in letters)
+        return skipped
 
     @staticmethod
     def _payable(inv: Invoice, decision: Plan, shop: Shop) -> bool:

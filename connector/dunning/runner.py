@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from connector.dunning.claims import Claimer, Outcome, StepCatalog, due_customer_ids
 from connector.dunning.deliver import Deliverer, StatusChecker, WaitingPayments
 from connector.dunning.rendering import ReminderRenderer
+from connector.dunning.send_batch import BatchSender
 from connector.dunning.thank_you import ThankYouOptions, ThankYouSender
 from connector.ledger import add_timeline
 from connector.mail.base import MailTransport
@@ -127,8 +128,21 @@ class DunningRunner:
         # SQLite has one writer: a short claim transaction lets the senders record in between.
         batch = self.options.batch if self._skip_locked else min(self.options.batch, 64)
         catalog = StepCatalog()
-        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        # Messages go out in batches (connector.dunning.send_batch): a few batch threads
+        # prepare and record, the send pool carries the mail calls of all of them.
+        batch_threads = 1 if concurrency == 1 else max(2, min(4, concurrency // 8))
+        per_batch = max(1, min(64, 2 * concurrency))
+        with (
+            ThreadPoolExecutor(max_workers=batch_threads) as pool,
+            ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="send") as sends,
+        ):
             in_flight: set[Future[list[Outcome]]] = set()
+            sender = BatchSender(deliverer, sends)
+
+            def submit_messages(ids: list[int]) -> None:
+                for start in range(0, len(ids), per_batch):
+                    chunk = ids[start : start + per_batch]
+                    in_flight.add(pool.submit(sender.deliver, chunk, now))
 
             def settle(limit: int) -> None:
                 """Backpressure: claim no further ahead than the senders can keep up with, so
@@ -139,11 +153,11 @@ class DunningRunner:
                         in_flight.discard(fut)
                         report.outcomes.extend(fut.result())
 
-            in_flight.update(pool.submit(deliverer.deliver_message, m, now) for m in messages)
+            submit_messages(messages)
             in_flight.update(pool.submit(deliverer.deliver_letter, r, now) for r in letters)
             busy_waits = 0
             while True:
-                settle(2 * concurrency)
+                settle(2 * batch_threads)
                 lease_until = self.clock() + self.options.claim_lease
                 with write_session(self.sessions) as s:
                     customers = due_customer_ids(
@@ -167,9 +181,7 @@ class DunningRunner:
                     time.sleep(0.02)
                     continue
                 report.outcomes.extend(claimed.outcomes)
-                in_flight.update(
-                    pool.submit(deliverer.deliver_message, m, now) for m in claimed.message_ids
-                )
+                submit_messages(claimed.message_ids)
                 in_flight.update(
                     pool.submit(deliverer.deliver_letter, r, now)
                     for r in claimed.letter_reminder_ids

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 12
 APPLY_THREADS = 4
+APPLY_BATCH_THREADS = 2  # chunks applied at once on PostgreSQL (one transaction each)
+APPLY_CHUNK = 100  # events per transaction in the worker's batches
 RETRY_AFTER = timedelta(seconds=30)  # leave fresh events to the in-process apply
 _DONE = (WebhookOutcome.APPLIED, WebhookOutcome.IGNORED)
 _LAST_WEBHOOK_EVERY = timedelta(minutes=1)
@@ -186,7 +188,9 @@ def _apply(
     now: datetime,
     parsed: Parsed,
     resolution: Resolution | None,
+    found: dict[tuple[int | None, int | None], tuple[Connection, Shop]] | None = None,
 ) -> WebhookOutcome:
+    """``found``: the connections and shops already read in this transaction (a batch)."""
     if row.scope == SENDGRID_SCOPE:
         ev = parsed.mail or sendgrid.parse_event(json.loads(row.raw_body))
         outcome, shop_id = sendgrid.apply_event(s, ev, now)
@@ -195,14 +199,20 @@ def _apply(
         return outcome
     if not row.raw_body and row.last_error:
         return WebhookOutcome.IGNORED  # its body was erased (GDPR) before it was applied
-    found = s.execute(
-        select(Connection, Shop)
-        .join(Shop, Shop.id == Connection.shop_id)
-        .where(Connection.id == row.connection_id, Connection.shop_id == row.shop_id)
-    ).first()
-    if found is None:
-        raise ApplyError(f"event {row.id}: connection {row.connection_id} is gone")
-    conn, shop = found._tuple()
+    key = (row.connection_id, row.shop_id)
+    pair = found.get(key) if found is not None else None
+    if pair is None:
+        read = s.execute(
+            select(Connection, Shop)
+            .join(Shop, Shop.id == Connection.shop_id)
+            .where(Connection.id == row.connection_id, Connection.shop_id == row.shop_id)
+        ).first()
+        if read is None:
+            raise ApplyError(f"event {row.id}: connection {row.connection_id} is gone")
+        pair = read._tuple()
+        if found is not None:
+            found[key] = pair
+    conn, shop = pair
     adapter = registry.get(conn.platform)
     if adapter is None:
         raise ApplyError(f"no adapter for {conn.platform}")
@@ -263,18 +273,98 @@ def retry_pending(
 
 def apply_pending(svc: Services, now: datetime, *, batch: int = 500, max_batches: int = 20) -> int:
     """Apply the events still PENDING (not the FAILED ones: those wait for the retry job's
-    back-off), oldest first, a bounded number of batches per call. Returns how many."""
+    back-off), oldest first, a bounded number of batches per call. Returns how many.
+
+    Set-based: each chunk of events is applied in one transaction (a savepoint per event, so
+    one bad event never holds back the others; it is then applied alone, which records its
+    failure), its events locked in one statement and marked in one, one commit per chunk."""
     registry = AdapterRegistry()
-    # Events are independent (each locks its own row and invoice; handlers only move forward),
-    # so on PostgreSQL a few apply at once; SQLite has one writer anyway.
-    threads = APPLY_THREADS if svc.engine.dialect.name == "postgresql" else 1
+    # Chunks are independent transactions: on PostgreSQL a couple apply at once; SQLite has
+    # one writer anyway.
+    threads = APPLY_BATCH_THREADS if svc.engine.dialect.name == "postgresql" else 1
     done = 0
     for _ in range(max_batches):
         ids = _event_ids(svc, WebhookEvent.outcome == WebhookOutcome.PENDING, limit=batch)
-        done += _applied(_apply_each(svc, registry, ids, now, threads=threads))
+        chunks = [ids[i : i + APPLY_CHUNK] for i in range(0, len(ids), APPLY_CHUNK)]
+        if threads > 1 and len(chunks) > 1:
+            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="apply") as pool:
+                done += sum(pool.map(lambda c: _apply_chunk(svc, registry, c, now), chunks))
+        else:
+            done += sum(_apply_chunk(svc, registry, c, now) for c in chunks)
         if len(ids) < batch:
             break
     return done
+
+
+def _apply_chunk(svc: Services, registry: AdapterRegistry, ids: list[int], now: datetime) -> int:
+    """Apply these events in one transaction. An event that raises (it needs the platform's
+    answer, a key, or it is bad) rolls the chunk back and is set aside; the rest are applied
+    again without it (nothing of the first try was kept), and the set-aside ones go through
+    :func:`apply_stored` one by one, which records their failure. Returns how many were
+    applied or ignored."""
+    alone: list[int] = []
+    done = 0
+    for _ in range(_CHUNK_TRIES):
+        try:
+            done = _try_chunk(svc, registry, [i for i in ids if i not in alone], now)
+            break
+        except _SetAside as bad:
+            alone.append(bad.event_id)
+        except StoreBusy:
+            log.info("webhook events left pending: the store is busy")
+            return 0
+    else:
+        alone = ids  # too many bad events in one chunk: each on its own
+    return done + _applied(_apply_each(svc, registry, alone, now))
+
+
+_CHUNK_TRIES = 4
+
+
+class _SetAside(Exception):
+    def __init__(self, event_id: int) -> None:
+        super().__init__(f"event {event_id} is applied on its own")
+        self.event_id = event_id
+
+
+def _try_chunk(svc: Services, registry: AdapterRegistry, ids: list[int], now: datetime) -> int:
+    if not ids:
+        return 0
+    settled: dict[WebhookOutcome, list[int]] = {}
+    connections: set[int] = set()
+    found: dict[tuple[int | None, int | None], tuple[Connection, Shop]] = {}
+    with write_session(svc.sessions) as s:
+        rows = s.scalars(
+            select(WebhookEvent)
+            .where(WebhookEvent.id.in_(ids), WebhookEvent.outcome.not_in(_DONE))
+            .order_by(WebhookEvent.id)
+            .with_for_update(skip_locked=True)  # another worker applies those
+        ).all()
+        for row in rows:
+            event_id, connection_id = row.id, row.connection_id
+            try:
+                outcome = _apply(svc, registry, s, row, now, Parsed(), None, found)
+                s.flush()  # a failure is this event's, not the next one's
+            except Exception as exc:  # rolls the whole chunk back
+                raise _SetAside(event_id) from exc
+            settled.setdefault(outcome, []).append(event_id)
+            if outcome is WebhookOutcome.APPLIED and connection_id is not None:
+                connections.add(connection_id)
+        for outcome, done_ids in settled.items():
+            s.execute(
+                update(WebhookEvent)
+                .where(WebhookEvent.id.in_(done_ids))
+                .values(
+                    outcome=outcome,
+                    processed_at=now,
+                    last_error=None,
+                    attempts=WebhookEvent.attempts + 1,
+                )
+                .execution_options(synchronize_session=False)
+            )
+    for connection_id in connections:
+        _note_last_webhook(svc, connection_id, now)
+    return sum(map(len, settled.values()))
 
 
 def apply_waiting(

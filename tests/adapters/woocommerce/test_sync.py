@@ -35,6 +35,7 @@ from tests.support.fake_woocommerce import (
     load_route_index,
 )
 from tests.support.scripted_fake import Reply
+from tests.support.statements import counting
 
 # Added to the orders route by WooCommerce 5.8, after the route index was published.
 NEWER_THAN_INDEX = {"modified_after", "dates_are_gmt"}
@@ -366,3 +367,23 @@ def test_a_malformed_page_writes_nothing_of_it_to_the_store(
     with services.sessions() as s:
         row = s.get(Connection, connection_id)
         assert row is not None and row.last_sync_status == "error: AdapterMalformedResponse"
+
+
+def test_a_sync_writes_several_pages_per_transaction(
+    services: Services, shop: Shop, fake: FakeWooCommerce, sleeps: Sleeps
+) -> None:
+    """Ten pages of 100 orders: pages are fetched with no transaction open and written a few at
+    a time with the last one's cursor — per page at most 4 statements and 0.3 commits (on
+    main: one transaction of ~10 statements per page)."""
+    _owed(fake, 1000)
+    connection_id = _connection(services, shop, fake)
+    adapters = {"woocommerce": WooCommerceAdapter(sleep=sleeps)}
+    now = datetime.fromtimestamp(T0, tz=UTC)
+    with counting(services.engine) as counted:
+        result = sync_connection(services, connection_id, now, adapters=adapters)
+    count, cursor, _ = _stored(services, connection_id)
+    assert result.pages == 10 and result.inserted == 1000 and count == 1000
+    assert _cursor(cursor)["pass"] is None
+    statements, commits = counted.per(result.pages)
+    assert statements <= 4, (statements, counted.texts)
+    assert commits <= 0.3, (commits, counted.texts)

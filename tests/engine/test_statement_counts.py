@@ -1,0 +1,91 @@
+"""Statement and commit budgets of the hot paths (design §8), counted with SQLAlchemy's engine
+events: a regression to per-row ORM work breaks them. Counts, not times."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+
+from connector.config import Settings
+from connector.mail.sendgrid import SendGridTransport
+from connector.platform import InvoiceStatus
+from connector.services import Services
+from connector.shops import create_shop
+from connector.store.db import write_session
+from connector.store.models import Invoice, Payment
+from connector.webhooks.apply import apply_pending
+from connector.webhooks.intake import WebhookIntake
+from tests.engine.test_exactly_once import NOW, reminder_states, seed
+from tests.support.fake_sendgrid import FakeSendGrid
+from tests.support.statements import counting
+from tests.support.webhooks import (
+    open_invoice,
+    seed_invoices,
+    stripe_connection,
+    stripe_headers,
+    stripe_invoice_event,
+)
+
+MESSAGES = 100
+
+
+def test_a_batch_of_100_sends_stays_within_its_statement_budget(services: Services) -> None:
+    """100 customers, one invoice each: the courtesy step is passed over, reminder_1 goes out.
+    The whole tick — claims, reads, marks, records, the skipped steps' timeline — within
+    8 statements and 0.2 commits per message (on main: 33 statements, 2 commits)."""
+    seed(services, MESSAGES)
+    with FakeSendGrid() as sendgrid:
+        runner = services.runner(transport=SendGridTransport("SG.t", sendgrid.url))
+        with counting(services.engine) as counted:
+            report = runner.tick(NOW)
+        accepted = sendgrid.accepted_reminder_ids()
+    assert report.counts() == {"sent": MESSAGES, "skipped": MESSAGES}
+    assert len(accepted) == MESSAGES and set(accepted.values()) == {1}
+    assert reminder_states(services) == {"sent": MESSAGES, "skipped": MESSAGES}
+    statements, commits = counted.per(MESSAGES)
+    top = Counter(counted.texts).most_common(8)
+    assert statements <= 8, (statements, top)
+    assert commits <= 0.2, (commits, top)
+
+
+PAYMENTS = 100
+
+
+def test_applying_100_stored_payments_stays_within_its_statement_budget(
+    env: dict[str, str],
+) -> None:
+    """The worker applies stored `invoice.paid` deliveries in batches: per payment at most
+    7 statements (invoice, payment, cancellation, timeline…) and 0.05 commits (on main: 9
+    statements and one commit each)."""
+    svc = Services.build(Settings.from_env({**env, "RELANCE_WEBHOOK_APPLY": "worker"}))
+    try:
+        with write_session(svc.sessions) as s:
+            shop_id = create_shop(s, name="Atelier Dupont", email="compta@dupont.example").id
+        conn_id = stripe_connection(svc, shop_id)
+        seed_invoices(
+            svc,
+            shop_id,
+            conn_id,
+            [open_invoice(f"in_{i}", email=f"c{i}@client.example") for i in range(PAYMENTS)],
+        )
+        intake = WebhookIntake(svc)
+        created = int(time.time()) - 60
+        for i in range(PAYMENTS):
+            body = stripe_invoice_event(f"evt_{i}", f"in_{i}", created=created)
+            assert intake.receive("stripe", conn_id, stripe_headers(body), body).status == 200
+        with counting(svc.engine) as counted:
+            applied = apply_pending(svc, datetime.now(UTC))
+        assert applied == PAYMENTS
+        with svc.sessions() as s:
+            statuses = Counter(s.scalars(select(Invoice.status)))
+            payments = s.scalar(select(func.count()).select_from(Payment))
+        assert statuses == {InvoiceStatus.PAID: PAYMENTS} and payments == PAYMENTS
+        statements, commits = counted.per(PAYMENTS)
+        top = Counter(counted.texts).most_common(8)
+        assert statements <= 7, (statements, top)
+        assert commits <= 0.05, (commits, top)
+    finally:
+        svc.close()

@@ -1,0 +1,42 @@
+"""Counting what a piece of work sends to the database (SQLAlchemy's engine events): the
+statement and commit budgets of the hot paths are asserted with it, never their time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, event
+
+
+@dataclass
+class Counted:
+    statements: int = 0
+    commits: int = 0
+    texts: list[str] = field(default_factory=list)
+
+    def per(self, items: int) -> tuple[float, float]:
+        return self.statements / items, self.commits / items
+
+
+@contextmanager
+def counting(engine: Engine) -> Iterator[Counted]:
+    """Every cursor execution (an executemany counts once) and every commit on ``engine``
+    while the block runs, from any thread."""
+    counted = Counted()
+
+    def statement(_conn: object, _cursor: object, text: str, *_: object) -> None:
+        counted.statements += 1
+        counted.texts.append(text.split(" (", 1)[0][:80])
+
+    def commit(_conn: object) -> None:
+        counted.commits += 1
+
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "commit", commit)
+    try:
+        yield counted
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+        event.remove(engine, "commit", commit)
