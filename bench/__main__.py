@@ -1,8 +1,7 @@
-"""`make bench` / `python -m bench [--quick] [tick|send|apply|burst|ingest|intake|intake-sqlite|pages|
-pages-vitals …]`:
-every figure with its ratio to a naive baseline measured in the same run, and what it cost per
-item (CPU µs, SQL statements, commits). ``--quick``: smaller sizes, the whole suite in under
-3 minutes. Not tests: nothing here asserts a time."""
+"""`make bench` / `python -m bench [--quick] [tick|send|apply|burst|ingest|intake|intake-sqlite|
+pages|pages-vitals …]`: every figure with its ratio to a naive baseline measured in the same run,
+and what it cost per item (CPU µs, SQL statements, commits). ``--quick``: smaller sizes, the
+whole suite in under 3 minutes. Not tests: nothing here asserts a time."""
 
 from __future__ import annotations
 
