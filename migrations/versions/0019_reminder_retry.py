@@ -8,6 +8,9 @@ Create Date: 2026-11-30
 the bounced first attempt stays as it was, as evidence). The unique key becomes (invoice, step,
 attempt) and a check keeps attempt to 0 or 1: a second retry cannot be claimed, even by a racing
 worker. ``reminder.retry``: allowed (the owner fixed the address) → used | dropped.
+
+``uq_message_statement_customer_day``: one statement of account per customer and local day (two
+clicks, or two requests at once, send one).
 """
 
 from collections.abc import Sequence
@@ -31,9 +34,18 @@ def upgrade() -> None:
             "uq_reminder_invoice_id_step_id_attempt", ["invoice_id", "step_id", "attempt"]
         )
         batch.create_check_constraint("ck_reminder_attempt_once", "attempt IN (0, 1)")
+    op.create_index(
+        "uq_message_statement_customer_day",
+        "message",
+        ["customer_id", "local_day"],
+        unique=True,
+        sqlite_where=sa.text("kind = 'statement'"),
+        postgresql_where=sa.text("kind = 'statement'"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("uq_message_statement_customer_day", table_name="message")
     op.execute("DELETE FROM reminder WHERE attempt <> 0")
     with op.batch_alter_table("reminder") as batch:
         batch.drop_constraint("ck_reminder_attempt_once", type_="check")

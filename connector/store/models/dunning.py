@@ -148,6 +148,15 @@ class Message(TimestampMixin, Base):
         # messages leave invoice_id NULL (NULLs never collide).
         UniqueConstraint("invoice_id", "kind"),
         Index("ix_message_state_lease", "state", "lease_until"),
+        # One statement of account per customer and local day: two clicks send one.
+        Index(
+            "uq_message_statement_customer_day",
+            "customer_id",
+            "local_day",
+            unique=True,
+            sqlite_where=text("kind = 'statement'"),
+            postgresql_where=text("kind = 'statement'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
