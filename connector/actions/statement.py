@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 
 from markupsafe import escape
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from connector.actions.errors import ActionError, NotFound
 from connector.domain.dates import BABEL_LOCALES, local_date, long_date
@@ -255,7 +256,12 @@ def send_statement(
             attempts=1,
         )
         s.add(msg)
-        s.flush()
+        try:
+            s.flush()
+        except IntegrityError as exc:  # the (customer, local day) statement key: one a day
+            raise StatementError(
+                "a statement was already sent to this customer today: one a day"
+            ) from exc
         mail = OutgoingMail(
             message_id=msg.id,
             to_email=customer.email,

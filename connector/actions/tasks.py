@@ -19,14 +19,20 @@ from connector.ledger import add_timeline
 from connector.services import Services
 from connector.store.db import write_session
 from connector.store.models import (
+    Channel,
     Customer,
     Invoice,
     LetterDocument,
+    Reminder,
+    ReminderRetry,
+    ReminderState,
     Shop,
+    Step,
     Task,
     TaskComment,
     TaskKind,
     TaskState,
+    TimelineEntry,
     TimelineKind,
 )
 
@@ -347,7 +353,8 @@ def fix_address(
     now: datetime | None = None,
 ) -> None:
     """A bounce fixed: the customer's new address, email to them unblocked, the task closed and
-    the invoice looked at again by the engine."""
+    the invoice looked at again by the engine, which sends the bounced step again, once (marked
+    here, in the same transaction as the address)."""
     now = now or datetime.now(UTC)
     with write_session(svc.sessions) as s:
         task = _open(s, shop_id, task_id)
@@ -385,3 +392,40 @@ def fix_address(
                 add_timeline(
                     s, inv, now, TimelineKind.RESUMED, f"email address fixed by {actor}: {address}"
                 )
+        _allow_retries(s, shop_id, customer.id)
+
+
+def _allow_retries(s: Session, shop_id: int, customer_id: int) -> None:
+    """Each owed invoice's latest reminder, if it was an email that bounced: one retry allowed.
+    Never a second (a reminder already marked, or a retry itself, is left as it is), and not a
+    step that also posts a letter or hands over (the retry would post or hand over twice)."""
+    latest = (
+        select(Reminder.invoice_id, func.max(Reminder.id).label("id"))
+        .join(Invoice, Invoice.id == Reminder.invoice_id)
+        .where(
+            Reminder.shop_id == shop_id,
+            Invoice.shop_id == shop_id,
+            Invoice.customer_id == customer_id,
+            Invoice.next_action_at.is_not(None),
+        )
+        .group_by(Reminder.invoice_id)
+        .subquery()
+    )
+    bounced = select(TimelineEntry.id).where(
+        TimelineEntry.reminder_id == Reminder.id, TimelineEntry.kind == TimelineKind.BOUNCED
+    )
+    for reminder in s.scalars(
+        select(Reminder)
+        .join(latest, latest.c.id == Reminder.id)
+        .join(Step, Step.id == Reminder.step_id)
+        .where(
+            Reminder.attempt == 0,
+            Reminder.retry.is_(None),
+            Reminder.channel == Channel.EMAIL,
+            Reminder.state == ReminderState.SENT,
+            Step.sends_letter.is_(False),
+            Step.hands_off.is_(False),
+            bounced.exists(),
+        )
+    ):
+        reminder.retry = ReminderRetry.ALLOWED

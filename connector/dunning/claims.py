@@ -8,7 +8,7 @@ local day) are the claim. Nothing external is called here.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
@@ -16,6 +16,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from connector.domain.calendar import SendingWindow
 from connector.dunning.assignment import ShopRules, load_rules
 from connector.dunning.compose import schedule_due_on
 from connector.dunning.ecb import flag_missing_ecb_rate
@@ -27,6 +28,7 @@ from connector.dunning.planner import (
     Plan,
     StepSpec,
     plan,
+    plan_retry,
     step_day,
     step_deadline,
 )
@@ -41,6 +43,7 @@ from connector.store.models import (
     MessageKind,
     MessageState,
     Reminder,
+    ReminderRetry,
     ReminderState,
     Sequence,
     Shop,
@@ -179,19 +182,25 @@ class Claimer:
         sent: dict[int, int] = defaultdict(int)
         deadlines: dict[int, date] = {}
         reached: dict[int, date] = {}
-        for inv_id, step_id, state, deadline_on, due_on in self.s.execute(
+        retries: dict[int, tuple[int, int]] = {}  # invoice → (bounced reminder, its step)
+        for rem_id, inv_id, step_id, state, deadline_on, due_on, attempt, retry in self.s.execute(
             select(
+                Reminder.id,
                 Reminder.invoice_id,
                 Reminder.step_id,
                 Reminder.state,
                 Reminder.deadline_on,
                 Reminder.due_on,
+                Reminder.attempt,
+                Reminder.retry,
             ).where(Reminder.invoice_id.in_(inv_ids))
         ):
             done[inv_id].add(step_id)
             reached[inv_id] = max(due_on, reached.get(inv_id, due_on))
-            if state in COUNTS_AS_SENT:
+            if state in COUNTS_AS_SENT and attempt == 0:  # a retry is the same reminder
                 sent[inv_id] += 1
+            if retry is ReminderRetry.ALLOWED:
+                retries[inv_id] = (rem_id, step_id)
             if deadline_on is not None and state in ANNOUNCES_DEADLINE:
                 deadlines[inv_id] = max(deadline_on, deadlines.get(inv_id, deadline_on))
         emailed = self._emailed_today(by_customer, now)
@@ -201,7 +210,7 @@ class Claimer:
             try:
                 with self.s.begin_nested():
                     passed = self._claim_one(
-                        invoices, done, sent, deadlines, reached, now, result, emailed
+                        invoices, done, sent, deadlines, reached, retries, now, result, emailed
                     )
                 skipped += passed  # kept only once this customer's claim held
             except IntegrityError:
@@ -261,6 +270,7 @@ class Claimer:
         sent: dict[int, int],
         deadlines: dict[int, date],
         reached: dict[int, date],
+        retries: dict[int, tuple[int, int]],
         now: datetime,
         result: ClaimResult,
         emailed: set[tuple[int, date]],
@@ -277,6 +287,24 @@ class Claimer:
             flag_missing_ecb_rate(self.s, shop, today)
         emailed_today = (customer.id, today) in emailed
         message: Message | None = None
+
+        def day_message() -> Message:
+            """The customer's one reminder email of the day, claimed under this worker's lease."""
+            nonlocal message
+            if message is None:
+                message = Message(
+                    shop_id=shop.id,
+                    customer_id=customer.id,
+                    channel=Channel.EMAIL,
+                    local_day=today,
+                    state=MessageState.CLAIMED,
+                    lease_owner=self.worker,
+                    lease_until=self.lease_until,
+                    recipient=customer.email,
+                )
+                self.s.add(message)
+            return message
+
         letters: list[Reminder] = []
         skipped: list[tuple[Invoice, Reminder]] = []
         for inv in invoices:
@@ -290,6 +318,11 @@ class Claimer:
                 reached.get(inv.id),
             )
             decision = plan(facts, steps, history, now, window, escalation)
+            if inv.id in retries and self._retry(
+                inv, retries[inv.id], decision, steps, facts, history, now, window, day_message
+            ):
+                emailed_today = emailed_today or message is not None
+                continue
             if decision.action is Action.SKIP:
                 skipped += self._skip(
                     inv, decision.skipped, decision.reason, facts, result, customer
@@ -307,19 +340,7 @@ class Claimer:
                 skipped += self._skip(inv, decision.skipped, superseded, facts, result, customer)
                 reminder = self._reminder(inv, step, facts, ReminderState.CLAIMED)
                 if step.channel is Channel.EMAIL:
-                    if message is None:
-                        message = Message(
-                            shop_id=shop.id,
-                            customer_id=customer.id,
-                            channel=Channel.EMAIL,
-                            local_day=today,
-                            state=MessageState.CLAIMED,
-                            lease_owner=self.worker,
-                            lease_until=self.lease_until,
-                            recipient=customer.email,
-                        )
-                        self.s.add(message)
-                    reminder.message = message
+                    reminder.message = day_message()
                 else:
                     letters.append(reminder)
                 own = step_deadline(step, today, shop.letter_posting_delay_days)
@@ -340,6 +361,45 @@ class Claimer:
             result.message_ids.append(message.id)
         result.letter_reminder_ids.extend(r.id for r in letters)
         return skipped
+
+    def _retry(
+        self,
+        inv: Invoice,
+        bounced: tuple[int, int],
+        decision: Plan,
+        steps: tuple[StepSpec, ...],
+        facts: InvoiceFacts,
+        history: History,
+        now: datetime,
+        window: SendingWindow,
+        day_message: Callable[[], Message],
+    ) -> bool:
+        """The one retry of a bounced step (the owner fixed the address): a new reminder row,
+        attempt 1, on the customer's message of the day; the bounced row and its message stay
+        as they were. True when it was claimed or must wait (the invoice's next look is set);
+        False: plan as usual. A later step due now goes out instead, and the retry is dropped:
+        it would arrive after a newer reminder."""
+        rem_id, step_id = bounced
+        original = self.s.get(Reminder, rem_id)
+        assert original is not None
+        step = next((s for s in steps if s.id == step_id), None)
+        if decision.action is Action.SEND or step is None or step.channel is not Channel.EMAIL:
+            original.retry = ReminderRetry.DROPPED
+            return False
+        retry = plan_retry(facts, step, history, now, window)
+        if retry.action is Action.STOP:
+            return False
+        if retry.action is Action.WAIT:
+            inv.next_action_at = _later_than(retry.next_action_at, now)
+            return True
+        original.retry = ReminderRetry.USED
+        reminder = self._reminder(inv, step, facts, ReminderState.CLAIMED)
+        reminder.attempt = 1
+        reminder.due_on = original.due_on
+        reminder.message = day_message()
+        # The usual plan is judged again on a later tick (a hand-off waits for the retry).
+        self._follow(inv, decision, now)
+        return True
 
     @staticmethod
     def _payable(inv: Invoice, decision: Plan, shop: Shop) -> bool:

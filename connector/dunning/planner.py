@@ -232,6 +232,31 @@ def plan(
     )
 
 
+def plan_retry(
+    facts: InvoiceFacts, step: StepSpec, history: History, now: datetime, window: SendingWindow
+) -> Plan:
+    """The one retry of a bounced email step whose address the owner fixed: the rules of any
+    send (owed, not paused or handed off, address usable, inside the window, one email per
+    customer per day). STOP: not now and not by itself later (the retry stays allowed)."""
+    stop = _stopped(facts, now)
+    if stop is not None:
+        return stop
+    if facts.email_blocked:
+        return Plan(Action.STOP, reason="email address blocked")
+    today = window.local_date(now)
+    if facts.prescription_applies and is_prescribed(facts.due_on, today, is_b2b=facts.is_b2b):
+        return Plan(Action.STOP, reason="prescribed: the claim is time-barred")
+    if not window.contains(now):
+        return Plan(Action.WAIT, next_action_at=window.next_opening(now), reason="outside window")
+    if history.customer_emailed_today:
+        return Plan(
+            Action.WAIT,
+            next_action_at=window.opening_on_or_after(today + timedelta(days=1)),
+            reason="customer already received a message today",
+        )
+    return Plan(Action.SEND, step=step, reason=f"{step.key} sent again: address fixed")
+
+
 def _stopped(facts: InvoiceFacts, now: datetime) -> Plan | None:
     if not facts.status.is_owed:
         return Plan(Action.STOP, reason=f"not owed ({facts.status.value})")

@@ -1,7 +1,8 @@
 """The dossier PDF: invoice facts, terms, then every dated fact in chronological order.
 
-fpdf2 core fonts in Windows-1252 (French accents, €, « ») as the letters use; instants on the
-shop's wall clock with their zone, amounts in the invoice's currency."""
+fpdf2 core fonts in Windows-1252 (French accents, €, « ») as the letters use; in the shop's
+language (connector.evidence.wording): instants on the shop's wall clock with their zone, dates
+written out, amounts in the invoice's currency as that language writes them."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from connector.actions.timeline import TimelineEntry, TimelineKind
-from connector.domain.dates import instant_label, long_date
+from connector.domain.dates import long_date
 from connector.domain.money import Money
 from connector.dunning.letters import ENCODING, printable
 from connector.dunning.rules import penalty_policy
 from connector.evidence.record import InvoiceRecord
+from connector.evidence.wording import DossierWords, words
 
 LINE = 5.0
 
@@ -61,33 +63,34 @@ class Sheet:
         return bytes(self.pdf.output())
 
 
-# What a lawyer needs of each entry's detail, in this order, with its label.
-_DETAIL_LABELS: tuple[tuple[str, str], ...] = (
-    ("recipient", "to"),
-    ("subject", "subject"),
-    ("provider_message_id", "provider id"),
-    ("state", "state"),
-    ("reason", "reason"),
-    ("filename", "file"),
-    ("posted_on", "posted on"),
-    ("tracking", "tracking number"),
-    ("source", "source"),
-    ("external_id", "reference"),
-    ("event_id", "delivery id"),
-    ("outcome", "outcome"),
-    ("sg_event_id", "provider event id"),
+# What a lawyer needs of each entry's detail, in this order (labels in the words' language).
+_DETAIL_KEYS: tuple[str, ...] = (
+    "recipient",
+    "subject",
+    "provider_message_id",
+    "state",
+    "reason",
+    "filename",
+    "posted_on",
+    "tracking",
+    "source",
+    "external_id",
+    "event_id",
+    "outcome",
+    "sg_event_id",
 )
 
 
 def detail_lines(entry: TimelineEntry, locale: str) -> list[str]:
     """The entry's facts as "label: value" lines (amounts in their currency, who did it)."""
+    w = words(locale)
     detail = entry.detail
-    lines = [f"{label}: {detail[key]}" for key, label in _DETAIL_LABELS if detail.get(key)]
+    lines = [f"{w.details[key]}: {detail[key]}" for key in _DETAIL_KEYS if detail.get(key)]
     minor, currency = detail.get("amount_minor"), detail.get("currency")
     if entry.kind is TimelineKind.PAYMENT and isinstance(minor, int) and isinstance(currency, str):
-        lines.insert(0, f"amount: {_money(Money.from_minor(minor, currency), locale)}")
+        lines.insert(0, f"{w.amount}: {_money(Money.from_minor(minor, currency), locale)}")
     if entry.actor:
-        lines.append(f"by: {entry.actor}")
+        lines.append(f"{w.by}: {entry.actor}")
     return lines
 
 
@@ -98,86 +101,94 @@ def _money(amount: Money, locale: str) -> str:
 def terms_lines(record: InvoiceRecord) -> list[str]:
     """What the shop's terms say about lateness, for this customer (B2B or consumer)."""
     shop, b2b = record.shop, record.customer.is_b2b
+    w = words(shop.locale)
     policy = penalty_policy(shop)
-    lines = [f"Payment terms: {shop.terms_mode.value}, {shop.terms_days} days"]
+    lines = [w.payment_terms.format(mode=shop.terms_mode.value, days=shop.terms_days)]
     if b2b:
         rate = policy.ecb_rate + policy.b2b_margin_points
         lines.append(
-            f"Late interest: ECB rate {policy.ecb_rate} % + {policy.b2b_margin_points} points"
-            f" = {rate} % a year (L441-10 Code de commerce)"
+            w.b2b_interest.format(ecb=policy.ecb_rate, margin=policy.b2b_margin_points, rate=rate)
         )
-        lines.append(
-            f"Recovery indemnity: {_money(policy.indemnity, shop.locale)} per invoice (D441-5)"
-        )
+        lines.append(w.indemnity.format(amount=_money(policy.indemnity, shop.locale)))
     elif policy.consumer_rate is not None:
-        lines.append(f"Late interest (consumer): {policy.consumer_rate} % a year")
+        lines.append(w.consumer_interest.format(rate=policy.consumer_rate))
     else:
-        lines.append("Consumer customer: no late interest, no recovery indemnity")
+        lines.append(w.no_interest)
     return lines
+
+
+def _headline(w: DossierWords, entry: TimelineEntry) -> tuple[str, str | None]:
+    """The chronology line of an entry, and its stored title when the words name the kind."""
+    named = w.kinds.get(entry.kind)
+    return (entry.title, None) if named is None else (named, entry.title)
 
 
 def dossier_pdf(record: InvoiceRecord, *, made_on: date) -> bytes:
     """The evidence dossier of one invoice, made on ``made_on`` (the shop's date)."""
     shop, inv, cust = record.shop, record.invoice, record.customer
     tz, locale = shop.timezone, shop.locale
-    sheet = Sheet(f"Evidence dossier — invoice {inv.number}", shop.legal_name or shop.name)
-    sheet.text(f"{shop.legal_name or shop.name} — made on {long_date(made_on, locale)}")
-    sheet.section("Invoice")
-    sheet.row("Number", inv.number)
-    sheet.row("Issued on", long_date(record.issued_on, locale))
-    sheet.row("Due on", long_date(record.due_on, locale))
-    sheet.row("Total", _money(inv.total, locale))
-    sheet.row("Paid", _money(record.paid, locale))
-    sheet.row("Still due", _money(inv.amount_due, locale))
-    sheet.row("Status", inv.status.value)
+    w = words(locale)
+    sheet = Sheet(w.title.format(number=inv.number), shop.legal_name or shop.name)
+    sheet.text(w.made_on.format(shop=shop.legal_name or shop.name, day=long_date(made_on, locale)))
+    sheet.section(w.invoice)
+    sheet.row(w.number, inv.number)
+    sheet.row(w.issued_on, long_date(record.issued_on, locale))
+    sheet.row(w.due_on, long_date(record.due_on, locale))
+    sheet.row(w.total, _money(inv.total, locale))
+    sheet.row(w.paid, _money(record.paid, locale))
+    sheet.row(w.still_due, _money(inv.amount_due, locale))
+    sheet.row(w.status, w.statuses[inv.status])
     if inv.payment_url:
-        sheet.row("Payment link", inv.payment_url)
-    sheet.section("Creditor")
-    sheet.row("Name", shop.legal_name or shop.name)
+        sheet.row(w.payment_link, inv.payment_url)
+    sheet.section(w.creditor)
+    sheet.row(w.name, shop.legal_name or shop.name)
     if shop.legal_form:
-        sheet.row("Legal form", shop.legal_form)
+        sheet.row(w.legal_form, shop.legal_form)
     if shop.siren:
-        sheet.row("SIREN / RCS", f"{shop.siren} RCS {shop.rcs_city or ''}".strip())
+        sheet.row(w.siren, f"{shop.siren} RCS {shop.rcs_city or ''}".strip())
     if shop.registered_office:
-        sheet.row("Registered office", shop.registered_office)
-    sheet.section("Customer")
-    sheet.row("Name", cust.name or ("(erased)" if cust.erased_at else "—"))
+        sheet.row(w.registered_office, shop.registered_office)
+    sheet.section(w.customer)
+    sheet.row(w.name, cust.name or (w.erased if cust.erased_at else "—"))
     if cust.company:
-        sheet.row("Company", cust.company)
-    sheet.row("Email", cust.email or "—")
-    sheet.row("Postal address", cust.postal_address or "—")
-    sheet.row("Kind", "business (B2B)" if cust.is_b2b else "consumer")
-    sheet.section("Terms")
+        sheet.row(w.company, cust.company)
+    sheet.row(w.email, cust.email or "—")
+    sheet.row(w.postal_address, cust.postal_address or "—")
+    sheet.row(w.kind, w.business if cust.is_b2b else w.consumer)
+    sheet.section(w.terms)
     sheet.lines(terms_lines(record), indent=0)
-    sheet.section("Chronology")
+    sheet.section(w.chronology)
     for event in record.events:
-        sheet.text(f"{instant_label(event.at, tz)} — {event.title}", bold=True)
-        sheet.lines(detail_lines(event, locale))
-    sheet.section("Messages as sent")
+        headline, stored = _headline(w, event)
+        sheet.text(f"{w.when(event.at, tz)} — {headline}", bold=True)
+        sheet.lines(([stored] if stored else []) + detail_lines(event, locale))
+    sheet.section(w.messages)
     if not record.messages:
-        sheet.text("No message was sent for this invoice.")
+        sheet.text(w.no_message)
     for m in record.messages:
-        when = instant_label(m.sent_at, tz) if m.sent_at else "not sent"
+        when = w.when(m.sent_at, tz) if m.sent_at else w.not_sent
         sheet.text(f"{when} — {m.step} ({m.state})", bold=True)
         sheet.lines(
             [
-                f"to: {m.recipient or '—'}",
-                f"subject: {m.subject or '—'}",
-                f"provider id: {m.provider_message_id or '—'}",
+                f"{w.to}: {m.recipient or '—'}",
+                f"{w.subject}: {m.subject or '—'}",
+                f"{w.provider_id}: {m.provider_message_id or '—'}",
             ]
         )
         if m.body_text:
             sheet.lines(m.body_text.splitlines() or [""], indent=10)
         sheet.pdf.ln(2)
-    sheet.section("Letters and proof of dispatch")
+    sheet.section(w.letters)
     if not record.letters:
-        sheet.text("No letter was made for this invoice.")
+        sheet.text(w.no_letter)
     for letter in record.letters:
         posted = (
-            f"posted on {long_date(letter.posted_on, locale)}, tracking number "
-            f"{letter.tracking or '—'}"
+            w.posted.format(
+                day=long_date(letter.posted_on, locale), tracking=letter.tracking or "—"
+            )
             if letter.posted_on
-            else "no posting recorded"
+            else w.not_posted
         )
-        sheet.text(f"{letter.filename} — made {instant_label(letter.created_at, tz)}: {posted}")
+        made = w.when(letter.created_at, tz)
+        sheet.text(w.made.format(filename=letter.filename, at=made, posted=posted))
     return sheet.output()

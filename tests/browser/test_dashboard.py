@@ -16,7 +16,7 @@ from sqlalchemy import select
 from connector.actions.accounts import create_owner
 from connector.actions.timeline import TimelineKind, invoice_timeline
 from connector.demo import run_demo
-from connector.domain.dates import local_date
+from connector.domain.dates import local_date, long_date
 from connector.ledger import set_state
 from connector.platform import InvoiceStatus
 from connector.services import Services
@@ -150,17 +150,24 @@ def test_dashboard_chart_letter_task_and_dossier(
     target = tmp_path / download.suggested_filename
     download.save_as(target)
     text = pdf_text(target.read_bytes())
-    chronology = text[text.index("Chronology") : text.index("Messages as sent")]
+    # The demo shop is French: so is its dossier (each headline, then the entry as stored).
+    chronology = text[text.index("Chronologie") : text.index("Messages tels qu'envoyés")]
+    lines = chronology.splitlines()
     places = []
     for rem in sent:
         assert rem.sent_at is not None
-        stamp = rem.sent_at.astimezone(PARIS).strftime("%Y-%m-%d %H:%M")
+        at = rem.sent_at.astimezone(PARIS)
+        stamp = f"{long_date(at.date(), 'fr')} à {at.strftime('%H:%M')}"
         hit = next(
-            (ln for ln in chronology.splitlines() if ln.startswith(stamp) and rem.step_key in ln),
+            (
+                i
+                for i, ln in enumerate(lines[:-1])
+                if ln.startswith(stamp) and rem.step_key in lines[i + 1]
+            ),
             None,
         )
         assert hit is not None, (stamp, rem.step_key, chronology)
-        places.append(chronology.index(hit))
+        places.append(chronology.index(lines[hit]))
     paid = chronology.index("payment received (manual)")
     assert places == sorted(places) and places[-1] < paid
     assert "tracking number: 1A00123456789" in chronology

@@ -81,6 +81,9 @@ def _invoice(services: Services) -> Invoice:
 def test_the_dossier_tells_messages_letter_and_payment_in_order(
     services: Services, shop: Shop, client: FlaskClient
 ) -> None:
+    shop.locale = "en"  # an English shop's dossier (a French one: test_dossier_language)
+    with write_session(services.sessions) as s:
+        s.merge(shop)
     conn = _chase_to_formal_notice(services, shop)
     body = stripe_invoice_event("evt_paid_D1", "in_D1", created=int(time.time()))
     resp = client.post(f"/webhooks/stripe/{conn}", data=body, headers=stripe_headers(body))
@@ -118,7 +121,7 @@ def test_the_dossier_tells_messages_letter_and_payment_in_order(
             assert f"provider id: {rem.provider_message_id}" in chronology
     posted = chronology.index("letter posted on")
     paid = chronology.index("payment received (webhook)")
-    amount = " ".join(Money.of("108.00", "USD").format("fr_FR").split())
+    amount = " ".join(Money.of("108.00", "USD").format("en_US").split())
     assert f"amount: {amount}" in " ".join(chronology[paid:].split())
     webhook = chronology.index("stripe webhook invoice.paid: applied")
     assert positions == sorted(positions) and positions[-1] < posted < webhook < paid

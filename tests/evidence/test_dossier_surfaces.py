@@ -41,7 +41,7 @@ def test_the_owner_downloads_the_dossier_zip_and_pack(
     resp = client.get(f"/invoices/{ids['in_D1']}/dossier.pdf")
     assert resp.status_code == 200 and resp.mimetype == "application/pdf"
     assert 'filename="dossier-in_D1.pdf"' in resp.headers["Content-Disposition"]
-    assert "Evidence dossier" in pdf_text(resp.data)
+    assert "Dossier de preuves" in pdf_text(resp.data)  # the shop is French
 
     resp = client.get(f"/invoices/{ids['in_D1']}/dossier.zip")
     assert resp.status_code == 200 and resp.mimetype == "application/zip"
@@ -86,7 +86,7 @@ def test_cli_writes_the_dossier_the_zip_and_the_pack(
     out = tmp_path / "d.pdf"
     code, stdout, _ = run("invoices", "dossier", "in_D1", "--out", str(out), "--json")
     assert code == 0 and json.loads(stdout)["file"] == str(out)
-    assert "Evidence dossier" in pdf_text(out.read_bytes())
+    assert "Dossier de preuves" in pdf_text(out.read_bytes())
 
     out = tmp_path / "d.zip"
     assert run("invoices", "dossier", "in_D1", "--zip", "--out", str(out))[0] == 0

@@ -5,6 +5,7 @@ timeline; another shop's customer is not found."""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import date
 
 from flask import Flask
@@ -120,3 +121,35 @@ def test_no_open_invoice_means_nothing_sent_and_another_shops_customer_is_404(
     stranger = signed_in(app, services, other, "b@lenoir.example")
     for url in (f"/customers/{customer_id}/statement", f"/customers/{customer_id}/statement.pdf"):
         assert stranger.get(url).status_code == 404
+
+
+def test_two_requests_at_once_send_one_statement(
+    app: Flask, services: Services, shop: Shop
+) -> None:
+    """Two clicks (two requests racing) send one statement per customer per day: the second
+    is told so, and nothing else is written."""
+    customer_id = _seed(services, shop)
+    url = f"/customers/{customer_id}/statement"
+    clients = [signed_in(app, services, shop.id, f"owner{i}@dupont.example") for i in range(2)]
+    tokens = [csrf_token(c.get(url).get_data(as_text=True)) for c in clients]
+    start = threading.Barrier(2)
+    codes: list[int] = []
+    pages: list[str] = []
+
+    def click(i: int) -> None:
+        start.wait()
+        resp = clients[i].post(url, data={"csrf_token": tokens[i]})
+        codes.append(resp.status_code)
+        pages.append(resp.get_data(as_text=True))
+
+    threads = [threading.Thread(target=click, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(codes) == [302, 400]
+    assert any("already sent to this customer today" in p for p in pages)
+    assert len(outbox_messages(services)) == 1
+    with services.sessions() as s:
+        rows = s.scalars(select(Message).where(Message.kind == MessageKind.STATEMENT)).all()
+        assert len(rows) == 1 and rows[0].state is MessageState.SENT

@@ -13,7 +13,16 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from connector.store.base import Base, TimestampMixin, str_enum
@@ -139,6 +148,15 @@ class Message(TimestampMixin, Base):
         # messages leave invoice_id NULL (NULLs never collide).
         UniqueConstraint("invoice_id", "kind"),
         Index("ix_message_state_lease", "state", "lease_until"),
+        # One statement of account per customer and local day: two clicks send one.
+        Index(
+            "uq_message_statement_customer_day",
+            "customer_id",
+            "local_day",
+            unique=True,
+            sqlite_where=text("kind = 'statement'"),
+            postgresql_where=text("kind = 'statement'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -182,10 +200,20 @@ class ReminderState(StrEnum):
         return self is ReminderState.CLAIMED
 
 
+class ReminderRetry(StrEnum):
+    """A bounced email step the owner fixed the address for: sent again once, never twice."""
+
+    ALLOWED = "allowed"  # the owner fixed the address: the engine may claim one retry
+    USED = "used"  # the retry row (attempt 1) was claimed
+    DROPPED = "dropped"  # a later step went out first: retrying the older one would mislead
+
+
 class Reminder(TimestampMixin, Base):
     __tablename__ = "reminder"
     __table_args__ = (
-        UniqueConstraint("invoice_id", "step_id"),
+        # One row per invoice, step and attempt; attempt 1 is the single retry after a bounce.
+        UniqueConstraint("invoice_id", "step_id", "attempt"),
+        CheckConstraint("attempt IN (0, 1)", name="attempt_once"),
         Index("ix_reminder_message", "message_id"),
     )
 
@@ -211,6 +239,10 @@ class Reminder(TimestampMixin, Base):
     # The deadline the message printed (shop-local), set with the evidence it goes out with:
     # the next step of the invoice waits for the day after it.
     deadline_on: Mapped[date | None]
+    # 0: the step's send; 1: its one retry after the owner fixed a bounced address (the first
+    # attempt's row and message are kept untouched, as evidence).
+    attempt: Mapped[int] = mapped_column(default=0, server_default="0")
+    retry: Mapped[ReminderRetry | None] = mapped_column(str_enum(ReminderRetry))
 
     message: Mapped[Message | None] = relationship(back_populates="reminders")
 
