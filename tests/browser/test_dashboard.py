@@ -51,7 +51,7 @@ def test_dashboard_chart_letter_task_and_dossier(
     page: Any, live_server: Any, services: Services, tmp_path: Path
 ) -> None:
     now = datetime.now(UTC)
-    report = run_demo(services, now - timedelta(days=20))  # its ten business days are past
+    report = run_demo(services, create_app(services=services), now - timedelta(days=20))  # past
     create_owner(
         services.sessions, email=OWNER, password=PASSWORD, now=now, shop_ids=(report.shop_id,)
     )
