@@ -23,13 +23,14 @@ from flask import (
     session,
     url_for,
 )
-from flask_login import login_user
+from flask_login import current_user, login_user
 from itsdangerous import BadData, URLSafeTimedSerializer
 from werkzeug.wrappers import Response
 
 from connector.actions.shopify_install import (
     Installed,
     InstallError,
+    admin_shop,
     begin_install,
     complete_install,
     embedded_session,
@@ -97,11 +98,11 @@ def session_token() -> tuple[str, int] | None:
     """A page or fetch from inside the Shopify admin: the session token names the shop; a bad
     one is refused (401) before any view runs, and nothing is stored."""
     token = _session_token()
-    if token is None:
-        return None
     svc = services_of(current_app)
     if not (svc.settings.shopify_api_key and svc.settings.shopify_api_secret):
         return None  # no Shopify app here: the parameter means nothing
+    if token is None:
+        return _bounce()
     try:
         installed = embedded_session(
             svc, token, datetime.now(UTC), shop_named=request.values.get("shop")
@@ -114,6 +115,29 @@ def session_token() -> tuple[str, int] | None:
     allow_framing_by(installed.account)
     _restore_notices()
     return None
+
+
+def _bounce() -> tuple[str, int] | None:
+    """A page of ours loaded inside the admin without a token (a link followed before
+    embedded.js ran, a reload): the iframe has no cookie, so instead of our sign-in page, a
+    blank page that asks App Bridge for a token and loads the same URL with it."""
+    if request.method != "GET" or not request.args.get("host") or current_user.is_authenticated:
+        return None
+    if request.path.startswith("/shopify/"):
+        return None  # the install door decides itself
+    shop = admin_shop(request.args.get("shop"))
+    if shop is None:
+        return None
+    allow_framing_by(shop)
+    return (
+        render_template(
+            "shopify/bounce.html",
+            shopify_api_key=services_of(current_app).settings.shopify_api_key,
+            shopify_shop=shop,
+            shopify_host=request.args["host"],
+        ),
+        200,
+    )
 
 
 @bp.after_app_request

@@ -169,15 +169,22 @@ def test_clicks_and_forms_inside_the_admin_work_without_cookies(page: Any, serve
     app.locator("text=Task closed.").wait_for()
     screenshot(page, "embedded-4-task-closed")
 
+    # A page of ours loaded without a token (a reload, a link followed before embedded.js ran):
+    # App Bridge is asked for one, and the page comes, never our sign-in.
+    frame = next(f for f in page.frames if f.url.startswith(served.base))
+    frame.goto(f"{served.base}/invoices?{urlencode({'shop': SHOP, 'host': HOST})}")
+    app.locator("h1", has_text="Invoices").wait_for()
+    assert "id_token=" in frame.url
+    screenshot(page, "embedded-5-reloaded-without-token")
+
     with served.services.sessions() as s:
         assert s.scalars(select(Invoice)).one().status is InvoiceStatus.PAID
         assert s.scalars(select(Task)).one().state is TaskState.DONE
-    frame = next(f for f in page.frames if f.url.startswith(served.base))
     assert "/signin" not in frame.url
     content = frame.content()
     assert "Sign in" not in content and "Sign out" not in content
     posts = [path for method, path, _ in served.requests if method == "POST"]
     assert [p.rsplit("/", 1)[-1] for p in posts] == ["pay", "close"], posts
-    assert len(handed) >= 4  # two links and two forms, each with a fresh token
+    assert len(handed) >= 5  # two links, two forms and a reload, each with a fresh token
     assert [c for _, _, c in served.requests if c] == []  # never a cookie: the token alone
     assert page.csp_violations == []

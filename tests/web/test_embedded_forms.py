@@ -262,3 +262,22 @@ def _unpaid(services: Services, invoice_id: int) -> None:
     with services.sessions() as s:
         inv = s.get(Invoice, invoice_id)
         assert inv is not None and inv.status is not InvoiceStatus.PAID
+
+
+def test_a_page_loaded_in_the_admin_without_a_token_asks_app_bridge_for_one(
+    embedded_app: Flask,
+) -> None:
+    """Not our sign-in page (the iframe has no cookie): a blank page, framed by that admin only,
+    whose embedded.js reloads the same URL with a fresh token."""
+    resp = _cookieless(embedded_app).get(f"/tasks?{urlencode({'shop': SHOP, 'host': HOST})}")
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 200, page
+    assert "Sign in" not in page and "Call" not in page  # nothing of the shop's
+    assert '<meta name="relance-bounce" content="reload">' in page and "embedded.js" in page
+    assert f"frame-ancestors https://{SHOP} " in resp.headers["Content-Security-Policy"]
+    # Not a shop's host: the usual sign-in, never framed.
+    other = _cookieless(embedded_app).get(
+        f"/tasks?{urlencode({'shop': 'x.example', 'host': HOST})}"
+    )
+    assert other.status_code == 302 and "/signin" in other.location
+    assert "frame-ancestors 'none'" in other.headers["Content-Security-Policy"]

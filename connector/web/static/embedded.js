@@ -16,6 +16,17 @@
   var shop = here.get("shop") || meta("relance-shop");
   var host = here.get("host") || meta("relance-host");
 
+  // A page loaded without a token (see shopify_app._bounce): the same URL again, with one.
+  if (meta("relance-bounce") === "reload") {
+    bridge.idToken().then(function (token) {
+      var again = new URL(window.location.href);
+      again.searchParams.set("id_token", token);
+      if (shop) { again.searchParams.set("shop", shop); }
+      window.location.replace(again.toString());
+    });
+    return;
+  }
+
   function sameOrigin(url) {
     try {
       return new URL(url, window.location.href).origin === window.location.origin;
@@ -72,13 +83,7 @@
     event.stopImmediatePropagation();
     var submitter = event.submitter || null;
     bridge.idToken().then(function (token) {
-      if (postForm(form)) {
-        stamp(form, token);
-      } else {
-        setField(form, "id_token", token);
-        setField(form, "shop", shop);
-        setField(form, "host", host);
-      }
+      stamp(form, token);
       passing = form;
       if (submitter && submitter.form === form) {
         form.requestSubmit(submitter);
