@@ -281,3 +281,35 @@ def test_a_page_loaded_in_the_admin_without_a_token_asks_app_bridge_for_one(
     )
     assert other.status_code == 302 and "/signin" in other.location
     assert "frame-ancestors 'none'" in other.headers["Content-Security-Policy"]
+
+
+def test_the_scripts_fetches_with_a_bearer_token_and_no_cookie(
+    embedded_app: Flask, shopify_services: Services, shop: Shop, invoice_id: int
+) -> None:
+    """The sequence preview (a fetch POST from sequences.js, a Bearer token from App Bridge or
+    embedded.js) works without cookie or CSRF token; its HTML frame may sit inside the admin."""
+    with shopify_services.sessions() as s:
+        step_id = s.scalars(
+            select(Step.id)
+            .join(Sequence, Sequence.id == Step.sequence_id)
+            .where(Sequence.shop_id == shop.id, Sequence.is_default)
+            .order_by(Step.position)
+        ).first()
+    client = _cookieless(embedded_app)
+    bearer = {"Authorization": f"Bearer {_token()}"}
+    form = {"invoice_id": str(invoice_id), "subject": "Votre facture", "body": "Bonjour"}
+    data = client.post(f"/sequences/steps/{step_id}/preview", data=form, headers=bearer)
+    assert data.status_code == 200 and data.get_json().get("subject") == "Votre facture", (
+        data.get_json()
+    )
+    html = client.post(
+        f"/sequences/steps/{step_id}/preview", data={**form, "format": "html"}, headers=bearer
+    )
+    assert html.status_code == 200
+    assert (
+        f"frame-ancestors 'self' https://{SHOP} https://admin.shopify.com;"
+        in (html.headers["Content-Security-Policy"])
+    )
+    assert "X-Frame-Options" not in html.headers
+    without = client.post(f"/sequences/steps/{step_id}/preview", data=form)
+    assert without.status_code == 400  # no token, no cookie: CSRF still refuses
