@@ -173,6 +173,17 @@ def embedded_session(
     return _install(svc, installer, app, shop, credentials, now, adapters)
 
 
+def admin_shop(value: object) -> str | None:
+    """The shop an embedded load names (its ``shop`` parameter) if it is a Shopify shop's host,
+    else None. Unverified: only for a page that shows nothing but asks App Bridge for a token."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return _installer(None).account_of(value)
+    except (InstallRefused, InstallError):
+        return None
+
+
 # -- the install itself ------------------------------------------------------------------------
 
 

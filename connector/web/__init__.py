@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 
-from flask import Flask, Request
+from flask import Flask, Request, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -50,13 +51,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
+        # CSRF is checked by _csrf below, once the session token has been looked at.
+        WTF_CSRF_CHECK_DEFAULT=False,
     )
     app.session_interface = _NoSessionOnWebhooks()
     init_services(app, services or Services.build(settings))
     app.jinja_env.filters.update(DATE_FILTERS)
     csrf = CSRFProtect(app)
-    csrf.exempt(webhook_routes.bp)  # signed, so never behind CSRF
-    csrf.exempt(platform_callbacks.bp)  # a platform's server calls: its one-time token is the proof
     app.after_request(add_security_headers)
     for blueprint in (
         health.bp,
@@ -76,11 +77,36 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         webhook_routes.bp,
     ):
         app.register_blueprint(blueprint)
+    app.before_request(_csrf_guard(csrf))  # after shopify_app's session-token hook
     limiter = Limiter(
         key_func=get_remote_address, app=app, storage_uri=settings.ratelimit_storage_uri
     )
     auth.init_auth(app, limiter)
     return app
+
+
+#: Blueprints never behind CSRF: webhooks are signed; a platform's server calls the callbacks,
+#: its one-time token the proof.
+CSRF_EXEMPT = frozenset((webhook_routes.bp.name, platform_callbacks.bp.name))
+
+
+def _csrf_guard(csrf: CSRFProtect) -> Callable[[], None]:
+    """Every form POST carries the session's CSRF token — except a request signed in by a
+    Shopify session token (HS256 with the app secret, for this app, one minute long: a site
+    elsewhere cannot mint one, so it proves the request comes from the admin's page), whose
+    iframe has no cookie to keep a CSRF token in."""
+
+    def check() -> None:
+        if request.method not in CSRF_METHODS or request.endpoint is None:
+            return
+        if request.blueprint in CSRF_EXEMPT or shopify_app.session_token_authenticated():
+            return
+        csrf.protect()
+
+    return check
+
+
+CSRF_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 
 
 def session_secret(settings: Settings) -> str:

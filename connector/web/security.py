@@ -50,6 +50,13 @@ def embedded_policy(shop: str) -> str:
     )
 
 
+def own_frame_ancestors() -> str:
+    """``frame-ancestors`` of a page shown in a frame of our own pages (the email preview):
+    inside the Shopify admin every ancestor is checked, so that shop's admin is named too."""
+    shop = g.get(_FRAMED_BY)
+    return "'self'" if shop is None else f"'self' https://{shop} {SHOPIFY_ADMIN}"
+
+
 def allow_framing_by(shop: str) -> None:
     """This request's response may be framed by that shop's admin (and no one else)."""
     setattr(g, _FRAMED_BY, shop)

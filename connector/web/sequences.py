@@ -29,19 +29,17 @@ from connector.dunning.drafts import DraftError
 from connector.extension import services_of
 from connector.services import Services
 from connector.web.current import current_shop
+from connector.web.security import own_frame_ancestors
 
 bp = Blueprint("sequences", __name__, url_prefix="/sequences")
 T = TypeVar("T")
 
 #: The preview of an email's HTML is a mail client's page (inline styles, no script at all):
 #: shown in a sandboxed frame of our own pages only.
-PREVIEW_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-        "frame-ancestors 'self'; form-action 'none'; base-uri 'none'; sandbox"
-    ),
-    "X-Frame-Options": "SAMEORIGIN",
-}
+PREVIEW_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    "frame-ancestors {ancestors}; form-action 'none'; base-uri 'none'; sandbox"
+)
 LANGUAGES = ("fr", "en")
 
 
@@ -393,5 +391,8 @@ def preview_draft(step_id: int) -> Response:
 
 def _frame(html: str) -> Response:
     response = make_response(html)
-    response.headers.update(PREVIEW_HEADERS)
+    ancestors = own_frame_ancestors()
+    response.headers["Content-Security-Policy"] = PREVIEW_POLICY.format(ancestors=ancestors)
+    if ancestors == "'self'":
+        response.headers["X-Frame-Options"] = "SAMEORIGIN"  # inside the admin it cannot say so
     return response

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import (
     Blueprint,
@@ -23,12 +23,14 @@ from flask import (
     session,
     url_for,
 )
-from flask_login import login_user
+from flask_login import current_user, login_user
+from itsdangerous import BadData, URLSafeTimedSerializer
 from werkzeug.wrappers import Response
 
 from connector.actions.shopify_install import (
     Installed,
     InstallError,
+    admin_shop,
     begin_install,
     complete_install,
     embedded_session,
@@ -96,29 +98,109 @@ def session_token() -> tuple[str, int] | None:
     """A page or fetch from inside the Shopify admin: the session token names the shop; a bad
     one is refused (401) before any view runs, and nothing is stored."""
     token = _session_token()
-    if token is None:
-        return None
     svc = services_of(current_app)
     if not (svc.settings.shopify_api_key and svc.settings.shopify_api_secret):
         return None  # no Shopify app here: the parameter means nothing
+    if token is None:
+        return _bounce()
     try:
         installed = embedded_session(
-            svc, token, datetime.now(UTC), shop_named=request.args.get("shop")
+            svc, token, datetime.now(UTC), shop_named=request.values.get("shop")
         )
     except InstallError as exc:
         return _refused(exc)
     _sign_in(installed, fresh=False)
     g.shopify_embedded = installed.account
+    g.shopify_token = token
     allow_framing_by(installed.account)
+    _restore_notices()
     return None
+
+
+def _bounce() -> tuple[str, int] | None:
+    """A page of ours loaded inside the admin without a token (a link followed before
+    embedded.js ran, a reload): the iframe has no cookie, so instead of our sign-in page, a
+    blank page that asks App Bridge for a token and loads the same URL with it."""
+    if request.method != "GET" or not request.args.get("host") or current_user.is_authenticated:
+        return None
+    if request.path.startswith("/shopify/"):
+        return None  # the install door decides itself
+    shop = admin_shop(request.args.get("shop"))
+    if shop is None:
+        return None
+    allow_framing_by(shop)
+    return (
+        render_template(
+            "shopify/bounce.html",
+            shopify_api_key=services_of(current_app).settings.shopify_api_key,
+            shopify_shop=shop,
+            shopify_host=request.args["host"],
+        ),
+        200,
+    )
+
+
+@bp.after_app_request
+def keep_embedded(response: Response) -> Response:
+    """Inside the admin the iframe's cookies are third-party (blocked): a redirect after a POST
+    carries what the next page needs in its URL instead — the shop, host and the (short-lived,
+    just verified) session token, and the flash messages, signed so no one can forge one."""
+    shop = g.get("shopify_embedded")
+    location = response.headers.get("Location")
+    if shop is None or location is None or not 300 <= response.status_code < 400:
+        return response
+    parts = urlsplit(location)
+    if parts.netloc and parts.netloc != request.host:
+        return response  # somewhere else (Shopify's authorize page): not ours to decorate
+    query = [
+        (k, v) for k, v in parse_qsl(parts.query) if k not in ("shop", "host", "id_token", NOTICE)
+    ]
+    query += [("shop", shop), ("id_token", g.shopify_token)]
+    host = request.values.get("host")
+    if host:
+        query.append(("host", host))
+    flashes = session.pop("_flashes", None)
+    if flashes:
+        query.append((NOTICE, _notices().dumps(flashes)))
+    response.headers["Location"] = urlunsplit(parts._replace(query=urlencode(query)))
+    return response
 
 
 @bp.app_context_processor
 def app_bridge() -> dict[str, Any]:
-    """Templates add App Bridge (and its api-key meta) on embedded responses only."""
-    if g.get("shopify_embedded") is None:
+    """Templates add App Bridge (and its api-key meta, the shop and host embedded.js keeps on
+    every link and form) on embedded responses only."""
+    shop = g.get("shopify_embedded")
+    if shop is None:
         return {"shopify_api_key": None}
-    return {"shopify_api_key": services_of(current_app).settings.shopify_api_key}
+    return {
+        "shopify_api_key": services_of(current_app).settings.shopify_api_key,
+        "shopify_shop": shop,
+        "shopify_host": request.values.get("host", ""),
+    }
+
+
+#: The query parameter carrying an embedded redirect's flash messages (signed).
+NOTICE = "notice"
+#: How long a carried message is shown again: a redirect is followed at once.
+NOTICE_MAX_AGE = 120
+
+
+def _notices() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key or "", salt="relance embedded notice")
+
+
+def _restore_notices() -> None:
+    """The messages a redirect carried (see keep_embedded), back where the page shows them."""
+    carried = request.args.get(NOTICE)
+    if not carried:
+        return
+    try:
+        flashes = _notices().loads(carried, max_age=NOTICE_MAX_AGE)
+    except BadData:
+        return  # forged, or stale: shown nowhere
+    if isinstance(flashes, list):
+        session["_flashes"] = [tuple(item) for item in flashes if len(item) == 2]
 
 
 def _session_token() -> str | None:
@@ -127,7 +209,14 @@ def _session_token() -> str | None:
     bearer = request.headers.get("Authorization", "")
     if bearer.startswith("Bearer "):
         return bearer.removeprefix("Bearer ").strip() or None
+    if request.method == "POST" and request.form.get("id_token"):
+        return request.form["id_token"]  # a form inside the admin (static/embedded.js)
     return request.args.get("id_token") or None
+
+
+def session_token_authenticated() -> bool:
+    """This request was signed in by a verified session token (not by the cookie)."""
+    return g.get("shopify_embedded") is not None
 
 
 def _sign_in(installed: Installed, *, fresh: bool) -> None:
