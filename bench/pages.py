@@ -21,7 +21,15 @@ from sqlalchemy import event, select, text, update
 
 from bench import pages_dashboard
 from bench.common import Figure, bench_now, postgres_database, report, scratch_services, seed
-from connector.actions.invoice_list import Aging, ListQuery, Sort, invoice_page, list_invoices
+from connector.actions.invoice_list import (
+    Aging,
+    Cursor,
+    Direction,
+    ListQuery,
+    Sort,
+    invoice_page,
+    list_invoices,
+)
 from connector.services import Services
 from connector.store.models import Customer, Invoice
 
@@ -78,12 +86,23 @@ def run(svc: Services, label: str, total: int) -> list[Figure]:
         c.execute(text("ANALYZE"))
     with svc.sessions() as s:
         ids = list(s.scalars(select(Invoice.id).order_by(Invoice.id)))
+    with svc.sessions() as s:  # where page 1,000 of 50 starts: after the 49,950th row
+        due_at, row_id = s.execute(
+            select(Invoice.due_at, Invoice.id)
+            .where(Invoice.shop_id == shop_id)
+            .order_by(Invoice.due_at, Invoice.id)
+            .offset(min(49_950, total - 50) - 1)
+            .limit(1)
+        ).one()
+    deep = Cursor(Direction.AFTER, Sort.DUE, due_at, row_id)
     cases: dict[str, ListQuery] = {
         "default page (50, by due date)": ListQuery(),
         "aging 31–60 days": ListQuery(aging=Aging.D31_60),
         "text search 'F-00042'": ListQuery(search="F-00042"),
+        "text search 'customer 4242'": ListQuery(search="customer 4242"),
+        "text search 'c4242@'": ListQuery(search="c4242@"),
         "sorted by amount, descending": ListQuery(sort=Sort.AMOUNT, descending=True),
-        "page 1,000 of 50": ListQuery(page=1000),
+        "page 1,000 of 50 (keyset)": ListQuery(cursor=deep),
         "200 a page": ListQuery(per_page=200),
     }
     figures: list[Figure] = []

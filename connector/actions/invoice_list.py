@@ -1,16 +1,37 @@
 """The owner's invoice list and invoice page, read for one shop. The list is one query for the
-page (invoice + customer + connection, joined) and one count, whatever the page size; filters
-and sort columns ride on the shop's indexes (``ix_invoice_shop_due``, ``ix_invoice_shop_status``,
-``ix_invoice_shop_number``)."""
+page (invoice + customer + connection, joined) and one bounded count, whatever the page size or
+depth. Pages are keyset pages: a cursor holds the sort key and id of the row a page starts
+after (or ends before), so page 1,000 is a range scan on the sort order's (shop, key, id) index
+(``ix_invoice_shop_due``, ``_status``, ``_number``, ``_amount``), never an OFFSET.
+
+Text search matches, case-insensitively, the start of the invoice number, of the customer's
+name, of their company or of their email (``dup`` finds "Dupont SARL" and "dupont@x.fr", not
+"Jean Dupont"), each on a (shop, lower(column)) index."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    UnaryExpression,
+    and_,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+    union,
+)
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from connector.actions.errors import ActionError
 from connector.actions.invoice_base import the_shop
@@ -38,6 +59,9 @@ from connector.store.models import (
 PER_PAGE = 50
 MAX_PER_PAGE = 200
 SEARCH_MAX = 100
+# Beyond this many matches the list says "more than COUNT_BOUND": counting every row of a
+# 100,000-invoice shop on each page would cost more than the page.
+COUNT_BOUND = 10_000
 
 
 class StatusFilter(StrEnum):
@@ -127,13 +151,82 @@ class Sort(StrEnum):
     STATUS = "status"
 
 
-_SORT_COLUMNS = {
+_SORT_COLUMNS: dict[Sort, Any] = {
     Sort.DUE: Invoice.due_at,
     Sort.NUMBER: Invoice.number,
     Sort.AMOUNT: Invoice.amount_due_minor,
-    Sort.CUSTOMER: Customer.name,
+    Sort.CUSTOMER: func.coalesce(Customer.name, ""),  # no name sorts first, not nowhere
     Sort.STATUS: Invoice.status,
 }
+
+# A cursor's sort value, to JSON and back (bad input: ValueError/TypeError → "cursor: …").
+_ENCODE: dict[Sort, Callable[[Any], str | int]] = {
+    Sort.DUE: lambda v: v.isoformat(),
+    Sort.NUMBER: str,
+    Sort.AMOUNT: int,
+    Sort.CUSTOMER: str,
+    Sort.STATUS: lambda v: InvoiceStatus(v).value,
+}
+_DECODE: dict[Sort, Callable[[Any], Any]] = {
+    Sort.DUE: lambda v: _aware(datetime.fromisoformat(v)),
+    Sort.NUMBER: lambda v: _text(v),
+    Sort.AMOUNT: lambda v: _whole(v),
+    Sort.CUSTOMER: lambda v: _text(v),
+    Sort.STATUS: InvoiceStatus,
+}
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("naive")
+    return value
+
+
+def _whole(value: object) -> int:
+    if type(value) is not int:
+        raise TypeError("not a whole number")
+    return value
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError("not text")
+    return value
+
+
+class Direction(StrEnum):
+    AFTER = "after"  # the page that follows the cursor row ("next")
+    BEFORE = "before"  # the page that precedes it ("previous")
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where a page starts: after (or before) the row with this sort value and id, in the
+    list's order. Opaque in the URL (base64 of JSON), checked on the way back in."""
+
+    direction: Direction
+    sort: Sort
+    value: Any
+    id: int
+
+    def token(self) -> str:
+        raw = json.dumps([self.sort.value, _ENCODE[self.sort](self.value), self.id])
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def parse(cls, direction: Direction, token: str, sort: Sort) -> Cursor:
+        """The cursor in ``token`` for a list sorted by ``sort`` (ActionError otherwise, e.g.
+        a link kept from a list sorted another way)."""
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            kind, value, row_id = json.loads(raw)
+            if Sort(kind) is not sort or type(row_id) is not int:
+                raise ValueError(kind)
+            return cls(direction, sort, _DECODE[sort](value), row_id)
+        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+            raise ActionError(
+                f"{direction.value}: not a position in this list (open its first page again)"
+            ) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,12 +239,12 @@ class ListQuery:
     search: str = ""
     sort: Sort = Sort.DUE
     descending: bool = False
-    page: int = 1
+    cursor: Cursor | None = None  # None: the first page
     per_page: int = PER_PAGE
 
     def checked(self) -> ListQuery:
-        if self.page < 1:
-            raise ActionError("page: must be 1 or more")
+        if self.cursor is not None and self.cursor.sort is not self.sort:
+            raise ActionError(f"{self.cursor.direction.value}: not a position in this list")
         if not 1 <= self.per_page <= MAX_PER_PAGE:
             raise ActionError(f"per_page: between 1 and {MAX_PER_PAGE}")
         if len(self.search) > SEARCH_MAX:
@@ -190,17 +283,20 @@ class InvoiceList:
     locale: str
     query: ListQuery
     rows: list[InvoiceRow]
-    total: int
+    total: int  # capped at COUNT_BOUND + 1: see ``more_than``
+    next: Cursor | None = None  # None: this is the last page
+    previous: Cursor | None = None  # None: this is the first page
     connections: list[Choice] = field(default_factory=list)
     sequences: list[Choice] = field(default_factory=list)
 
     @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.query.per_page))
+    def more_than(self) -> int | None:
+        """COUNT_BOUND when there are more matches than were counted, else None."""
+        return COUNT_BOUND if self.total > COUNT_BOUND else None
 
 
 def _filtered(
-    shop: Shop, q: ListQuery, today: date, default_sequence: int | None
+    shop: Shop, q: ListQuery, today: date, default_sequence: int | None, dialect: str
 ) -> Select[tuple[int]]:
     """The shop's invoices matching the filters (ids; callers add columns, order, limits)."""
     stmt: Select[tuple[int]] = select(Invoice.id).where(Invoice.shop_id == shop.id)
@@ -219,27 +315,89 @@ def _filtered(
     if q.customer_id is not None:
         stmt = stmt.where(Invoice.customer_id == q.customer_id)
     if q.search.strip():
-        like = "%" + _escape(q.search.strip()) + "%"
-        stmt = stmt.join(Customer, Customer.id == Invoice.customer_id).where(
-            or_(
-                Invoice.number.ilike(like, escape="\\"),
-                Customer.name.ilike(like, escape="\\"),
-                Customer.email.ilike(like, escape="\\"),
-                Customer.company.ilike(like, escape="\\"),
-            )
-        )
+        stmt = stmt.where(search_where(shop.id, q.search.strip(), dialect))
     return stmt
+
+
+_Text = InstrumentedAttribute[str] | InstrumentedAttribute[str | None]
+
+
+def _prefix_range(column: _Text, text: str) -> ColumnElement[bool]:
+    """SQLite: lower(column) in [text, text + U+10FFFF), a range on the BINARY expression
+    index (SQLite's LIKE optimisation only applies to plain columns); the pattern is lowered by
+    SQLite itself, as the index is."""
+    return and_(
+        func.lower(column) >= func.lower(literal(text)),
+        func.lower(column) < func.lower(literal(text + "\U0010ffff")),
+    )
+
+
+def _prefix_like(column: _Text, text: str) -> ColumnElement[bool]:
+    """PostgreSQL: lower(column) LIKE 'text%' on the text_pattern_ops expression index."""
+    pattern = _escape(text.lower()) + "%"
+    return func.lower(column).like(pattern, escape="\\")
+
+
+_PREFIX: dict[str, Callable[[_Text, str], ColumnElement[bool]]] = {
+    "sqlite": _prefix_range,
+    "postgresql": _prefix_like,
+}
+
+
+def search_where(shop_id: int, text: str, dialect: str) -> ColumnElement[bool]:
+    """Invoices whose number, or whose customer's name, company or email, starts with
+    ``text`` (case-insensitive): a UNION of index ranges (an OR across the two tables would
+    make PostgreSQL filter every invoice of the shop), so a search over 100,000 invoices reads
+    what matches."""
+    prefix = _PREFIX[dialect]
+    by_number = select(Invoice.id).where(Invoice.shop_id == shop_id, prefix(Invoice.number, text))
+    by_customer = (
+        select(Invoice.id)
+        .join(Customer, Customer.id == Invoice.customer_id)
+        .where(
+            Customer.shop_id == shop_id,
+            Invoice.shop_id == shop_id,
+            or_(
+                prefix(Customer.name, text),
+                prefix(Customer.company, text),
+                prefix(Customer.email, text),
+            ),
+        )
+    )
+    return Invoice.id.in_(union(by_number, by_customer))
 
 
 def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _keyset(
+    query: ListQuery,
+) -> tuple[list[UnaryExpression[Any]], ColumnElement[bool] | None, bool]:
+    """(ORDER BY, the cursor's WHERE, whether the rows come back reversed): a "previous" page
+    is read backwards from its cursor, then turned round."""
+    column = _SORT_COLUMNS[query.sort]
+    cursor = query.cursor
+    backwards = cursor is not None and cursor.direction is Direction.BEFORE
+    descending = query.descending != backwards
+    order = [column.desc(), Invoice.id.desc()] if descending else [column.asc(), Invoice.id.asc()]
+    if cursor is None:
+        return order, None, backwards
+    key = tuple_(column, Invoice.id)
+    mark = tuple_(literal(cursor.value, column.type), literal(cursor.id, Invoice.id.type))
+    return order, (key < mark if descending else key > mark), backwards
+
+
+def _cursor(query: ListQuery, direction: Direction, row: Any) -> Cursor:
+    return Cursor(direction, query.sort, row.sort_key, row.id)
+
+
 def list_invoices(
     sessions: sessionmaker[Session], shop_id: int, query: ListQuery, now: datetime
 ) -> InvoiceList:
-    """One page of the shop's invoices: one query for the rows, one for the count, one each
-    for the filter choices (connections, sequences) — never one per row."""
+    """One page of the shop's invoices: one query for the rows (one more than a page, to know
+    whether another follows), one count bounded at COUNT_BOUND + 1, one each for the filter
+    choices (connections, sequences) — never one per row, nor more for a deeper page."""
     query = query.checked()
     with sessions() as s:
         shop = the_shop(s, shop_id)
@@ -250,20 +408,13 @@ def list_invoices(
             .order_by(Sequence.name)
         ).all()
         default = next((sid for sid, _, is_default in sequences if is_default), None)
-        base = _filtered(shop, query, today, default)
-        total = s.scalar(select(func.count()).select_from(base.subquery())) or 0
-        column = _SORT_COLUMNS[query.sort]
-        order = (
-            (column.desc(), Invoice.id.desc())
-            if query.descending
-            else (column.asc(), Invoice.id.asc())
-        )
-        page = (
-            base
-            if query.search.strip()
-            else base.join(Customer, Customer.id == Invoice.customer_id)
-        )
-        rows = s.execute(
+        base = _filtered(shop, query, today, default, s.get_bind().dialect.name)
+        total = s.scalar(select(func.count()).select_from(base.limit(COUNT_BOUND + 1).subquery()))
+        order, after, backwards = _keyset(query)
+        page = base.join(Customer, Customer.id == Invoice.customer_id)
+        if after is not None:
+            page = page.where(after)
+        found = s.execute(
             page.with_only_columns(
                 Invoice.id,
                 Invoice.number,
@@ -279,12 +430,20 @@ def list_invoices(
                 Invoice.pause_reason,
                 Invoice.plan_due_at,
                 Connection.platform,
+                _SORT_COLUMNS[query.sort].label("sort_key"),
             )
             .join(Connection, Connection.id == Invoice.connection_id)
             .order_by(*order)
-            .limit(query.per_page)
-            .offset((query.page - 1) * query.per_page)
+            .limit(query.per_page + 1)
         ).all()
+        more = len(found) > query.per_page
+        rows = list(found[: query.per_page])
+        if backwards:
+            rows.reverse()
+        # Reading forwards: a next page if a row was left over, a previous one if we came from
+        # a cursor. Backwards: the reverse.
+        has_next = (query.cursor is not None) if backwards else more
+        has_previous = more if backwards else query.cursor is not None
         connections = s.execute(
             select(Connection.id, Connection.platform, Connection.external_account)
             .where(Connection.shop_id == shop.id)
@@ -295,7 +454,9 @@ def list_invoices(
             timezone=shop.timezone,
             locale=shop.locale,
             query=query,
-            total=total,
+            total=total or 0,
+            next=_cursor(query, Direction.AFTER, rows[-1]) if rows and has_next else None,
+            previous=_cursor(query, Direction.BEFORE, rows[0]) if rows and has_previous else None,
             rows=[
                 InvoiceRow(
                     id=r.id,

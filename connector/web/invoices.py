@@ -31,6 +31,8 @@ from connector.actions.invoice_list import (
     AGING_LABELS,
     PER_PAGE,
     Aging,
+    Cursor,
+    Direction,
     ListQuery,
     Sort,
     StatusFilter,
@@ -117,7 +119,17 @@ def _confirmed(form: MultiDict[str, str], what: str) -> None:
         raise ActionError(f"confirm: tick the box to confirm you want to {what}")
 
 
+def _cursor(args: MultiDict[str, str], sort: Sort) -> Cursor | None:
+    """The page's position: ``after`` (a "next" link) or ``before`` (a "previous" one)."""
+    for direction in Direction:
+        token = args.get(direction.value, "").strip()
+        if token:
+            return Cursor.parse(direction, token, sort)
+    return None
+
+
 def _list_query(args: MultiDict[str, str]) -> ListQuery:
+    sort = _enum(Sort, args.get("sort"), "sort", Sort.DUE)
     return ListQuery(
         status=_enum(StatusFilter, args.get("status"), "status", StatusFilter.OWED),
         connection_id=_int(args.get("connection"), "connection"),
@@ -125,9 +137,9 @@ def _list_query(args: MultiDict[str, str]) -> ListQuery:
         sequence_id=_int(args.get("sequence"), "sequence"),
         customer_id=_int(args.get("customer"), "customer"),
         search=args.get("q", "").strip(),
-        sort=_enum(Sort, args.get("sort"), "sort", Sort.DUE),
+        sort=sort,
         descending=args.get("dir") == "desc",
-        page=_int(args.get("page"), "page") or 1,
+        cursor=_cursor(args, sort),
         per_page=_int(args.get("per_page"), "per_page") or PER_PAGE,
     )
 
@@ -155,8 +167,14 @@ def index() -> str | tuple[str, int]:
         sorts=list(Sort),
         bulk_actions=BULK_LABELS,
         args=request.args,
+        pager_args=_pager_args(request.args),
     )
     return (page, 400) if error else page
+
+
+def _pager_args(args: MultiDict[str, str]) -> dict[str, str]:
+    """The filters a "next"/"previous" link keeps (not the position it replaces)."""
+    return {k: v for k, v in args.items() if k not in {d.value for d in Direction} | {"page"}}
 
 
 @bp.get("/<int:invoice_id>")

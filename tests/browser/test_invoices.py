@@ -128,4 +128,18 @@ def test_filter_open_pay_and_plan(
     assert long_date(expected.on, shop.locale) in after  # the step follows the instalment
     assert "payment plan in 3 instalments" in page.inner_text("ol.timeline")
     _shoot(page, "invoices-5-plan")
+
+    # Pages of 4: "Next" then "Previous" come back to the same rows, filters kept.
+    page.goto(base + "/invoices?status=all&per_page=4")
+    first = page.locator("table.invoices tbody tr").all_inner_texts()
+    assert len(first) == 4 and page.locator("a[rel=prev]").count() == 0
+    page.click("a[rel=next]")
+    page.wait_for_url("**after=**")
+    rest = page.locator("table.invoices tbody tr").all_inner_texts()
+    assert len(rest) == 2 and not set(rest) & set(first)
+    assert page.locator("a[rel=next]").count() == 0
+    _shoot(page, "invoices-6-next-page")
+    page.click("a[rel=prev]")
+    page.wait_for_url("**before=**")
+    assert page.locator("table.invoices tbody tr").all_inner_texts() == first
     assert page.csp_violations == []

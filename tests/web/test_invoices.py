@@ -5,6 +5,7 @@ the signed-in owner's name, and refuses bad input by naming the field, writing n
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -66,9 +67,13 @@ def invoices(services: Services, shop: Shop) -> dict[str, int]:
 
 
 def numbers_on(html: str) -> list[str]:
-    import re
-
     return re.findall(r">(F-[A-Z0-9-]+)</a>", html)
+
+
+def link(html: str, rel: str) -> str:
+    found = re.search(rf'<a href="([^"]+)" rel="{rel}">', html)
+    assert found, f"no {rel} link"
+    return found.group(1).replace("&amp;", "&")
 
 
 def test_list_filters_by_aging_status_and_text(
@@ -91,17 +96,24 @@ def test_list_filters_by_aging_status_and_text(
     assert numbers_on(signed_in.get("/invoices?q=eve%40client").get_data(as_text=True)) == ["F-120"]
     by_amount = signed_in.get("/invoices?sort=amount&dir=desc").get_data(as_text=True)
     assert numbers_on(by_amount)[0] == "F-45"
-    two = signed_in.get("/invoices?per_page=2&page=2").get_data(as_text=True)
+    one = signed_in.get("/invoices?per_page=2&aging=").get_data(as_text=True)
+    assert numbers_on(one) == ["F-120", "F-75"] and 'rel="prev"' not in one
+    two = signed_in.get(link(one, "next")).get_data(as_text=True)
     assert numbers_on(two) == ["F-45", "F-10"]
-    assert "Page 2 of 3" in two
+    assert "per_page=2" in link(two, "next")  # the filters ride along with the position
+    three = signed_in.get(link(two, "next")).get_data(as_text=True)
+    assert numbers_on(three) == ["F-NOT-DUE"] and 'rel="next"' not in three
+    back = signed_in.get(link(three, "prev")).get_data(as_text=True)
+    assert numbers_on(back) == ["F-45", "F-10"]
 
 
 def test_bad_filters_name_the_field(signed_in: FlaskClient, invoices: dict[str, int]) -> None:
     resp = signed_in.get("/invoices?aging=200-300")
     assert resp.status_code == 400
     assert "aging: &#39;200-300&#39; is not a choice" in resp.get_data(as_text=True)
-    resp = signed_in.get("/invoices?page=zero")
-    assert resp.status_code == 400 and "page: a whole number" in resp.get_data(as_text=True)
+    resp = signed_in.get("/invoices?after=zero")
+    assert resp.status_code == 400
+    assert "after: not a position in this list" in resp.get_data(as_text=True)
 
 
 @contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from connector.domain.money import Money
@@ -41,11 +41,13 @@ class Invoice(TimestampMixin, Base):
     __table_args__ = (
         UniqueConstraint("connection_id", "external_id"),
         Index("ix_invoice_next_action_at", "next_action_at"),
-        Index("ix_invoice_shop_status", "shop_id", "status"),
         Index("ix_invoice_customer", "customer_id"),
-        Index("ix_invoice_shop_number", "shop_id", "number"),
-        # The owner's list: a shop's invoices by due date (the default order), paged.
+        # The owner's list: one index per sort order it offers, (shop, key, id), so a page is a
+        # keyset range scan however deep (connector.actions.invoice_list).
         Index("ix_invoice_shop_due", "shop_id", "due_at", "id"),
+        Index("ix_invoice_shop_status", "shop_id", "status", "id"),
+        Index("ix_invoice_shop_number", "shop_id", "number", "id"),
+        Index("ix_invoice_shop_amount", "shop_id", "amount_due_minor", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -107,3 +109,24 @@ class Payment(TimestampMixin, Base):
     received_at: Mapped[datetime]
     source: Mapped[PaymentSource] = mapped_column(str_enum(PaymentSource))
     external_id: Mapped[str]
+
+
+def _prefix_index(name: str, table: type[Customer] | type[Invoice], column: str) -> Index:
+    """(shop, lower(column)) for the list's prefix search; on PostgreSQL with text_pattern_ops
+    so ``LIKE 'abc%'`` rides on it whatever the database's collation."""
+    key = f"{column}_lower"
+    return Index(
+        name,
+        table.__table__.c.shop_id,
+        func.lower(table.__table__.c[column]).label(key),
+        postgresql_ops={key: "text_pattern_ops"},
+    )
+
+
+# The owner's text search (an invoice number, a customer's name, company or email: prefixes).
+SEARCH_INDEXES = (
+    _prefix_index("ix_invoice_shop_number_lower", Invoice, "number"),
+    _prefix_index("ix_customer_shop_name_lower", Customer, "name"),
+    _prefix_index("ix_customer_shop_company_lower", Customer, "company"),
+    _prefix_index("ix_customer_shop_email_lower", Customer, "email"),
+)
