@@ -5,6 +5,7 @@ stored cursor and writes nothing twice (upserts are idempotent, stale states nev
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -33,6 +34,9 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]  # (pages done, invoices seen)
 #: Pages written per transaction (with the cursor of the last): fewer commits, same resume.
 PAGES_PER_TRANSACTION = 5
+#: …or sooner when this many seconds passed since the last write: the owner's progress indicator
+#: reads the store, so a slow platform's pages still show up as they come.
+PROGRESS_EVERY_S = 1.0
 
 #: ``Connection.settings`` key of the demo's connections (connector/demo.py): their platform is
 #: a local server that answers only while ``relance demo`` runs, so the scheduler never syncs
@@ -121,9 +125,11 @@ def sync_connection(
     result = SyncResult(connection_id, cursor=cursor)
     _started(svc, connection_id, now)
     buffered: list[SyncPage] = []
+    written_at = time.monotonic()
 
     def commit() -> None:
         """The buffered pages in one transaction, with the cursor after the last of them."""
+        nonlocal written_at
         if not buffered:
             return
         with write_session(svc.sessions) as s:
@@ -144,6 +150,7 @@ def sync_connection(
         result.stale += stats.stale
         result.cursor = buffered[-1].cursor
         buffered.clear()
+        written_at = time.monotonic()
         if progress is not None:
             progress(result.pages, result.invoices)
 
@@ -152,7 +159,10 @@ def sync_connection(
             # Pages are fetched with no transaction open; a few are written at once.
             for page in adapter.sync(ctx, cursor):
                 buffered.append(page)
-                if len(buffered) >= PAGES_PER_TRANSACTION:
+                if (
+                    len(buffered) >= PAGES_PER_TRANSACTION
+                    or time.monotonic() - written_at >= PROGRESS_EVERY_S
+                ):
                     commit()
         finally:
             commit()  # what was fetched before a failure is kept, with its cursor

@@ -1,7 +1,7 @@
 """the invoice list over 100,000 invoices: keyset indexes per sort order, prefix search indexes
 
 Revision ID: 0020
-Revises: 0016
+Revises: 0019
 Create Date: 2026-11-30
 
 Each sort the owner's list offers gets a (shop_id, key, id) index so a page is a range scan
@@ -18,7 +18,7 @@ from alembic import op
 
 revision: str = "0020"
 # Chained after the current head (0016) so the branch has one head; the lead re-chains at merge.
-down_revision: str | None = "0016"
+down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

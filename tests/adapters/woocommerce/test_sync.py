@@ -386,4 +386,6 @@ def test_a_sync_writes_several_pages_per_transaction(
     assert _cursor(cursor)["pass"] is None
     statements, commits = counted.per(result.pages)
     assert statements <= 4, (statements, counted.texts)
-    assert commits <= 0.3, (commits, counted.texts)
+    # One commit marks the run started (the owner's progress shows it), one per few pages, one
+    # records the outcome: 4 for 10 pages; a commit per page (main before batching) is 1.2.
+    assert commits <= 0.4, (commits, counted.texts)
