@@ -527,11 +527,11 @@ class FakeStripe(ScriptedFake):
             return 404, error_body(404), {}
         lacking = self._lacking(auth[7:], method, route, params)
         if lacking is not None:
-            account = lowered.get("stripe-account") or "acct_Fkplatform"
+            on_account = lowered.get("stripe-account") or "acct_Fkplatform"
             masked = auth[7:15] + "*" * 16 + auth[-4:]
             message = (
                 f"The provided key '{masked}' does not have the required permissions for this "
-                f"endpoint on account '{account}'. Having the '{lacking}' permission would allow "
+                f"endpoint on account '{on_account}'. Having the '{lacking}' permission would allow "
                 "this request to continue."
             )
             return 403, error_body(403, message), {}
