@@ -531,8 +531,8 @@ class FakeStripe(ScriptedFake):
             masked = auth[7:15] + "*" * 16 + auth[-4:]
             message = (
                 f"The provided key '{masked}' does not have the required permissions for this "
-                f"endpoint on account '{on_account}'. Having the '{lacking}' permission would allow "
-                "this request to continue."
+                f"endpoint on account '{on_account}'. Having the '{lacking}' permission would "
+                "allow this request to continue."
             )
             return 403, error_body(403, message), {}
         unknown = sorted(set(params) - _known_params(method, route))
