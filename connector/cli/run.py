@@ -166,4 +166,6 @@ def _logging() -> None:
     )
     # The clock's own chatter ("Running job … executed successfully" for every job, every
     # minute) drowns what the jobs say; its warnings and errors still show.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # Likewise the platform SDKs' request lines ("Request to Stripe api" per page of a sync).
+    for chatty in ("apscheduler", "stripe", "shopify", "urllib3", "alembic.runtime.migration"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
