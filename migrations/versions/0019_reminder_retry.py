@@ -27,7 +27,14 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("reminder") as batch:
-        batch.add_column(sa.Column("attempt", sa.Integer(), nullable=False, server_default="0"))
+        batch.add_column(
+            sa.Column(
+                "attempt",
+                sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                nullable=False,
+                server_default="0",
+            )
+        )
         batch.add_column(sa.Column("retry", sa.String(length=24), nullable=True))
         batch.drop_constraint("uq_reminder_invoice_id_step_id", type_="unique")
         batch.create_unique_constraint(
