@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from connector.actions.connections import ConnectionsError, ConnectionSummary
 from connector.actions.connections import connect as connect_platform
@@ -28,6 +28,9 @@ from connector.store.models import ConnectGrant, GrantPurpose
 from connector.sync import UnknownPlatform, adapter_for
 
 GRANT_VALID_FOR = timedelta(minutes=30)  # time to sign in to WordPress or Stripe and approve
+# An expired grant is kept a day (the return page still reads its outcome), then deleted when
+# the next grant is issued: the table stays as small as the flows in progress.
+GRANT_KEPT_AFTER_EXPIRY = timedelta(days=1)
 WOOCOMMERCE = "woocommerce"
 STRIPE = "stripe"
 APP_NAME = "Relance"
@@ -294,6 +297,9 @@ def _issue(
 ) -> str:
     token = secrets.token_urlsafe(32)
     with write_session(svc.sessions) as s:
+        s.execute(
+            delete(ConnectGrant).where(ConnectGrant.expires_at < now - GRANT_KEPT_AFTER_EXPIRY)
+        )
         s.add(
             ConnectGrant(
                 shop_id=shop_id,

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 
 from adapters.woocommerce.adapter import WooCommerceAdapter
 from connector.actions.accounts import create_owner
-from connector.actions.connect_flows import start_woocommerce_authorization
+from connector.actions.connect_flows import GRANT_VALID_FOR, start_woocommerce_authorization
 from connector.scheduler import requested_syncs
 from connector.services import Services
 from connector.shops import create_shop
@@ -483,3 +483,20 @@ def test_grants_are_stored_hashed(env: Env) -> None:
     with env.svc.sessions() as s:
         [grant] = s.scalars(select(ConnectGrant)).all()
     assert token not in grant.token_hash and len(grant.token_hash) == 64
+
+
+def test_grants_expired_over_a_day_are_deleted_when_the_next_is_issued(env: Env) -> None:
+    def issue(at: datetime) -> None:
+        start_woocommerce_authorization(
+            env.svc, env.shop.id, env.owner_id, env.woo.url, at, callback_url="c", return_url="r"
+        )
+
+    issue(NOW - timedelta(days=3))  # expired two days before NOW: deleted
+    issue(NOW - timedelta(hours=12))  # expired, but its outcome may still be read: kept
+    issue(NOW)
+    with env.svc.sessions() as s:
+        expiries = sorted(s.scalars(select(ConnectGrant.expires_at)).all())
+    assert expiries == [
+        NOW - timedelta(hours=12) + GRANT_VALID_FOR,
+        NOW + GRANT_VALID_FOR,
+    ]
