@@ -15,6 +15,8 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from connector.actions.accounts import shops_of_owner, sign_up_first_owner
+from connector.actions.connection_status import connection_views, request_sync
+from connector.actions.connections import ConnectionsError
 from connector.actions.onboarding import load_demo_data
 from connector.cli import cli
 from connector.demo import DEMO_NAME, DEMO_OWNER, run_demo
@@ -34,6 +36,7 @@ from connector.store.models import (
 from connector.sync import platform_connections, reconcile_all, status_checker, sync_due
 from connector.web import create_app
 from tests.support.builders import add_invoices, normalized
+from tests.support.pages import csrf_token
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -257,3 +260,33 @@ def test_load_demo_data_on_the_web_is_the_same_loading_and_reuses_the_owners_dem
         shops = list(s.scalars(select(Shop).where(Shop.name == DEMO_NAME)))
         assert [(x.id, x.owner_email) for x in shops] == [(first.id, "o@shop.example")]
         assert s.scalar(select(func.count()).select_from(Reminder)) == 0  # the web never ticks
+
+
+def test_the_demos_connections_offer_no_sync_now_and_refuse_one(services: Services) -> None:
+    """Its platforms are gone once loaded: a "sync now" would only fail and show a connection
+    that "needs attention". The page says how to refresh instead, and the action refuses."""
+    owner = sign_up_first_owner(
+        services.sessions, email="o@shop.example", password="correct horse battery", now=NOW
+    )
+    demo = load_demo_data(services, owner.id, NOW)
+
+    views = connection_views(services, demo.id)
+    assert len(views) == 3 and all(v.demo and v.active for v in views)
+    with pytest.raises(ConnectionsError, match="load the demo data again"):
+        request_sync(services, demo.id, views[0].id, NOW)
+    with services.sessions() as s:
+        assert s.scalar(select(func.count()).where(Connection.sync_requested_at.is_not(None))) == 0
+
+    client = create_app(services=services).test_client()
+    page = client.post(
+        "/signin",
+        data={
+            "csrf_token": csrf_token(client.get("/signin").get_data(as_text=True)),
+            "email": "o@shop.example",
+            "password": "correct horse battery",
+        },
+        follow_redirects=True,
+    )
+    assert page.status_code == 200
+    html = client.get("/connections").get_data(as_text=True)
+    assert "Sync now" not in html and html.count("Load the demo data again") == 3

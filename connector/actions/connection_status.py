@@ -19,6 +19,7 @@ from connector.services import Services
 from connector.shops import resolve_shop
 from connector.store.db import write_session
 from connector.store.models import Connection
+from connector.sync import is_sandbox
 
 PLATFORM_NAMES = {"stripe": "Stripe", "shopify": "Shopify", "woocommerce": "WooCommerce"}
 
@@ -46,6 +47,10 @@ _PROBLEMS: dict[str, str] = {
     "error: ShopifyTransportError": "Shopify could not be reached. The next sync tries again.",
 }
 _OTHER_PROBLEM = "The last sync failed: {detail}"
+DEMO_SYNC = (
+    "the demo's {platform} answered only while the demo data loaded: load the demo data again "
+    "from the start page to refresh it"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +89,7 @@ class ConnectionView:
     last_webhook_at: datetime | None
     problem: str | None  # the last error, in plain words
     progress: SyncProgress
+    demo: bool = False  # the demo's: its platform answered only while the demo data loaded
 
 
 def connection_views(svc: Services, shop_id: int) -> list[ConnectionView]:
@@ -120,6 +126,8 @@ def request_sync(
             raise ConnectionsError(
                 f"the {_name(row.platform)} connection is disconnected: connect it again first"
             )
+        if is_sandbox(row):
+            raise ConnectionsError(DEMO_SYNC.format(platform=_name(row.platform)))
         if row.sync_requested_at is None:
             row.sync_requested_at = now
         return _progress(row)
@@ -180,4 +188,5 @@ def _view(row: Connection) -> ConnectionView:
         last_webhook_at=row.last_webhook_at,
         problem=_problem(row),
         progress=_progress(row),
+        demo=is_sandbox(row),
     )
