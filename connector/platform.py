@@ -282,6 +282,11 @@ class InstallRefused(AdapterError):
     """An install or session request that does not verify (hmac, timestamp, shop, token)."""
 
 
+class SessionTokenExpired(InstallRefused):
+    """A session token signed for this app that is merely stale (a reload of the admin's iframe
+    keeps the URL's old token): the page can ask the platform for a fresh one."""
+
+
 @runtime_checkable
 class InstallsAsApp(Protocol):
     """Optional: a platform whose accounts install the app from its own admin (Shopify).

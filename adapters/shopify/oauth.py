@@ -36,7 +36,7 @@ import shopify
 
 from adapters.shopify import auth
 from adapters.shopify.settings import API_VERSION
-from connector.platform import AppCredentials, InstallRefused
+from connector.platform import AppCredentials, InstallRefused, SessionTokenExpired
 
 #: The only shop hosts an install may name (shopify.dev "verify the shop parameter").
 SHOP_HOST = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
@@ -173,7 +173,7 @@ def verify_session_token(app: AppCredentials, token: str, now: datetime) -> str:
     if not isinstance(exp, int | float) or isinstance(exp, bool):
         raise InstallRefused("session token: no exp")
     if exp + LEEWAY.total_seconds() < stamp:
-        raise InstallRefused("session token: expired")
+        raise SessionTokenExpired("session token: expired")
     if nbf is not None and (not _number(nbf) or float(nbf) - LEEWAY.total_seconds() > stamp):
         raise InstallRefused("session token: not valid yet")
     shop = _host_of(claims.get("dest"))

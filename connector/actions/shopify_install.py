@@ -47,6 +47,7 @@ from connector.platform import (
     InstallRefused,
     InstallsAsApp,
     PlatformAdapter,
+    SessionTokenExpired,
 )
 from connector.services import Services
 from connector.shops import ShopError, create_shop
@@ -65,9 +66,10 @@ class InstallError(Exception):
     """An install or embedded load that did not happen; ``status`` is the HTTP answer and the
     message says why in one line (never a secret)."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(self, message: str, status: int = 400, *, renewable: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        self.renewable = renewable  # a stale but genuine session token: ask for a fresh one
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +160,7 @@ def embedded_session(
     try:
         shop = installer.verify_session_token(app, token, now)
     except InstallRefused as exc:
-        raise InstallError(str(exc), 401) from exc
+        raise InstallError(str(exc), 401, renewable=isinstance(exc, SessionTokenExpired)) from exc
     if shop_named is not None and shop_named != shop:
         raise InstallError("session token: issued for another shop than this page's", 401)
     with svc.sessions() as s:

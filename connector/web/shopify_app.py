@@ -108,6 +108,8 @@ def session_token() -> tuple[str, int] | None:
             svc, token, datetime.now(UTC), shop_named=request.values.get("shop")
         )
     except InstallError as exc:
+        if exc.renewable and request.args.get("id_token") == token:
+            return _bounce() or _refused(exc)  # a reload keeping the URL's stale token
         return _refused(exc)
     _sign_in(installed, fresh=False)
     g.shopify_embedded = installed.account

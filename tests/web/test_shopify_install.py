@@ -287,7 +287,7 @@ def _embedded(token: str) -> str:
     "claims",
     [
         {"aud": "another-app"},
-        {"exp_in": -120.0},
+        {"exp_in": -120.0, "secret": "not-the-secret"},
         {"nbf_in": 120.0},
         {"dest": "https://other-shop.myshopify.com"},
         {"dest": "https://relance-test.myshopify.com.evil.example"},
@@ -302,6 +302,29 @@ def test_a_bad_session_token_is_refused_and_stores_nothing(
     assert resp.status_code == 401, resp.get_data(as_text=True)
     assert _counts(shopify_services) == before
     assert fake.token_requests == []
+
+
+def test_a_reload_with_a_stale_session_token_asks_app_bridge_for_a_fresh_one(
+    shopify_app: Flask, shopify_services: Services, fake: FakeShopify
+) -> None:
+    """The admin's iframe reloaded a minute later keeps its URL, stale token included: a page
+    that fetches a fresh token and loads the same URL again, not a dead end. Nothing is shown
+    or stored on the stale token, and a fetch or a form carrying one is still refused."""
+    before = _counts(shopify_services)
+    stale = fake.session_token(exp_in=-120.0)
+
+    page = shopify_app.test_client().get(_embedded(stale))
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'name="relance-bounce" content="reload"' in html and "Invoices" not in html
+    assert _counts(shopify_services) == before and fake.token_requests == []
+
+    bearer = shopify_app.test_client().get("/", headers={"Authorization": f"Bearer {stale}"})
+    assert bearer.status_code == 401
+    form = shopify_app.test_client().post(
+        "/settings", data={"id_token": stale, "shop": SHOP, "host": "YWRtaW4uc2hvcGlmeS5jb20"}
+    )
+    assert form.status_code == 401
 
 
 def test_a_bad_bearer_token_is_refused(shopify_app: Flask, fake: FakeShopify) -> None:
