@@ -9,6 +9,7 @@ PostgreSQL)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -229,39 +230,81 @@ def _dso(s: Session, at: _Scope, outstanding_minor: int) -> tuple[Dso, Dso]:
     return dso(int(sales[0] or 0), 30), dso(int(sales[1] or 0), 90)
 
 
-def _step_rates(s: Session, at: _Scope) -> tuple[StepRate, ...]:
-    """Per step, over the reminders sent in the last 180 days: the invoices fully paid within
-    7 days after the step went out. The last payment is looked up (by invoice) only for the
-    invoices that are paid now, not aggregated over every payment of the shop."""
+@dataclass(frozen=True, slots=True)
+class _StepRow:
+    id: int
+    key: str
+    position: int
+    sequence_id: int
+    offset_days: int
+    active: bool
+    is_default: bool
+
+
+def _steps(s: Session, at: _Scope) -> list[_StepRow]:
+    """The steps of all the shop's sequences (a few rows): their order for the step table, the
+    ranges of the steps falling due."""
+    rows = s.execute(
+        select(
+            Step.id,
+            Step.key,
+            Step.position,
+            Step.sequence_id,
+            Step.offset_days,
+            Step.active,
+            Sequence.is_default,
+        )
+        .join(Sequence, Sequence.id == Step.sequence_id)
+        .where(Sequence.shop_id == at.shop.id)
+    ).all()
+    return [_StepRow(*row) for row in rows]
+
+
+def _in_step_order(keys: Iterable[str], steps: list[_StepRow]) -> list[str]:
+    first: dict[str, int] = {}
+    for st in steps:
+        first[st.key] = min(first.get(st.key, st.position), st.position)
+    return sorted(keys, key=lambda k: (first.get(k, 0), k))
+
+
+def _step_rates(s: Session, at: _Scope, steps: list[_StepRow]) -> tuple[StepRate, ...]:
+    """Per step, over the reminders sent in the last 180 days (read from the reminder index
+    alone): the invoices fully paid within 7 days after the step went out, i.e. paid now and
+    last paid in that week. The last payments are those of the window's payments (a range of
+    the payment index; a last payment before the window cannot follow a reminder in it), so
+    neither every payment of the shop nor an invoice per reminder is read."""
+    since = at.now - timedelta(days=STEP_RATES_OVER_DAYS)
     last_paid = (
-        select(func.max(Payment.received_at))
-        .where(Payment.invoice_id == Reminder.invoice_id)
-        .correlate(Reminder)
-        .scalar_subquery()
+        select(Payment.invoice_id, func.max(Payment.received_at).label("at"))
+        .join(Invoice, Invoice.id == Payment.invoice_id)
+        .where(
+            Payment.shop_id == at.shop.id,
+            Payment.received_at >= since,
+            Invoice.status == InvoiceStatus.PAID,
+        )
+        .group_by(Payment.invoice_id)
+        .subquery()
     )
     paid_soon = and_(
-        Invoice.status == InvoiceStatus.PAID,
-        last_paid >= Reminder.sent_at,
-        last_paid < plus_days(Reminder.sent_at, PAID_WITHIN_DAYS),
+        last_paid.c.at >= Reminder.sent_at,
+        last_paid.c.at < plus_days(Reminder.sent_at, PAID_WITHIN_DAYS),
     )
     rows = s.execute(
         select(
             Reminder.step_key,
-            func.min(Step.position),
             func.count(distinct(Reminder.invoice_id)),
             func.count(distinct(case((paid_soon, Reminder.invoice_id)))),
         )
-        .join(Step, Step.id == Reminder.step_id)
-        .join(Invoice, Invoice.id == Reminder.invoice_id)
+        .outerjoin(last_paid, last_paid.c.invoice_id == Reminder.invoice_id)
         .where(
             Reminder.shop_id == at.shop.id,
-            Reminder.sent_at >= at.now - timedelta(days=STEP_RATES_OVER_DAYS),
             Reminder.state == ReminderState.SENT,
+            Reminder.sent_at >= since,
         )
         .group_by(Reminder.step_key)
-        .order_by(func.min(Step.position), Reminder.step_key)
     ).all()
-    return tuple(StepRate(key, int(n), int(p)) for key, _, n, p in rows)
+    counts = {key: (int(n), int(p)) for key, n, p in rows}
+    return tuple(StepRate(k, *counts[k]) for k in _in_step_order(counts, steps))
 
 
 def _email_rates(s: Session, at: _Scope) -> tuple[int, int, int]:
@@ -324,7 +367,9 @@ def _recovered(s: Session, at: _Scope) -> tuple[Month, ...]:
     )
 
 
-def _planned(s: Session, at: _Scope, planned_day: date) -> tuple[Planned, ...]:
+def _planned(
+    s: Session, at: _Scope, all_steps: list[_StepRow], planned_day: date
+) -> tuple[Planned, ...]:
     """New steps falling due by the next business day, per step: the owed, unpaused invoices
     of reachable customers whose step has no reminder yet, each under the sequence the planner
     gives it (pinned, else the shop's first matching rule, else the default:
@@ -334,12 +379,7 @@ def _planned(s: Session, at: _Scope, planned_day: date) -> tuple[Planned, ...]:
     of the (shop_id, status, due_at) index, bounded here from the step's offset: one SELECT per
     step in a UNION ALL, so no database can choose to walk every owed invoice instead."""
     shop_id = at.shop.id
-    steps = s.execute(
-        select(Step.id, Step.key, Step.position, Step.sequence_id, Step.offset_days)
-        .add_columns(Sequence.is_default)
-        .join(Sequence, Sequence.id == Step.sequence_id)
-        .where(Sequence.shop_id == shop_id, Step.active.is_(True))
-    ).all()
+    steps = [st for st in all_steps if st.active]
     if not steps:
         return ()
     rules = s.scalars(
@@ -384,13 +424,11 @@ def _planned(s: Session, at: _Scope, planned_day: date) -> tuple[Planned, ...]:
             select(each.c.step_id, func.count()).group_by(each.c.step_id)
         ).all()
     }
-    by_key: dict[str, tuple[int, int]] = {}  # key -> (first position, invoices)
+    by_key: dict[str, int] = {}
     for st in steps:
         if counts.get(st.id):
-            position, n = by_key.get(st.key, (st.position, 0))
-            by_key[st.key] = (min(position, st.position), n + counts[st.id])
-    ordered = sorted(by_key.items(), key=lambda kv: (kv[1][0], kv[0]))
-    return tuple(Planned(key, n) for key, (_, n) in ordered)
+            by_key[st.key] = by_key.get(st.key, 0) + counts[st.id]
+    return tuple(Planned(k, by_key[k]) for k in _in_step_order(by_key, steps))
 
 
 def dashboard(
@@ -407,6 +445,7 @@ def dashboard(
         buckets, others, outstanding_minor = _aging(s, at)
         dso_30, dso_90 = _dso(s, at, outstanding_minor)
         sent, opened, clicked = _email_rates(s, at)
+        steps = _steps(s, at)
         planned_day = window.local_date(window.opening_on_or_after(at.today + timedelta(days=1)))
         return Dashboard(
             shop_id=shop.id,
@@ -420,13 +459,13 @@ def dashboard(
             other_currencies=others,
             dso_30=dso_30,
             dso_90=dso_90,
-            step_rates=_step_rates(s, at),
+            step_rates=_step_rates(s, at, steps),
             messages_sent=sent,
             opened=opened,
             clicked=clicked,
             recovered=_recovered(s, at),
             planned_day=planned_day,
-            planned=_planned(s, at, planned_day),
+            planned=_planned(s, at, steps, planned_day),
         )
 
 

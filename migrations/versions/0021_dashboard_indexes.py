@@ -9,7 +9,8 @@ never a scan of a table: the aging buckets and the steps falling due read the ow
 (shop, status, due_at) with the currency and amount in the index; the DSO reads the sales of
 the period by (shop, currency, issued_at); the paid-within-7-days table the reminders sent in
 the window by (shop, state, sent_at) with their step and invoice; the recovered-per-month
-chart the payments by (shop, currency, received_at); the open rate the messages by
+chart the payments of the period by (shop, received_at), with the currency, amount and invoice
+(also the window's last payments for the step table); the open rate the messages by
 (shop, sent_at). SQLite picks them without ANALYZE (their leading equality columns decide).
 """
 
@@ -30,11 +31,11 @@ INDEXES: dict[str, tuple[str, list[str]]] = {
     "ix_invoice_shop_issued": ("invoice", ["shop_id", "currency", "issued_at", "total_minor"]),
     "ix_reminder_shop_sent": (
         "reminder",
-        ["shop_id", "state", "sent_at", "step_key", "step_id", "invoice_id"],
+        ["shop_id", "state", "sent_at", "step_key", "invoice_id"],
     ),
     "ix_payment_shop_received": (
         "payment",
-        ["shop_id", "currency", "received_at", "amount_minor"],
+        ["shop_id", "received_at", "currency", "amount_minor", "invoice_id"],
     ),
     "ix_message_shop_sent": ("message", ["shop_id", "sent_at"]),
 }

@@ -113,7 +113,15 @@ class Payment(TimestampMixin, Base):
     __table_args__ = (
         UniqueConstraint("invoice_id", "external_id"),
         # The dashboard's money recovered per month, read from the index alone.
-        Index("ix_payment_shop_received", "shop_id", "currency", "received_at", "amount_minor"),
+        # (and the window's last payments for the paid-within-7-days table).
+        Index(
+            "ix_payment_shop_received",
+            "shop_id",
+            "received_at",
+            "currency",
+            "amount_minor",
+            "invoice_id",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -223,7 +223,6 @@ class Reminder(TimestampMixin, Base):
             "state",
             "sent_at",
             "step_key",
-            "step_id",
             "invoice_id",
         ),
     )
