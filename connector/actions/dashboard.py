@@ -81,6 +81,10 @@ class Dso:
     days: int | None
 
     @property
+    def ceiling(self) -> int:
+        return DSO_CEILING_DAYS
+
+    @property
     def beyond_ceiling(self) -> bool:
         """Few sales against old receivables: the ratio is real but no longer a delay."""
         return self.days is not None and self.days > DSO_CEILING_DAYS
@@ -127,6 +131,10 @@ class Dashboard:
     @property
     def click_rate(self) -> int | None:
         return round(100 * self.clicked / self.messages_sent) if self.messages_sent else None
+
+    @property
+    def step_rates_over_days(self) -> int:
+        return STEP_RATES_OVER_DAYS
 
     @property
     def planned_total(self) -> int:
