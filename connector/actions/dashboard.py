@@ -14,7 +14,18 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import Select, and_, case, distinct, func, literal, or_, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    distinct,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from connector.domain.money import Money
@@ -320,7 +331,7 @@ def _email_rates(s: Session, at: _Scope) -> tuple[int, int, int]:
     of them were opened / clicked: per message, its reminders' timeline entries of that kind,
     found by (invoice_id) — never a scan of the shop's timeline."""
 
-    def reacted(kind: TimelineKind) -> object:
+    def reacted(kind: TimelineKind) -> ColumnElement[int]:
         seen = (
             select(TimelineEntry.id)
             .join(Reminder, Reminder.id == TimelineEntry.reminder_id)

@@ -24,7 +24,7 @@ from connector.actions.sequences import (
     list_sequences,
 )
 from connector.domain.money import Money
-from connector.ledger import set_state
+from connector.ledger import add_timeline, set_state
 from connector.mail.outbox import OutboxTransport
 from connector.platform import InvoiceStatus
 from connector.services import Services
@@ -37,6 +37,7 @@ from connector.store.models import (
     Shop,
     Step,
     TaskKind,
+    TimelineKind,
 )
 from connector.tasks import open_task
 from tests.support.builders import add_invoices, normalized, paris
@@ -117,6 +118,15 @@ def test_steps_paid_within_seven_days_recovered_and_planned(services: Services, 
     with services.sessions() as s:
         sent = s.scalars(select(Reminder).where(Reminder.state == ReminderState.SENT)).all()
         assert {r.step_key for r in sent} == {"reminder_1"} and len(sent) == 2
+    with write_session(services.sessions) as s:  # P1's email opened twice and clicked once
+        first = s.scalars(
+            select(Reminder).where(Reminder.state == ReminderState.SENT).order_by(Reminder.id)
+        ).first()
+        assert first is not None
+        inv = s.get(Invoice, first.invoice_id)
+        assert inv is not None
+        for kind in (TimelineKind.OPENED, TimelineKind.OPENED, TimelineKind.CLICKED):
+            add_timeline(s, inv, paris(date(2026, 11, 4)), kind, "seen", reminder_id=first.id)
     with write_session(services.sessions) as s:
         for number, day in (("P1", date(2026, 11, 6)), ("P2", date(2026, 11, 20))):
             inv = s.scalar(select(Invoice).where(Invoice.number == number))
@@ -138,7 +148,8 @@ def test_steps_paid_within_seven_days_recovered_and_planned(services: Services, 
     assert all(m.amount == eur("0.00") for m in board.recovered[:-1])
     assert board.planned_day == date(2026, 12, 1)
     assert [(p.step, p.invoices) for p in board.planned] == [("courtesy", 1)]
-    assert board.messages_sent == 2 and board.opened == 0
+    assert (board.messages_sent, board.opened, board.clicked) == (2, 1, 1)
+    assert (board.open_rate, board.click_rate) == (50, 50)
 
 
 @contextmanager
