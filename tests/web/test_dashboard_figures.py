@@ -3,23 +3,42 @@ number of statements the dashboard and the tasks page cost, which must not grow 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from flask import Flask
 from sqlalchemy import event, select
 
-from connector.actions.dashboard import dashboard
+from connector.actions.dashboard import DSO_CEILING_DAYS, Dso, dashboard
+from connector.actions.sequence_preview import next_business_day
+from connector.actions.sequences import (
+    RuleInput,
+    StepInput,
+    add_rule,
+    add_step,
+    create_sequence,
+    list_sequences,
+)
 from connector.domain.money import Money
-from connector.ledger import set_state
+from connector.ledger import add_timeline, set_state
 from connector.mail.outbox import OutboxTransport
 from connector.platform import InvoiceStatus
 from connector.services import Services
 from connector.store.db import write_session
-from connector.store.models import Invoice, PaymentSource, Reminder, ReminderState, Shop, TaskKind
+from connector.store.models import (
+    Invoice,
+    PaymentSource,
+    Reminder,
+    ReminderState,
+    Shop,
+    Step,
+    TaskKind,
+    TimelineKind,
+)
 from connector.tasks import open_task
 from tests.support.builders import add_invoices, normalized, paris
 from tests.support.owner import signed_in
@@ -76,9 +95,10 @@ def test_aging_buckets_and_dso_are_exact(services: Services, shop: Shop) -> None
     assert board.other_currencies == (Money.of("700.00", "USD"),)
     assert [b.share for b in board.buckets][-1] == Decimal("1.000")
     # Sales issued since 31 October: A 100 + G 1,000 = 1,100 → 2,100 x 30 / 1,100 = 57.3.
-    assert board.dso_30 == 57
+    assert board.dso_30 == Dso(30, 57)
     # Since 1 September: A, B, C, D, G = 2,000 → 2,100 x 90 / 2,000 = 94.5, rounded up.
-    assert board.dso_90 == 95
+    assert board.dso_90 == Dso(90, 95)
+    assert not board.dso_90.beyond_ceiling
 
 
 def test_steps_paid_within_seven_days_recovered_and_planned(services: Services, shop: Shop) -> None:
@@ -98,6 +118,15 @@ def test_steps_paid_within_seven_days_recovered_and_planned(services: Services, 
     with services.sessions() as s:
         sent = s.scalars(select(Reminder).where(Reminder.state == ReminderState.SENT)).all()
         assert {r.step_key for r in sent} == {"reminder_1"} and len(sent) == 2
+    with write_session(services.sessions) as s:  # P1's email opened twice and clicked once
+        first = s.scalars(
+            select(Reminder).where(Reminder.state == ReminderState.SENT).order_by(Reminder.id)
+        ).first()
+        assert first is not None
+        inv = s.get(Invoice, first.invoice_id)
+        assert inv is not None
+        for kind in (TimelineKind.OPENED, TimelineKind.OPENED, TimelineKind.CLICKED):
+            add_timeline(s, inv, paris(date(2026, 11, 4)), kind, "seen", reminder_id=first.id)
     with write_session(services.sessions) as s:
         for number, day in (("P1", date(2026, 11, 6)), ("P2", date(2026, 11, 20))):
             inv = s.scalar(select(Invoice).where(Invoice.number == number))
@@ -119,7 +148,8 @@ def test_steps_paid_within_seven_days_recovered_and_planned(services: Services, 
     assert all(m.amount == eur("0.00") for m in board.recovered[:-1])
     assert board.planned_day == date(2026, 12, 1)
     assert [(p.step, p.invoices) for p in board.planned] == [("courtesy", 1)]
-    assert board.messages_sent == 2 and board.opened == 0
+    assert (board.messages_sent, board.opened, board.clicked) == (2, 1, 1)
+    assert (board.open_rate, board.click_rate) == (50, 50)
 
 
 @contextmanager
@@ -163,18 +193,179 @@ def _grow(services: Services, shop: Shop, start: int, n: int) -> None:
             )
 
 
+def _remind_and_pay(services: Services, shop: Shop) -> None:
+    """Every figure's query gets rows: reminders out to every owed invoice, a third paid."""
+    runner = services.runner(transport=OutboxTransport(services.settings.outbox_dir))
+    runner.tick(NOW)
+    with write_session(services.sessions) as s:
+        for inv in s.scalars(select(Invoice).where(Invoice.id % 3 == 0)).all():
+            set_state(
+                s,
+                inv,
+                status=InvoiceStatus.PAID,
+                amount_due_minor=0,
+                now=NOW,
+                source=PaymentSource.MANUAL,
+                payment_external_id=f"virement-{inv.id}",
+            )
+
+
 def test_the_dashboard_and_tasks_pages_cost_the_same_statements_at_any_size(
     app: Flask, services: Services, shop: Shop
 ) -> None:
     client = signed_in(app, services, shop.id, "owner@dupont.example")
     costs: dict[str, list[int]] = {"/dashboard": [], "/tasks": []}
-    for start, n in ((0, 5), (5, 60)):
+    board = None
+    for start, n in ((0, 5), (5, 60), (65, 200)):
         _grow(services, shop, start, n)
+        if start == 65:  # then 265 invoices, reminders sent, payments: no N+1 anywhere
+            _remind_and_pay(services, shop)
         for url, seen in costs.items():
             with counted(services) as statements:
                 resp = client.get(url)
             assert resp.status_code == 200, url
             seen.append(len(statements))
-    # Sign-in and shop lookups, one statement per figure, the nav's task count (and BEGINs).
-    assert costs["/dashboard"][0] == costs["/dashboard"][1] <= 14, costs
-    assert costs["/tasks"][0] == costs["/tasks"][1] <= 10, costs
+        board = dashboard(services.sessions, shop.id)
+    assert board is not None and board.step_rates and board.messages_sent  # rows were read
+    assert any(m.amount.amount > 0 for m in board.recovered)
+    # Sign-in and shop lookups, one statement per figure, the steps and the assignment rules
+    # (the tile counts under them), the nav's task count (and BEGINs on SQLite).
+    assert len(set(costs["/dashboard"])) == 1 and costs["/dashboard"][0] <= 16, costs
+    assert len(set(costs["/tasks"])) == 1 and costs["/tasks"][0] <= 10, costs
+
+
+def test_steps_falling_due_follow_the_shop_assignment_rules(services: Services, shop: Shop) -> None:
+    """A rule sends business customers to a second sequence with its own D+4 step: the tile
+    counts what the planner would plan (the sequences page's dry run), under the right step."""
+    business = create_sequence(services, shop.id, "Business")  # a copy of the default's steps
+    add_step(services, shop.id, business.id, StepInput(offset_days=4), key="b2b_call")
+    add_rule(services, shop.id, RuleInput(business.id, b2b=True))
+    add_invoices(
+        services,
+        shop,
+        [
+            # Consumer, default sequence: courtesy (D-2) on Tuesday 1 December.
+            normalized("C1", email="c1@client.example", due_on=date(2026, 12, 3)),
+            # Business, "Business" sequence: its copy of courtesy on the 1st too.
+            normalized("B1", email="b1@client.example", due_on=date(2026, 12, 3), b2b=True),
+            # Business, due Friday 27 November: b2b_call (D+4) on the 1st; under the default
+            # sequence nothing would fall due that day (D+1 was the 28th, D+7 is the 4th).
+            normalized("B2", email="b2@client.example", due_on=date(2026, 11, 27), b2b=True),
+        ],
+    )
+    with write_session(services.sessions) as s:  # D+1 went out on the 28th
+        b2 = s.scalar(select(Invoice).where(Invoice.number == "B2"))
+        step = s.scalar(
+            select(Step).where(Step.sequence_id == business.id, Step.key == "reminder_1")
+        )
+        assert b2 is not None and step is not None
+        s.add(
+            Reminder(
+                shop_id=shop.id,
+                invoice_id=b2.id,
+                step_id=step.id,
+                step_key=step.key,
+                channel=step.channel,
+                state=ReminderState.SENT,
+                due_on=date(2026, 11, 28),
+                sent_at=paris(date(2026, 11, 28)),
+            )
+        )
+    board = dashboard(services.sessions, shop.id, now=NOW)
+    assert board.planned_day == date(2026, 12, 1)
+    assert [(p.step, p.invoices) for p in board.planned] == [("courtesy", 2), ("b2b_call", 1)]
+
+    # The sequences page says the same: which sequence governs what, what goes out the 1st.
+    governed = {v.name: v.open_invoices for v in list_sequences(services, shop.id)}
+    assert governed == {"default": 1, "Business": 2}
+    report = next_business_day(services, shop.id, now=NOW)
+    going_out = Counter(item.step for m in report.messages for item in m.items)
+    assert going_out == {p.step: p.invoices for p in board.planned}
+
+
+def _page(app: Flask, services: Services, shop: Shop) -> str:
+    client = signed_in(app, services, shop.id, "owner@dupont.example")
+    resp = client.get("/dashboard")
+    assert resp.status_code == 200
+    return " ".join(resp.get_data(as_text=True).split())
+
+
+def test_dso_beyond_a_year_reads_over_365_days(app: Flask, services: Services, shop: Shop) -> None:
+    """Old receivables, few sales in the period: the ratio is huge and says so in words."""
+    today = datetime.now(UTC).date()  # the page computes as of the clock
+    add_invoices(
+        services,
+        shop,
+        [
+            normalized(
+                "OLD",
+                email="old@client.example",
+                amount="5000.00",
+                issued_on=today - timedelta(days=700),
+                due_on=today - timedelta(days=670),
+            ),
+            normalized(
+                "NEW",
+                email="new@client.example",
+                amount="10.00",
+                issued_on=today - timedelta(days=10),
+                due_on=today + timedelta(days=20),
+            ),
+        ],
+    )
+    board = dashboard(services.sessions, shop.id)
+    assert board.dso_90.days is not None and board.dso_90.days > DSO_CEILING_DAYS
+    page = _page(app, services, shop)
+    assert f"over {DSO_CEILING_DAYS} days over the last 90 days" in page
+    assert "Few sales in the last 90 days compared with what is still owed" in page
+    assert f"Over the last 30 days: over {DSO_CEILING_DAYS} days" in page
+    assert str(board.dso_90.days) not in page
+
+
+def test_dso_without_sales_in_the_period_says_so(
+    app: Flask, services: Services, shop: Shop
+) -> None:
+    today = datetime.now(UTC).date()
+    add_invoices(
+        services,
+        shop,
+        [
+            normalized(
+                "OLD",
+                email="old@client.example",
+                amount="5000.00",
+                issued_on=today - timedelta(days=200),
+                due_on=today - timedelta(days=170),
+            ),
+            normalized(  # issued 60 days ago: in the 90-day period, not the 30-day one
+                "MID",
+                email="mid@client.example",
+                amount="3000.00",
+                issued_on=today - timedelta(days=60),
+                due_on=today - timedelta(days=30),
+            ),
+        ],
+    )
+    page = _page(app, services, shop)
+    # 8,000 owed x 90 / 3,000 sold = 240 days; nothing issued in the last 30 days.
+    assert "240 days over the last 90 days" in page
+    assert "Over the last 30 days: not enough sales (no invoice issued in that time)" in page
+
+
+def test_dso_with_no_sales_at_all(app: Flask, services: Services, shop: Shop) -> None:
+    today = datetime.now(UTC).date()
+    add_invoices(
+        services,
+        shop,
+        [
+            normalized(
+                "OLD",
+                email="old@client.example",
+                issued_on=today - timedelta(days=200),
+                due_on=today - timedelta(days=170),
+            )
+        ],
+    )
+    page = _page(app, services, shop)
+    assert "not enough sales over the last 90 days" in page
+    assert "No invoice was issued in the last 90 days" in page

@@ -48,6 +48,17 @@ class Invoice(TimestampMixin, Base):
         Index("ix_invoice_shop_status", "shop_id", "status", "id"),
         Index("ix_invoice_shop_number", "shop_id", "number", "id"),
         Index("ix_invoice_shop_amount", "shop_id", "amount_due_minor", "id"),
+        # The dashboard (connector.actions.dashboard), read from the index alone: aging and
+        # steps falling due by (shop, status, due_at); the period's sales for the DSO.
+        Index(
+            "ix_invoice_shop_status_due",
+            "shop_id",
+            "status",
+            "due_at",
+            "currency",
+            "amount_due_minor",
+        ),
+        Index("ix_invoice_shop_issued", "shop_id", "currency", "issued_at", "total_minor"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -99,7 +110,19 @@ class PaymentSource(StrEnum):
 
 class Payment(TimestampMixin, Base):
     __tablename__ = "payment"
-    __table_args__ = (UniqueConstraint("invoice_id", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("invoice_id", "external_id"),
+        # The dashboard's money recovered per month, read from the index alone.
+        # (and the window's last payments for the paid-within-7-days table).
+        Index(
+            "ix_payment_shop_received",
+            "shop_id",
+            "received_at",
+            "currency",
+            "amount_minor",
+            "invoice_id",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id", ondelete="CASCADE"))

@@ -148,6 +148,7 @@ class Message(TimestampMixin, Base):
         # messages leave invoice_id NULL (NULLs never collide).
         UniqueConstraint("invoice_id", "kind"),
         Index("ix_message_state_lease", "state", "lease_until"),
+        Index("ix_message_shop_sent", "shop_id", "sent_at"),  # the dashboard's open rate
         # One statement of account per customer and local day: two clicks send one.
         Index(
             "uq_message_statement_customer_day",
@@ -215,6 +216,15 @@ class Reminder(TimestampMixin, Base):
         UniqueConstraint("invoice_id", "step_id", "attempt"),
         CheckConstraint("attempt IN (0, 1)", name="attempt_once"),
         Index("ix_reminder_message", "message_id"),
+        # The dashboard's paid-within-7-days per step over a window, read from the index alone.
+        Index(
+            "ix_reminder_shop_sent",
+            "shop_id",
+            "state",
+            "sent_at",
+            "step_key",
+            "invoice_id",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
