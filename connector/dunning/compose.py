@@ -19,6 +19,7 @@ from connector.domain.rates import RateTable
 from connector.domain.typography import percent
 from connector.dunning.context import (
     CustomerView,
+    InstalmentView,
     InterestLineView,
     InvoiceView,
     ReminderContext,
@@ -27,7 +28,15 @@ from connector.dunning.context import (
 from connector.dunning.payment_ways import is_web_url
 from connector.dunning.planner import StepSpec, announced_deadline
 from connector.dunning.rules import penalty_policy
-from connector.store.models import Channel, Customer, Invoice, Reminder, ReminderState, Shop
+from connector.store.models import (
+    Channel,
+    Customer,
+    Instalment,
+    Invoice,
+    Reminder,
+    ReminderState,
+    Shop,
+)
 from connector.store.rates import ecb_table
 
 SentHistory = Mapping[int, Sequence[datetime]]
@@ -130,12 +139,15 @@ def build_context(
     views = []
     total_due: Money | None = None
     common: set[date] | None = None
+    instalments = instalment_views(shop, [invoice for invoice, _ in items], today, locale)
     for invoice, step in items:
         days = {local_date(sent, shop.timezone) for sent in (history or {}).get(invoice.id, ())}
         common = days if common is None else common & days
         reminded_on = _long_dates(days, locale)
         view = _invoice_view(invoice, step, shop, customer, today, locale, policy, ecb_rate_for)
-        views.append(replace(view, reminded_on=reminded_on))
+        views.append(
+            replace(view, reminded_on=reminded_on, instalment=instalments.get(invoice.id))
+        )
         total_due = invoice.amount_due if total_due is None else _add(total_due, invoice)
     deadline_on = message_deadline(shop, (step for _, step in items), now)
     deadline = long_date(deadline_on, locale) if deadline_on is not None else None
@@ -181,6 +193,43 @@ def build_context(
         asks_payment=lead.asks_payment,
         templates=lead.templates,
     )
+
+
+def instalment_views(
+    shop: Shop, invoices: Sequence[Invoice], today: date, locale: str
+) -> dict[int, InstalmentView]:
+    """invoice id → the instalment its reminder asks for, for the invoices under a payment
+    plan (the next unpaid instalment: the one the sequence counts from). One query, only when
+    one of them has a plan, in the session that loaded them."""
+    planned = [inv for inv in invoices if inv.plan_due_at is not None]
+    session = object_session(planned[0]) if planned else None
+    if session is None:
+        return {}
+    rows: dict[int, list[Instalment]] = {}
+    for row in session.scalars(
+        select(Instalment)
+        .where(Instalment.invoice_id.in_([inv.id for inv in planned]))
+        .order_by(Instalment.invoice_id, Instalment.position)
+    ):
+        rows.setdefault(row.invoice_id, []).append(row)
+    views: dict[int, InstalmentView] = {}
+    for inv in planned:
+        plan = rows.get(inv.id, [])
+        current = next((r for r in plan if r.paid_minor < r.amount_minor), None)
+        if current is None:
+            continue
+        due_on = local_date(current.due_at, shop.timezone)
+        views[inv.id] = InstalmentView(
+            position=current.position,
+            count=len(plan),
+            amount=Money.from_minor(current.amount_minor - current.paid_minor, inv.currency).format(
+                locale
+            ),
+            due_on=long_date(due_on, locale),
+            days_late=max(0, (today - due_on).days),
+            balance=inv.amount_due.format(locale),
+        )
+    return views
 
 
 def _ecb_table(
