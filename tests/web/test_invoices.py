@@ -293,3 +293,44 @@ def test_another_shops_invoice_is_not_found_through_the_page(
     assert resp.status_code == 404
     assert invoice_by_number(services, "F-B-001").status is InvoiceStatus.OPEN
     assert "F-B-001" not in signed_in.get("/invoices?status=all").get_data(as_text=True)
+
+
+def test_cancel_a_plan_through_the_page_and_in_bulk(
+    signed_in: FlaskClient, services: Services, shop: Shop, invoices: dict[str, int]
+) -> None:
+    a, b = invoices["F-75"], invoices["F-120"]
+    for inv in (a, b):
+        html = post(
+            signed_in,
+            f"/invoices/{inv}/plan",
+            inv,
+            due_on_1=(TODAY + timedelta(days=10)).isoformat(),
+            amount_1="120",
+        )
+        assert "payment plan in 1 instalments" in html
+    page = signed_in.get(f"/invoices/{a}").get_data(as_text=True)
+    assert 'id="plan-cancel-form"' in page
+    html = post(signed_in, f"/invoices/{a}/plan/cancel", a, reason="mistake")
+    assert "confirm: tick the box" in html
+    assert invoice_by_number(services, "F-75").plan_due_at is not None  # nothing changed
+    html = post(signed_in, f"/invoices/{a}/plan/cancel", a, reason="mistake", confirm="yes")
+    assert "payment plan cancelled" in html and 'id="plan-cancel-form"' not in html
+    assert [k for k, _ in owner_entries(services, shop, a)] == ["plan", "plan"]
+    assert invoice_by_number(services, "F-75").plan_due_at is None
+
+    token = csrf_token(signed_in.get("/invoices").get_data(as_text=True))
+    resp = signed_in.post(
+        "/invoices/bulk",
+        data={
+            "csrf_token": token,
+            "action": "plan_cancel",
+            "confirm": "yes",
+            "invoice_id": [str(a), str(b)],
+        },
+    )
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200
+    assert "1 of 2 done" in html and "invoice F-75 has no payment plan" in html
+    assert invoice_by_number(services, "F-120").plan_due_at is None
+    with services.sessions() as s:
+        assert s.scalars(select(Instalment).where(Instalment.invoice_id.in_([a, b]))).all() == []
