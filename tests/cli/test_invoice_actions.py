@@ -1,6 +1,7 @@
 """`relance invoices pay|pause|resume|dispute|plan|plan-cancel|exclude|include|send-now|
-write-off`: the owner's actions from a script — the same functions as the invoice page, --json everywhere, one
-line naming the option on bad input, nothing written then; `show` carries the timeline."""
+write-off`: the owner's actions from a script — the same functions as the invoice page, --json
+everywhere, one line naming the option on bad input, nothing written then; `show` carries the
+timeline."""
 
 from __future__ import annotations
 
