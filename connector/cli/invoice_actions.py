@@ -1,7 +1,7 @@
 """`relance invoices pay|pause|resume|dispute|plan|plan-cancel|exclude|include|send-now|
 write-off`: the owner's actions from a script, each the same application-layer function the
-invoice page calls. The invoice is named by its number; every command takes --json and answers bad input
-with one line naming the option."""
+invoice page calls. The invoice is named by its number; every command takes --json and answers
+bad input with one line naming the option."""
 
 from __future__ import annotations
 

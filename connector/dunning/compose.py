@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -120,6 +120,7 @@ def build_context(
     history: SentHistory | None = None,
     *,
     locale: str | None = None,
+    plans: PlanFacts | None = None,
 ) -> ReminderContext:
     """One message for one customer covering one or more invoices, each at its own step.
 
@@ -127,6 +128,8 @@ def build_context(
     says about the past comes from ``history`` (see :func:`sent_history`) only: the dates it
     may cite are those on which every one of its invoices was really reminded. ``locale``:
     write it in this language rather than the customer's (a letter's French version).
+    ``plans``: the current instalment of the invoices under a payment plan (see
+    :func:`current_instalments`); None: read in the session that loaded the invoices.
     """
     if not items:
         raise ValueError("a message needs at least one invoice")
@@ -139,15 +142,17 @@ def build_context(
     views = []
     total_due: Money | None = None
     common: set[date] | None = None
-    instalments = instalment_views(shop, [invoice for invoice, _ in items], today, locale)
+    if plans is None:
+        session = object_session(items[0][0])
+        plans = current_instalments(session, (i for i, _ in items)) if session else {}
     for invoice, step in items:
         days = {local_date(sent, shop.timezone) for sent in (history or {}).get(invoice.id, ())}
         common = days if common is None else common & days
         reminded_on = _long_dates(days, locale)
         view = _invoice_view(invoice, step, shop, customer, today, locale, policy, ecb_rate_for)
-        views.append(
-            replace(view, reminded_on=reminded_on, instalment=instalments.get(invoice.id))
-        )
+        current = plans.get(invoice.id)
+        instalment = _instalment_view(invoice, current, shop, today, locale) if current else None
+        views.append(replace(view, reminded_on=reminded_on, instalment=instalment))
         total_due = invoice.amount_due if total_due is None else _add(total_due, invoice)
     deadline_on = message_deadline(shop, (step for _, step in items), now)
     deadline = long_date(deadline_on, locale) if deadline_on is not None else None
@@ -195,41 +200,61 @@ def build_context(
     )
 
 
-def instalment_views(
-    shop: Shop, invoices: Sequence[Invoice], today: date, locale: str
-) -> dict[int, InstalmentView]:
-    """invoice id → the instalment its reminder asks for, for the invoices under a payment
-    plan (the next unpaid instalment: the one the sequence counts from). One query, only when
-    one of them has a plan, in the session that loaded them."""
-    planned = [inv for inv in invoices if inv.plan_due_at is not None]
-    session = object_session(planned[0]) if planned else None
-    if session is None:
+@dataclass(frozen=True, slots=True)
+class CurrentInstalment:
+    """The instalment of a payment plan its reminders ask for: the next unpaid one (the one the
+    sequence counts from). A plain value: it outlives the session that read it."""
+
+    position: int
+    count: int
+    left_minor: int  # what is left to pay on it
+    due_at: datetime
+
+
+PlanFacts = Mapping[int, CurrentInstalment]
+"""invoice id → its current instalment, for the invoices under a payment plan."""
+
+
+def current_instalments(
+    session: Session, invoices: Iterable[Invoice]
+) -> dict[int, CurrentInstalment]:
+    """The current instalment of each invoice under a payment plan, in one query for all of
+    them (none when no invoice has a plan)."""
+    planned = {inv.id for inv in invoices if inv.plan_due_at is not None}
+    if not planned:
         return {}
     rows: dict[int, list[Instalment]] = {}
     for row in session.scalars(
         select(Instalment)
-        .where(Instalment.invoice_id.in_([inv.id for inv in planned]))
+        .where(Instalment.invoice_id.in_(planned))
         .order_by(Instalment.invoice_id, Instalment.position)
     ):
         rows.setdefault(row.invoice_id, []).append(row)
-    views: dict[int, InstalmentView] = {}
-    for inv in planned:
-        plan = rows.get(inv.id, [])
+    found: dict[int, CurrentInstalment] = {}
+    for invoice_id, plan in rows.items():
         current = next((r for r in plan if r.paid_minor < r.amount_minor), None)
-        if current is None:
-            continue
-        due_on = local_date(current.due_at, shop.timezone)
-        views[inv.id] = InstalmentView(
-            position=current.position,
-            count=len(plan),
-            amount=Money.from_minor(current.amount_minor - current.paid_minor, inv.currency).format(
-                locale
-            ),
-            due_on=long_date(due_on, locale),
-            days_late=max(0, (today - due_on).days),
-            balance=inv.amount_due.format(locale),
-        )
-    return views
+        if current is not None:
+            found[invoice_id] = CurrentInstalment(
+                current.position,
+                len(plan),
+                current.amount_minor - current.paid_minor,
+                current.due_at,
+            )
+    return found
+
+
+def _instalment_view(
+    invoice: Invoice, current: CurrentInstalment, shop: Shop, today: date, locale: str
+) -> InstalmentView:
+    due_on = local_date(current.due_at, shop.timezone)
+    return InstalmentView(
+        position=current.position,
+        count=current.count,
+        amount=Money.from_minor(current.left_minor, invoice.currency).format(locale),
+        due_on=long_date(due_on, locale),
+        days_late=max(0, (today - due_on).days),
+        balance=invoice.amount_due.format(locale),
+    )
 
 
 def _ecb_table(

@@ -8,11 +8,12 @@ to a local SendGrid."""
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import date
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from connector.actions import invoices as actions
 from connector.actions.errors import ActionError
@@ -22,7 +23,9 @@ from connector.actions.timeline import TimelineKind, invoice_timeline
 from connector.config import Settings
 from connector.dunning.runner import DunningRunner
 from connector.mail.base import MailTransport
+from connector.mail.sendgrid import SendGridTransport
 from connector.services import Services
+from connector.store.db import write_session
 from connector.store.models import (
     Instalment,
     Invoice,
@@ -33,8 +36,12 @@ from connector.store.models import (
     Shop,
 )
 from tests.engine.conftest import outbox_messages
+from tests.engine.test_exactly_once import NOW, seed
 from tests.support.builders import add_invoices, invoice_by_number, normalized, paris
 from tests.support.fake_sendgrid import FakeSendGrid
+from tests.support.statements import counting
+
+MESSAGES = 100
 
 DUE = date(2026, 6, 10)  # a Wednesday; reminder_1 on the 11th, reminder_2 the 17th, _3 the 24th
 OWNER = "claire@dupont.example"
@@ -227,3 +234,37 @@ def test_a_reminder_under_a_plan_asks_for_the_instalment_not_the_invoice(
     assert invoice_due not in text and total not in text
     assert "3 août 2026" in html if locale == "fr" else "3 August 2026" in html
     assert total not in html
+
+
+def test_instalment_reminders_cost_one_statement_per_message_more(services: Services) -> None:
+    """100 customers, each invoice on a plan whose one instalment fell due with the invoice:
+    stating the instalment reads the plans with one query per message built, so the whole
+    tick stays within the send budget (8 statements per message without a plan) plus 2."""
+    seed(services, MESSAGES)
+    with write_session(services.sessions) as s:
+        rows = s.execute(select(Invoice.id, Invoice.shop_id, Invoice.due_at)).all()
+        for invoice_id, shop_id, due_at in rows:
+            s.add(
+                Instalment(
+                    shop_id=shop_id,
+                    invoice_id=invoice_id,
+                    position=1,
+                    due_at=due_at,
+                    amount_minor=12000,
+                    currency="EUR",
+                    paid_minor=0,
+                    created_at=due_at,
+                )
+            )
+        s.execute(update(Invoice).values(plan_due_at=Invoice.due_at))
+    with FakeSendGrid() as fake:
+        runner = services.runner(transport=SendGridTransport("SG.t", fake.url))
+        with counting(services.engine) as counted:
+            report = runner.tick(NOW)
+        bodies = [str(m.body) for m in fake.accepted]
+    assert report.counts() == {"sent": MESSAGES, "skipped": MESSAGES}
+    assert len(bodies) == MESSAGES and all("échéance 1 sur 1" in b for b in bodies)
+    statements, commits = counted.per(MESSAGES)
+    top = Counter(counted.texts).most_common(8)
+    assert statements <= 10, (statements, top)
+    assert commits <= 0.2, (commits, top)
