@@ -22,6 +22,7 @@ class BulkAction(StrEnum):
     MARK_PAID = "mark_paid"
     PAUSE = "pause"
     RESUME = "resume"
+    PLAN_CANCEL = "plan_cancel"
     DISPUTE = "dispute"
     EXCLUDE = "exclude"
     INCLUDE = "include"
@@ -74,6 +75,9 @@ _HANDLERS: dict[BulkAction, _One] = {
     ),
     BulkAction.PAUSE: _pause,
     BulkAction.RESUME: lambda svc, shop, inv, p: invoices.resume(
+        svc, shop, inv, actor=p.actor, reason=p.reason, now=p.now
+    ),
+    BulkAction.PLAN_CANCEL: lambda svc, shop, inv, p: invoices.cancel_plan(
         svc, shop, inv, actor=p.actor, reason=p.reason, now=p.now
     ),
     BulkAction.DISPUTE: lambda svc, shop, inv, p: invoices.dispute(

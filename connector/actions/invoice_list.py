@@ -527,6 +527,7 @@ class InvoicePage:
     instalments: list[InstalmentRow]
     timeline: list[TimelineEntry]
     aging: Aging
+    on_plan: bool = False  # a payment plan holds (the owner may cancel it)
 
     @property
     def owed(self) -> bool:
@@ -591,6 +592,7 @@ def invoice_page(
             instalments=instalments if inv.plan_due_at is not None or instalments else [],
             timeline=invoice_timeline(s, shop.id, inv.id),
             aging=aging_of(inv.due_at, today, shop.timezone),
+            on_plan=inv.plan_due_at is not None,
         )
 
 

@@ -251,12 +251,19 @@ def resume(
         was = inv.pause_reason
         inv.pause_reason = None
         inv.paused_until = None
-        inv.next_action_at = now
+        _replan_now(inv, now)
         title = f"resumed ({was})" + (f": {why}" if why else "")
         event = record(
             s, shop.id, actor, OwnerAction.RESUME, now, title, invoice=inv, was=was, reason=why
         )
         return ActionResult(inv.id, inv.number, OwnerAction.RESUME, title, dict(event.detail))
+
+
+def _replan_now(inv: Invoice, now: datetime) -> None:
+    """Back to the sequence from today: the next tick plans the invoice at once, and the
+    planner skips the steps passed meanwhile so that only the latest due one goes out (no
+    pile-up). Resume and a cancelled plan both come back this way."""
+    inv.next_action_at = now
 
 
 def exclude_invoice(
@@ -504,6 +511,72 @@ def set_plan(
             currency=inv.currency,
         )
         return ActionResult(inv.id, inv.number, OwnerAction.PLAN, title, dict(event.detail))
+
+
+def cancel_plan(
+    svc: Services,
+    shop_id: int,
+    invoice_id: int,
+    *,
+    actor: str,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> ActionResult:
+    """End the invoice's payment plan (the customer asked to stop, or it was a mistake): its
+    pending reminders are cancelled in this transaction, its instalment rows go (the timeline
+    keeps them as they stood) and the invoice goes back to its sequence, counted from its own
+    due date and re-planned from today the way a resume is: no pile-up. A pause or dispute it
+    is under stays as it is."""
+    now = _now(now)
+    actor = clean_actor(actor)
+    why = clean_reason(reason, required=False)
+    with write_session(svc.sessions) as s:
+        shop = the_shop(s, shop_id)
+        inv = locked_invoice(s, shop.id, invoice_id)
+        require_owed(inv, "cancel")
+        if inv.plan_due_at is None:
+            raise ActionError(f"invoice {inv.number} has no payment plan")
+        rows = list(
+            s.scalars(
+                select(Instalment)
+                .where(Instalment.invoice_id == inv.id, Instalment.shop_id == shop.id)
+                .order_by(Instalment.position)
+            )
+        )
+        left = [r for r in rows if r.paid_minor < r.amount_minor]
+        cancelled = cancel_pending_reminders(s, inv, "payment plan cancelled", now)
+        s.execute(delete(Instalment).where(Instalment.invoice_id == inv.id))
+        inv.plan_due_at = None
+        if inv.pause_reason is None:
+            _replan_now(inv, now)
+        title = (
+            f"payment plan cancelled ({len(left)} of {len(rows)} instalments unpaid): "
+            "back to the sequence"
+        )
+        if why:
+            title += f" ({why})"
+        event = record(
+            s,
+            shop.id,
+            actor,
+            OwnerAction.PLAN_CANCEL,
+            now,
+            title,
+            invoice=inv,
+            reason=why,
+            reminders_cancelled=cancelled,
+            instalments=[
+                {
+                    "position": r.position,
+                    "due_on": local_date(r.due_at, shop.timezone).isoformat(),
+                    "amount_minor": r.amount_minor,
+                    "paid_minor": r.paid_minor,
+                }
+                for r in rows
+            ],
+            currency=inv.currency,
+        )
+        return ActionResult(inv.id, inv.number, event.action, title, dict(event.detail))
 
 
 def customer_of(svc: Services, shop_id: int, invoice_id: int) -> int:

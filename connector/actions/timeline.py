@@ -375,6 +375,7 @@ _ACTION_KIND: dict[OwnerAction, TimelineKind] = {
     OwnerAction.RESUME: TimelineKind.RESUME,
     OwnerAction.DISPUTE: TimelineKind.DISPUTE,
     OwnerAction.PLAN: TimelineKind.PLAN,
+    OwnerAction.PLAN_CANCEL: TimelineKind.PLAN,
     OwnerAction.SEND_NOW: TimelineKind.ACTION,
     OwnerAction.EXCLUDE_INVOICE: TimelineKind.ACTION,
     OwnerAction.INCLUDE_INVOICE: TimelineKind.ACTION,

@@ -1,7 +1,7 @@
-"""`relance invoices pay|pause|resume|dispute|plan|exclude|include|send-now|write-off`: the
-owner's actions from a script, each the same application-layer function the invoice page
-calls. The invoice is named by its number; every command takes --json and answers bad input
-with one line naming the option."""
+"""`relance invoices pay|pause|resume|dispute|plan|plan-cancel|exclude|include|send-now|
+write-off`: the owner's actions from a script, each the same application-layer function the
+invoice page calls. The invoice is named by its number; every command takes --json and answers
+bad input with one line naming the option."""
 
 from __future__ import annotations
 
@@ -203,6 +203,28 @@ def register(group: click.Group) -> None:
             shop_id,
             as_json,
             lambda svc, shop, inv: actions.set_plan(svc, shop, inv, specs, actor=actor, now=now),
+        )
+
+    @group.command("plan-cancel")
+    @click.option("--reason", help="Why (optional).")
+    @_common
+    def plan_cancel(
+        number: str,
+        shop_id: int | None,
+        actor: str,
+        now_raw: str | None,
+        as_json: bool,
+        reason: str | None,
+    ) -> None:
+        """End NUMBER's payment plan: back to its sequence from today, no pile-up."""
+        now = parse_now(now_raw)
+        _run(
+            number,
+            shop_id,
+            as_json,
+            lambda svc, shop, inv: actions.cancel_plan(
+                svc, shop, inv, reason=reason, actor=actor, now=now
+            ),
         )
 
     @group.command("exclude")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -19,6 +19,7 @@ from connector.domain.rates import RateTable
 from connector.domain.typography import percent
 from connector.dunning.context import (
     CustomerView,
+    InstalmentView,
     InterestLineView,
     InvoiceView,
     ReminderContext,
@@ -27,7 +28,15 @@ from connector.dunning.context import (
 from connector.dunning.payment_ways import is_web_url
 from connector.dunning.planner import StepSpec, announced_deadline
 from connector.dunning.rules import penalty_policy
-from connector.store.models import Channel, Customer, Invoice, Reminder, ReminderState, Shop
+from connector.store.models import (
+    Channel,
+    Customer,
+    Instalment,
+    Invoice,
+    Reminder,
+    ReminderState,
+    Shop,
+)
 from connector.store.rates import ecb_table
 
 SentHistory = Mapping[int, Sequence[datetime]]
@@ -111,6 +120,7 @@ def build_context(
     history: SentHistory | None = None,
     *,
     locale: str | None = None,
+    plans: PlanFacts | None = None,
 ) -> ReminderContext:
     """One message for one customer covering one or more invoices, each at its own step.
 
@@ -118,6 +128,8 @@ def build_context(
     says about the past comes from ``history`` (see :func:`sent_history`) only: the dates it
     may cite are those on which every one of its invoices was really reminded. ``locale``:
     write it in this language rather than the customer's (a letter's French version).
+    ``plans``: the current instalment of the invoices under a payment plan (see
+    :func:`current_instalments`); None: read in the session that loaded the invoices.
     """
     if not items:
         raise ValueError("a message needs at least one invoice")
@@ -130,12 +142,17 @@ def build_context(
     views = []
     total_due: Money | None = None
     common: set[date] | None = None
+    if plans is None:
+        session = object_session(items[0][0])
+        plans = current_instalments(session, (i for i, _ in items)) if session else {}
     for invoice, step in items:
         days = {local_date(sent, shop.timezone) for sent in (history or {}).get(invoice.id, ())}
         common = days if common is None else common & days
         reminded_on = _long_dates(days, locale)
         view = _invoice_view(invoice, step, shop, customer, today, locale, policy, ecb_rate_for)
-        views.append(replace(view, reminded_on=reminded_on))
+        current = plans.get(invoice.id)
+        instalment = _instalment_view(invoice, current, shop, today, locale) if current else None
+        views.append(replace(view, reminded_on=reminded_on, instalment=instalment))
         total_due = invoice.amount_due if total_due is None else _add(total_due, invoice)
     deadline_on = message_deadline(shop, (step for _, step in items), now)
     deadline = long_date(deadline_on, locale) if deadline_on is not None else None
@@ -180,6 +197,63 @@ def build_context(
         show_penalties=lead.show_penalties,
         asks_payment=lead.asks_payment,
         templates=lead.templates,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentInstalment:
+    """The instalment of a payment plan its reminders ask for: the next unpaid one (the one the
+    sequence counts from). A plain value: it outlives the session that read it."""
+
+    position: int
+    count: int
+    left_minor: int  # what is left to pay on it
+    due_at: datetime
+
+
+PlanFacts = Mapping[int, CurrentInstalment]
+"""invoice id → its current instalment, for the invoices under a payment plan."""
+
+
+def current_instalments(
+    session: Session, invoices: Iterable[Invoice]
+) -> dict[int, CurrentInstalment]:
+    """The current instalment of each invoice under a payment plan, in one query for all of
+    them (none when no invoice has a plan)."""
+    planned = {inv.id for inv in invoices if inv.plan_due_at is not None}
+    if not planned:
+        return {}
+    rows: dict[int, list[Instalment]] = {}
+    for row in session.scalars(
+        select(Instalment)
+        .where(Instalment.invoice_id.in_(planned))
+        .order_by(Instalment.invoice_id, Instalment.position)
+    ):
+        rows.setdefault(row.invoice_id, []).append(row)
+    found: dict[int, CurrentInstalment] = {}
+    for invoice_id, plan in rows.items():
+        current = next((r for r in plan if r.paid_minor < r.amount_minor), None)
+        if current is not None:
+            found[invoice_id] = CurrentInstalment(
+                current.position,
+                len(plan),
+                current.amount_minor - current.paid_minor,
+                current.due_at,
+            )
+    return found
+
+
+def _instalment_view(
+    invoice: Invoice, current: CurrentInstalment, shop: Shop, today: date, locale: str
+) -> InstalmentView:
+    due_on = local_date(current.due_at, shop.timezone)
+    return InstalmentView(
+        position=current.position,
+        count=current.count,
+        amount=Money.from_minor(current.left_minor, invoice.currency).format(locale),
+        due_on=long_date(due_on, locale),
+        days_late=max(0, (today - due_on).days),
+        balance=invoice.amount_due.format(locale),
     )
 
 

@@ -58,6 +58,19 @@ class InterestLineView:
 
 
 @dataclass(frozen=True, slots=True)
+class InstalmentView:
+    """The instalment of a payment plan a reminder is about: the next unpaid one, which the
+    sequence counts from. The message asks for it, not for the whole invoice."""
+
+    position: int  # 2 (of ``count``)
+    count: int
+    amount: str  # what is left to pay on it, formatted
+    due_on: str  # its due day, formatted
+    days_late: int  # 0 when not yet due
+    balance: str  # what is still due on the whole invoice, formatted
+
+
+@dataclass(frozen=True, slots=True)
 class InvoiceView:
     number: str
     amount_due: str  # formatted, e.g. "1 234,50 €"
@@ -76,6 +89,8 @@ class InvoiceView:
     interest_as_of: str | None = None  # "8 juin 2026"
     # This invoice's history: the shop-local dates of its reminders really sent, oldest first.
     reminded_on: tuple[str, ...] = ()
+    # Under a payment plan: the instalment this reminder asks for; None: the whole invoice.
+    instalment: InstalmentView | None = None
 
 
 @dataclass(frozen=True, slots=True)

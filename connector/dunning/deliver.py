@@ -29,8 +29,10 @@ from connector.crypto import SecretError
 from connector.domain.dates import local_date
 from connector.dunning.claims import Outcome, facts_for
 from connector.dunning.compose import (
+    PlanFacts,
     SentHistory,
     build_context,
+    current_instalments,
     message_deadline,
     sent_history,
 )
@@ -127,13 +129,15 @@ class _Gathered:
     unsendable: list[tuple[Invoice, Reminder, str]] = field(default_factory=list)
     # When each live invoice's reminders really went out: what the message may say of the past.
     history: SentHistory = field(default_factory=dict)
+    # The current instalment of each live invoice under a payment plan: what it asks for.
+    plans: PlanFacts = field(default_factory=dict)
 
     def context(self, now: datetime) -> ReminderContext | None:
         """What the template sees (None when nothing may go out)."""
         if not self.live:
             return None
         items = [(inv, spec) for inv, _, spec in self.live]
-        return build_context(self.shop, self.customer, items, now, self.history)
+        return build_context(self.shop, self.customer, items, now, self.history, plans=self.plans)
 
     def cancel_unsendable(self, s: Session, now: datetime, outcomes: list[Outcome]) -> None:
         for inv, rem, reason in self.unsendable:
@@ -360,6 +364,7 @@ class Deliverer:
                 raise _PaymentWaiting(refs)  # rolls this transaction back: nothing changed
         if gathered.live:  # one query for all its invoices
             gathered.history = sent_history(s, [inv.id for inv, _, _ in gathered.live])
+            gathered.plans = current_instalments(s, (inv for inv, _, _ in gathered.live))
         return gathered
 
     def _mark_sending(

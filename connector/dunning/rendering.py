@@ -359,6 +359,8 @@ _LABELS: dict[str, dict[str, str]] = {
         "invoice": "Facture",
         "due_on": "Échéance",
         "amount_due": "Montant dû",
+        "instalment": "Échéance",
+        "balance": "Solde dû",
         "interest": "Intérêts de retard",
         "indemnity": "Indemnité forfaitaire",
         "total": "Total dû",
@@ -371,6 +373,8 @@ _LABELS: dict[str, dict[str, str]] = {
         "invoice": "Invoice",
         "due_on": "Due date",
         "amount_due": "Amount due",
+        "instalment": "Instalment",
+        "balance": "Balance due",
         "interest": "Late-payment interest",
         "indemnity": "Compensation for recovery costs",
         "total": "Total due",
@@ -609,8 +613,12 @@ def message_problems(ctx: ReminderContext, message: RenderedMessage) -> list[str
         for inv in ctx.invoices:
             if inv.amount_due not in text:
                 problems.append(f"the message must state the amount due of {inv.number}")
-            if inv.due_on not in text:
+            # Under a payment plan the message asks for the instalment: its day and amount.
+            due = inv.instalment.due_on if inv.instalment else inv.due_on
+            if due not in text:
                 problems.append(f"the message must state the due date of {inv.number}")
+            if inv.instalment and inv.instalment.amount not in text:
+                problems.append(f"the message must state the instalment due of {inv.number}")
             if inv.payment_url and inv.payment_url not in text:
                 problems.append(f"the message must give the payment link of {inv.number}")
         unlinked = [inv for inv in ctx.invoices if not inv.payment_url]

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from connector.crypto import SecretError
 from connector.dunning.claims import Outcome
-from connector.dunning.compose import sent_history
+from connector.dunning.compose import current_instalments, sent_history
 from connector.dunning.context import ReminderContext
 from connector.dunning.deliver import Deliverer, _Gathered, _not_sendable, _Prepared
 from connector.dunning.rendering import RenderedMessage, TemplateError
@@ -203,8 +203,10 @@ class BatchSender:
                 g.live.append((inv, rem, self.d._spec(s, rem.step_id)))
         live = [(mid, inv) for mid, g in gathered.items() for inv, _, _ in g.live]
         history = sent_history(s, {inv.id for _, inv in live})
+        plans = current_instalments(s, (inv for _, inv in live))
         for g in gathered.values():
             g.history = {inv.id: history[inv.id] for inv, _, _ in g.live if inv.id in history}
+            g.plans = {inv.id: plans[inv.id] for inv, _, _ in g.live if inv.id in plans}
         return gathered, self._waiting(s, live)
 
     def _waiting(self, s: Session, live: list[tuple[int, Invoice]]) -> set[int]:

@@ -56,6 +56,7 @@ BULK_LABELS: dict[BulkAction, str] = {
     BulkAction.MARK_PAID: "Mark paid (bank transfer)",
     BulkAction.PAUSE: "Pause until…",
     BulkAction.RESUME: "Resume",
+    BulkAction.PLAN_CANCEL: "Cancel the payment plan",
     BulkAction.DISPUTE: "Mark disputed",
     BulkAction.EXCLUDE: "Exclude from reminders",
     BulkAction.INCLUDE: "Include again",
@@ -277,6 +278,18 @@ def plan(invoice_id: int) -> Response:
                 raise ActionError(f"instalment {n}: amount: give one")
             rows.append(actions.InstalmentSpec(day, raw_amount))
         return actions.set_plan(_svc(), shop_id, invoice_id, rows, actor=_actor())
+
+    return _act(invoice_id, run)
+
+
+@bp.post("/<int:invoice_id>/plan/cancel")
+@login_required
+def plan_cancel(invoice_id: int) -> Response:
+    def run(shop_id: int, form: MultiDict[str, str]) -> ActionResult:
+        _confirmed(form, "cancel the payment plan")
+        return actions.cancel_plan(
+            _svc(), shop_id, invoice_id, reason=form.get("reason"), actor=_actor()
+        )
 
     return _act(invoice_id, run)
 

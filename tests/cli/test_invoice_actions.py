@@ -1,6 +1,7 @@
-"""`relance invoices pay|pause|resume|dispute|plan|exclude|include|send-now|write-off`: the
-owner's actions from a script — the same functions as the invoice page, --json everywhere, one
-line naming the option on bad input, nothing written then; `show` carries the timeline."""
+"""`relance invoices pay|pause|resume|dispute|plan|plan-cancel|exclude|include|send-now|
+write-off`: the owner's actions from a script — the same functions as the invoice page, --json
+everywhere, one line naming the option on bad input, nothing written then; `show` carries the
+timeline."""
 
 from __future__ import annotations
 
@@ -99,6 +100,7 @@ def test_pay_partially_then_in_full_by_cheque(run: Run) -> None:
         (("plan", "F-001", "--instalment", "2026-07-01"), "--instalment 1: DAY:AMOUNT"),
         (("plan", "F-001", "--instalment", "2026-07-01:100"), "instalments: they add up to"),
         (("resume", "F-001"), "invoice F-001 is not paused"),
+        (("plan-cancel", "F-001"), "invoice F-001 has no payment plan"),
         (("include", "F-001"), "invoice F-001 is not excluded"),
         (("send-now", "F-001", "--now", EVENING), "outside the shop's sending window"),
         (("write-off", "F-404"), "no invoice 'F-404' in shop 1"),
@@ -143,3 +145,27 @@ def test_pause_dispute_resume_plan_exclude_write_off_send_now(run: Run) -> None:
     code, out, _ = run("invoices", "show", "F-002")
     assert code == 0
     assert "(by ops)" in out and "payment plan in 2 instalments" in out
+
+
+def test_plan_cancel_puts_the_invoice_back_on_its_sequence(run: Run) -> None:
+    def ok(*args: str) -> dict[str, Any]:
+        code, out, err = run("invoices", *args, "--now", IN_WINDOW, "--actor", "ops", "--json")
+        assert code == 0, err
+        return json.loads(out)
+
+    ok("plan", "F-002", "--instalment", "2026-07-01:40", "--instalment", "2026-08-01:40.00")
+    done = ok("plan-cancel", "F-002", "--reason", "customer asked")
+    assert (done["action"], done["reason"], done["reminders_cancelled"]) == (
+        "plan_cancel",
+        "customer asked",
+        0,
+    )
+    assert [(i["due_on"], i["paid_minor"]) for i in done["instalments"]] == [
+        ("2026-07-01", 0),
+        ("2026-08-01", 0),
+    ]
+    code, out, _ = run("invoices", "show", "F-002")
+    assert code == 0
+    assert "payment plan cancelled (2 of 2 instalments unpaid)" in out and "(by ops)" in out
+    code, out, err = run("invoices", "plan-cancel", "F-002", "--now", IN_WINDOW)
+    assert code == 1 and "invoice F-002 has no payment plan" in err

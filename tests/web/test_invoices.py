@@ -15,9 +15,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import event, select
 
 from connector.actions.accounts import create_owner
+from connector.actions.invoices import InstalmentSpec, set_plan
+from connector.actions.sequence_preview import preview_template
 from connector.actions.timeline import TimelineKind, invoice_timeline
+from connector.domain.dates import long_date
+from connector.dunning.sequence import ensure_default_sequence
 from connector.platform import InvoiceStatus
 from connector.services import Services
+from connector.store.db import write_session
 from connector.store.models import Instalment, Invoice, Shop
 from tests.support.builders import add_invoices, invoice_by_number, normalized
 from tests.support.pages import csrf_token
@@ -293,3 +298,82 @@ def test_another_shops_invoice_is_not_found_through_the_page(
     assert resp.status_code == 404
     assert invoice_by_number(services, "F-B-001").status is InvoiceStatus.OPEN
     assert "F-B-001" not in signed_in.get("/invoices?status=all").get_data(as_text=True)
+
+
+def test_cancel_a_plan_through_the_page_and_in_bulk(
+    signed_in: FlaskClient, services: Services, shop: Shop, invoices: dict[str, int]
+) -> None:
+    a, b = invoices["F-75"], invoices["F-120"]
+    for inv in (a, b):
+        html = post(
+            signed_in,
+            f"/invoices/{inv}/plan",
+            inv,
+            due_on_1=(TODAY + timedelta(days=10)).isoformat(),
+            amount_1="120",
+        )
+        assert "payment plan in 1 instalments" in html
+    page = signed_in.get(f"/invoices/{a}").get_data(as_text=True)
+    assert 'id="plan-cancel-form"' in page
+    html = post(signed_in, f"/invoices/{a}/plan/cancel", a, reason="mistake")
+    assert "confirm: tick the box" in html
+    assert invoice_by_number(services, "F-75").plan_due_at is not None  # nothing changed
+    html = post(signed_in, f"/invoices/{a}/plan/cancel", a, reason="mistake", confirm="yes")
+    assert "payment plan cancelled" in html and 'id="plan-cancel-form"' not in html
+    assert [k for k, _ in owner_entries(services, shop, a)] == ["plan", "plan"]
+    assert invoice_by_number(services, "F-75").plan_due_at is None
+
+    token = csrf_token(signed_in.get("/invoices").get_data(as_text=True))
+    resp = signed_in.post(
+        "/invoices/bulk",
+        data={
+            "csrf_token": token,
+            "action": "plan_cancel",
+            "confirm": "yes",
+            "invoice_id": [str(a), str(b)],
+        },
+    )
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200
+    assert "1 of 2 done" in html and "invoice F-75 has no payment plan" in html
+    assert invoice_by_number(services, "F-120").plan_due_at is None
+    with services.sessions() as s:
+        assert s.scalars(select(Instalment).where(Instalment.invoice_id.in_([a, b]))).all() == []
+
+
+def test_the_wording_page_lists_the_instalment_and_an_owners_wording_can_state_it(
+    signed_in: FlaskClient, services: Services, shop: Shop, invoices: dict[str, int]
+) -> None:
+    inv = invoices["F-75"]
+    due = TODAY + timedelta(days=10)
+    set_plan(
+        services,
+        shop.id,
+        inv,
+        [InstalmentSpec(due, "50"), InstalmentSpec(due + timedelta(days=30), "70")],
+        actor=OWNER,
+    )
+    with write_session(services.sessions) as s:
+        step_id = ensure_default_sequence(s, s.get_one(Shop, shop.id)).steps[1].id
+    page = signed_in.get(f"/sequences/steps/{step_id}/template?lang=fr").get_data(as_text=True)
+    assert 'id="template-variables"' in page
+    for name in ("inv.instalment.amount", "inv.instalment.due_on", "inv.instalment.balance"):
+        assert name in page
+    body = (
+        "{{ m.greeting(ctx) }}\n{% set inv = ctx.invoices[0] %}"
+        "Échéance {{ inv.instalment.position }}/{{ inv.instalment.count }} : "
+        "{{ inv.instalment.amount }} au {{ inv.instalment.due_on }} "
+        "(solde {{ inv.instalment.balance }}).\n{{ m.how_to_pay(ctx) }}\n{{ m.contact(ctx) }}\n"
+    )
+    preview = preview_template(
+        services,
+        shop.id,
+        step_id,
+        inv,
+        language="fr",
+        subject="Facture {{ ctx.invoice_numbers }} – {{ ctx.shop.name }}",
+        body=body,
+    )
+    text = " ".join(preview.text.replace("\u202f", " ").replace("\xa0", " ").split())
+    assert f"Échéance 1/2 : 50,00 € au {long_date(due, 'fr')} (solde 120,00 €)" in text
+    assert preview.problems == ()

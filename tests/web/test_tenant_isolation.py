@@ -7,7 +7,7 @@ in PUBLIC (with its reason), and every other one must refuse a visitor who is no
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +18,7 @@ from werkzeug.routing import Rule
 from werkzeug.test import TestResponse
 
 from connector.actions.accounts import create_owner
+from connector.actions.invoices import InstalmentSpec, set_plan
 from connector.actions.sequences import RuleInput, add_rule, create_sequence
 from connector.services import Services
 from connector.store.base import Base
@@ -81,6 +82,19 @@ def _identifiers(services: Services, shop: Shop) -> dict[str, Any]:
             customer_id=invoice.customer_id,
         )
         s.flush()
+        invoice_id, amount = invoice.id, invoice.amount_due.amount
+    # On a payment plan, so that cancelling it (its page route, bulk) would change something.
+    set_plan(
+        services,
+        shop.id,
+        invoice_id,
+        [InstalmentSpec(NOW.date() + timedelta(days=15), str(amount))],
+        actor="a@a.example",
+        now=NOW,
+    )
+    with services.sessions() as s:
+        invoice = s.get(Invoice, invoice_id)
+        assert invoice is not None and invoice.plan_due_at is not None
         return {
             "sequence_id": sequence.id,
             "step_id": sequence.steps[0].id,
@@ -177,6 +191,7 @@ def test_every_route_refuses_shop_a_to_shop_bs_owner(
             checked.append(f"{method} {rule.endpoint}")
     assert _snapshot(services, shop_a.id) == before, "shop A changed"
     assert {"POST home.switch", "GET home.index", "POST onboarding.upload"} <= set(checked)
+    assert "POST invoices.plan_cancel" in checked
 
 
 def test_every_route_not_listed_public_needs_a_signed_in_owner(

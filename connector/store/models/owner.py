@@ -20,6 +20,7 @@ class OwnerAction(StrEnum):
     RESUME = "resume"
     DISPUTE = "dispute"
     PLAN = "plan"
+    PLAN_CANCEL = "plan_cancel"
     SEND_NOW = "send_now"
     EXCLUDE_INVOICE = "exclude_invoice"
     INCLUDE_INVOICE = "include_invoice"
