@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from connector.domain.money import Money
 from connector.platform import InvoiceStatus
+from connector.store.fold import FUNCTION as FOLD
 from connector.store.base import Base, TimestampMixin, str_enum
 
 
@@ -112,21 +113,22 @@ class Payment(TimestampMixin, Base):
 
 
 def _prefix_index(name: str, table: type[Customer] | type[Invoice], column: str) -> Index:
-    """(shop, lower(column)) for the list's prefix search; on PostgreSQL with text_pattern_ops
-    so ``LIKE 'abc%'`` rides on it whatever the database's collation."""
-    key = f"{column}_lower"
+    """(shop, relance_fold(column)) for the list's prefix search (connector.store.fold: case
+    and accents folded alike on both databases); on PostgreSQL with text_pattern_ops so
+    ``LIKE 'abc%'`` rides on it whatever the database's collation."""
+    key = f"{column}_fold"
     return Index(
         name,
         table.__table__.c.shop_id,
-        func.lower(table.__table__.c[column]).label(key),
+        getattr(func, FOLD)(table.__table__.c[column]).label(key),
         postgresql_ops={key: "text_pattern_ops"},
     )
 
 
 # The owner's text search (an invoice number, a customer's name, company or email: prefixes).
 SEARCH_INDEXES = (
-    _prefix_index("ix_invoice_shop_number_lower", Invoice, "number"),
-    _prefix_index("ix_customer_shop_name_lower", Customer, "name"),
-    _prefix_index("ix_customer_shop_company_lower", Customer, "company"),
-    _prefix_index("ix_customer_shop_email_lower", Customer, "email"),
+    _prefix_index("ix_invoice_shop_number_fold", Invoice, "number"),
+    _prefix_index("ix_customer_shop_name_fold", Customer, "name"),
+    _prefix_index("ix_customer_shop_company_fold", Customer, "company"),
+    _prefix_index("ix_customer_shop_email_fold", Customer, "email"),
 )
