@@ -6,7 +6,8 @@ after (or ends before), so page 1,000 is a range scan on the sort order's (shop,
 
 Text search matches, case and accents folded, the start of the invoice number, of the customer's
 name, of their company or of their email (``dup`` finds "Dupont SARL" and "dupont@x.fr", not
-"Jean Dupont"; ``elodie`` finds "Élodie"), each on a (shop, relance_fold(column)) index."""
+"Jean Dupont"; ``elodie`` finds "Élodie"), each on a (shop, search key) index
+(connector.store.fold)."""
 
 from __future__ import annotations
 
@@ -47,7 +48,6 @@ from connector.domain.money import Money
 from connector.ledger import local_midnight
 from connector.platform import InvoiceStatus
 from connector.shops import resolve_shop
-from connector.store.fold import FUNCTION as FOLD
 from connector.store.fold import fold
 from connector.store.models import (
     Connection,
@@ -328,16 +328,14 @@ _Text = InstrumentedAttribute[str] | InstrumentedAttribute[str | None]
 
 
 def _prefix_range(column: _Text, folded: str) -> ColumnElement[bool]:
-    """SQLite: relance_fold(column) in [text, text + U+10FFFF), a range on the expression index
-    (SQLite's LIKE optimisation only applies to plain columns)."""
-    key = getattr(func, FOLD)(column)
-    return and_(key >= literal(folded), key < literal(folded + "\U0010ffff"))
+    """SQLite: the search key in [text, text + U+10FFFF), a range on its (shop, key) index."""
+    return and_(column >= literal(folded), column < literal(folded + "\U0010ffff"))
 
 
 def _prefix_like(column: _Text, folded: str) -> ColumnElement[bool]:
-    """PostgreSQL: relance_fold(column) LIKE 'text%' on the text_pattern_ops expression index
-    (a range would follow the database's collation, not the characters)."""
-    return getattr(func, FOLD)(column).like(_escape(folded) + "%", escape="\\")
+    """PostgreSQL: the search key LIKE 'text%' on its text_pattern_ops index (a range would
+    follow the database's collation, not the characters)."""
+    return column.like(_escape(folded) + "%", escape="\\")
 
 
 _PREFIX: dict[str, Callable[[_Text, str], ColumnElement[bool]]] = {
@@ -345,7 +343,11 @@ _PREFIX: dict[str, Callable[[_Text, str], ColumnElement[bool]]] = {
     "postgresql": _prefix_like,
 }
 
-_SEARCHED_CUSTOMER: tuple[_Text, ...] = (Customer.name, Customer.company, Customer.email)
+_SEARCHED_CUSTOMER: tuple[_Text, ...] = (
+    Customer.name_key,
+    Customer.company_key,
+    Customer.email_key,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,7 +360,7 @@ class _Search:
     dialect: str
 
     def _by_number(self, base: Select[tuple[int]]) -> Select[tuple[int]]:
-        return base.where(_PREFIX[self.dialect](Invoice.number, self.folded))
+        return base.where(_PREFIX[self.dialect](Invoice.number_key, self.folded))
 
     def _by_customer(self, base: Select[tuple[int]]) -> Select[tuple[int]]:
         prefix = _PREFIX[self.dialect]
@@ -385,7 +387,7 @@ class _Search:
         which finds a page's worth after a few pages' rows instead of sorting every match.
         The caller joins the customer."""
         prefix = _PREFIX[self.dialect]
-        columns = (Invoice.number, *_SEARCHED_CUSTOMER)
+        columns = (Invoice.number_key, *_SEARCHED_CUSTOMER)
         return base.where(or_(*(prefix(column, self.folded) for column in columns)))
 
 

@@ -34,8 +34,6 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_random
 
-from connector.store import fold
-
 IMMEDIATE = {"sqlite_immediate": True}
 #: How long an engine writer (claims, records, applies) waits for its turn before it retries.
 ENGINE_WRITE_WAIT = 30.0
@@ -193,8 +191,6 @@ def _setup_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
-        # The search indexes are on relance_fold(column): every connection must know it.
-        dbapi_conn.create_function(fold.FUNCTION, 1, fold.sql_fold, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:

@@ -197,11 +197,19 @@ def test_search_folds_case_and_accents_alike_on_both_databases(
         services,
         shop,
         [
-            normalized("F-1", email="e@x.example", customer_id="e", name="Élodie Martin", due_on=TODAY),
-            normalized("F-2", email="d@x.example", customer_id="d", name="ÉLODIE DURAND", due_on=TODAY),
-            normalized("F-3", email="z@x.example", customer_id="z", name="Zoë Ørsted", due_on=TODAY),
+            normalized(
+                "F-1", email="e@x.example", customer_id="e", name="Élodie Martin", due_on=TODAY
+            ),
+            normalized(
+                "F-2", email="d@x.example", customer_id="d", name="ÉLODIE DURAND", due_on=TODAY
+            ),
+            normalized(
+                "F-3", email="z@x.example", customer_id="z", name="Zoë Ørsted", due_on=TODAY
+            ),
             normalized("É-4", email="n@x.example", customer_id="n", name="Noël", due_on=TODAY),
-            normalized("F-5", email="eloise@x.example", customer_id="l", name="Eloïse", due_on=TODAY),
+            normalized(
+                "F-5", email="eloise@x.example", customer_id="l", name="Eloïse", due_on=TODAY
+            ),
         ],
     )
     for text in ("élodie", "ELODIE", "Elodie", "ÉLODIE", "élOdIe"):
