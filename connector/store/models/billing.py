@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
@@ -12,6 +14,17 @@ from connector.domain.money import Money
 from connector.platform import InvoiceStatus
 from connector.store.base import Base, TimestampMixin, str_enum
 from connector.store.fold import fold, key
+
+
+def _key_of(column: str) -> Callable[[Any], str | None]:
+    """A search key's default: folded from the row's value when a Core INSERT leaves the key
+    out (the ORM sets it already, by the ``validates`` hooks below)."""
+
+    def default(context: Any) -> str | None:
+        value = context.get_current_parameters().get(column)
+        return key(value) if isinstance(value, str) else None
+
+    return default
 
 
 class Customer(TimestampMixin, Base):
@@ -36,9 +49,9 @@ class Customer(TimestampMixin, Base):
     email_blocked_reason: Mapped[str | None]  # bounce / drop / spam report: no more email
     erased_at: Mapped[datetime | None]  # GDPR erasure: personal data gone, amounts kept
     # The owner's search: folded copies written with the columns (connector.store.fold).
-    name_key: Mapped[str | None] = mapped_column(Text)
-    company_key: Mapped[str | None] = mapped_column(Text)
-    email_key: Mapped[str | None] = mapped_column(Text)
+    name_key: Mapped[str | None] = mapped_column(Text, default=_key_of("name"))
+    company_key: Mapped[str | None] = mapped_column(Text, default=_key_of("company"))
+    email_key: Mapped[str | None] = mapped_column(Text, default=_key_of("email"))
 
     @validates("name", "company", "email")
     def _keep_search_key(self, field: str, value: str | None) -> str | None:
@@ -67,7 +80,7 @@ class Invoice(TimestampMixin, Base):
     external_id: Mapped[str]
     number: Mapped[str]
     # The owner's search (connector.store.fold); NULL only while a migration fills it.
-    number_key: Mapped[str | None] = mapped_column(Text)
+    number_key: Mapped[str | None] = mapped_column(Text, default=_key_of("number"))
     currency: Mapped[str] = mapped_column(String(3))
     total_minor: Mapped[int]
     amount_due_minor: Mapped[int]
