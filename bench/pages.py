@@ -85,7 +85,11 @@ def run(svc: Services, label: str, total: int) -> list[Figure]:
                 .values(due_at=midnight - timedelta(days=days))
             )
         # One customer in a thousand with an accented name (the search folds accents and case).
-        c.execute(update(Customer).where(Customer.id % 1000 == 7).values(name="Élodie Martin", name_key=fold("Élodie Martin")))
+        c.execute(
+            update(Customer)
+            .where(Customer.id % 1000 == 7)
+            .values(name="Élodie Martin", name_key=fold("Élodie Martin"))
+        )
         c.execute(text("ANALYZE"))
     with svc.sessions() as s:
         ids = list(s.scalars(select(Invoice.id).order_by(Invoice.id)))
