@@ -31,6 +31,7 @@ from connector.actions.invoice_list import (
     list_invoices,
 )
 from connector.services import Services
+from connector.store.fold import fold
 from connector.store.models import Customer, Invoice
 
 ROUNDS = 7
@@ -83,6 +84,12 @@ def run(svc: Services, label: str, total: int) -> list[Figure]:
                 .where(Invoice.id % 150 == days)
                 .values(due_at=midnight - timedelta(days=days))
             )
+        # One customer in a thousand with an accented name (the search folds accents and case).
+        c.execute(
+            update(Customer)
+            .where(Customer.id % 1000 == 7)
+            .values(name="Élodie Martin", name_key=fold("Élodie Martin"))
+        )
         c.execute(text("ANALYZE"))
     with svc.sessions() as s:
         ids = list(s.scalars(select(Invoice.id).order_by(Invoice.id)))
@@ -101,6 +108,9 @@ def run(svc: Services, label: str, total: int) -> list[Figure]:
         "text search 'F-00042'": ListQuery(search="F-00042"),
         "text search 'customer 4242'": ListQuery(search="customer 4242"),
         "text search 'c4242@'": ListQuery(search="c4242@"),
+        "text search 'c' (one letter: every customer)": ListQuery(search="c"),
+        "text search 'customer' (a full word: every customer)": ListQuery(search="customer"),
+        "text search 'ÉLODIE' (accents and case folded)": ListQuery(search="ÉLODIE"),
         "sorted by amount, descending": ListQuery(sort=Sort.AMOUNT, descending=True),
         "page 1,000 of 50 (keyset)": ListQuery(cursor=deep),
         "200 a page": ListQuery(per_page=200),

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from connector.domain.email import email_problem
 from connector.domain.terms import due_date
 from connector.platform import InvoiceStatus, NormalizedInvoice
+from connector.store.fold import fold, key
 from connector.store.models import (
     Channel,
     Connection,
@@ -173,6 +174,7 @@ def _new_invoice_row(
         "customer_id": customer_ids[item.customer.external_id],
         "external_id": item.external_id,
         "number": item.number,
+        "number_key": fold(item.number),
         "currency": item.amount_due.currency,
         "total_minor": item.total.to_minor(),
         "amount_due_minor": item.amount_due.to_minor(),
@@ -188,7 +190,11 @@ def _new_invoice_row(
     }
 
 
-_PERSONAL = ("email", "name", "company", "phone", "postal_address")  # never resurrected once erased
+# Never resurrected once erased (the search keys are folded copies of the first three).
+_PERSONAL = (
+    *("email", "name", "company", "phone", "postal_address"),
+    *("email_key", "name_key", "company_key"),
+)
 _CUSTOMER_FIELDS = (*_PERSONAL, "locale", "is_b2b")
 INVALID_ADDRESS = "invalid address: "
 """How ``Customer.email_blocked_reason`` starts when the platform's address itself is unusable
@@ -227,6 +233,9 @@ def _upsert_customers(
             "email": c.email,
             "name": c.name,
             "company": c.company,
+            "email_key": key(c.email),
+            "name_key": key(c.name),
+            "company_key": key(c.company),
             "phone": c.phone,
             "postal_address": c.postal_address.text() if c.postal_address else None,
             "locale": c.locale,

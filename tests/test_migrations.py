@@ -147,3 +147,25 @@ def test_shopify_deliveries_move_to_one_app_wide_scope_without_a_conflict(
 
     command.downgrade(alembic_config(url), "0003")
     assert _stored(url) == [(1, "shopify:1"), (2, "shopify:2"), (3, "shopify:2"), (4, "stripe:3")]
+
+
+def test_search_keys_are_backfilled_for_the_rows_already_stored(empty_database_url: str) -> None:
+    """0024: the invoices and customers stored before it get their folded search keys."""
+    url = empty_database_url
+    upgrade(url, "0020")
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        for statement in _SEED[:3] + _SEED[5:6]:
+            conn.execute(text(statement))
+        conn.execute(
+            text("UPDATE customer SET name = 'Élodie Martin', company = 'ÉTS Œuvre', email = NULL")
+        )
+    engine.dispose()
+    upgrade(url, "0024")
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(
+            text("SELECT name_key, company_key, email_key FROM customer")
+        ).all() == [("elodie martin", "ets œuvre", None)]
+        assert conn.execute(text("SELECT number_key FROM invoice")).all() == [("f-1",)]
+    engine.dispose()

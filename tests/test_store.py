@@ -8,7 +8,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from cryptography.fernet import Fernet
-from sqlalchemy import text
+from sqlalchemy import insert, select, text
 from sqlalchemy.exc import StatementError
 
 from connector.config import Settings
@@ -16,7 +16,7 @@ from connector.crypto import SecretBox, SecretError, local_key
 from connector.services import Services
 from connector.store.base import Base
 from connector.store.db import write_session
-from connector.store.models import Shop
+from connector.store.models import Connection, Customer, Shop
 
 
 def test_naive_datetimes_are_refused(services: Services, shop: Shop) -> None:
@@ -71,3 +71,26 @@ def test_local_key_is_generated_once_and_private(tmp_path) -> None:  # type: ign
     assert local_key(tmp_path) == first
     assert (tmp_path / "secret.key").stat().st_mode & 0o077 == 0
     Fernet(first.encode())  # a valid key
+
+
+def test_search_keys_are_written_with_their_columns(services: Services, shop: Shop) -> None:
+    """The ORM (validates) and a Core INSERT that leaves the keys out (column defaults) both
+    store the folded copy the owner's search reads."""
+    with write_session(services.sessions) as s:
+        conn = Connection(shop_id=shop.id, platform="csv", external_account="")
+        s.add(conn)
+        s.flush()
+        orm = Customer(shop_id=shop.id, connection_id=conn.id, external_id="a", email="É@X.fr")
+        orm.name = "Élodie Martin"
+        s.add(orm)
+        s.execute(
+            insert(Customer),
+            [{"shop_id": shop.id, "connection_id": conn.id, "external_id": "b", "name": "ZOË"}],
+        )
+    with services.sessions() as s:
+        keys = s.execute(
+            select(Customer.external_id, Customer.name_key, Customer.email_key).order_by(
+                Customer.external_id
+            )
+        ).all()
+    assert keys == [("a", "elodie martin", "e@x.fr"), ("b", "zoe", None)]

@@ -4,9 +4,10 @@ depth. Pages are keyset pages: a cursor holds the sort key and id of the row a p
 after (or ends before), so page 1,000 is a range scan on the sort order's (shop, key, id) index
 (``ix_invoice_shop_due``, ``_status``, ``_number``, ``_amount``), never an OFFSET.
 
-Text search matches, case-insensitively, the start of the invoice number, of the customer's
+Text search matches, case and accents folded, the start of the invoice number, of the customer's
 name, of their company or of their email (``dup`` finds "Dupont SARL" and "dupont@x.fr", not
-"Jean Dupont"), each on a (shop, lower(column)) index."""
+"Jean Dupont"; ``elodie`` finds "Élodie"), each on a (shop, search key) index
+(connector.store.fold)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ from connector.domain.money import Money
 from connector.ledger import local_midnight
 from connector.platform import InvoiceStatus
 from connector.shops import resolve_shop
+from connector.store.fold import fold
 from connector.store.models import (
     Connection,
     Customer,
@@ -62,6 +64,10 @@ SEARCH_MAX = 100
 # Beyond this many matches the list says "more than COUNT_BOUND": counting every row of a
 # 100,000-invoice shop on each page would cost more than the page.
 COUNT_BOUND = 10_000
+# A search matching more than this many invoices walks the sort order's index testing each
+# row (a page is found within a few pages' rows); fewer are read from the search indexes and
+# sorted.
+WALK_FROM = 1_000
 
 
 class StatusFilter(StrEnum):
@@ -296,9 +302,10 @@ class InvoiceList:
 
 
 def _filtered(
-    shop: Shop, q: ListQuery, today: date, default_sequence: int | None, dialect: str
+    shop: Shop, q: ListQuery, today: date, default_sequence: int | None
 ) -> Select[tuple[int]]:
-    """The shop's invoices matching the filters (ids; callers add columns, order, limits)."""
+    """The shop's invoices matching the filters but the text search (ids; callers add the
+    search, columns, order, limits)."""
     stmt: Select[tuple[int]] = select(Invoice.id).where(Invoice.shop_id == shop.id)
     status = _STATUS_WHERE[q.status]
     if status is not None:
@@ -314,28 +321,21 @@ def _filtered(
         stmt = stmt.where(seq)
     if q.customer_id is not None:
         stmt = stmt.where(Invoice.customer_id == q.customer_id)
-    if q.search.strip():
-        stmt = stmt.where(search_where(shop.id, q.search.strip(), dialect))
     return stmt
 
 
 _Text = InstrumentedAttribute[str] | InstrumentedAttribute[str | None]
 
 
-def _prefix_range(column: _Text, text: str) -> ColumnElement[bool]:
-    """SQLite: lower(column) in [text, text + U+10FFFF), a range on the BINARY expression
-    index (SQLite's LIKE optimisation only applies to plain columns); the pattern is lowered by
-    SQLite itself, as the index is."""
-    return and_(
-        func.lower(column) >= func.lower(literal(text)),
-        func.lower(column) < func.lower(literal(text + "\U0010ffff")),
-    )
+def _prefix_range(column: _Text, folded: str) -> ColumnElement[bool]:
+    """SQLite: the search key in [text, text + U+10FFFF), a range on its (shop, key) index."""
+    return and_(column >= literal(folded), column < literal(folded + "\U0010ffff"))
 
 
-def _prefix_like(column: _Text, text: str) -> ColumnElement[bool]:
-    """PostgreSQL: lower(column) LIKE 'text%' on the text_pattern_ops expression index."""
-    pattern = _escape(text.lower()) + "%"
-    return func.lower(column).like(pattern, escape="\\")
+def _prefix_like(column: _Text, folded: str) -> ColumnElement[bool]:
+    """PostgreSQL: the search key LIKE 'text%' on its text_pattern_ops index (a range would
+    follow the database's collation, not the characters)."""
+    return column.like(_escape(folded) + "%", escape="\\")
 
 
 _PREFIX: dict[str, Callable[[_Text, str], ColumnElement[bool]]] = {
@@ -343,28 +343,52 @@ _PREFIX: dict[str, Callable[[_Text, str], ColumnElement[bool]]] = {
     "postgresql": _prefix_like,
 }
 
+_SEARCHED_CUSTOMER: tuple[_Text, ...] = (
+    Customer.name_key,
+    Customer.company_key,
+    Customer.email_key,
+)
 
-def search_where(shop_id: int, text: str, dialect: str) -> ColumnElement[bool]:
-    """Invoices whose number, or whose customer's name, company or email, starts with
-    ``text`` (case-insensitive): a UNION of index ranges (an OR across the two tables would
-    make PostgreSQL filter every invoice of the shop), so a search over 100,000 invoices reads
-    what matches."""
-    prefix = _PREFIX[dialect]
-    by_number = select(Invoice.id).where(Invoice.shop_id == shop_id, prefix(Invoice.number, text))
-    by_customer = (
-        select(Invoice.id)
-        .join(Customer, Customer.id == Invoice.customer_id)
-        .where(
-            Customer.shop_id == shop_id,
-            Invoice.shop_id == shop_id,
-            or_(
-                prefix(Customer.name, text),
-                prefix(Customer.company, text),
-                prefix(Customer.email, text),
-            ),
+
+@dataclass(frozen=True, slots=True)
+class _Search:
+    """Invoices whose number, or whose customer's name, company or email, starts with the
+    text, case and accents folded (connector.store.fold: "elodie" finds "Élodie Martin"), read
+    one of two ways depending on how many match (see ``list_invoices``)."""
+
+    folded: str
+    dialect: str
+
+    def _by_number(self, base: Select[tuple[int]]) -> Select[tuple[int]]:
+        return base.where(_PREFIX[self.dialect](Invoice.number_key, self.folded))
+
+    def _by_customer(self, base: Select[tuple[int]]) -> Select[tuple[int]]:
+        prefix = _PREFIX[self.dialect]
+        return base.join(Customer, Customer.id == Invoice.customer_id).where(
+            or_(*(prefix(column, self.folded) for column in _SEARCHED_CUSTOMER))
         )
-    )
-    return Invoice.id.in_(union(by_number, by_customer))
+
+    def bounded_count(self, base: Select[tuple[int]], bound: int) -> Select[tuple[int]]:
+        """How many match, up to ``bound``: each index range read at most ``bound`` rows deep,
+        the union of those counted (a count above ``bound`` only says "more than")."""
+        parts = [
+            select(part.limit(bound).subquery().c.id)
+            for part in (self._by_number(base), self._by_customer(base))
+        ]
+        return select(func.count()).select_from(union(*parts).subquery())
+
+    def few(self, base: Select[tuple[int]]) -> Select[tuple[int]]:
+        """Few matches: a UNION of the index ranges (an OR across the two tables would make
+        PostgreSQL filter every invoice of the shop), then sorted."""
+        return base.where(Invoice.id.in_(union(self._by_number(base), self._by_customer(base))))
+
+    def many(self, base: Select[tuple[int]]) -> Select[tuple[int]]:
+        """Many matches (a one-letter search): walk the sort order's index and test each row,
+        which finds a page's worth after a few pages' rows instead of sorting every match.
+        The caller joins the customer."""
+        prefix = _PREFIX[self.dialect]
+        columns = (Invoice.number_key, *_SEARCHED_CUSTOMER)
+        return base.where(or_(*(prefix(column, self.folded) for column in columns)))
 
 
 def _escape(text: str) -> str:
@@ -408,8 +432,16 @@ def list_invoices(
             .order_by(Sequence.name)
         ).all()
         default = next((sid for sid, _, is_default in sequences if is_default), None)
-        base = _filtered(shop, query, today, default, s.get_bind().dialect.name)
-        total = s.scalar(select(func.count()).select_from(base.limit(COUNT_BOUND + 1).subquery()))
+        base = _filtered(shop, query, today, default)
+        folded = fold(query.search.strip())
+        if folded:
+            search = _Search(folded, s.get_bind().dialect.name)
+            total = s.scalar(search.bounded_count(base, COUNT_BOUND + 1))
+            base = search.many(base) if (total or 0) > WALK_FROM else search.few(base)
+        else:
+            total = s.scalar(
+                select(func.count()).select_from(base.limit(COUNT_BOUND + 1).subquery())
+            )
         order, after, backwards = _keyset(query)
         page = base.join(Customer, Customer.id == Invoice.customer_id)
         if after is not None:

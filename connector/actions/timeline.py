@@ -18,6 +18,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from connector.actions.errors import NotFound
+from connector.domain.phrases import EN, Phrase, say, translate
 from connector.store.models import (
     Channel,
     Invoice,
@@ -73,9 +74,28 @@ class TimelineKind(StrEnum):
 class TimelineEntry:
     at: datetime  # tz-aware UTC
     kind: TimelineKind
-    title: str
+    title: str  # in English, as stored or as ``phrase`` says it
     detail: Mapping[str, Any] = field(default_factory=dict)
     actor: str | None = None  # who did it, for the owner's actions; None: the system
+    phrase: Phrase | None = None  # None: ``title`` is a stored sentence
+    values: Mapping[str, object] = field(default_factory=dict)
+
+    def said(self, locale: str | None) -> str:
+        """The title in the shop's language (connector.domain.phrases)."""
+        if self.phrase is None:
+            return translate(self.title, locale)
+        return say(self.phrase, self.values, locale)
+
+
+def _entry(
+    at: datetime,
+    kind: TimelineKind,
+    phrase: Phrase,
+    values: Mapping[str, object],
+    detail: Mapping[str, Any],
+) -> TimelineEntry:
+    """An entry whose title the timeline says itself (in English here, any language later)."""
+    return TimelineEntry(at, kind, say(phrase, values), detail, phrase=phrase, values=values)
 
 
 def find_invoice(session: Session, shop_id: int, invoice_id: int) -> Invoice:
@@ -152,15 +172,15 @@ _REMINDER_KIND: dict[ReminderState, TimelineKind] = {
     ReminderState.HANDED_OFF: TimelineKind.HANDOFF,
 }
 
-_REMINDER_TITLE: dict[ReminderState, str] = {
-    ReminderState.CLAIMED: "{step} being prepared",
-    ReminderState.SENDING: "{step} being sent",
-    ReminderState.SENT: "{step} sent to {to}",
-    ReminderState.FAILED: "{step} failed: {reason}",
-    ReminderState.UNKNOWN: "{step}: outcome unknown, never resent ({reason})",
-    ReminderState.SKIPPED: "{step} skipped: {reason}",
-    ReminderState.CANCELLED: "{step} cancelled: {reason}",
-    ReminderState.HANDED_OFF: "{step} handed to a person",
+_REMINDER_TITLE: dict[ReminderState, Phrase] = {
+    ReminderState.CLAIMED: Phrase.REMINDER_CLAIMED,
+    ReminderState.SENDING: Phrase.REMINDER_SENDING,
+    ReminderState.SENT: Phrase.REMINDER_SENT,
+    ReminderState.FAILED: Phrase.REMINDER_FAILED,
+    ReminderState.UNKNOWN: Phrase.REMINDER_UNKNOWN,
+    ReminderState.SKIPPED: Phrase.REMINDER_SKIPPED,
+    ReminderState.CANCELLED: Phrase.REMINDER_CANCELLED,
+    ReminderState.HANDED_OFF: Phrase.REMINDER_HANDED_OFF,
 }
 
 
@@ -179,11 +199,12 @@ def _reminders(session: Session, inv: Invoice) -> list[TimelineEntry]:
         if rem.state in (ReminderState.CLAIMED, ReminderState.SENDING):
             at = rem.created_at
         recipient = rem.recipient or (msg.recipient if msg is not None else None)
-        title = _REMINDER_TITLE[rem.state].format(
-            step=rem.step_key, to=recipient or "—", reason=rem.reason or "no reason recorded"
-        )
-        if letter:
-            title = f"{rem.step_key} letter made"
+        phrase = Phrase.LETTER_MADE if letter else _REMINDER_TITLE[rem.state]
+        values = {
+            "step": rem.step_key,
+            "to": recipient or "—",
+            "reason": rem.reason or EN[Phrase.NO_REASON],
+        }
         detail: dict[str, Any] = {
             "reminder_id": rem.id,
             "step": rem.step_key,
@@ -203,7 +224,7 @@ def _reminders(session: Session, inv: Invoice) -> list[TimelineEntry]:
             "currency": inv.currency,
             "deadline_on": rem.deadline_on.isoformat() if rem.deadline_on else None,
         }
-        out.append(TimelineEntry(at, kind, title, detail))
+        out.append(_entry(at, kind, phrase, values, detail))
     return out
 
 
@@ -216,10 +237,11 @@ def _thank_yous(session: Session, inv: Invoice) -> list[TimelineEntry]:
         )
     )
     return [
-        TimelineEntry(
+        _entry(
             msg.sent_at or msg.updated_at,
             TimelineKind.MESSAGE,
-            f"thank-you {msg.state.value}" + (f" to {msg.recipient}" if msg.recipient else ""),
+            Phrase.THANK_YOU_TO if msg.recipient else Phrase.THANK_YOU,
+            {"state": msg.state.value, "to": msg.recipient},
             {
                 "message_id": msg.id,
                 "step": "thank_you",
@@ -246,16 +268,20 @@ def _letters(session: Session, inv: Invoice) -> list[TimelineEntry]:
     out = []
     for letter in rows:
         if letter.posted_on is not None:
-            title = f"letter posted on {letter.posted_on.isoformat()}"
-            if letter.tracking:
-                title += f", tracking {letter.tracking}"
+            phrase = Phrase.LETTER_POSTED_TRACKED if letter.tracking else Phrase.LETTER_POSTED
         else:
-            title = f"letter ready to post: {letter.filename}"
+            phrase = Phrase.LETTER_READY
+        values = {
+            "day": letter.posted_on,
+            "tracking": letter.tracking,
+            "filename": letter.filename,
+        }
         out.append(
-            TimelineEntry(
+            _entry(
                 letter.created_at,
                 TimelineKind.LETTER,
-                title,
+                phrase,
+                values,
                 {
                     "letter_id": letter.id,
                     "filename": letter.filename,
@@ -275,10 +301,11 @@ def _payments(session: Session, inv: Invoice) -> list[TimelineEntry]:
         .order_by(Payment.received_at, Payment.id)
     )
     return [
-        TimelineEntry(
+        _entry(
             p.received_at,
             TimelineKind.PAYMENT,
-            f"payment received ({p.source.value})",
+            Phrase.PAYMENT_RECEIVED,
+            {"source": p.source.value},
             {
                 "amount_minor": p.amount_minor,
                 "currency": p.currency,
@@ -302,10 +329,11 @@ def _webhooks(session: Session, inv: Invoice) -> list[TimelineEntry]:
         .order_by(WebhookEvent.received_at, WebhookEvent.id)
     )
     return [
-        TimelineEntry(
+        _entry(
             ev.received_at,
             TimelineKind.WEBHOOK,
-            f"{ev.platform} webhook {ev.topic}: {ev.outcome.value}",
+            Phrase.WEBHOOK,
+            {"platform": ev.platform, "topic": ev.topic, "outcome": ev.outcome.value},
             {
                 "webhook_event_id": ev.id,
                 "platform": ev.platform,
@@ -358,10 +386,11 @@ def _deliveries(session: Session, inv: Invoice) -> list[TimelineEntry]:
         if not mid.isdigit() or int(mid) not in ids:
             continue
         out.append(
-            TimelineEntry(
+            _entry(
                 ev.occurred_at or ev.received_at,
                 TimelineKind.DELIVERY,
-                f"delivered to {raw.get('email') or 'the customer'}",
+                Phrase.DELIVERED,
+                {"to": raw.get("email") or "—"},
                 {"message_id": int(mid), "sg_event_id": ev.dedupe_key, "event": "delivered"},
             )
         )

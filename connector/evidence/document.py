@@ -13,8 +13,10 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from connector.actions.timeline import TimelineEntry, TimelineKind
+from connector.domain import phrases
 from connector.domain.dates import long_date
 from connector.domain.money import Money
+from connector.domain.phrases import Value, translate
 from connector.dunning.letters import ENCODING, printable
 from connector.dunning.rules import penalty_policy
 from connector.evidence.record import InvoiceRecord
@@ -81,11 +83,30 @@ _DETAIL_KEYS: tuple[str, ...] = (
 )
 
 
+_CODED: dict[str, Value] = {
+    "state": Value.STATE,
+    "source": Value.SOURCE,
+    "outcome": Value.OUTCOME,
+}
+"""Detail values that are codes, said in the dossier's language (a reason is a sentence)."""
+
+
+def _detail_value(key: str, raw: object, locale: str) -> str:
+    if key == "reason":
+        return translate(str(raw), locale)
+    coded = _CODED.get(key)
+    return str(raw) if coded is None else phrases.value(coded, str(raw), locale)
+
+
 def detail_lines(entry: TimelineEntry, locale: str) -> list[str]:
     """The entry's facts as "label: value" lines (amounts in their currency, who did it)."""
     w = words(locale)
     detail = entry.detail
-    lines = [f"{w.details[key]}: {detail[key]}" for key in _DETAIL_KEYS if detail.get(key)]
+    lines = [
+        f"{w.details[key]}: {_detail_value(key, detail[key], locale)}"
+        for key in _DETAIL_KEYS
+        if detail.get(key)
+    ]
     minor, currency = detail.get("amount_minor"), detail.get("currency")
     if entry.kind is TimelineKind.PAYMENT and isinstance(minor, int) and isinstance(currency, str):
         lines.insert(0, f"{w.amount}: {_money(Money.from_minor(minor, currency), locale)}")
@@ -103,7 +124,8 @@ def terms_lines(record: InvoiceRecord) -> list[str]:
     shop, b2b = record.shop, record.customer.is_b2b
     w = words(shop.locale)
     policy = penalty_policy(shop)
-    lines = [w.payment_terms.format(mode=shop.terms_mode.value, days=shop.terms_days)]
+    mode = w.terms_modes.get(shop.terms_mode, shop.terms_mode.value)
+    lines = [w.payment_terms.format(mode=mode, days=shop.terms_days)]
     if b2b:
         rate = policy.ecb_rate + policy.b2b_margin_points
         lines.append(
@@ -118,9 +140,11 @@ def terms_lines(record: InvoiceRecord) -> list[str]:
 
 
 def _headline(w: DossierWords, entry: TimelineEntry) -> tuple[str, str | None]:
-    """The chronology line of an entry, and its stored title when the words name the kind."""
+    """The chronology line of an entry, and its title when the words name the kind (both in
+    the dossier's language: connector.domain.phrases)."""
     named = w.kinds.get(entry.kind)
-    return (entry.title, None) if named is None else (named, entry.title)
+    title = entry.said(w.language)
+    return (title, None) if named is None else (named, title)
 
 
 def dossier_pdf(record: InvoiceRecord, *, made_on: date) -> bytes:
@@ -167,7 +191,8 @@ def dossier_pdf(record: InvoiceRecord, *, made_on: date) -> bytes:
         sheet.text(w.no_message)
     for m in record.messages:
         when = w.when(m.sent_at, tz) if m.sent_at else w.not_sent
-        sheet.text(f"{when} — {m.step} ({m.state})", bold=True)
+        state = phrases.value(Value.STATE, m.state, locale)
+        sheet.text(f"{when} — {m.step} ({state})", bold=True)
         sheet.lines(
             [
                 f"{w.to}: {m.recipient or '—'}",

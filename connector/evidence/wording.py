@@ -1,8 +1,8 @@
 """The dossier's words, per language: what an owner hands to a lawyer is in the shop's language.
 
 A catalogue keyed by language (English when the shop's language has none); each field is one
-label, heading or sentence of the PDF. The chronology's headlines come from the entry's kind
-(its engine-written title is kept as a detail line in English: it is the record as stored).
+label, heading or sentence of the PDF. The chronology's headlines come from the entry's kind,
+its title and reasons said in the same language (connector.domain.phrases).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from datetime import datetime
 
 from connector.actions.timeline import TimelineKind
 from connector.domain.dates import in_zone, instant_label, language_of, long_date
+from connector.domain.terms import TermsMode
 from connector.platform import InvoiceStatus
 
 
@@ -65,6 +66,7 @@ class DossierWords:
     statuses: dict[InvoiceStatus, str]
     kinds: dict[TimelineKind, str]
     details: dict[str, str] = field(default_factory=dict)  # timeline detail key → label
+    terms_modes: dict[TermsMode, str] = field(default_factory=dict)  # none: the code
     # "at" ({day} {time} {zone}); None: the ISO-like wall clock label
     instant: str | None = None
 
@@ -240,6 +242,11 @@ FR = DossierWords(
         "sg_event_id": "identifiant d'événement du prestataire",
     },
     instant="{day} à {time} ({zone})",
+    terms_modes={
+        TermsMode.NET: "date d'émission + N jours",
+        TermsMode.EOM_THEN_DAYS: "fin du mois d'émission + N jours",
+        TermsMode.DAYS_THEN_EOM: "date d'émission + N jours, fin de mois",
+    },
 )
 
 CATALOGUE: dict[str, DossierWords] = {"en": EN, "fr": FR}

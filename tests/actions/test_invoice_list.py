@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import event
 
+from connector.actions import invoice_list
 from connector.actions.errors import ActionError
 from connector.actions.invoice_list import (
     Cursor,
@@ -186,3 +187,66 @@ def test_search_stays_in_the_shop(services: Services, shop: Shop, many: int) -> 
     add_invoices(services, other, [normalized("F-00-999", email="c0@client.example", due_on=TODAY)])
     assert "F-00-999" not in _numbers(services, shop, "F-00")
     assert _numbers(services, other, "F-00") == ["F-00-999"]
+
+
+def test_search_folds_case_and_accents_alike_on_both_databases(
+    services: Services, shop: Shop
+) -> None:
+    """SQLite's lower() folds ASCII only: "élodie" missed "Élodie" and "ELODIE" missed both."""
+    add_invoices(
+        services,
+        shop,
+        [
+            normalized(
+                "F-1", email="e@x.example", customer_id="e", name="Élodie Martin", due_on=TODAY
+            ),
+            normalized(
+                "F-2", email="d@x.example", customer_id="d", name="ÉLODIE DURAND", due_on=TODAY
+            ),
+            normalized(
+                "F-3", email="z@x.example", customer_id="z", name="Zoë Ørsted", due_on=TODAY
+            ),
+            normalized("É-4", email="n@x.example", customer_id="n", name="Noël", due_on=TODAY),
+            normalized(
+                "F-5", email="eloise@x.example", customer_id="l", name="Eloïse", due_on=TODAY
+            ),
+        ],
+    )
+    for text in ("élodie", "ELODIE", "Elodie", "ÉLODIE", "élOdIe"):
+        assert _numbers(services, shop, text) == ["F-1", "F-2"], text
+    assert _numbers(services, shop, "élodie m") == ["F-1"]
+    assert _numbers(services, shop, "elo") == ["F-1", "F-2", "F-5"]
+    assert _numbers(services, shop, "zoe ø") == ["F-3"]
+    assert _numbers(services, shop, "ZOË") == ["F-3"]
+    assert _numbers(services, shop, "e-4") == ["É-4"]  # the number folds too
+    assert _numbers(services, shop, "noel") == ["É-4"]
+    assert _numbers(services, shop, "eloi") == ["F-5"]
+
+
+@pytest.mark.parametrize("walk_from", [0, 10_000])
+def test_a_search_matching_many_pages_the_same_either_way(
+    services: Services,
+    shop: Shop,
+    many: int,
+    walk_from: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Many matches walk the sort order testing each row, few are read from the search indexes:
+    the same rows, in the same order, page after page, both ways."""
+    expected: dict[tuple[Sort, bool], list[int]] = {}
+    for sort in Sort:
+        for descending in (False, True):
+            full = ListQuery(status=StatusFilter.ALL, search="C", sort=sort, descending=descending)
+            expected[(sort, descending)] = [
+                r.id for r in _page(services, shop, replace(full, per_page=200)).rows
+            ]
+    assert all(len(ids) == many for ids in expected.values())  # every email starts with "c"
+    monkeypatch.setattr(invoice_list, "WALK_FROM", walk_from)
+    for (sort, descending), ids in expected.items():
+        query = ListQuery(
+            status=StatusFilter.ALL, search="c", sort=sort, descending=descending, per_page=4
+        )
+        pages = _walk(services, shop, query)
+        assert [i for page in pages for i in page] == ids, (sort, descending)
+        listing = _page(services, shop, replace(query, search="ana"))
+        assert listing.total == 14 and len(listing.rows) == 4  # "Ana" and "ana": 2 in 5

@@ -178,7 +178,7 @@ def test_dashboard_chart_letter_task_and_dossier(
         )
         assert hit is not None, (stamp, rem.step_key, chronology)
         places.append(chronology.index(lines[hit]))
-    paid = chronology.index("payment received (manual)")
+    paid = chronology.index("paiement reçu (saisie du commerçant)")
     assert places == sorted(places) and places[-1] < paid
     assert "numéro de suivi: 1A00123456789" in chronology
     # Back on the dashboard: this month's bar shows the payment.

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, func
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from connector.domain.money import Money
 from connector.platform import InvoiceStatus
 from connector.store.base import Base, TimestampMixin, str_enum
+from connector.store.fold import fold, key
+
+
+def _key_of(column: str) -> Callable[[Any], str | None]:
+    """A search key's default: folded from the row's value when a Core INSERT leaves the key
+    out (the ORM sets it already, by the ``validates`` hooks below)."""
+
+    def default(context: Any) -> str | None:
+        value = context.get_current_parameters().get(column)
+        return key(value) if isinstance(value, str) else None
+
+    return default
 
 
 class Customer(TimestampMixin, Base):
@@ -34,6 +48,15 @@ class Customer(TimestampMixin, Base):
     excluded: Mapped[bool] = mapped_column(default=False)  # the owner said: never remind
     email_blocked_reason: Mapped[str | None]  # bounce / drop / spam report: no more email
     erased_at: Mapped[datetime | None]  # GDPR erasure: personal data gone, amounts kept
+    # The owner's search: folded copies written with the columns (connector.store.fold).
+    name_key: Mapped[str | None] = mapped_column(Text, default=_key_of("name"))
+    company_key: Mapped[str | None] = mapped_column(Text, default=_key_of("company"))
+    email_key: Mapped[str | None] = mapped_column(Text, default=_key_of("email"))
+
+    @validates("name", "company", "email")
+    def _keep_search_key(self, field: str, value: str | None) -> str | None:
+        setattr(self, f"{field}_key", key(value))
+        return value
 
 
 class Invoice(TimestampMixin, Base):
@@ -67,6 +90,8 @@ class Invoice(TimestampMixin, Base):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
     external_id: Mapped[str]
     number: Mapped[str]
+    # The owner's search (connector.store.fold); NULL only while a migration fills it.
+    number_key: Mapped[str | None] = mapped_column(Text, default=_key_of("number"))
     currency: Mapped[str] = mapped_column(String(3))
     total_minor: Mapped[int]
     amount_due_minor: Mapped[int]
@@ -89,6 +114,11 @@ class Invoice(TimestampMixin, Base):
     platform_updated_at: Mapped[datetime | None]
 
     customer: Mapped[Customer] = relationship(lazy="joined", innerjoin=True)
+
+    @validates("number")
+    def _keep_search_key(self, _field: str, value: str) -> str:
+        self.number_key = fold(value)
+        return value
 
     @property
     def amount_due(self) -> Money:
@@ -135,21 +165,20 @@ class Payment(TimestampMixin, Base):
 
 
 def _prefix_index(name: str, table: type[Customer] | type[Invoice], column: str) -> Index:
-    """(shop, lower(column)) for the list's prefix search; on PostgreSQL with text_pattern_ops
-    so ``LIKE 'abc%'`` rides on it whatever the database's collation."""
-    key = f"{column}_lower"
+    """(shop, search key) for the list's prefix search; on PostgreSQL with text_pattern_ops so
+    ``LIKE 'abc%'`` rides on it whatever the database's collation."""
     return Index(
         name,
         table.__table__.c.shop_id,
-        func.lower(table.__table__.c[column]).label(key),
-        postgresql_ops={key: "text_pattern_ops"},
+        table.__table__.c[column],
+        postgresql_ops={column: "text_pattern_ops"},
     )
 
 
 # The owner's text search (an invoice number, a customer's name, company or email: prefixes).
 SEARCH_INDEXES = (
-    _prefix_index("ix_invoice_shop_number_lower", Invoice, "number"),
-    _prefix_index("ix_customer_shop_name_lower", Customer, "name"),
-    _prefix_index("ix_customer_shop_company_lower", Customer, "company"),
-    _prefix_index("ix_customer_shop_email_lower", Customer, "email"),
+    _prefix_index("ix_invoice_shop_number_key", Invoice, "number_key"),
+    _prefix_index("ix_customer_shop_name_key", Customer, "name_key"),
+    _prefix_index("ix_customer_shop_company_key", Customer, "company_key"),
+    _prefix_index("ix_customer_shop_email_key", Customer, "email_key"),
 )
