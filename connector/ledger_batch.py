@@ -188,8 +188,6 @@ class InvoiceBatch:
                     "received_at": received_at or now,
                     "source": source,
                     "external_id": payment_external_id,  # made unused when written
-                    "created_at": now,
-                    "updated_at": now,
                 }
             )
         old_status = inv.status
