@@ -93,7 +93,7 @@ def ensure_csv_connection(session: Session, shop: Shop) -> Connection:
     return conn
 
 
-def _upsert_insert(session: Session, table: Table) -> pg_insert.Insert | sqlite_insert.Insert:
+def upsert_insert(session: Session, table: Table) -> pg_insert.Insert | sqlite_insert.Insert:
     """INSERT … ON CONFLICT in the session's dialect (both spell it the same way)."""
     if session.get_bind().dialect.name == "postgresql":
         return pg_insert.insert(table)
@@ -297,7 +297,7 @@ def _upsert_customers(
     if fresh:
         # DO NOTHING: a concurrent writer (a webhook) may have inserted one meanwhile; the
         # read below finds its id either way.
-        insert_new = _upsert_insert(session, table).on_conflict_do_nothing(
+        insert_new = upsert_insert(session, table).on_conflict_do_nothing(
             index_elements=["connection_id", "external_id"]
         )
         session.execute(insert_new, fresh)
@@ -408,10 +408,19 @@ def _net_of_owner_payments(
     return InvoiceStatus.PARTIALLY_PAID, left
 
 
-def _unused_payment_id(session: Session, invoice_id: int, external_id: str) -> str:
+def unused_payment_id(external_id: str, taken: set[str]) -> str:
     """The platform's payment id, suffixed if that id already paid part of this invoice (one
     PaymentIntent can carry several partial payments): a payment is never refused as a
-    duplicate, which would leave the invoice owed."""
+    duplicate, which would leave the invoice owed. ``taken``: the invoice's payment ids."""
+    candidate, n = external_id, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{external_id}#{n}"
+    return candidate
+
+
+def _unused_payment_id(session: Session, invoice_id: int, external_id: str) -> str:
+    """:func:`unused_payment_id` against the invoice's stored and pending payments."""
     with session.no_autoflush:  # pending invoice changes go out in one UPDATE, later
         taken = set(
             session.scalars(
@@ -425,11 +434,20 @@ def _unused_payment_id(session: Session, invoice_id: int, external_id: str) -> s
         for obj in session.new
         if isinstance(obj, Payment) and obj.invoice_id == invoice_id
     }
-    candidate, n = external_id, 1
-    while candidate in taken:
-        n += 1
-        candidate = f"{external_id}#{n}"
-    return candidate
+    return unused_payment_id(external_id, taken)
+
+
+def state_timeline(
+    old: InvoiceStatus, new: InvoiceStatus, source: PaymentSource
+) -> tuple[TimelineKind, str]:
+    """The timeline entry of a status change."""
+    kind = TimelineKind.PAID if new is InvoiceStatus.PAID else TimelineKind.STATUS_CHANGED
+    return kind, f"{old.value} → {new.value} ({source.value})"
+
+
+def cancel_reason(status: InvoiceStatus) -> str:
+    """Why the pending reminders of an invoice that stopped being owed were cancelled."""
+    return f"invoice {status.value}"
 
 
 def set_state(
@@ -446,7 +464,8 @@ def set_state(
     """Apply a status/amount change; True when the invoice stopped being owed.
 
     A payment is recorded when the amount due went down; if the invoice is no longer owed,
-    every pending reminder is cancelled here, in the caller's transaction.
+    every pending reminder is cancelled here, in the caller's transaction. Its set-based twin
+    for a chunk of deliveries is ``connector.ledger_batch.InvoiceBatch.set_state``.
     """
     was_owed = invoice.status.is_owed
     paid_minor = invoice.amount_due_minor - amount_due_minor
@@ -468,13 +487,10 @@ def set_state(
     invoice.status = status
     invoice.amount_due_minor = amount_due_minor
     if status != old_status:
-        kind = TimelineKind.PAID if status is InvoiceStatus.PAID else TimelineKind.STATUS_CHANGED
-        add_timeline(
-            session, invoice, now, kind, f"{old_status.value} → {status.value} ({source.value})"
-        )
+        add_timeline(session, invoice, now, *state_timeline(old_status, status, source))
     if was_owed and not status.is_owed:
         invoice.next_action_at = None  # before the UPDATE below flushes the invoice, once
-        cancel_pending_reminders(session, invoice, f"invoice {status.value}", now)
+        cancel_pending_reminders(session, invoice, cancel_reason(status), now)
         if status is InvoiceStatus.PAID:
             enqueue_thank_you(session, invoice, now)
         return True
@@ -559,7 +575,7 @@ def enqueue_thank_you(session: Session, invoice: Invoice, now: datetime) -> bool
         return False
     table = cast(Table, Message.__table__)
     stmt = (
-        _upsert_insert(session, table)
+        upsert_insert(session, table)
         .values(
             shop_id=invoice.shop_id,
             customer_id=invoice.customer_id,

@@ -18,12 +18,13 @@ from sqlalchemy.orm import Session
 
 from connector.connection_health import ConnectionProblem, mark_broken
 from connector.crypto import SecretError
-from connector.platform import NormalizedEvent, shares_webhook_secret
+from connector.platform import ConnectionContext, NormalizedEvent, shares_webhook_secret
 from connector.services import Services
 from connector.store.db import StoreBusy, write_session
 from connector.store.models import Connection, Shop, WebhookEvent, WebhookOutcome
 from connector.sync import connection_context
 from connector.webhooks import sendgrid
+from connector.webhooks.batch import Item, apply_items
 from connector.webhooks.handlers import HANDLERS, ApplyContext
 from connector.webhooks.registry import AdapterRegistry
 from connector.webhooks.resolve import NeedsPlatform, Resolution, resolve
@@ -199,20 +200,7 @@ def _apply(
         return outcome
     if not row.raw_body and row.last_error:
         return WebhookOutcome.IGNORED  # its body was erased (GDPR) before it was applied
-    key = (row.connection_id, row.shop_id)
-    pair = found.get(key) if found is not None else None
-    if pair is None:
-        read = s.execute(
-            select(Connection, Shop)
-            .join(Shop, Shop.id == Connection.shop_id)
-            .where(Connection.id == row.connection_id, Connection.shop_id == row.shop_id)
-        ).first()
-        if read is None:
-            raise ApplyError(f"event {row.id}: connection {row.connection_id} is gone")
-        pair = read._tuple()
-        if found is not None:
-            found[key] = pair
-    conn, shop = pair
+    conn, shop = _connection_of(s, row, found)
     adapter = registry.get(conn.platform)
     if adapter is None:
         raise ApplyError(f"no adapter for {conn.platform}")
@@ -229,6 +217,28 @@ def _apply(
         confirms_new_invoices=shares_webhook_secret(adapter),
     )
     return HANDLERS[event.kind](ctx, event)
+
+
+def _connection_of(
+    s: Session,
+    row: WebhookEvent,
+    found: dict[tuple[int | None, int | None], tuple[Connection, Shop]] | None,
+) -> tuple[Connection, Shop]:
+    """The event's connection and shop (read once per transaction when ``found`` is given)."""
+    key = (row.connection_id, row.shop_id)
+    pair = found.get(key) if found is not None else None
+    if pair is None:
+        read = s.execute(
+            select(Connection, Shop)
+            .join(Shop, Shop.id == Connection.shop_id)
+            .where(Connection.id == row.connection_id, Connection.shop_id == row.shop_id)
+        ).first()
+        if read is None:
+            raise ApplyError(f"event {row.id}: connection {row.connection_id} is gone")
+        pair = read._tuple()
+        if found is not None:
+            found[key] = pair
+    return pair
 
 
 _last_webhook_noted: dict[int, datetime] = {}  # this process: connection → when it wrote it
@@ -275,9 +285,11 @@ def apply_pending(svc: Services, now: datetime, *, batch: int = 500, max_batches
     """Apply the events still PENDING (not the FAILED ones: those wait for the retry job's
     back-off), oldest first, a bounded number of batches per call. Returns how many.
 
-    Set-based: each chunk of events is applied in one transaction (a savepoint per event, so
-    one bad event never holds back the others; it is then applied alone, which records its
-    failure), its events locked in one statement and marked in one, one commit per chunk."""
+    Set-based: each chunk of events is applied in one transaction, its events locked in one
+    statement and marked in one, one commit per chunk; the payments' invoices are read, locked
+    and written in a few statements for the whole chunk (``connector.webhooks.batch``). A bad
+    event never holds back the others: it is set aside and applied alone, which records its
+    failure."""
     registry = AdapterRegistry()
     # Chunks are independent transactions: on PostgreSQL a couple apply at once; SQLite has
     # one writer anyway.
@@ -313,6 +325,10 @@ def _apply_chunk(svc: Services, registry: AdapterRegistry, ids: list[int], now: 
         except StoreBusy:
             log.info("webhook events left pending: the store is busy")
             return 0
+        except Exception:  # a set-based write failed: no one event to blame, each on its own
+            log.exception("webhook events %s… applied one by one", ids[:3])
+            alone = ids
+            break
     else:
         alone = ids  # too many bad events in one chunk: each on its own
     return done + _applied(_apply_each(svc, registry, alone, now))
@@ -334,20 +350,31 @@ def _try_chunk(svc: Services, registry: AdapterRegistry, ids: list[int], now: da
     connections: set[int] = set()
     found: dict[tuple[int | None, int | None], tuple[Connection, Shop]] = {}
     with write_session(svc.sessions) as s:
-        rows = s.scalars(
-            select(WebhookEvent)
-            .where(WebhookEvent.id.in_(ids), WebhookEvent.outcome.not_in(_DONE))
-            .order_by(WebhookEvent.id)
-            .with_for_update(skip_locked=True)  # another worker applies those
-        ).all()
-        for row in rows:
-            event_id, connection_id = row.id, row.connection_id
+        rows = {
+            row.id: row
+            for row in s.scalars(
+                select(WebhookEvent)
+                .where(WebhookEvent.id.in_(ids), WebhookEvent.outcome.not_in(_DONE))
+                .order_by(WebhookEvent.id)
+                .with_for_update(skip_locked=True)  # another worker applies those
+            )
+        }
+        opened: dict[int, ConnectionContext] = {}
+        items = [_item(svc, registry, s, row, found, opened) for row in rows.values()]
+
+        def row_by_row(item: Item) -> WebhookOutcome:
+            parsed = Parsed(platform=item.event)
             try:
-                outcome = _apply(svc, registry, s, row, now, Parsed(), None, found)
+                outcome = _apply(svc, registry, s, rows[item.event_id], now, parsed, None, found)
                 s.flush()  # a failure is this event's, not the next one's
             except Exception as exc:  # rolls the whole chunk back
-                raise _SetAside(event_id) from exc
-            settled.setdefault(outcome, []).append(event_id)
+                raise _SetAside(item.event_id) from exc
+            return outcome
+
+        outcomes = apply_items(s, items, now, row_by_row)
+        for item, outcome in zip(items, outcomes, strict=True):
+            settled.setdefault(outcome, []).append(item.event_id)
+            connection_id = rows[item.event_id].connection_id
             if outcome is WebhookOutcome.APPLIED and connection_id is not None:
                 connections.add(connection_id)
         for outcome, done_ids in settled.items():
@@ -365,6 +392,32 @@ def _try_chunk(svc: Services, registry: AdapterRegistry, ids: list[int], now: da
     for connection_id in connections:
         _note_last_webhook(svc, connection_id, now)
     return sum(map(len, settled.values()))
+
+
+def _item(
+    svc: Services,
+    registry: AdapterRegistry,
+    s: Session,
+    row: WebhookEvent,
+    found: dict[tuple[int | None, int | None], tuple[Connection, Shop]],
+    opened: dict[int, ConnectionContext],
+) -> Item:
+    """A stored delivery, its body parsed once (its signature was verified at intake); the
+    connection's credentials are decrypted once per chunk. A failure sets the event aside."""
+    if row.scope == SENDGRID_SCOPE or (not row.raw_body and row.last_error):
+        return Item(row.id)
+    try:
+        conn, shop = _connection_of(s, row, found)
+        adapter = registry.get(conn.platform)
+        if adapter is None:
+            raise ApplyError(f"no adapter for {conn.platform}")
+        ctx = opened.get(conn.id)
+        if ctx is None:
+            ctx = opened[conn.id] = connection_context(svc, conn)
+        event = adapter.parse_webhook(ctx, row.headers, row.raw_body)
+    except Exception as exc:
+        raise _SetAside(row.id) from exc
+    return Item(row.id, event, shop, conn.id)
 
 
 def apply_waiting(

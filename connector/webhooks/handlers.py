@@ -74,9 +74,7 @@ class ApplyContext:
     def invoice(self, event: NormalizedEvent) -> Invoice | None:
         """The event's invoice in this connection (hence this shop), row-locked. An event that
         names only a payment is matched through the payments we recorded, else the platform."""
-        external_id = event.external_invoice_id or (
-            event.invoice.external_id if event.invoice is not None else None
-        )
+        external_id = named_invoice(event)
         if external_id is None and event.payment_external_id is not None:
             external_id = self._paid_by(event.payment_external_id)
             if external_id is None:
@@ -111,24 +109,35 @@ class ApplyContext:
 Handler = Callable[[ApplyContext, NormalizedEvent], WebhookOutcome]
 
 
-def _target_state(inv: Invoice, event: NormalizedEvent) -> tuple[InvoiceStatus, int] | None:
-    """Status and amount due implied by an event that carries no invoice object."""
+def named_invoice(event: NormalizedEvent) -> str | None:
+    """The platform's id of the invoice the event names, if it names one."""
+    if event.external_invoice_id:
+        return event.external_invoice_id
+    return event.invoice.external_id if event.invoice is not None else None
+
+
+def target_state(
+    currency: str, amount_due_minor: int, event: NormalizedEvent
+) -> tuple[InvoiceStatus, int] | None:
+    """Status and amount due implied by an event that carries no invoice object, for an
+    invoice in ``currency`` that has ``amount_due_minor`` left to pay."""
     if event.kind is EventKind.PAID:
         return InvoiceStatus.PAID, 0
     if event.kind is EventKind.PARTIALLY_PAID:
-        if event.payment_amount is None or event.payment_amount.currency != inv.currency:
+        if event.payment_amount is None or event.payment_amount.currency != currency:
             return None
-        left = max(0, inv.amount_due_minor - event.payment_amount.to_minor())
+        left = max(0, amount_due_minor - event.payment_amount.to_minor())
         return (InvoiceStatus.PARTIALLY_PAID if left else InvoiceStatus.PAID), left
     if event.kind is EventKind.VOIDED:
-        return InvoiceStatus.VOID, inv.amount_due_minor
+        return InvoiceStatus.VOID, amount_due_minor
     if event.kind is EventKind.REFUNDED:
-        return InvoiceStatus.REFUNDED, inv.amount_due_minor  # a refund is not a payment
+        return InvoiceStatus.REFUNDED, amount_due_minor  # a refund is not a payment
     return None
 
 
 def apply_state(ctx: ApplyContext, event: NormalizedEvent) -> WebhookOutcome:
-    """paid / partially paid / voided / refunded / updated: the newest state wins."""
+    """paid / partially paid / voided / refunded / updated: the newest state wins. The worker's
+    chunks apply these set-based (``connector.webhooks.batch.apply_held``), same rules."""
     inv = ctx.invoice(event)
     if inv is None:
         if event.invoice is None:
@@ -156,7 +165,7 @@ def apply_state(ctx: ApplyContext, event: NormalizedEvent) -> WebhookOutcome:
         return WebhookOutcome.IGNORED if result == "stale" else WebhookOutcome.APPLIED
     if inv.platform_updated_at is not None and event.occurred_at < inv.platform_updated_at:
         return WebhookOutcome.IGNORED  # late delivery of an older state
-    target = _target_state(inv, event)
+    target = target_state(inv.currency, inv.amount_due_minor, event)
     if target is None:
         return WebhookOutcome.IGNORED
     status, amount_due = target
