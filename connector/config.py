@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 
@@ -55,7 +55,8 @@ class Settings:
     # SendGrid Event Webhook verification key (base64 DER, as the SendGrid UI shows it).
     sendgrid_webhook_public_key: str | None = None
     # "inline": a delivery is applied before it is answered (a 200 means the payment is in);
-    # "background": answered once stored, applied right after by a thread of the same process.
+    # "background": answered once stored, applied right after by a thread of the same process;
+    # "worker": only stored, the worker applies (`relance serve`'s default: its own scheduler).
     webhook_apply: str = "inline"
     # The operator's read-only overview of every shop (until owner accounts exist): off unless
     # a token is set, and then only behind a sign-in with that token.
@@ -80,6 +81,15 @@ class Settings:
     # Where Stripe API calls of new connections go (None: api.stripe.com); for tests and demos.
     stripe_api_base: str | None = None
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def for_serve(self) -> Settings:
+        """`relance serve` (web and scheduler in one process): unless RELANCE_WEBHOOK_APPLY
+        says otherwise, a delivery is stored and answered, and the process's own pump applies
+        it right after in small batches (connector.webhooks.pump): inline, each delivery's
+        apply held a request thread and SQLite's writer for milliseconds."""
+        if (self.env.get("RELANCE_WEBHOOK_APPLY") or "").strip():
+            return self
+        return replace(self, webhook_apply="worker")
 
     @property
     def stripe_connect_enabled(self) -> bool:

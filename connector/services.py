@@ -5,6 +5,7 @@ Built explicitly by the CLI, the web app factory and the worker; nothing happens
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -76,6 +77,7 @@ class Services:
         transport: MailTransport | None = None,
         status_checker: StatusChecker | None = None,
         concurrency: int | None = None,
+        stopping: threading.Event | None = None,
     ) -> DunningRunner:
         """The engine; before a reminder goes out, a payment stored for its invoice but not
         applied yet is applied (``apply_waiting``), whatever RELANCE_WEBHOOK_APPLY says."""
@@ -92,6 +94,7 @@ class Services:
             ),
             status_checker=status_checker,
             waiting_payments=self._apply_waiting,
+            stopping=stopping,
         )
 
     def thank_you_sender(self, *, transport: MailTransport | None = None) -> ThankYouSender:

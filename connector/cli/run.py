@@ -4,6 +4,7 @@ import contextlib
 import logging
 import os
 import signal
+import threading
 from datetime import date
 from types import FrameType
 
@@ -11,6 +12,7 @@ import click
 
 from connector.actions.shops import list_shops
 from connector.cli.common import check_secrets_at_start, emit, json_option, services
+from connector.config import Settings
 from connector.demo import DEMO_DAYS, DemoPayment, DemoReport, run_demo
 from connector.store.migrate import upgrade
 
@@ -31,19 +33,27 @@ def register(cli: click.Group) -> None:
 
         from connector.scheduler import build_scheduler
         from connector.web import create_app
+        from connector.webhooks.pump import ApplyPump
+        from connector.webhooks.routes import on_stored
 
         _logging()
-        with services(needs_store=False) as svc:
+        with services(needs_store=False, adjust=Settings.for_serve) as svc:
             upgrade(svc.settings.database_url)
             check_secrets_at_start(svc)
             if not list_shops(svc):  # no shop is made behind the owner's back
                 click.echo(NO_SHOP_YET)
-            scheduler = build_scheduler(svc, blocking=False)
+            pumped = svc.settings.webhook_apply == "worker"  # stored by the intake, applied here
+            stopping = threading.Event()
+            scheduler = build_scheduler(svc, blocking=False, own_pump=pumped, stopping=stopping)
+            app = create_app(services=svc)
+            pump = ApplyPump(svc)
+            if pumped:
+                on_stored(app, pump.wake)
             # waitress: one I/O loop holds every connection, a few threads run requests — few
             # threads competing with the tick's senders for the interpreter lock, so a writer
             # holding SQLite's lock gets it back quickly (werkzeug's dev server: a thread each).
             server = create_server(
-                create_app(services=svc),
+                app,
                 host=host,
                 port=port,
                 threads=svc.settings.serve_threads,
@@ -51,13 +61,17 @@ def register(cli: click.Group) -> None:
             )
             signal.signal(signal.SIGTERM, _stop)
             scheduler.start()
+            if pumped:
+                pump.start()
             click.echo(f"Relance on http://{host}:{port} (scheduler running; Ctrl-C stops)")
             try:
                 server.run()
             except (KeyboardInterrupt, SystemExit):
                 pass
             finally:
+                stopping.set()  # a tick under way ends with the sends already started
                 server.close()
+                pump.stop()
                 scheduler.shutdown(wait=True)
 
     @cli.command("web")

@@ -98,8 +98,13 @@ class DunningRunner:
         status_checker: StatusChecker | None = None,
         waiting_payments: WaitingPayments | None = None,
         clock: Callable[[], datetime] = _utcnow,
+        stopping: threading.Event | None = None,
     ) -> None:
         self.sessions = sessions
+        # Set when the process is asked to stop: claim nothing more, finish what is in flight
+        # (what was claimed and not sent stays CLAIMED: its lease runs out, a later tick takes
+        # it over, as after a crash).
+        self.stopping = stopping
         self.transport = transport
         self.options = options
         self.renderer = renderer or ReminderRenderer()
@@ -146,17 +151,22 @@ class DunningRunner:
 
             def settle(limit: int) -> None:
                 """Backpressure: claim no further ahead than the senders can keep up with, so
-                claims never outlive their lease in a queue and memory stays flat."""
+                claims never outlive their lease in a queue and memory stays flat. Stopping:
+                the batches not started are dropped (their messages stay CLAIMED)."""
+                if self._stopping():
+                    for fut in in_flight:
+                        fut.cancel()  # only one not started yet: no mail call was made for it
                 while len(in_flight) > limit:
                     done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                     for fut in done:
                         in_flight.discard(fut)
-                        report.outcomes.extend(fut.result())
+                        if not fut.cancelled():
+                            report.outcomes.extend(fut.result())
 
             submit_messages(messages)
             in_flight.update(pool.submit(deliverer.deliver_letter, r, now) for r in letters)
             busy_waits = 0
-            while True:
+            while not self._stopping():
                 settle(2 * batch_threads)
                 lease_until = self.clock() + self.options.claim_lease
                 with write_session(self.sessions) as s:
@@ -187,9 +197,12 @@ class DunningRunner:
                     for r in claimed.letter_reminder_ids
                 )
             settle(0)
-        if shop_id is None:
+        if shop_id is None and not self._stopping():
             report.outcomes.extend(self.thank_you_sender().run(now))
         return report
+
+    def _stopping(self) -> bool:
+        return self.stopping is not None and self.stopping.is_set()
 
     def deliverer(self, worker: str) -> Deliverer:
         """The sender of what ``worker`` claimed (a tick's claims, or the owner's send-now)."""

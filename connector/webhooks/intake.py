@@ -104,6 +104,7 @@ class WebhookIntake:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         background: bool | None = None,
         cache_seconds: float = CONTEXT_CACHE_SECONDS,
+        on_stored: Callable[[], None] | None = None,
     ) -> None:
         self.svc = svc
         self.registry = registry or AdapterRegistry()
@@ -115,6 +116,7 @@ class WebhookIntake:
             self.registry,
             background=background,
             store_only=svc.settings.webhook_apply == "worker",
+            on_stored=on_stored,
         )
         self.max_bytes = svc.settings.max_webhook_bytes
         self._cache_seconds = cache_seconds

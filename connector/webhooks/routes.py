@@ -5,7 +5,9 @@ No business logic and no CSRF here: the signature is the authentication.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from collections.abc import Callable
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from connector.extension import services_of
@@ -14,12 +16,21 @@ from connector.webhooks.intake import TOO_LARGE, IntakeResult, WebhookIntake
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
 _INTAKE_KEY = "relance.webhook_intake"
+_ON_STORED_KEY = "relance.webhook_on_stored"
+
+
+def on_stored(app: Flask, wake: Callable[[], None]) -> None:
+    """Who applies what this app's intake only stores (RELANCE_WEBHOOK_APPLY=worker): `relance
+    serve` wakes its pump (connector.webhooks.pump). Set before the first delivery."""
+    app.extensions[_ON_STORED_KEY] = wake
 
 
 def intake() -> WebhookIntake:
     found = current_app.extensions.get(_INTAKE_KEY)
     if found is None:
-        found = WebhookIntake(services_of(current_app))
+        found = WebhookIntake(
+            services_of(current_app), on_stored=current_app.extensions.get(_ON_STORED_KEY)
+        )
         current_app.extensions[_INTAKE_KEY] = found
     assert isinstance(found, WebhookIntake)
     return found
