@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -24,6 +25,13 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
         raise ValueError(f"environment variable {name} must be one of {', '.join(choices)}")
     return raw
 
+
+#: `relance serve`'s own defaults: environment variable → (setting, value).
+SERVE_DEFAULTS: dict[str, tuple[str, Any]] = {
+    "RELANCE_WEBHOOK_APPLY": ("webhook_apply", "worker"),
+    "RELANCE_TICK_BATCH": ("tick_batch", 16),
+    "RELANCE_SEND_CONCURRENCY": ("send_concurrency", 8),
+}
 
 #: What the reminders need: unpaid orders, their customers and their payment terms.
 DEFAULT_SHOPIFY_SCOPES = ("read_orders", "read_customers", "read_payment_terms")
@@ -83,13 +91,18 @@ class Settings:
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def for_serve(self) -> Settings:
-        """`relance serve` (web and scheduler in one process): unless RELANCE_WEBHOOK_APPLY
-        says otherwise, a delivery is stored and answered, and the process's own pump applies
-        it right after in small batches (connector.webhooks.pump): inline, each delivery's
-        apply held a request thread and SQLite's writer for milliseconds."""
-        if (self.env.get("RELANCE_WEBHOOK_APPLY") or "").strip():
-            return self
-        return replace(self, webhook_apply="worker")
+        """`relance serve` (web and scheduler in one process, SQLite by default): its own
+        defaults for what the environment does not set (``SERVE_DEFAULTS``). Deliveries are
+        stored and answered, and the process's pump applies them right after in small batches
+        (connector.webhooks.pump): inline, each apply held a request thread and SQLite's one
+        writer for milliseconds. The tick claims and sends in smaller batches with fewer
+        threads: its transactions hold that writer less long, and a delivery waits less."""
+        changes: dict[str, Any] = {
+            attr: value
+            for name, (attr, value) in SERVE_DEFAULTS.items()
+            if not (self.env.get(name) or "").strip()
+        }
+        return replace(self, **changes) if changes else self
 
     @property
     def stripe_connect_enabled(self) -> bool:

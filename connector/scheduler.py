@@ -36,13 +36,17 @@ def _safe(name: str, job: Callable[[], object]) -> Callable[[], None]:
     return run
 
 
-def dunning_tick(svc: Services, stopping: threading.Event | None = None) -> None:
+def dunning_tick(
+    svc: Services,
+    stopping: threading.Event | None = None,
+    give_way: Callable[[], object] | None = None,
+) -> None:
     from connector.sync import status_checker
     from connector.webhooks.apply import apply_pending
 
     apply_pending(svc, datetime.now(UTC))  # a payment stored but not yet applied counts first
 
-    runner = svc.runner(status_checker=status_checker(svc), stopping=stopping)
+    runner = svc.runner(status_checker=status_checker(svc), stopping=stopping, give_way=give_way)
     report = runner.tick(datetime.now(UTC))
     if report.outcomes:
         log.info("tick: %s", report.counts())
@@ -99,14 +103,16 @@ def build_scheduler(
     blocking: bool,
     own_pump: bool = False,
     stopping: threading.Event | None = None,
+    give_way: Callable[[], object] | None = None,
 ) -> BaseScheduler:
     """``own_pump``: the process applies stored deliveries itself as they arrive (`relance
     serve`, connector.webhooks.pump), so no periodic apply job competes with it. ``stopping``:
-    set on SIGTERM, a tick under way claims nothing more and ends once its sends are done."""
+    set on SIGTERM, a tick under way claims nothing more and ends once its sends are done.
+    ``give_way``: the tick calls it before each claim and batch (serve: a lull in deliveries)."""
     cls = BlockingScheduler if blocking else BackgroundScheduler
     scheduler: BaseScheduler = cls(timezone=UTC, job_defaults=JOB_DEFAULTS)
     scheduler.add_job(
-        _safe("dunning_tick", lambda: dunning_tick(svc, stopping)),
+        _safe("dunning_tick", lambda: dunning_tick(svc, stopping, give_way)),
         IntervalTrigger(minutes=1, timezone=UTC),
         id="dunning_tick",
         next_run_time=datetime.now(UTC),

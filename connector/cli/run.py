@@ -4,6 +4,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
 from datetime import date
 from types import FrameType
@@ -21,6 +22,11 @@ NO_SHOP_YET = (
     " `relance shop create --name … --email …` (or try `relance demo`)."
 )
 
+#: Seconds a thread may hold the interpreter lock before another is let in (Python: 0.005).
+SERVE_SWITCH_INTERVAL = 0.001
+#: The longest the tick waits for a lull in webhook deliveries before each claim and batch.
+TICK_LULL_SECONDS = 0.25
+
 
 def register(cli: click.Group) -> None:
     @cli.command("serve")
@@ -33,10 +39,14 @@ def register(cli: click.Group) -> None:
 
         from connector.scheduler import build_scheduler
         from connector.web import create_app
+        from connector.webhooks.activity import IntakeActivity
         from connector.webhooks.pump import ApplyPump
-        from connector.webhooks.routes import on_stored
+        from connector.webhooks.routes import ServeHooks, attach_serve
 
         _logging()
+        # Web requests and the tick's threads share one interpreter lock: a thread holding
+        # SQLite's writer gets it back sooner when the others give it up more often.
+        sys.setswitchinterval(SERVE_SWITCH_INTERVAL)
         with services(needs_store=False, adjust=Settings.for_serve) as svc:
             upgrade(svc.settings.database_url)
             check_secrets_at_start(svc)
@@ -44,11 +54,17 @@ def register(cli: click.Group) -> None:
                 click.echo(NO_SHOP_YET)
             pumped = svc.settings.webhook_apply == "worker"  # stored by the intake, applied here
             stopping = threading.Event()
-            scheduler = build_scheduler(svc, blocking=False, own_pump=pumped, stopping=stopping)
+            activity = IntakeActivity()
+            scheduler = build_scheduler(
+                svc,
+                blocking=False,
+                own_pump=pumped,
+                stopping=stopping,
+                give_way=lambda: activity.lull(TICK_LULL_SECONDS),
+            )
             app = create_app(services=svc)
-            pump = ApplyPump(svc)
-            if pumped:
-                on_stored(app, pump.wake)
+            pump = ApplyPump(svc, activity=activity)
+            attach_serve(app, ServeHooks(activity, pump.wake if pumped else None))
             # waitress: one I/O loop holds every connection, a few threads run requests — few
             # threads competing with the tick's senders for the interpreter lock, so a writer
             # holding SQLite's lock gets it back quickly (werkzeug's dev server: a thread each).

@@ -99,8 +99,12 @@ class DunningRunner:
         waiting_payments: WaitingPayments | None = None,
         clock: Callable[[], datetime] = _utcnow,
         stopping: threading.Event | None = None,
+        give_way: Callable[[], object] | None = None,
     ) -> None:
         self.sessions = sessions
+        # Called before each claim and each batch (outside any transaction): `relance serve`
+        # waits there, a bounded time, while webhook deliveries are being received.
+        self.give_way = give_way
         # Set when the process is asked to stop: claim nothing more, finish what is in flight
         # (what was claimed and not sent stays CLAIMED: its lease runs out, a later tick takes
         # it over, as after a crash).
@@ -144,10 +148,13 @@ class DunningRunner:
             in_flight: set[Future[list[Outcome]]] = set()
             sender = BatchSender(deliverer, sends)
 
+            def deliver(chunk: list[int]) -> list[Outcome]:
+                self._give_way()
+                return sender.deliver(chunk, now)
+
             def submit_messages(ids: list[int]) -> None:
                 for start in range(0, len(ids), per_batch):
-                    chunk = ids[start : start + per_batch]
-                    in_flight.add(pool.submit(sender.deliver, chunk, now))
+                    in_flight.add(pool.submit(deliver, ids[start : start + per_batch]))
 
             def settle(limit: int) -> None:
                 """Backpressure: claim no further ahead than the senders can keep up with, so
@@ -168,6 +175,7 @@ class DunningRunner:
             busy_waits = 0
             while not self._stopping():
                 settle(2 * batch_threads)
+                self._give_way()
                 lease_until = self.clock() + self.options.claim_lease
                 with write_session(self.sessions) as s:
                     customers = due_customer_ids(
@@ -200,6 +208,10 @@ class DunningRunner:
         if shop_id is None and not self._stopping():
             report.outcomes.extend(self.thank_you_sender().run(now))
         return report
+
+    def _give_way(self) -> None:
+        if self.give_way is not None:
+            self.give_way()
 
     def _stopping(self) -> bool:
         return self.stopping is not None and self.stopping.is_set()

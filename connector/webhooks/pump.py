@@ -15,12 +15,16 @@ import threading
 from datetime import UTC, datetime
 
 from connector.services import Services
+from connector.webhooks.activity import IntakeActivity
 from connector.webhooks.apply import apply_pending
 
 log = logging.getLogger(__name__)
 
 #: Events per transaction: a batch holds SQLite's writer a few tens of milliseconds at most.
-PUMP_BATCH = 16
+PUMP_BATCH = 4
+#: The longest a batch waits for a lull in deliveries (a storm delays the apply, never the
+#: payment's effect: the sender applies a waiting payment itself before a reminder goes out).
+PUMP_LULL_SECONDS = 0.5
 #: Also wake this often without being told (a delivery stored by another process, a restart).
 PUMP_IDLE_SECONDS = 2.0
 
@@ -29,9 +33,15 @@ class ApplyPump:
     """One thread that applies stored deliveries whenever :meth:`wake` says one arrived."""
 
     def __init__(
-        self, svc: Services, *, batch: int = PUMP_BATCH, idle: float = PUMP_IDLE_SECONDS
+        self,
+        svc: Services,
+        *,
+        batch: int = PUMP_BATCH,
+        idle: float = PUMP_IDLE_SECONDS,
+        activity: IntakeActivity | None = None,
     ) -> None:
         self.svc = svc
+        self.activity = activity
         self.batch = batch
         self.idle = idle
         self._wake = threading.Event()
@@ -60,6 +70,8 @@ class ApplyPump:
         """Apply everything pending now, batch after batch; how many were applied."""
         done = 0
         while not self._stop.is_set():
+            if self.activity is not None:  # deliveries first: a batch waits for a lull
+                self.activity.lull(PUMP_LULL_SECONDS)
             applied = apply_pending(self.svc, datetime.now(UTC), batch=self.batch, max_batches=1)
             done += applied
             if applied < self.batch:
