@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -24,6 +25,13 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
         raise ValueError(f"environment variable {name} must be one of {', '.join(choices)}")
     return raw
 
+
+#: `relance serve`'s own defaults: environment variable → (setting, value).
+SERVE_DEFAULTS: dict[str, tuple[str, Any]] = {
+    "RELANCE_WEBHOOK_APPLY": ("webhook_apply", "worker"),
+    "RELANCE_TICK_BATCH": ("tick_batch", 16),
+    "RELANCE_SEND_CONCURRENCY": ("send_concurrency", 8),
+}
 
 #: What the reminders need: unpaid orders, their customers and their payment terms.
 DEFAULT_SHOPIFY_SCOPES = ("read_orders", "read_customers", "read_payment_terms")
@@ -55,7 +63,8 @@ class Settings:
     # SendGrid Event Webhook verification key (base64 DER, as the SendGrid UI shows it).
     sendgrid_webhook_public_key: str | None = None
     # "inline": a delivery is applied before it is answered (a 200 means the payment is in);
-    # "background": answered once stored, applied right after by a thread of the same process.
+    # "background": answered once stored, applied right after by a thread of the same process;
+    # "worker": only stored, the worker applies (`relance serve`'s default: its own scheduler).
     webhook_apply: str = "inline"
     # The operator's read-only overview of every shop (until owner accounts exist): off unless
     # a token is set, and then only behind a sign-in with that token.
@@ -80,6 +89,20 @@ class Settings:
     # Where Stripe API calls of new connections go (None: api.stripe.com); for tests and demos.
     stripe_api_base: str | None = None
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def for_serve(self) -> Settings:
+        """`relance serve` (web and scheduler in one process, SQLite by default): its own
+        defaults for what the environment does not set (``SERVE_DEFAULTS``). Deliveries are
+        stored and answered, and the process's pump applies them right after in small batches
+        (connector.webhooks.pump): inline, each apply held a request thread and SQLite's one
+        writer for milliseconds. The tick claims and sends in smaller batches with fewer
+        threads: its transactions hold that writer less long, and a delivery waits less."""
+        changes: dict[str, Any] = {
+            attr: value
+            for name, (attr, value) in SERVE_DEFAULTS.items()
+            if not (self.env.get(name) or "").strip()
+        }
+        return replace(self, **changes) if changes else self
 
     @property
     def stripe_connect_enabled(self) -> bool:

@@ -7,6 +7,7 @@ nor in web workers: only `relance worker` and `relance serve` build one.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -35,13 +36,18 @@ def _safe(name: str, job: Callable[[], object]) -> Callable[[], None]:
     return run
 
 
-def dunning_tick(svc: Services) -> None:
+def dunning_tick(
+    svc: Services,
+    stopping: threading.Event | None = None,
+    give_way: Callable[[], object] | None = None,
+) -> None:
     from connector.sync import status_checker
     from connector.webhooks.apply import apply_pending
 
     apply_pending(svc, datetime.now(UTC))  # a payment stored but not yet applied counts first
 
-    report = svc.runner(status_checker=status_checker(svc)).tick(datetime.now(UTC))
+    runner = svc.runner(status_checker=status_checker(svc), stopping=stopping, give_way=give_way)
+    report = runner.tick(datetime.now(UTC))
     if report.outcomes:
         log.info("tick: %s", report.counts())
 
@@ -91,11 +97,22 @@ def retry_webhooks(svc: Services) -> None:
         log.info("webhook retries: %s", counts)
 
 
-def build_scheduler(svc: Services, *, blocking: bool) -> BaseScheduler:
+def build_scheduler(
+    svc: Services,
+    *,
+    blocking: bool,
+    own_pump: bool = False,
+    stopping: threading.Event | None = None,
+    give_way: Callable[[], object] | None = None,
+) -> BaseScheduler:
+    """``own_pump``: the process applies stored deliveries itself as they arrive (`relance
+    serve`, connector.webhooks.pump), so no periodic apply job competes with it. ``stopping``:
+    set on SIGTERM, a tick under way claims nothing more and ends once its sends are done.
+    ``give_way``: the tick calls it before each claim and batch (serve: a lull in deliveries)."""
     cls = BlockingScheduler if blocking else BackgroundScheduler
     scheduler: BaseScheduler = cls(timezone=UTC, job_defaults=JOB_DEFAULTS)
     scheduler.add_job(
-        _safe("dunning_tick", lambda: dunning_tick(svc)),
+        _safe("dunning_tick", lambda: dunning_tick(svc, stopping, give_way)),
         IntervalTrigger(minutes=1, timezone=UTC),
         id="dunning_tick",
         next_run_time=datetime.now(UTC),
@@ -120,7 +137,7 @@ def build_scheduler(svc: Services, *, blocking: bool) -> BaseScheduler:
         IntervalTrigger(minutes=1, timezone=UTC),
         id="webhook_retry",
     )
-    if svc.settings.webhook_apply == "worker":
+    if svc.settings.webhook_apply == "worker" and not own_pump:
         scheduler.add_job(
             _safe("webhook_apply", lambda: apply_stored_webhooks(svc)),
             IntervalTrigger(seconds=2, timezone=UTC),

@@ -5,6 +5,8 @@ Built explicitly by the CLI, the web app factory and the worker; nothing happens
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -76,6 +78,8 @@ class Services:
         transport: MailTransport | None = None,
         status_checker: StatusChecker | None = None,
         concurrency: int | None = None,
+        stopping: threading.Event | None = None,
+        give_way: Callable[[], object] | None = None,
     ) -> DunningRunner:
         """The engine; before a reminder goes out, a payment stored for its invoice but not
         applied yet is applied (``apply_waiting``), whatever RELANCE_WEBHOOK_APPLY says."""
@@ -92,6 +96,8 @@ class Services:
             ),
             status_checker=status_checker,
             waiting_payments=self._apply_waiting,
+            stopping=stopping,
+            give_way=give_way,
         )
 
     def thank_you_sender(self, *, transport: MailTransport | None = None) -> ThankYouSender:

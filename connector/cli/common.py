@@ -93,11 +93,15 @@ def _json_default(value: Any) -> Any:
 
 
 @contextmanager
-def services(*, needs_store: bool = True) -> Iterator[Services]:
+def services(
+    *, needs_store: bool = True, adjust: Callable[[Settings], Settings] | None = None
+) -> Iterator[Services]:
     """The services for this environment; with ``needs_store`` (every command but the ones that
-    migrate it first), a store that can't be used as it is stops the command with one line."""
+    migrate it first), a store that can't be used as it is stops the command with one line.
+    ``adjust``: a command's own defaults (`relance serve`'s, ``Settings.for_serve``)."""
     try:
-        svc = Services.build(Settings.from_env())
+        settings = Settings.from_env()
+        svc = Services.build(adjust(settings) if adjust is not None else settings)
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     try:

@@ -4,6 +4,8 @@ import contextlib
 import logging
 import os
 import signal
+import sys
+import threading
 from datetime import date
 from types import FrameType
 
@@ -11,6 +13,7 @@ import click
 
 from connector.actions.shops import list_shops
 from connector.cli.common import check_secrets_at_start, emit, json_option, services
+from connector.config import Settings
 from connector.demo import DEMO_DAYS, DemoPayment, DemoReport, run_demo
 from connector.store.migrate import upgrade
 
@@ -18,6 +21,11 @@ NO_SHOP_YET = (
     "No shop yet: open the page to create your owner account and shop, or from the command line"
     " `relance shop create --name … --email …` (or try `relance demo`)."
 )
+
+#: Seconds a thread may hold the interpreter lock before another is let in (Python: 0.005).
+SERVE_SWITCH_INTERVAL = 0.001
+#: The longest the tick waits for a lull in webhook deliveries before each claim and batch.
+TICK_LULL_SECONDS = 0.25
 
 
 def register(cli: click.Group) -> None:
@@ -31,19 +39,37 @@ def register(cli: click.Group) -> None:
 
         from connector.scheduler import build_scheduler
         from connector.web import create_app
+        from connector.webhooks.activity import IntakeActivity
+        from connector.webhooks.pump import ApplyPump
+        from connector.webhooks.routes import ServeHooks, attach_serve
 
         _logging()
-        with services(needs_store=False) as svc:
+        # Web requests and the tick's threads share one interpreter lock: a thread holding
+        # SQLite's writer gets it back sooner when the others give it up more often.
+        sys.setswitchinterval(SERVE_SWITCH_INTERVAL)
+        with services(needs_store=False, adjust=Settings.for_serve) as svc:
             upgrade(svc.settings.database_url)
             check_secrets_at_start(svc)
             if not list_shops(svc):  # no shop is made behind the owner's back
                 click.echo(NO_SHOP_YET)
-            scheduler = build_scheduler(svc, blocking=False)
+            pumped = svc.settings.webhook_apply == "worker"  # stored by the intake, applied here
+            stopping = threading.Event()
+            activity = IntakeActivity()
+            scheduler = build_scheduler(
+                svc,
+                blocking=False,
+                own_pump=pumped,
+                stopping=stopping,
+                give_way=lambda: activity.lull(TICK_LULL_SECONDS),
+            )
+            app = create_app(services=svc)
+            pump = ApplyPump(svc, activity=activity)
+            attach_serve(app, ServeHooks(activity, pump.wake if pumped else None))
             # waitress: one I/O loop holds every connection, a few threads run requests — few
             # threads competing with the tick's senders for the interpreter lock, so a writer
             # holding SQLite's lock gets it back quickly (werkzeug's dev server: a thread each).
             server = create_server(
-                create_app(services=svc),
+                app,
                 host=host,
                 port=port,
                 threads=svc.settings.serve_threads,
@@ -51,13 +77,17 @@ def register(cli: click.Group) -> None:
             )
             signal.signal(signal.SIGTERM, _stop)
             scheduler.start()
+            if pumped:
+                pump.start()
             click.echo(f"Relance on http://{host}:{port} (scheduler running; Ctrl-C stops)")
             try:
                 server.run()
             except (KeyboardInterrupt, SystemExit):
                 pass
             finally:
+                stopping.set()  # a tick under way ends with the sends already started
                 server.close()
+                pump.stop()
                 scheduler.shutdown(wait=True)
 
     @cli.command("web")

@@ -98,8 +98,17 @@ class DunningRunner:
         status_checker: StatusChecker | None = None,
         waiting_payments: WaitingPayments | None = None,
         clock: Callable[[], datetime] = _utcnow,
+        stopping: threading.Event | None = None,
+        give_way: Callable[[], object] | None = None,
     ) -> None:
         self.sessions = sessions
+        # Called before each claim and each batch (outside any transaction): `relance serve`
+        # waits there, a bounded time, while webhook deliveries are being received.
+        self.give_way = give_way
+        # Set when the process is asked to stop: claim nothing more, finish what is in flight
+        # (what was claimed and not sent stays CLAIMED: its lease runs out, a later tick takes
+        # it over, as after a crash).
+        self.stopping = stopping
         self.transport = transport
         self.options = options
         self.renderer = renderer or ReminderRenderer()
@@ -139,25 +148,34 @@ class DunningRunner:
             in_flight: set[Future[list[Outcome]]] = set()
             sender = BatchSender(deliverer, sends)
 
+            def deliver(chunk: list[int]) -> list[Outcome]:
+                self._give_way()
+                return sender.deliver(chunk, now)
+
             def submit_messages(ids: list[int]) -> None:
                 for start in range(0, len(ids), per_batch):
-                    chunk = ids[start : start + per_batch]
-                    in_flight.add(pool.submit(sender.deliver, chunk, now))
+                    in_flight.add(pool.submit(deliver, ids[start : start + per_batch]))
 
             def settle(limit: int) -> None:
                 """Backpressure: claim no further ahead than the senders can keep up with, so
-                claims never outlive their lease in a queue and memory stays flat."""
+                claims never outlive their lease in a queue and memory stays flat. Stopping:
+                the batches not started are dropped (their messages stay CLAIMED)."""
+                if self._stopping():
+                    for fut in in_flight:
+                        fut.cancel()  # only one not started yet: no mail call was made for it
                 while len(in_flight) > limit:
                     done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                     for fut in done:
                         in_flight.discard(fut)
-                        report.outcomes.extend(fut.result())
+                        if not fut.cancelled():
+                            report.outcomes.extend(fut.result())
 
             submit_messages(messages)
             in_flight.update(pool.submit(deliverer.deliver_letter, r, now) for r in letters)
             busy_waits = 0
-            while True:
+            while not self._stopping():
                 settle(2 * batch_threads)
+                self._give_way()
                 lease_until = self.clock() + self.options.claim_lease
                 with write_session(self.sessions) as s:
                     customers = due_customer_ids(
@@ -187,9 +205,16 @@ class DunningRunner:
                     for r in claimed.letter_reminder_ids
                 )
             settle(0)
-        if shop_id is None:
+        if shop_id is None and not self._stopping():
             report.outcomes.extend(self.thank_you_sender().run(now))
         return report
+
+    def _give_way(self) -> None:
+        if self.give_way is not None:
+            self.give_way()
+
+    def _stopping(self) -> bool:
+        return self.stopping is not None and self.stopping.is_set()
 
     def deliverer(self, worker: str) -> Deliverer:
         """The sender of what ``worker`` claimed (a tick's claims, or the owner's send-now)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from datetime import datetime
 
 from connector.services import Services
@@ -36,8 +37,10 @@ class Applier:
         *,
         background: bool,
         store_only: bool = False,
+        on_stored: Callable[[], None] | None = None,
     ) -> None:
         self.svc = svc
+        self.on_stored = on_stored
         self.registry = registry
         self.background = background
         self.store_only = store_only
@@ -47,7 +50,9 @@ class Applier:
 
     def submit(self, event_id: int, now: datetime, parsed: Parsed) -> None:
         if self.store_only:
-            return  # the worker applies it (connector.scheduler)
+            if self.on_stored is not None:  # `relance serve`: its pump applies it right after
+                self.on_stored()
+            return  # else the worker applies it (connector.scheduler)
         if not self.background:
             # Inline, the answer waits for the apply: a bounded wait for the writer; past it
             # the event stays PENDING (stored, answered 200) for the retry job and the tick.

@@ -22,6 +22,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -44,6 +45,7 @@ from connector.store.db import StoreBusy
 from connector.store.models import Connection, WebhookOutcome
 from connector.sync import connection_context
 from connector.webhooks import sendgrid
+from connector.webhooks.activity import IntakeActivity
 from connector.webhooks.applier import Applier
 from connector.webhooks.apply import Parsed
 from connector.webhooks.registry import AdapterRegistry
@@ -104,8 +106,11 @@ class WebhookIntake:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         background: bool | None = None,
         cache_seconds: float = CONTEXT_CACHE_SECONDS,
+        on_stored: Callable[[], None] | None = None,
+        activity: IntakeActivity | None = None,
     ) -> None:
         self.svc = svc
+        self.activity = activity
         self.registry = registry or AdapterRegistry()
         self.clock = clock
         if background is None:
@@ -115,12 +120,17 @@ class WebhookIntake:
             self.registry,
             background=background,
             store_only=svc.settings.webhook_apply == "worker",
+            on_stored=on_stored,
         )
         self.max_bytes = svc.settings.max_webhook_bytes
         self._cache_seconds = cache_seconds
         self._cache: dict[tuple[str, int | None], tuple[float, _Found]] = {}
 
     # -- platform deliveries -----------------------------------------------------------------
+
+    def receiving(self) -> AbstractContextManager[None]:
+        """Around a delivery's handling: counted, so `relance serve`'s pump and tick give way."""
+        return self.activity.receiving() if self.activity is not None else nullcontext()
 
     def receive(
         self, platform: str, connection_id: int, headers: Mapping[str, str], body: bytes

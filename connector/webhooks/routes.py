@@ -5,21 +5,46 @@ No business logic and no CSRF here: the signature is the authentication.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from connector.extension import services_of
+from connector.webhooks.activity import IntakeActivity
 from connector.webhooks.intake import TOO_LARGE, IntakeResult, WebhookIntake
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
 _INTAKE_KEY = "relance.webhook_intake"
+_SERVE_KEY = "relance.webhook_serve"
+
+
+@dataclass(frozen=True, slots=True)
+class ServeHooks:
+    """`relance serve`'s: who applies what the intake only stores (RELANCE_WEBHOOK_APPLY=worker:
+    its pump, woken per delivery), and the count of deliveries in progress that its pump and
+    tick give the way to (connector.webhooks.activity)."""
+
+    activity: IntakeActivity
+    on_stored: Callable[[], None] | None = None
+
+
+def attach_serve(app: Flask, hooks: ServeHooks) -> None:
+    """Set before the first delivery."""
+    app.extensions[_SERVE_KEY] = hooks
 
 
 def intake() -> WebhookIntake:
     found = current_app.extensions.get(_INTAKE_KEY)
     if found is None:
-        found = WebhookIntake(services_of(current_app))
+        hooks = current_app.extensions.get(_SERVE_KEY)
+        found = WebhookIntake(
+            services_of(current_app),
+            on_stored=hooks.on_stored if hooks is not None else None,
+            activity=hooks.activity if hooks is not None else None,
+        )
         current_app.extensions[_INTAKE_KEY] = found
     assert isinstance(found, WebhookIntake)
     return found
@@ -56,26 +81,29 @@ def _headers() -> dict[str, str]:
 @bp.post("/<platform>/<int:connection_id>")
 def platform_webhook(platform: str, connection_id: int) -> tuple[Response, int]:
     service = intake()
-    body = _body(service.max_bytes)
-    if body is None:
-        return _answer(TOO_LARGE)
-    return _answer(service.receive(platform, connection_id, _headers(), body))
+    with service.receiving():
+        body = _body(service.max_bytes)
+        if body is None:
+            return _answer(TOO_LARGE)
+        return _answer(service.receive(platform, connection_id, _headers(), body))
 
 
 @bp.post("/shopify")
 def shopify_app_webhook() -> tuple[Response, int]:
     """App-level topics, including customers/data_request, customers/redact, shop/redact."""
     service = intake()
-    body = _body(service.max_bytes)
-    if body is None:
-        return _answer(TOO_LARGE)
-    return _answer(service.receive_shopify_app(_headers(), body))
+    with service.receiving():
+        body = _body(service.max_bytes)
+        if body is None:
+            return _answer(TOO_LARGE)
+        return _answer(service.receive_shopify_app(_headers(), body))
 
 
 @bp.post("/sendgrid")
 def sendgrid_webhook() -> tuple[Response, int]:
     service = intake()
-    body = _body(service.max_bytes)
-    if body is None:
-        return _answer(TOO_LARGE)
-    return _answer(service.receive_sendgrid(_headers(), body))
+    with service.receiving():
+        body = _body(service.max_bytes)
+        if body is None:
+            return _answer(TOO_LARGE)
+        return _answer(service.receive_sendgrid(_headers(), body))

@@ -15,13 +15,24 @@ import sys
 import time
 import tomllib
 import urllib.request
+from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 
 import click
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import func, select
 
 from connector.cli import cli
+from connector.config import Settings
+from connector.services import Services
+from connector.shops import create_shop
+from connector.store.db import write_session
+from connector.store.models import Reminder, ReminderState
+from tests.conftest import make_env
+from tests.support.builders import add_invoices, normalized
+from tests.support.fake_sendgrid import FakeSendGrid
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -221,3 +232,57 @@ def test_manifest_settings_are_valid(tmp_path: Path) -> None:
         }
     )
     assert settings.webhook_apply == "worker"  # web stores, the worker dyno applies
+
+
+@pytest.mark.slow
+def test_serve_stops_promptly_on_sigterm_while_its_tick_sends(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """SIGTERM in the middle of a long tick: the tick claims nothing more, finishes the sends
+    under way and the process exits 0 — before the tick's end, with nothing half-sent (what
+    was claimed and not sent is taken over by a later tick once its lease is past)."""
+    env = make_env(sqlite_url, tmp_path / "var")
+    svc = Services.build(Settings.from_env(env))
+    with write_session(svc.sessions) as s:
+        shop = create_shop(s, name="Atelier Dupont", email="compta@dupont.example")
+        shop.window_start, shop.window_end = dt_time(0, 0), dt_time(23, 59, 59)
+        shop.business_days_only = False
+    due = datetime.now(UTC).date() - timedelta(days=10)
+    add_invoices(
+        svc,
+        shop,
+        [normalized(f"S-{i}", email=f"s{i}@client.example", due_on=due) for i in range(600)],
+    )
+    port = free_port()
+    with FakeSendGrid(latency=0.1) as sendgrid:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "connector", "serve", "--port", str(port)],
+            env={
+                **os.environ,
+                **env,
+                "SENDGRID_API_KEY": "SG.test",
+                "SENDGRID_API_HOST": sendgrid.url,
+                "RELANCE_LOG_LEVEL": "WARNING",
+                "PYTHONPATH": str(ROOT),
+            },
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            assert sendgrid.wait_for_requests(5, timeout=120), "the tick never started sending"
+            proc.send_signal(signal.SIGTERM)
+            out, _ = proc.communicate(timeout=120)
+            assert proc.returncode == 0
+            assert "Traceback" not in out.decode()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+        counts = sendgrid.accepted_reminder_ids()
+    assert 0 < len(counts) < 600 and set(counts.values()) == {1}
+    with svc.sessions() as s:
+        rows = s.execute(select(Reminder.state, func.count()).group_by(Reminder.state)).all()
+        states = {state: n for state, n in rows}
+    assert ReminderState.SENDING not in states
+    assert states.get(ReminderState.SENT, 0) == len(counts)
+    svc.close()

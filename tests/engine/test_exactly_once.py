@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from connector.config import Settings
+from connector.mail.outbox import OutboxTransport
 from connector.services import Services
 from connector.shops import create_shop
 from connector.store.db import write_session
@@ -213,3 +214,60 @@ def test_server_errors_and_timeouts(services: Services) -> None:
         failed = s.scalar(select(Reminder).where(Reminder.state == ReminderState.FAILED))
     assert kinds == sorted([TaskKind.SEND_FAILED.value, TaskKind.UNKNOWN_OUTCOME.value])
     assert failed is not None and failed.reason  # the provider's message is kept
+
+
+def test_a_tick_told_to_stop_claims_no_more_and_the_next_sends_the_rest_once(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """`relance serve` on SIGTERM: the tick under way claims nothing more and drops the batches
+    not started (their messages stay CLAIMED, the mail API never called for them); it ends with
+    the sends already under way. Once the claims' lease is past, the next tick takes them over:
+    everything is sent, each exactly once."""
+    env = make_env(
+        sqlite_url,
+        tmp_path / "var",
+        RELANCE_SEND_CONCURRENCY="2",
+        RELANCE_TICK_BATCH="4",
+        RELANCE_CLAIM_LEASE_SECONDS="1",
+    )
+    svc = Services.build(Settings.from_env(env))
+    seed(svc, 60)
+    stopping = threading.Event()
+    with FakeSendGrid(latency=0.01) as sendgrid:
+        mail = Services.build(
+            Settings.from_env(
+                {**env, "SENDGRID_API_KEY": "SG.t", "SENDGRID_API_HOST": sendgrid.url}
+            )
+        ).transport()
+        stopper = threading.Thread(
+            target=lambda: sendgrid.wait_for_requests(6, timeout=60) and stopping.set()
+        )
+        stopper.start()
+        first = svc.runner(transport=mail, stopping=stopping).tick(NOW)
+        stopper.join(60)
+        assert stopping.is_set()
+        sent_first = len(sendgrid.accepted_reminder_ids())
+        states = reminder_states(svc)
+        assert states.get("sending", 0) == 0  # nothing left half-sent
+        assert sent_first == states.get("sent", 0) < 60  # it stopped before the end
+        assert len([o for o in first.outcomes if o.outcome == "sent"]) == sent_first
+        time.sleep(1.2)  # past the claims' lease: the next tick takes over what was dropped
+        svc.runner(transport=mail).tick(NOW)
+        counts = sendgrid.accepted_reminder_ids()
+    assert len(counts) == 60 and set(counts.values()) == {1}
+    assert reminder_states(svc).get("sent", 0) == 60
+    svc.close()
+
+
+def test_a_tick_gives_way_before_each_claim_and_each_batch(services: Services) -> None:
+    """The hook `relance serve` uses to let webhook deliveries go first."""
+    seed(services, 10)
+    calls: list[int] = []
+    runner = services.runner(
+        transport=OutboxTransport(services.settings.outbox_dir),
+        concurrency=2,
+        give_way=lambda: calls.append(1),
+    )
+    report = runner.tick(NOW)
+    assert len([o for o in report.outcomes if o.outcome == "sent"]) == 10
+    assert len(calls) >= 2  # a claim and a batch at least
