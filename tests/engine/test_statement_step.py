@@ -12,11 +12,13 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from connector.actions.send_now import send_now
 from connector.actions.sequences import StepInput, update_step
 from connector.actions.statement import StatementError, send_statement
 from connector.actions.timeline import TimelineKind as ShownKind
 from connector.actions.timeline import invoice_timeline
 from connector.dunning.claims import Claimer, due_customer_ids
+from connector.dunning.dry_run import dry_run
 from connector.dunning.runner import DunningRunner
 from connector.dunning.sequence import ensure_default_sequence
 from connector.dunning.statement_step import deliver_statement
@@ -313,3 +315,43 @@ def test_a_request_that_did_not_list_the_invoice_makes_the_step_wait_for_tomorro
     assert (
         rems["F-9"].state is ReminderState.SENT and rems["F-9"].message_id != rems["F-1"].message_id
     )
+
+
+def test_the_owner_sends_the_statement_step_now_and_the_tick_counts_it(
+    services: Services,
+    shop: Shop,
+    statement_step: int,
+    make_runner: Callable[..., DunningRunner],
+) -> None:
+    """Send-now of a statement step sends the statement (not a reminder), through the same
+    sender; the other invoices' statement steps that day are covered by it."""
+    three_invoices(services, shop)
+    f1 = invoice_by_number(services, "F-1")
+    result = send_now(services, shop.id, f1.id, actor="owner@dupont.example", now=STEP_DAY)
+    assert result.detail["outcome"] == "sent"
+    [mail] = outbox_messages(services)
+    assert str(mail["subject"]).startswith("Relevé de compte")
+    assert "Total restant dû : 242,75\xa0€" in str(mail["text"])
+    [msg] = statements(services)
+    make_runner().tick(STEP_DAY + timedelta(minutes=5))
+    assert len(outbox_messages(services)) == 1
+    rems = step_reminders(services, statement_step)
+    assert {n: (r.state, r.message_id) for n, r in rems.items()} == {
+        n: (ReminderState.SENT, msg.id) for n in ("F-1", "F-2", "F-3")
+    }
+
+
+def test_the_dry_run_shows_the_statement_that_would_go(
+    services: Services, shop: Shop, statement_step: int
+) -> None:
+    three_invoices(services, shop)
+    report = dry_run(services.sessions, STEP_DAY, shop_id=shop.id)
+    [planned] = report.messages
+    assert planned.recipient == LEA and str(planned.subject).startswith("Relevé de compte")
+    assert [(i.invoice, i.step) for i in planned.items] == [
+        ("F-1", "reminder_1"),
+        ("F-2", "reminder_1"),
+        ("F-3", "reminder_1"),
+    ]
+    assert "Total restant dû : 242,75\xa0€" in str(planned.text)
+    assert statements(services) == []  # nothing kept
