@@ -8,7 +8,7 @@ local day) are the claim. Nothing external is called here.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
@@ -378,7 +378,16 @@ class Claimer:
             )
             decision = plan(facts, steps, history, now, window, escalation)
             if inv.id in retries and self._retry(
-                inv, retries[inv.id], decision, steps, facts, history, now, window, day_message
+                inv,
+                retries[inv.id],
+                decision,
+                steps,
+                facts,
+                history,
+                now,
+                window,
+                email_of,
+                stated_today=customer.id in stated,
             ):
                 emailed_today = emailed_today or message is not None
                 continue
@@ -490,13 +499,16 @@ class Claimer:
         history: History,
         now: datetime,
         window: SendingWindow,
-        day_message: Callable[[], Message],
+        email_of: Mapping[StepContent, Callable[[], Message]],
+        *,
+        stated_today: bool,
     ) -> bool:
         """The one retry of a bounced step (the owner fixed the address): a new reminder row,
-        attempt 1, on the customer's message of the day; the bounced row and its message stay
-        as they were. True when it was claimed or must wait (the invoice's next look is set);
-        False: plan as usual. A later step due now goes out instead, and the retry is dropped:
-        it would arrive after a newer reminder."""
+        attempt 1, on the customer's message of the day (their statement of the day, for a
+        statement step: tomorrow if they already had one today); the bounced row and its
+        message stay as they were. True when it was claimed or must wait (the invoice's next
+        look is set); False: plan as usual. A later step due now goes out instead, and the
+        retry is dropped: it would arrive after a newer reminder."""
         rem_id, step_id = bounced
         original = self.s.get(Reminder, rem_id)
         assert original is not None
@@ -510,11 +522,15 @@ class Claimer:
         if retry.action is Action.WAIT:
             inv.next_action_at = _later_than(retry.next_action_at, now)
             return True
+        if step.content is StepContent.STATEMENT and stated_today:
+            tomorrow = window.local_date(now) + timedelta(days=1)
+            inv.next_action_at = window.opening_on_or_after(tomorrow)
+            return True
         original.retry = ReminderRetry.USED
         reminder = self._reminder(inv, step, facts, ReminderState.CLAIMED)
         reminder.attempt = 1
         reminder.due_on = original.due_on
-        reminder.message = day_message()
+        reminder.message = email_of[step.content]()
         # The usual plan is judged again on a later tick (a hand-off waits for the retry).
         self._follow(inv, decision, now)
         return True
