@@ -21,7 +21,7 @@ from connector.dunning.claims import Claimer, due_customer_ids
 from connector.dunning.dry_run import dry_run
 from connector.dunning.runner import DunningRunner
 from connector.dunning.sequence import ensure_default_sequence
-from connector.dunning.statement_step import deliver_statement
+from connector.dunning.statement_step import _prepare, deliver_statement
 from connector.ledger import lock_invoice, set_state
 from connector.platform import InvoiceStatus
 from connector.services import Services
@@ -36,6 +36,8 @@ from connector.store.models import (
     Reminder,
     ReminderState,
     Shop,
+    Task,
+    TaskKind,
 )
 from tests.engine.conftest import outbox_messages
 from tests.support.builders import add_invoices, invoice_by_number, normalized, paris
@@ -355,3 +357,49 @@ def test_the_dry_run_shows_the_statement_that_would_go(
     ]
     assert "Total restant dû : 242,75\xa0€" in str(planned.text)
     assert statements(services) == []  # nothing kept
+
+
+def test_a_statement_claimed_by_a_dead_worker_is_taken_over_and_sent_once(
+    services: Services,
+    shop: Shop,
+    statement_step: int,
+    make_runner: Callable[..., DunningRunner],
+) -> None:
+    """Claimed, then the worker died before the mail call: its lease runs out, the next tick
+    takes the statement over (the mail API was never called) and sends it, once."""
+    three_invoices(services, shop)
+    _claim(services)  # leased until STEP_DAY + 5 min, long past on the real clock
+    runner = make_runner()
+    runner.tick(STEP_DAY + timedelta(minutes=10))
+    runner.tick(STEP_DAY + timedelta(minutes=20))
+    [mail] = outbox_messages(services)
+    assert "Total restant dû : 242,75\xa0€" in str(mail["text"])
+    [msg] = statements(services)
+    assert msg.state is MessageState.SENT and msg.lease_owner != "w"
+
+
+def test_a_worker_dead_while_sending_leaves_the_statement_unknown_never_resent(
+    services: Services,
+    shop: Shop,
+    statement_step: int,
+    make_runner: Callable[..., DunningRunner],
+) -> None:
+    three_invoices(services, shop)
+    _claim(services)
+    [claimed] = statements(services)
+    runner = make_runner()
+    assert _prepare(runner.deliverer("w"), claimed.id, STEP_DAY, [], check_waiting=False)
+    with write_session(services.sessions) as s:  # the worker is gone: its send lease ran out
+        row = s.get(Message, claimed.id)
+        assert row is not None and row.state is MessageState.SENDING
+        row.lease_until = STEP_DAY
+    runner.tick(STEP_DAY + timedelta(minutes=10))
+    runner.tick(STEP_DAY + timedelta(hours=2))
+    assert outbox_messages(services) == []
+    [msg] = statements(services)
+    assert msg.state is MessageState.UNKNOWN
+    states = {r.state for r in step_reminders(services, statement_step).values()}
+    assert states == {ReminderState.UNKNOWN}
+    with services.sessions() as s:
+        kinds = s.scalars(select(Task.kind).where(Task.customer_id == msg.customer_id)).all()
+    assert TaskKind.UNKNOWN_OUTCOME in kinds
