@@ -7,7 +7,9 @@ shop's sending window only when the owner explicitly overrides it."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +30,7 @@ from connector.dunning.claims import Outcome
 from connector.dunning.payment_ways import can_be_paid
 from connector.dunning.planner import InvoiceFacts, StepSpec, earliest_day, step_day
 from connector.dunning.rules import sending_window
+from connector.dunning.statement_step import deliver_statement
 from connector.ledger import customer_unreachable
 from connector.mail.base import MailTransport
 from connector.services import Services
@@ -41,7 +44,15 @@ from connector.store.models import (
     OwnerAction,
     Reminder,
     ReminderState,
+    StepContent,
 )
+
+#: The message a step's email is: the customer's reminder of the day, or their statement of
+#: account of the day (each with its own daily key).
+_MESSAGE_KIND = {
+    StepContent.REMINDER: MessageKind.REMINDER,
+    StepContent.STATEMENT: MessageKind.STATEMENT,
+}
 
 
 def send_now(
@@ -111,6 +122,7 @@ def send_now(
                     message = Message(
                         shop_id=shop.id,
                         customer_id=customer.id,
+                        kind=_MESSAGE_KIND[step.content],
                         channel=Channel.EMAIL,
                         local_day=today,
                         state=MessageState.CLAIMED,
@@ -123,8 +135,8 @@ def send_now(
                 s.flush()
         except IntegrityError as exc:
             raise ActionError(
-                f"invoice {inv.number}: {step.key} is already being sent (or a reminder went to "
-                "this customer today)"
+                f"invoice {inv.number}: {step.key} is already being sent (or a "
+                f"{_MESSAGE_KIND[step.content].value} went to this customer today)"
             ) from exc
         inv.next_action_at = now  # the engine plans the step after this one
         title = f"{step.key.replace('_', ' ')} sent now at the owner's request"
@@ -147,8 +159,12 @@ def send_now(
         reminder_id = reminder.id
         number = inv.number
     deliverer = runner.deliverer(worker)
+    by_kind: dict[StepContent, Callable[[int, datetime], list[Outcome]]] = {
+        StepContent.REMINDER: deliverer.deliver_message,
+        StepContent.STATEMENT: partial(deliver_statement, deliverer),
+    }
     outcomes: list[Outcome] = (
-        deliverer.deliver_message(message_id, now)
+        by_kind[step.content](message_id, now)
         if message_id is not None
         else deliverer.deliver_letter(reminder_id, now)
     )

@@ -27,7 +27,7 @@ from connector.dunning.planner import StepSpec
 from connector.services import Services
 from connector.shops import resolve_shop
 from connector.store.db import write_session
-from connector.store.models import Channel, Sequence, Step, StepTemplate
+from connector.store.models import Channel, Sequence, Step, StepContent, StepTemplate
 
 FORMAT = "relance.sequence/1"
 
@@ -49,6 +49,7 @@ def export_sequence(svc: Services, shop_id: int | None, sequence_id: int) -> dic
                     "sends_letter": st.sends_letter,
                     "hands_off": st.hands_off,
                     "new_deadline_days": st.new_deadline_days,
+                    "content": st.content.value,
                     "templates": {
                         t.language: {"subject": t.subject, "body": t.body} for t in st.templates
                     },
@@ -106,6 +107,7 @@ def import_sequence(
             sends_letter=_optional(raw, "sends_letter", bool, where, False),
             hands_off=_optional(raw, "hands_off", bool, where, False),
             new_deadline_days=_optional(raw, "new_deadline_days", int, where, None),
+            content=_optional(raw, "content", str, where, StepContent.REMINDER.value),
         )
         step = Step(key=key, position=index, offset_days=0, channel=Channel.EMAIL, active=True)
         try:
@@ -161,4 +163,5 @@ def spec_of_unsaved(step: Step) -> StepSpec:
         show_penalties=step.show_penalties,
         new_deadline_days=step.new_deadline_days,
         tone=step.tone,
+        content=step.content,
     )

@@ -44,10 +44,13 @@ from connector.store.models import (
     SequenceRule,
     Shop,
     Step,
+    StepContent,
     StepTemplate,
 )
 
 TONES = ("friendly", "polite", "firmer", "firm", "formal")
+#: What a step's email may say (the editor's choices; the row's ``content`` column).
+STEP_CONTENTS = tuple(c.value for c in StepContent)
 MAX_OFFSET_AFTER = 730  # two years: the consumer prescription (domain.prescription)
 #: The shipped wording a new step starts from, per channel of the new step.
 BASED_ON_DEFAULT = "reminder_3"
@@ -82,6 +85,7 @@ class StepView:
     new_deadline_days: int | None
     active: bool
     languages: tuple[str, ...]  # the owner's own wording, by language
+    content: str = StepContent.REMINDER.value  # reminder | statement (of account)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -96,6 +100,7 @@ class StepView:
             "hands_off": self.hands_off,
             "new_deadline_days": self.new_deadline_days,
             "active": self.active,
+            "content": self.content,
             "custom_templates": list(self.languages),
         }
 
@@ -181,6 +186,7 @@ def _step_view(step: Step) -> StepView:
         new_deadline_days=step.new_deadline_days,
         active=step.active,
         languages=tuple(t.language for t in step.templates),
+        content=(step.content or StepContent.REMINDER).value,
     )
 
 
@@ -352,6 +358,7 @@ def _copy_step(step: Step) -> Step:
         hands_off=step.hands_off,
         new_deadline_days=step.new_deadline_days,
         active=True,
+        content=step.content,
     )
 
 
@@ -518,6 +525,7 @@ class StepInput:
     sends_letter: bool = False
     hands_off: bool = False
     new_deadline_days: int | None = None
+    content: str = StepContent.REMINDER.value  # statement: the statement of account
 
 
 def apply_step(step: Step, data: StepInput, siblings: list[Step]) -> None:
@@ -535,6 +543,11 @@ def apply_step(step: Step, data: StepInput, siblings: list[Step]) -> None:
     if channel not in CHANNELS_WITH_TRANSPORT:
         usable = ", ".join(sorted(c.value for c in CHANNELS_WITH_TRANSPORT))
         raise SequenceError(f"channel: {channel.value!r} has no transport; use one of: {usable}")
+    try:
+        content = StepContent(data.content)
+    except ValueError:
+        known = ", ".join(c.value for c in StepContent)
+        raise SequenceError(f"content: {data.content!r} is not one of {known}") from None
     if data.tone not in TONES:
         raise SequenceError(f"tone: {data.tone!r} is not one of {', '.join(TONES)}")
     if data.new_deadline_days is not None and not 1 <= data.new_deadline_days <= 90:
@@ -552,6 +565,7 @@ def apply_step(step: Step, data: StepInput, siblings: list[Step]) -> None:
     step.sends_letter = data.sends_letter or channel is Channel.LETTER
     step.hands_off = data.hands_off
     step.new_deadline_days = data.new_deadline_days
+    step.content = content
     try:
         check_step(step)
     except StepError as exc:
@@ -590,7 +604,9 @@ def add_step(
             raise SequenceError(f"key: the sequence already has a step {key!r}")
         step = Step(key=key, position=len(seq.steps), offset_days=0, channel=Channel.EMAIL)
         apply_step(step, data, list(seq.steps))
-        for language in ("fr", "en"):
+        # A statement step speaks the statement's own wording: no reminder template to copy.
+        copied = () if step.content is StepContent.STATEMENT else ("fr", "en")
+        for language in copied:
             subject, body = split_source(renderer.source(f"{language}/{based_on}"))
             step.templates.append(
                 StepTemplate(shop_id=shop.id, language=language, subject=subject, body=body)

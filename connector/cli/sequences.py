@@ -24,6 +24,7 @@ def _steps_text(view: SequenceView) -> str:
                 ("penalties", st.show_penalties),
                 ("letter", st.sends_letter),
                 ("hand-off", st.hands_off),
+                ("statement", st.content == "statement"),
                 ("inactive", not st.active),
             )
             if on

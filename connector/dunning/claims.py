@@ -8,7 +8,7 @@ local day) are the claim. Nothing external is called here.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
@@ -47,6 +47,7 @@ from connector.store.models import (
     ReminderState,
     Sequence,
     Shop,
+    StepContent,
     TaskKind,
     TimelineEntry,
     TimelineKind,
@@ -77,6 +78,7 @@ class Outcome:
 @dataclass(slots=True)
 class ClaimResult:
     message_ids: list[int] = field(default_factory=list)
+    statement_ids: list[int] = field(default_factory=list)  # statement steps' messages
     letter_reminder_ids: list[int] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     customers_seen: int = 0
@@ -204,13 +206,23 @@ class Claimer:
             if deadline_on is not None and state in ANNOUNCES_DEADLINE:
                 deadlines[inv_id] = max(deadline_on, deadlines.get(inv_id, deadline_on))
         emailed = self._emailed_today(by_customer, now)
+        stated = self._stated_today(by_customer, now)
         skipped: list[tuple[Invoice, Reminder]] = []
         for invoices in by_customer.values():
             result.customers_seen += 1
             try:
                 with self.s.begin_nested():
                     passed = self._claim_one(
-                        invoices, done, sent, deadlines, reached, retries, now, result, emailed
+                        invoices,
+                        done,
+                        sent,
+                        deadlines,
+                        reached,
+                        retries,
+                        now,
+                        result,
+                        emailed,
+                        stated,
                     )
                 skipped += passed  # kept only once this customer's claim held
             except IntegrityError:
@@ -263,6 +275,26 @@ class Claimer:
         ).tuples()
         return {(cid, day) for cid, day in rows if days.get(cid) == day}
 
+    def _stated_today(
+        self, by_customer: dict[int, list[Invoice]], now: datetime
+    ) -> dict[int, Message]:
+        """Each customer's statement of account of today (the owner's or a step's) if there is
+        one, in one query for the whole batch: the daily key admits no second."""
+        days = {
+            cid: sending_window(self.shop(invs[0].shop_id)).local_date(now)
+            for cid, invs in by_customer.items()
+        }
+        if not days:
+            return {}
+        rows = self.s.scalars(
+            select(Message).where(
+                Message.customer_id.in_(list(days)),
+                Message.kind == MessageKind.STATEMENT,
+                Message.local_day.in_(set(days.values())),
+            )
+        )
+        return {m.customer_id: m for m in rows if days.get(m.customer_id) == m.local_day}
+
     def _claim_one(
         self,
         invoices: list[Invoice],
@@ -274,6 +306,7 @@ class Claimer:
         now: datetime,
         result: ClaimResult,
         emailed: set[tuple[int, date]],
+        stated: dict[int, Message],
     ) -> list[tuple[Invoice, Reminder]]:
         """Plan and claim one customer's due invoices; returns the steps passed over (their
         timeline is written for the whole batch once every customer is claimed)."""
@@ -305,6 +338,32 @@ class Claimer:
                 self.s.add(message)
             return message
 
+        statement: Message | None = None
+
+        def day_statement() -> Message:
+            """The customer's statement of account of the day: every statement step of theirs
+            due now is covered by it (its own daily key: one a day, with the owner's too)."""
+            nonlocal statement
+            if statement is None:
+                statement = Message(
+                    shop_id=shop.id,
+                    customer_id=customer.id,
+                    kind=MessageKind.STATEMENT,
+                    channel=Channel.EMAIL,
+                    local_day=today,
+                    state=MessageState.CLAIMED,
+                    lease_owner=self.worker,
+                    lease_until=self.lease_until,
+                    recipient=customer.email,
+                )
+                self.s.add(statement)
+            return statement
+
+        # The email a step's reminder joins, by what the step sends.
+        email_of: dict[StepContent, Callable[[], Message]] = {
+            StepContent.REMINDER: day_message,
+            StepContent.STATEMENT: day_statement,
+        }
         letters: list[Reminder] = []
         skipped: list[tuple[Invoice, Reminder]] = []
         for inv in invoices:
@@ -319,7 +378,16 @@ class Claimer:
             )
             decision = plan(facts, steps, history, now, window, escalation)
             if inv.id in retries and self._retry(
-                inv, retries[inv.id], decision, steps, facts, history, now, window, day_message
+                inv,
+                retries[inv.id],
+                decision,
+                steps,
+                facts,
+                history,
+                now,
+                window,
+                email_of,
+                stated_today=customer.id in stated,
             ):
                 emailed_today = emailed_today or message is not None
                 continue
@@ -336,11 +404,24 @@ class Claimer:
             elif decision.action is Action.SEND:
                 assert decision.step is not None
                 step = decision.step
+                # The customer's statement of today, for a statement step: it covers the step
+                # if it went out listing this invoice; else the step waits for tomorrow (one a
+                # day, whoever sent it).
+                earlier = stated.get(customer.id) if step.content is StepContent.STATEMENT else None
+                if earlier is not None and not self._lists(earlier, inv):
+                    inv.next_action_at = window.opening_on_or_after(today + timedelta(days=1))
+                    reason = "a statement of account already went to this customer today"
+                    result.outcomes.append(
+                        Outcome(inv.number, step.key, "waiting", reason, customer.email)
+                    )
+                    continue
                 superseded = f"passed while nothing could go out; superseded by {step.key}"
                 skipped += self._skip(inv, decision.skipped, superseded, facts, result, customer)
                 reminder = self._reminder(inv, step, facts, ReminderState.CLAIMED)
-                if step.channel is Channel.EMAIL:
-                    reminder.message = day_message()
+                if earlier is not None:
+                    self._cover(inv, reminder, earlier, now, result)
+                elif step.channel is Channel.EMAIL:
+                    reminder.message = email_of[step.content]()
                 else:
                     letters.append(reminder)
                 own = step_deadline(step, today, shop.letter_posting_delay_days)
@@ -359,8 +440,54 @@ class Claimer:
         self.s.flush()
         if message is not None:
             result.message_ids.append(message.id)
+        if statement is not None:
+            result.statement_ids.append(statement.id)
         result.letter_reminder_ids.extend(r.id for r in letters)
         return skipped
+
+    def _lists(self, statement: Message, inv: Invoice) -> bool:
+        """The statement went out and named this invoice (its timeline says so)."""
+        if statement.state is not MessageState.SENT:
+            return False  # failed, unknown or still in flight: it covers nothing
+        rows = self.s.scalars(
+            select(TimelineEntry.data).where(
+                TimelineEntry.invoice_id == inv.id,
+                TimelineEntry.kind == TimelineKind.STATEMENT_SENT,
+            )
+        )
+        return any((data or {}).get("message_id") == statement.id for data in rows)
+
+    def _cover(
+        self,
+        inv: Invoice,
+        reminder: Reminder,
+        statement: Message,
+        now: datetime,
+        result: ClaimResult,
+    ) -> None:
+        """The step is the statement the customer already got today: recorded as sent by it
+        (its message, its evidence, when it went), nothing sent again."""
+        reminder.state = ReminderState.SENT
+        reminder.message_id = statement.id
+        reminder.recipient = statement.recipient
+        reminder.subject = statement.subject
+        reminder.body_text = statement.body_text
+        reminder.provider_message_id = statement.provider_message_id
+        reminder.sent_at = statement.sent_at
+        reminder.reason = "covered by the statement of account sent earlier today"
+        self.s.flush()  # its id, for the timeline (a rare path: once per customer and day)
+        add_timeline(
+            self.s,
+            inv,
+            now,
+            TimelineKind.REMINDER_SENT,
+            f"{reminder.step_key}: {reminder.reason} to {statement.recipient}",
+            reminder_id=reminder.id,
+            data={"message_id": statement.id},
+        )
+        result.outcomes.append(
+            Outcome(inv.number, reminder.step_key, "sent", reminder.reason, statement.recipient)
+        )
 
     def _retry(
         self,
@@ -372,13 +499,16 @@ class Claimer:
         history: History,
         now: datetime,
         window: SendingWindow,
-        day_message: Callable[[], Message],
+        email_of: Mapping[StepContent, Callable[[], Message]],
+        *,
+        stated_today: bool,
     ) -> bool:
         """The one retry of a bounced step (the owner fixed the address): a new reminder row,
-        attempt 1, on the customer's message of the day; the bounced row and its message stay
-        as they were. True when it was claimed or must wait (the invoice's next look is set);
-        False: plan as usual. A later step due now goes out instead, and the retry is dropped:
-        it would arrive after a newer reminder."""
+        attempt 1, on the customer's message of the day (their statement of the day, for a
+        statement step: tomorrow if they already had one today); the bounced row and its
+        message stay as they were. True when it was claimed or must wait (the invoice's next
+        look is set); False: plan as usual. A later step due now goes out instead, and the
+        retry is dropped: it would arrive after a newer reminder."""
         rem_id, step_id = bounced
         original = self.s.get(Reminder, rem_id)
         assert original is not None
@@ -392,11 +522,15 @@ class Claimer:
         if retry.action is Action.WAIT:
             inv.next_action_at = _later_than(retry.next_action_at, now)
             return True
+        if step.content is StepContent.STATEMENT and stated_today:
+            tomorrow = window.local_date(now) + timedelta(days=1)
+            inv.next_action_at = window.opening_on_or_after(tomorrow)
+            return True
         original.retry = ReminderRetry.USED
         reminder = self._reminder(inv, step, facts, ReminderState.CLAIMED)
         reminder.attempt = 1
         reminder.due_on = original.due_on
-        reminder.message = day_message()
+        reminder.message = email_of[step.content]()
         # The usual plan is judged again on a later tick (a hand-off waits for the retry).
         self._follow(inv, decision, now)
         return True

@@ -20,11 +20,12 @@ from connector.dunning.claims import Claimer, Outcome, StepCatalog, due_customer
 from connector.dunning.compose import build_context, sent_history
 from connector.dunning.context import ReminderContext
 from connector.dunning.render_pool import GuardedRenderer, RenderPool
-from connector.dunning.rendering import ReminderRenderer, TemplateError
+from connector.dunning.rendering import ReminderRenderer, RenderedMessage, TemplateError
 from connector.dunning.rules import sending_window
 from connector.dunning.sequence import spec_of
+from connector.dunning.statements import statement_mail, statement_of
 from connector.store.db import write_session
-from connector.store.models import Channel, Invoice, Message, Reminder, Shop, Step
+from connector.store.models import Channel, Customer, Invoice, Message, Reminder, Shop, Step
 
 _BATCH = 500
 _MAX_ROUNDS = 10_000
@@ -87,6 +88,7 @@ class _Pending:
     recipient: str | None
     items: tuple[PlannedItem, ...]
     ctx: ReminderContext | None  # None: a letter or a task (no email to render)
+    ready: RenderedMessage | None = None  # a statement: its wording, made in the claim
 
 
 def dry_run(
@@ -111,6 +113,7 @@ def dry_run(
                 claimed = claimer.claim_customers(customers, now, skip_locked=False)
                 report.outcomes.extend(claimed.outcomes)
                 pending += [_message(s, mid, now) for mid in claimed.message_ids]
+                pending += [_statement(s, mid, now) for mid in claimed.statement_ids]
                 pending += [_letter(s, rid) for rid in claimed.letter_reminder_ids]
                 s.flush()
         finally:
@@ -123,6 +126,8 @@ def dry_run(
 
 def _rendered(item: _Pending, guarded: GuardedRenderer) -> PlannedMessage:
     base = PlannedMessage(item.shop_id, item.channel, item.recipient, item.items)
+    if item.ready is not None:
+        return replace(base, subject=item.ready.subject, text=item.ready.text)
     if item.ctx is None:
         return base
     try:
@@ -162,6 +167,34 @@ def _message(s: Session, message_id: int, now: datetime) -> _Pending:
         ),
         ctx,
     )
+
+
+def _statement(s: Session, message_id: int, now: datetime) -> _Pending:
+    """A statement step's message: the statement of account as it would go (every open
+    invoice of the customer; those whose statement step it is name that step)."""
+    msg = s.get(Message, message_id)
+    assert msg is not None
+    shop, customer = s.get(Shop, msg.shop_id), s.get(Customer, msg.customer_id)
+    assert shop is not None and customer is not None
+    steps = dict(
+        s.execute(
+            select(Reminder.invoice_id, Reminder.step_key).where(Reminder.message_id == msg.id)
+        )
+        .tuples()
+        .all()
+    )
+    statement = statement_of(s, shop, customer, now)
+    items = tuple(
+        PlannedItem(
+            line.number,
+            steps.get(line.invoice_id, "statement"),
+            msg.channel.value,
+            line.amount_due.format(shop.locale),
+        )
+        for line in statement.lines
+    )
+    ready = statement_mail(statement, shop.payment_instructions)
+    return _Pending(shop.id, msg.channel.value, msg.recipient, items, None, ready)
 
 
 def _letter(s: Session, reminder_id: int) -> _Pending:

@@ -19,7 +19,7 @@ from enum import StrEnum
 from connector.domain.calendar import SendingWindow
 from connector.domain.prescription import is_prescribed
 from connector.platform import InvoiceStatus
-from connector.store.models.dunning import Channel
+from connector.store.models.dunning import Channel, StepContent
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,7 @@ class StepSpec:
     new_deadline_days: int | None = None
     tone: str = "polite"
     asks_payment: bool = True  # every sequence step; not the thank-you note
+    content: StepContent = StepContent.REMINDER  # a statement step sends the statement
     # The owner's wording of this step: (template name "<language>/<key>", Jinja source) pairs;
     # empty: the shipped templates speak. Rendered only in the limited pool (render_pool).
     templates: tuple[tuple[str, str], ...] = ()

@@ -29,6 +29,7 @@ from connector.dunning.claims import Claimer, Outcome, StepCatalog, due_customer
 from connector.dunning.deliver import Deliverer, StatusChecker, WaitingPayments
 from connector.dunning.rendering import ReminderRenderer
 from connector.dunning.send_batch import BatchSender
+from connector.dunning.statement_step import deliver_statement
 from connector.dunning.thank_you import ThankYouOptions, ThankYouSender
 from connector.ledger import add_timeline
 from connector.mail.base import MailTransport
@@ -46,6 +47,10 @@ from connector.store.models import (
 from connector.tasks import open_task
 
 log = logging.getLogger(__name__)
+
+#: The messages a tick claims (and the reaper settles): the day's reminders, the statements
+#: of statement steps. Thank-yous have their own sender.
+ENGINE_KINDS = (MessageKind.REMINDER, MessageKind.STATEMENT)
 
 
 def _utcnow() -> datetime:
@@ -132,7 +137,9 @@ class DunningRunner:
         )
         report = TickReport(now)
         deliverer = self.deliverer(worker)
-        messages, letters = self._reap(worker, now, report) if shop_id is None else ([], [])
+        messages, statements, letters = (
+            self._reap(worker, now, report) if shop_id is None else ([], [], [])
+        )
         concurrency = max(1, self.options.concurrency)
         # SQLite has one writer: a short claim transaction lets the senders record in between.
         batch = self.options.batch if self._skip_locked else min(self.options.batch, 64)
@@ -170,7 +177,11 @@ class DunningRunner:
                         if not fut.cancelled():
                             report.outcomes.extend(fut.result())
 
+            def submit_statements(ids: list[int]) -> None:
+                in_flight.update(pool.submit(deliver_statement, deliverer, m, now) for m in ids)
+
             submit_messages(messages)
+            submit_statements(statements)
             in_flight.update(pool.submit(deliverer.deliver_letter, r, now) for r in letters)
             busy_waits = 0
             while not self._stopping():
@@ -200,6 +211,7 @@ class DunningRunner:
                     continue
                 report.outcomes.extend(claimed.outcomes)
                 submit_messages(claimed.message_ids)
+                submit_statements(claimed.statement_ids)
                 in_flight.update(
                     pool.submit(deliverer.deliver_letter, r, now)
                     for r in claimed.letter_reminder_ids
@@ -249,17 +261,22 @@ class DunningRunner:
             q = q.where(Invoice.shop_id == shop_id)
         return s.scalar(q.limit(1)) is not None
 
-    def _reap(self, worker: str, now: datetime, report: TickReport) -> tuple[list[int], list[int]]:
+    def _reap(
+        self, worker: str, now: datetime, report: TickReport
+    ) -> tuple[list[int], list[int], list[int]]:
         """Settle what dead workers left: SENDING → UNKNOWN (raised, never resent); CLAIMED
-        past its lease → taken over (the mail API was never called for it)."""
+        past its lease → taken over (the mail API was never called for it). Returns the
+        reminder messages, the statement-step messages and the letters taken over."""
         real_now = self.clock()
         mine: list[int] = []
+        statements: list[int] = []
         letters: list[int] = []
         with write_session(self.sessions) as s:
             lost = s.scalars(
                 select(Message)
                 .where(
-                    Message.kind == MessageKind.REMINDER,  # thank-yous: their own sender
+                    # Thank-yous: their own sender. A statement the owner sent has no lease.
+                    Message.kind.in_(ENGINE_KINDS),
                     Message.state == MessageState.SENDING,
                     Message.lease_until < real_now,
                 )
@@ -303,7 +320,7 @@ class DunningRunner:
             orphans = s.scalars(
                 select(Message)
                 .where(
-                    Message.kind == MessageKind.REMINDER,
+                    Message.kind.in_(ENGINE_KINDS),
                     Message.state == MessageState.CLAIMED,
                     Message.lease_until < real_now,
                 )
@@ -312,7 +329,7 @@ class DunningRunner:
             for msg in orphans:
                 msg.lease_owner = worker
                 msg.lease_until = real_now + self.options.claim_lease
-                mine.append(msg.id)
+                (statements if msg.kind is MessageKind.STATEMENT else mine).append(msg.id)
             stale_letters = s.scalars(
                 select(Reminder)
                 .where(
@@ -325,4 +342,4 @@ class DunningRunner:
             for rem in stale_letters:
                 rem.updated_at = real_now
                 letters.append(rem.id)
-        return mine, letters
+        return mine, statements, letters

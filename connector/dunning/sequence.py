@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from connector.dunning.owner_source import compose_source
 from connector.dunning.planner import StepSpec
-from connector.store.models import Channel, Sequence, Shop, Step
+from connector.store.models import Channel, Sequence, Shop, Step, StepContent
 
 DEFAULT_SEQUENCE_NAME = "default"
 
@@ -49,11 +49,35 @@ def check_step(step: Step) -> None:
             f"step {step.key!r}: channel {step.channel.value!r} has no transport "
             f"(nothing could be sent); use one of: {usable}"
         )
+    if step.content is StepContent.STATEMENT:
+        _check_statement_step(step)
     if step.new_deadline_days is not None and step.new_deadline_days <= 0:
         raise StepError(
             f"step {step.key!r}: new_deadline_days must be a positive number of days, "
             f"not {step.new_deadline_days}"
         )
+
+
+def _check_statement_step(step: Step) -> None:
+    """A statement step sends the statement of account, nothing else: by email, with no
+    deadline, penalties, letter or hand-off of its own (the statement says none of them)."""
+    if step.channel is not Channel.EMAIL:
+        raise StepError(
+            f"step {step.key!r}: channel: a statement of account goes by email, "
+            f"not {step.channel.value!r}"
+        )
+    extras = {
+        "new_deadline_days": step.new_deadline_days is not None,
+        "show_penalties": bool(step.show_penalties),
+        "sends_letter": bool(step.sends_letter),
+        "hands_off": bool(step.hands_off),
+    }
+    for name, present in extras.items():
+        if present:
+            raise StepError(
+                f"step {step.key!r}: {name}: a statement step only sends the statement of "
+                "account; leave it unset"
+            )
 
 
 def default_step_rows() -> list[Step]:
@@ -103,6 +127,7 @@ def spec_of(step: Step) -> StepSpec:
         show_penalties=step.show_penalties,
         new_deadline_days=step.new_deadline_days,
         tone=step.tone,
+        content=step.content or StepContent.REMINDER,  # unsaved rows: the column default
         templates=owner_templates(step),
     )
 

@@ -87,6 +87,7 @@ def _step_input() -> actions.StepInput:
         sends_letter=bool(request.form.get("sends_letter")),
         hands_off=bool(request.form.get("hands_off")),
         new_deadline_days=_int("new_deadline_days", required=False),
+        content=request.form.get("content", "reminder"),
     )
 
 
@@ -185,6 +186,7 @@ def show(sequence_id: int) -> str:
         sequence=found,
         channels=sorted(c.value for c in actions.CHANNELS_WITH_TRANSPORT),
         tones=actions.TONES,
+        contents=actions.STEP_CONTENTS,
         languages=LANGUAGES,
         lead=actions.PLAN_LEAD.days,
         max_after=actions.MAX_OFFSET_AFTER,

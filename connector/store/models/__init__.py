@@ -14,6 +14,7 @@ from connector.store.models.dunning import (
     Sequence,
     SequenceRule,
     Step,
+    StepContent,
     StepTemplate,
 )
 from connector.store.models.events import (
@@ -66,6 +67,7 @@ __all__ = [
     "Shop",
     "ShopEcbRate",
     "Step",
+    "StepContent",
     "StepTemplate",
     "Task",
     "TaskComment",

@@ -35,6 +35,15 @@ class Channel(StrEnum):
     TASK = "task"
 
 
+class StepContent(StrEnum):
+    """What a step's email says: a reminder of its invoice (the step's templates, grouped per
+    customer and day), or the customer's statement of account (every open invoice and the
+    total, the on-request statement's wording; connector.dunning.statements)."""
+
+    REMINDER = "reminder"
+    STATEMENT = "statement"
+
+
 class Sequence(TimestampMixin, Base):
     __tablename__ = "sequence"
     __table_args__ = (UniqueConstraint("shop_id", "name"),)
@@ -65,6 +74,9 @@ class Step(TimestampMixin, Base):
     hands_off: Mapped[bool] = mapped_column(default=False)  # opens a task for a person
     new_deadline_days: Mapped[int | None]  # e.g. 5 (second reminder), 8 (formal notice)
     active: Mapped[bool] = mapped_column(default=True)
+    content: Mapped[StepContent] = mapped_column(
+        str_enum(StepContent), default=StepContent.REMINDER, server_default="reminder"
+    )
 
     templates: Mapped[list[StepTemplate]] = relationship(
         order_by="StepTemplate.language", cascade="all, delete-orphan", lazy="selectin"
@@ -116,8 +128,9 @@ class SequenceRule(TimestampMixin, Base):
 class MessageKind(StrEnum):
     REMINDER = "reminder"  # a customer's reminders of one local day (Reminder rows point to it)
     THANK_YOU = "thank_you"  # the note after payment: one invoice (``invoice_id``), no Reminder
-    STATEMENT = "statement"  # a statement of account the owner sent: all of a customer's open
-    # invoices (each invoice's timeline names it); no Reminder, ``invoice_id`` NULL
+    STATEMENT = "statement"  # a statement of account: all of a customer's open invoices (each
+    # invoice's timeline names it), ``invoice_id`` NULL; sent on the owner's request (no
+    # Reminder) or by a statement step (the Reminder rows of that step point to it)
 
 
 class MessageState(StrEnum):
