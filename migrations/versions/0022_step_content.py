@@ -1,7 +1,7 @@
 """steps: what a step's email says — a reminder (the default) or the statement of account
 
 Revision ID: 0022
-Revises: 0020
+Revises: 0021
 Create Date: 2026-11-30
 
 ``step.content``: ``reminder`` (every existing step) or ``statement``: when the step falls due,
@@ -16,7 +16,7 @@ from alembic import op
 
 revision: str = "0022"
 # Chained after the current head (0020) so the branch has one head; the lead re-chains at merge.
-down_revision: str | None = "0020"
+down_revision: str | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

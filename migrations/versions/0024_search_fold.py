@@ -1,7 +1,7 @@
 """the invoice list's text search folds case and accents alike on SQLite and PostgreSQL
 
 Revision ID: 0024
-Revises: 0020
+Revises: 0022
 Create Date: 2026-11-30
 
 SQLite's lower() folds ASCII only ("Élodie" was not found by "élodie"), PostgreSQL's follows
@@ -19,7 +19,7 @@ from connector.store.fold import key
 
 revision: str = "0024"
 # Chained after the current head (0020) so the branch has one head; the lead re-chains at merge.
-down_revision: str | None = "0020"
+down_revision: str | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
