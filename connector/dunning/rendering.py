@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from itertools import product
 from pathlib import Path
-from types import TracebackType
+from types import BuiltinMethodType, MethodType, TracebackType
 from typing import Any, Literal
 
 from babel.numbers import format_currency
@@ -55,6 +55,8 @@ _MAX_BITS = 1_000_000  # size of an integer a template may compute
 #: str methods whose integer arguments are widths (bounded like the ``center`` filter).
 _WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
 _PERCENT_SPEC_RE = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\d*)(?:\.(\d*))?")
+_MAX_REMEMBERED = 4_096  # attribute verdicts a sandbox keeps
+_METHODS = (MethodType, BuiltinMethodType)  # what may be a str.format in disguise
 
 
 # ---------------------------------------------------------------- public types
@@ -230,6 +232,23 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "%", "+"})
     code_generator_class = _CodeGenerator
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._safe_attributes: dict[tuple[type, str], bool] = {}
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        """Jinja's verdict, remembered per (type, attribute): it depends on nothing else (the
+        attribute's name and the object's type, ABCs included), and asking it was most of a
+        render's CPU (a reminder reads ~200 attributes)."""
+        key = (type(obj), attr)
+        safe = self._safe_attributes.get(key)
+        if safe is None:
+            safe = super().is_safe_attribute(obj, attr, value)
+            if len(self._safe_attributes) >= _MAX_REMEMBERED:
+                self._safe_attributes.clear()  # owner templates may name anything: stay small
+            self._safe_attributes[key] = safe
+        return safe
+
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "*":
             for seq, count in ((left, right), (right, left)):
@@ -260,6 +279,8 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return super().call(__context, __obj, *args, **kwargs)
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        if not isinstance(value, _METHODS):
+            return None  # the common case (every attribute read asks), without Jinja's calls
         wrapped = super().wrap_str_format(value)
         if wrapped is None:
             return None
