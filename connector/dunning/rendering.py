@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import cache
 from itertools import product
 from pathlib import Path
 from types import BuiltinMethodType, MethodType, TracebackType
@@ -236,6 +237,19 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         super().__init__(*args, **kwargs)
         self._safe_attributes: dict[tuple[type, str], bool] = {}
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """``obj.attribute`` as Jinja's sandbox answers it, without asking again what was
+        already judged safe for this type (the value is still checked for ``str.format``)."""
+        if self._safe_attributes.get((type(obj), attribute)):
+            try:
+                value = getattr(obj, attribute)
+            except AttributeError:
+                pass
+            else:
+                if not isinstance(value, _METHODS):
+                    return value
+        return super().getattr(obj, attribute)
+
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         """Jinja's verdict, remembered per (type, attribute): it depends on nothing else (the
         attribute's name and the object's type, ABCs included), and asking it was most of a
@@ -336,6 +350,13 @@ def _make_env(overrides: Mapping[str, str]) -> _Sandbox:
     for name in ("center", "indent", "format", "wordwrap", "truncate"):
         env.filters[name] = _bounded(env.filters[name])
     return env
+
+
+@cache
+def _shipped_env() -> _Sandbox:
+    """One sandbox for the shipped templates in a process: each is compiled once, not once per
+    renderer (a tick, a preview). They never change while the process runs."""
+    return _make_env({})
 
 
 def _render_error(exc: BaseException, fallback: str) -> TemplateError:
@@ -466,7 +487,7 @@ class ReminderRenderer:
                 raise ValueError(f"not a template name: {name!r} (expected e.g. 'fr/reminder_1')")
         self._overrides = overrides
         self._loader = _Loader(overrides)
-        self._env = _make_env(overrides)
+        self._env = _make_env(overrides) if overrides else _shipped_env()
 
     # -- queries
 
