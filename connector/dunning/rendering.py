@@ -382,6 +382,14 @@ def _render_error(exc: BaseException, fallback: str) -> TemplateError:
     return TemplateError(name, line, message)
 
 
+_BLOCKS = ("subject", "body")  # what a reminder template defines
+
+
+def _no_output(context: Context) -> Iterator[str]:
+    """A block that prints nothing (its output in the root pass would be thrown away)."""
+    return iter(())
+
+
 def _collect(chunks: Iterator[str], name: str) -> str:
     out: list[str] = []
     size = 0
@@ -540,10 +548,16 @@ class ReminderRenderer:
         try:
             template = self._env.get_template(name)
             context = template.new_context(variables)
-            # The root pass runs top-level imports and checks the whole template.
+            # The root pass runs top-level imports and checks the rest of the template; the
+            # subject and body it would print are thrown away, so they render once, below.
+            own = {b: context.blocks[b][0] for b in _BLOCKS if b in context.blocks}
+            for block in own:
+                context.blocks[block][0] = _no_output
             _collect(template.root_render_func(context), name)
+            for block, render in own.items():
+                context.blocks[block][0] = render
             parts: dict[str, str] = {}
-            for block in ("subject", "body"):
+            for block in _BLOCKS:
                 if block not in context.blocks:
                     raise TemplateError(name, None, f"missing block {block!r}")
                 parts[block] = _collect(context.blocks[block][0](context), name)
