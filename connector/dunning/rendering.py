@@ -19,7 +19,7 @@ from functools import cache
 from itertools import product
 from pathlib import Path
 from types import BuiltinMethodType, MethodType, TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from babel.numbers import format_currency
 from jinja2 import BaseLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError
@@ -298,7 +298,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         wrapped = super().wrap_str_format(value)
         if wrapped is None:
             return None
-        fmt: str = value.__self__
+        fmt = cast(str, value.__self__)  # a str: Jinja wraps only str.format
         _check_spec(fmt, braces=True)
         nested = any("{" in (spec or "") for _, _, spec, _ in string.Formatter().parse(fmt))
 
