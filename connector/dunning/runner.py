@@ -133,7 +133,7 @@ class DunningRunner:
         # Claim about what the senders take next, not more: on SQLite (one writer) a short claim
         # transaction lets the senders record in between; with several workers a big claim
         # would leave one worker sending what it hoarded while the others have nothing left.
-        batch = min(self.options.batch, max(64, 2 * per_batch))
+        batch = min(self.options.batch, 64)
         with (
             ThreadPoolExecutor(max_workers=batch_threads) as pool,
             ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="send") as sends,
