@@ -9,6 +9,7 @@ labelled with their zone ("2026-06-01 10:00 CEST", or ISO 8601 with the shop's o
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
@@ -35,11 +36,12 @@ def local_date(instant: datetime, timezone: str) -> date:
     return in_zone(instant, timezone).date()
 
 
+@lru_cache(maxsize=8_192)
 def long_date(day: date, locale: str | None) -> str:
     """A date written out: "1er juin 2026" / "2 juin 2026" in French, "1 June 2026" in English.
 
     French writes the first day of a month as an ordinal ("1er"), which CLDR's long format
-    does not do.
+    does not do. Remembered: Babel is slow and a reminder writes the same few dates often.
     """
     lang = language_of(locale)
     text = str(format_date(day, format="long", locale=BABEL_LOCALES.get(lang, lang)))

@@ -107,7 +107,14 @@ class Money:
 
     def format(self, locale: str = "en") -> str:
         """Locale-aware display: 1 234,50 € in fr, €1,234.50 in en."""
-        return str(format_currency(self.amount, self.currency, locale=locale))
+        return _format_money(str(self.amount), self.currency, locale)
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency}"
+
+
+@lru_cache(maxsize=8_192)
+def _format_money(amount: str, currency: str, locale: str) -> str:
+    """Babel's formatting is slow (a reminder formats a dozen amounts, twice): remembered per
+    exact amount text, so equal amounts written differently ("-0", "1.0") stay distinct."""
+    return str(format_currency(Decimal(amount), currency, locale=locale))

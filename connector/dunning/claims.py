@@ -60,6 +60,18 @@ ANNOUNCES_DEADLINE = (*COUNTS_AS_SENT, ReminderState.HANDED_OFF)
 RECHECK_DELAY = timedelta(minutes=1)
 
 
+#: What planning a batch reads once: steps done, reminders sent, deadlines announced, days
+#: reached, bounced reminders to retry (per invoice), and the tick's ``now``.
+_Planning = tuple[
+    dict[int, set[int]],
+    dict[int, int],
+    dict[int, date],
+    dict[int, date],
+    dict[int, tuple[int, int]],
+    datetime,
+]
+
+
 def _later_than(when: datetime | None, now: datetime) -> datetime:
     """A tick must make progress: an invoice it looked at is never due again in the same pass."""
     return when if when is not None and when > now else now + RECHECK_DELAY
@@ -206,7 +218,66 @@ class Claimer:
             if deadline_on is not None and state in ANNOUNCES_DEADLINE:
                 deadlines[inv_id] = max(deadline_on, deadlines.get(inv_id, deadline_on))
         emailed = self._emailed_today(by_customer, now)
+        # The customers, in one query (each invoice's ``customer`` is then found in the session).
+        list(self.s.scalars(select(Customer).where(Customer.id.in_(list(by_customer)))))
         stated = self._stated_today(by_customer, now)
+        planning = (done, sent, deadlines, reached, retries, now)
+        whole = self._claim_all(by_customer, planning, emailed, stated)
+        if whole is not None:
+            claimed, skipped = whole
+            result.message_ids += claimed.message_ids
+            result.statement_ids += claimed.statement_ids
+            result.letter_reminder_ids += claimed.letter_reminder_ids
+            result.outcomes += claimed.outcomes
+            result.customers_seen += claimed.customers_seen
+        else:
+            skipped = self._claim_each(by_customer, planning, emailed, stated, result)
+        self._skipped_timeline(skipped, now)
+        return result
+
+    def _claim_all(
+        self,
+        by_customer: dict[int, list[Invoice]],
+        planning: _Planning,
+        emailed: set[tuple[int, date]],
+        stated: dict[int, Message],
+    ) -> tuple[ClaimResult, list[tuple[Invoice, Reminder]]] | None:
+        """Every customer of the batch in one savepoint and one flush (a few multi-row
+        statements instead of a savepoint and a flush per customer); None when a unique claim
+        conflicted (another worker was first): nothing of it is kept."""
+        claimed = ClaimResult()
+        skipped: list[tuple[Invoice, Reminder]] = []
+        seen = (set(self.ecb_checked), set(self.told_no_way_to_pay))
+        try:
+            with self.s.begin_nested():
+                made = [
+                    self._plan_one(invoices, *planning, claimed, emailed, stated)
+                    for invoices in by_customer.values()
+                ]
+                self.s.flush()
+        except IntegrityError:
+            self.ecb_checked, self.told_no_way_to_pay = seen
+            return None
+        for passed, message, statement, letters in made:
+            claimed.customers_seen += 1
+            skipped += passed
+            if message is not None:
+                claimed.message_ids.append(message.id)
+            if statement is not None:
+                claimed.statement_ids.append(statement.id)
+            claimed.letter_reminder_ids.extend(r.id for r in letters)
+        return claimed, skipped
+
+    def _claim_each(
+        self,
+        by_customer: dict[int, list[Invoice]],
+        planning: _Planning,
+        emailed: set[tuple[int, date]],
+        stated: dict[int, Message],
+        result: ClaimResult,
+    ) -> list[tuple[Invoice, Reminder]]:
+        """One savepoint per customer: a conflict passes over that customer only."""
+        done, sent, deadlines, reached, retries, now = planning
         skipped: list[tuple[Invoice, Reminder]] = []
         for invoices in by_customer.values():
             result.customers_seen += 1
@@ -232,8 +303,11 @@ class Claimer:
                         self.s.refresh(inv)
                         if inv.next_action_at is not None and inv.next_action_at <= now:
                             inv.next_action_at = now + RECHECK_DELAY
-        # The steps passed over, on their invoices' timelines: one insert for the whole batch
-        # (no ids read back, so one executemany on every database).
+        return skipped
+
+    def _skipped_timeline(self, skipped: list[tuple[Invoice, Reminder]], now: datetime) -> None:
+        """The steps passed over, on their invoices' timelines: one insert for the whole batch
+        (no ids read back, so one executemany on every database)."""
         if skipped:
             self.s.execute(
                 insert(TimelineEntry),
@@ -250,7 +324,6 @@ class Claimer:
                     for inv, reminder in skipped
                 ],
             )
-        return result
 
     def _emailed_today(
         self, by_customer: dict[int, list[Invoice]], now: datetime
@@ -310,6 +383,34 @@ class Claimer:
     ) -> list[tuple[Invoice, Reminder]]:
         """Plan and claim one customer's due invoices; returns the steps passed over (their
         timeline is written for the whole batch once every customer is claimed)."""
+        skipped, message, statement, letters = self._plan_one(
+            invoices, done, sent, deadlines, reached, retries, now, result, emailed, stated
+        )
+        # One flush per customer, inside its savepoint: the unique (invoice, step) and
+        # (customer, day) claims happen here, and a conflict rolls back this customer only.
+        self.s.flush()
+        if message is not None:
+            result.message_ids.append(message.id)
+        if statement is not None:
+            result.statement_ids.append(statement.id)
+        result.letter_reminder_ids.extend(r.id for r in letters)
+        return skipped
+
+    def _plan_one(
+        self,
+        invoices: list[Invoice],
+        done: dict[int, set[int]],
+        sent: dict[int, int],
+        deadlines: dict[int, date],
+        reached: dict[int, date],
+        retries: dict[int, tuple[int, int]],
+        now: datetime,
+        result: ClaimResult,
+        emailed: set[tuple[int, date]],
+        stated: dict[int, Message],
+    ) -> tuple[list[tuple[Invoice, Reminder]], Message | None, Message | None, list[Reminder]]:
+        """One customer's claim, added to the session, not flushed: the steps passed over, the
+        message of the day and the statement of the day (if any) and the letter reminders."""
         customer = invoices[0].customer
         shop = self.shop(customer.shop_id)
         window = sending_window(shop)
@@ -435,15 +536,7 @@ class Claimer:
                 self._follow(inv, plan(facts, steps, after, now, window, escalation), now)
             else:
                 self._settle(inv, decision, shop, now, result, customer)
-        # One flush per customer, inside its savepoint: the unique (invoice, step) and
-        # (customer, day) claims happen here, and a conflict rolls back this customer only.
-        self.s.flush()
-        if message is not None:
-            result.message_ids.append(message.id)
-        if statement is not None:
-            result.statement_ids.append(statement.id)
-        result.letter_reminder_ids.extend(r.id for r in letters)
-        return skipped
+        return skipped, message, statement, letters
 
     def _lists(self, statement: Message, inv: Invoice) -> bool:
         """The statement went out and named this invoice (its timeline says so)."""

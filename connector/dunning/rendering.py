@@ -15,10 +15,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import cache
 from itertools import product
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal
+from types import BuiltinMethodType, MethodType, TracebackType
+from typing import Any, Literal, cast
 
 from babel.numbers import format_currency
 from jinja2 import BaseLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError
@@ -55,6 +56,8 @@ _MAX_BITS = 1_000_000  # size of an integer a template may compute
 #: str methods whose integer arguments are widths (bounded like the ``center`` filter).
 _WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
 _PERCENT_SPEC_RE = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\d*)(?:\.(\d*))?")
+_MAX_REMEMBERED = 4_096  # attribute verdicts a sandbox keeps
+_METHODS = (MethodType, BuiltinMethodType)  # what may be a str.format in disguise
 
 
 # ---------------------------------------------------------------- public types
@@ -230,6 +233,36 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "%", "+"})
     code_generator_class = _CodeGenerator
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._safe_attributes: dict[tuple[type, str], bool] = {}
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """``obj.attribute`` as Jinja's sandbox answers it, without asking again what was
+        already judged safe for this type (the value is still checked for ``str.format``)."""
+        if self._safe_attributes.get((type(obj), attribute)):
+            try:
+                value = getattr(obj, attribute)
+            except AttributeError:
+                pass
+            else:
+                if not isinstance(value, _METHODS):
+                    return value
+        return super().getattr(obj, attribute)
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        """Jinja's verdict, remembered per (type, attribute): it depends on nothing else (the
+        attribute's name and the object's type, ABCs included), and asking it was most of a
+        render's CPU (a reminder reads ~200 attributes)."""
+        key = (type(obj), attr)
+        safe = self._safe_attributes.get(key)
+        if safe is None:
+            safe = super().is_safe_attribute(obj, attr, value)
+            if len(self._safe_attributes) >= _MAX_REMEMBERED:
+                self._safe_attributes.clear()  # owner templates may name anything: stay small
+            self._safe_attributes[key] = safe
+        return safe
+
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "*":
             for seq, count in ((left, right), (right, left)):
@@ -260,10 +293,12 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return super().call(__context, __obj, *args, **kwargs)
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        if not isinstance(value, _METHODS):
+            return None  # the common case (every attribute read asks), without Jinja's calls
         wrapped = super().wrap_str_format(value)
         if wrapped is None:
             return None
-        fmt: str = value.__self__
+        fmt = cast(str, value.__self__)  # a str: Jinja wraps only str.format
         _check_spec(fmt, braces=True)
         nested = any("{" in (spec or "") for _, _, spec, _ in string.Formatter().parse(fmt))
 
@@ -317,6 +352,13 @@ def _make_env(overrides: Mapping[str, str]) -> _Sandbox:
     return env
 
 
+@cache
+def _shipped_env() -> _Sandbox:
+    """One sandbox for the shipped templates in a process: each is compiled once, not once per
+    renderer (a tick, a preview). They never change while the process runs."""
+    return _make_env({})
+
+
 def _render_error(exc: BaseException, fallback: str) -> TemplateError:
     """Map any failure inside template code to a TemplateError with template name and line."""
     if isinstance(exc, TemplateError):
@@ -338,6 +380,14 @@ def _render_error(exc: BaseException, fallback: str) -> TemplateError:
     else:
         message = str(exc) or type(exc).__name__
     return TemplateError(name, line, message)
+
+
+_BLOCKS = ("subject", "body")  # what a reminder template defines
+
+
+def _no_output(context: Context) -> Iterator[str]:
+    """A block that prints nothing (its output in the root pass would be thrown away)."""
+    return iter(())
 
 
 def _collect(chunks: Iterator[str], name: str) -> str:
@@ -449,7 +499,7 @@ class ReminderRenderer:
                 raise ValueError(f"not a template name: {name!r} (expected e.g. 'fr/reminder_1')")
         self._overrides = overrides
         self._loader = _Loader(overrides)
-        self._env = _make_env(overrides)
+        self._env = _make_env(overrides) if overrides else _shipped_env()
 
     # -- queries
 
@@ -502,10 +552,16 @@ class ReminderRenderer:
         try:
             template = self._env.get_template(name)
             context = template.new_context(variables)
-            # The root pass runs top-level imports and checks the whole template.
+            # The root pass runs top-level imports and checks the rest of the template; the
+            # subject and body it would print are thrown away, so they render once, below.
+            own = {b: context.blocks[b][0] for b in _BLOCKS if b in context.blocks}
+            for block in own:
+                context.blocks[block][0] = _no_output
             _collect(template.root_render_func(context), name)
+            for block, render in own.items():
+                context.blocks[block][0] = render
             parts: dict[str, str] = {}
-            for block in ("subject", "body"):
+            for block in _BLOCKS:
                 if block not in context.blocks:
                     raise TemplateError(name, None, f"missing block {block!r}")
                 parts[block] = _collect(context.blocks[block][0](context), name)

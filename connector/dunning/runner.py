@@ -141,13 +141,15 @@ class DunningRunner:
             self._reap(worker, now, report) if shop_id is None else ([], [], [])
         )
         concurrency = max(1, self.options.concurrency)
-        # SQLite has one writer: a short claim transaction lets the senders record in between.
-        batch = self.options.batch if self._skip_locked else min(self.options.batch, 64)
         catalog = StepCatalog()
         # Messages go out in batches (connector.dunning.send_batch): a few batch threads
         # prepare and record, the send pool carries the mail calls of all of them.
         batch_threads = 1 if concurrency == 1 else max(2, min(4, concurrency // 8))
         per_batch = max(1, min(64, 2 * concurrency))
+        # Claim about what the senders take next, not more: on SQLite (one writer) a short claim
+        # transaction lets the senders record in between; with several workers a big claim
+        # would leave one worker sending what it hoarded while the others have nothing left.
+        batch = min(self.options.batch, 64)
         with (
             ThreadPoolExecutor(max_workers=batch_threads) as pool,
             ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="send") as sends,
