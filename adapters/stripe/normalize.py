@@ -49,6 +49,7 @@ INVOICE_OPTIONAL_FIELDS: Final = (
 )
 # Read too, but newer than the 2023 spec the tests check against (Accounts v2, 2025).
 INVOICE_FIELDS_AFTER_2023: Final = ("customer_account",)
+_REQUIRED: Final = frozenset(INVOICE_REQUIRED_FIELDS)
 STATUS_TRANSITION_FIELDS: Final = (
     "finalized_at",
     "paid_at",
@@ -98,8 +99,8 @@ def normalize_invoice(obj: Any, *, observed_at: datetime | None = None) -> Norma
     """A Stripe invoice → NormalizedInvoice; NotOwedYet (draft) or NormalizationError."""
     if not isinstance(obj, Mapping):
         raise NormalizationError("invoice is not an object")
-    missing = [name for name in INVOICE_REQUIRED_FIELDS if name not in obj]
-    if missing:
+    if not _REQUIRED.issubset(obj.keys()):
+        missing = [name for name in INVOICE_REQUIRED_FIELDS if name not in obj]
         raise NormalizationError(f"invoice {obj.get('id')!r} lacks {', '.join(missing)}")
     invoice_id = _str(obj["id"], "id")
     raw_status = obj["status"]
@@ -110,9 +111,14 @@ def normalize_invoice(obj: Any, *, observed_at: datetime | None = None) -> Norma
     currency = _str(obj["currency"], "currency")
     total = stripe_money(obj["total"], currency)
     remaining = stripe_money(obj["amount_remaining"], currency)
-    paid = stripe_money(obj["amount_paid"], currency)
+    paid = _int(obj["amount_paid"], "amount_paid")  # Money only when something was paid
     status = _STATUSES[raw_status]
-    if status is InvoiceStatus.OPEN and paid.is_positive() and remaining.is_positive():
+    if (
+        status is InvoiceStatus.OPEN
+        and remaining.is_positive()
+        and paid > 0
+        and stripe_money(paid, currency).is_positive()
+    ):
         status = InvoiceStatus.PARTIALLY_PAID
     created = from_unix(obj["created"], "created")
     due = obj.get("due_date")
@@ -207,6 +213,8 @@ def _timestamps(
 
 
 def _int(value: Any, name: str) -> int:
+    if type(value) is int:
+        return value
     if isinstance(value, bool) or not isinstance(value, int):
         raise NormalizationError(f"{name} is not an integer: {value!r}")
     return value
@@ -219,6 +227,8 @@ def _str(value: Any, name: str) -> str:
 
 
 def _opt_str(value: Any, name: str) -> str | None:
+    if type(value) is str and value:
+        return value
     if value is None or value == "":
         return None
     if not isinstance(value, str):
