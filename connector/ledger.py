@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from connector.domain.email import email_problem
 from connector.domain.terms import due_date
 from connector.platform import InvoiceStatus, NormalizedCustomer, NormalizedInvoice
+from connector.store.bulk import insert_rows
 from connector.store.models import (
     Channel,
     Connection,
@@ -99,6 +100,10 @@ def _upsert_insert(session: Session, table: Table) -> pg_insert.Insert | sqlite_
     return sqlite_insert.insert(table)
 
 
+_EXTERNAL_IDS = bindparam("external_ids", expanding=True)
+"""A batch's external ids, bound as one list (not a literal per id built into the statement)."""
+
+
 def upsert_invoices(
     session: Session,
     shop: Shop,
@@ -113,13 +118,13 @@ def upsert_invoices(
     if not items:
         return stats
     customer_ids = _upsert_customers(session, shop, connection, items, now)
-    ext_ids = [i.external_id for i in items]
     existing = {
         inv.external_id: inv
         for inv in session.scalars(
             select(Invoice).where(
-                Invoice.connection_id == connection.id, Invoice.external_id.in_(ext_ids)
-            )
+                Invoice.connection_id == connection.id, Invoice.external_id.in_(_EXTERNAL_IDS)
+            ),
+            {"external_ids": [i.external_id for i in items]},
         )
     }
     new_rows: list[dict[str, object]] = []
@@ -128,11 +133,10 @@ def upsert_invoices(
         prev = latest.get(item.external_id)
         if prev is None or item.updated_at >= prev.updated_at:
             latest[item.external_id] = item
-    stamps = {"shop_id": shop.id, "connection_id": connection.id, "created_at": now}
     for item in latest.values():
         current = existing.get(item.external_id)
         if current is None:
-            new_rows.append(_new_invoice_row(shop, stamps, customer_ids, item))
+            new_rows.append(_new_invoice_row(shop, customer_ids, item))
             continue
         outcome = apply_platform_state(session, current, item, now, shop=shop)
         setattr(stats, outcome, getattr(stats, outcome) + 1)
@@ -155,7 +159,13 @@ def _insert_new_invoices(
     ids by (connection, external id), the invoices' unique key."""
     invoices = cast(Table, Invoice.__table__)
     timeline = cast(Table, TimelineEntry.__table__)
-    session.execute(insert(invoices), rows)
+    shared = {
+        "shop_id": shop.id,
+        "connection_id": connection.id,
+        "created_at": now,
+        "updated_at": now,
+    }
+    insert_rows(session, invoices, rows, shared)
     found = select(
         literal(shop.id, invoices.c.shop_id.type),
         invoices.c.id,
@@ -164,24 +174,21 @@ def _insert_new_invoices(
         literal(f"{timeline_kind.value} from {connection.platform}", timeline.c.summary.type),
     ).where(
         invoices.c.connection_id == connection.id,
-        invoices.c.external_id.in_([row["external_id"] for row in rows]),
+        invoices.c.external_id.in_(_EXTERNAL_IDS),
     )
     session.execute(
-        insert(timeline).from_select(["shop_id", "invoice_id", "at", "kind", "summary"], found)
+        insert(timeline).from_select(["shop_id", "invoice_id", "at", "kind", "summary"], found),
+        {"external_ids": [row["external_id"] for row in rows]},
     )
 
 
 def _new_invoice_row(
-    shop: Shop,
-    stamps: dict[str, object],
-    customer_ids: dict[str, int],
-    item: NormalizedInvoice,
+    shop: Shop, customer_ids: dict[str, int], item: NormalizedInvoice
 ) -> dict[str, object]:
-    """The one place a new invoice's row is built (``stamps``: its shop, connection and
-    ``created_at``, the same for the whole batch)."""
+    """The one place a new invoice's row is built (its shop, connection and timestamps, the
+    same for the whole batch, are added by ``_insert_new_invoices``)."""
     due_at = resolve_due_at(shop, item)
     return {
-        **stamps,
         "customer_id": customer_ids[item.customer.external_id],
         "external_id": item.external_id,
         "number": item.number,
@@ -195,7 +202,6 @@ def _new_invoice_row(
         "platform_updated_at": item.updated_at,
         # Owed invoices go to the planner once their first step may be near; the rest never.
         "next_action_at": plan_from(due_at) if item.status.is_owed else None,
-        "updated_at": stamps["created_at"],
     }
 
 
@@ -263,7 +269,8 @@ def _upsert_customers(
             cols.erased_at.is_not(None),  # a flag: no timestamp to parse per row
             cols.email_blocked_reason,
             *(cols[f] for f in _CUSTOMER_FIELDS),
-        ).where(cols.connection_id == connection.id, cols.external_id.in_(list(by_ext)))
+        ).where(cols.connection_id == connection.id, cols.external_id.in_(_EXTERNAL_IDS)),
+        {"external_ids": list(by_ext)},
     ).tuples()
     for customer_id, ext, erased, blocked, *values in held_rows:
         ids[ext] = customer_id
@@ -289,32 +296,28 @@ def _upsert_customers(
         )
     ids_before = set(ids)
     fresh = [
-        {
-            "shop_id": shop.id,
-            "connection_id": connection.id,
-            "external_id": ext,
-            **values,
-            "email_blocked_reason": blocks[ext],
-            "excluded": False,
-            "created_at": now,
-            "updated_at": now,
-        }
+        {"external_id": ext, **values, "email_blocked_reason": blocks[ext]}
         for ext, values in wanted.items()
         if ext not in ids
     ]
     if fresh:
         # DO NOTHING: a concurrent writer (a webhook) may have inserted one meanwhile; the
         # read below finds its id either way.
-        insert_new = _upsert_insert(session, table).on_conflict_do_nothing(
-            index_elements=["connection_id", "external_id"]
-        )
-        session.execute(insert_new, fresh)
+        shared = {
+            "shop_id": shop.id,
+            "connection_id": connection.id,
+            "excluded": False,
+            "created_at": now,
+            "updated_at": now,
+        }
+        insert_rows(session, table, fresh, shared, conflict_key=("connection_id", "external_id"))
         ids.update(
             session.execute(  # type: ignore[arg-type]
                 select(cols.external_id, cols.id).where(
                     cols.connection_id == connection.id,
-                    cols.external_id.in_([r["external_id"] for r in fresh]),
-                )
+                    cols.external_id.in_(_EXTERNAL_IDS),
+                ),
+                {"external_ids": [r["external_id"] for r in fresh]},
             ).all()
         )
         newly_invalid += [ext for ext in wanted if ext not in ids_before and blocks[ext]]

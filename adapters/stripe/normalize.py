@@ -97,7 +97,7 @@ def from_unix(value: Any, name: str) -> datetime:
 
 def normalize_invoice(obj: Any, *, observed_at: datetime | None = None) -> NormalizedInvoice:
     """A Stripe invoice → NormalizedInvoice; NotOwedYet (draft) or NormalizationError."""
-    if not isinstance(obj, Mapping):
+    if not _is_object(obj):
         raise NormalizationError("invoice is not an object")
     if not _REQUIRED.issubset(obj.keys()):
         missing = [name for name in INVOICE_REQUIRED_FIELDS if name not in obj]
@@ -152,7 +152,7 @@ def reduce_locale(tag: Any) -> str | None:
 def _customer(obj: Mapping[str, Any]) -> NormalizedCustomer:
     raw = obj["customer"]
     expanded: Mapping[str, Any] = {}
-    if isinstance(raw, Mapping):  # expanded (list/retrieve with expand=customer)
+    if _is_object(raw):  # expanded (list/retrieve with expand=customer)
         expanded = {} if raw.get("deleted") else raw
         customer_id = _str(raw.get("id"), "customer.id")
     elif isinstance(raw, str) and raw:
@@ -185,7 +185,7 @@ def _address(raw: Any, name: str) -> PostalAddress | None:
     """A Stripe Address object (line1, line2, postal_code, city, state, country)."""
     if raw is None:
         return None
-    if not isinstance(raw, Mapping):
+    if not _is_object(raw):
         raise NormalizationError(f"{name} is not an object")
     address = PostalAddress(
         line1=_opt_str(raw.get("line1"), f"{name}.line1"),
@@ -202,7 +202,7 @@ def _timestamps(
 ) -> list[datetime]:
     found = [created]
     transitions = obj.get("status_transitions")
-    if isinstance(transitions, Mapping):
+    if _is_object(transitions):
         for name in STATUS_TRANSITION_FIELDS:
             value = transitions.get(name)
             if value is not None:
@@ -210,6 +210,11 @@ def _timestamps(
     if observed_at is not None:
         found.append(observed_at)
     return found
+
+
+def _is_object(value: Any) -> bool:
+    """A JSON object (a dict as json.loads makes them, or any Mapping)."""
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def _int(value: Any, name: str) -> int:
