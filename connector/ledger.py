@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, bindparam, func, insert, literal, select, update
+from sqlalchemy import BindParameter, Table, bindparam, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql as pg_insert
 from sqlalchemy.dialects import sqlite as sqlite_insert
 from sqlalchemy.orm import Session
@@ -100,7 +100,7 @@ def _upsert_insert(session: Session, table: Table) -> pg_insert.Insert | sqlite_
     return sqlite_insert.insert(table)
 
 
-_EXTERNAL_IDS = bindparam("external_ids", expanding=True)
+_EXTERNAL_IDS: BindParameter[str] = bindparam("external_ids", expanding=True)
 """A batch's external ids, bound as one list (not a literal per id built into the statement)."""
 
 

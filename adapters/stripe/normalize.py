@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 from adapters.stripe.exceptions import NormalizationError, NotOwedYet
 from connector.domain.identity import PostalAddress
@@ -212,7 +212,7 @@ def _timestamps(
     return found
 
 
-def _is_object(value: Any) -> bool:
+def _is_object(value: Any) -> TypeGuard[Mapping[str, Any]]:
     """A JSON object (a dict as json.loads makes them, or any Mapping)."""
     return type(value) is dict or isinstance(value, Mapping)
 

@@ -53,7 +53,7 @@ def insert_rows(
     params = [
         head + plain(row) + tuple([proc(row[key]) for key, proc in processed]) for row in rows
     ]
-    connection.exec_driver_sql(plan.sql, params)  # type: ignore[arg-type]
+    connection.exec_driver_sql(plan.sql, params)
 
 
 @lru_cache(maxsize=64)
@@ -76,7 +76,7 @@ def _plan(
 
     def processor(key: str) -> Callable[[Any], Any] | None:
         column = table.c[key]
-        return column.type.dialect_impl(dialect).bind_processor(dialect)  # type: ignore[no-any-return]
+        return column.type.dialect_impl(dialect).bind_processor(dialect)
 
     plain = tuple(k for k in keys if processor(k) is None)
     processed = tuple((k, proc) for k in keys if (proc := processor(k)) is not None)
