@@ -18,14 +18,15 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import BindParameter, Table, bindparam, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql as pg_insert
 from sqlalchemy.dialects import sqlite as sqlite_insert
 from sqlalchemy.orm import Session
 
 from connector.domain.email import email_problem
 from connector.domain.terms import due_date
-from connector.platform import InvoiceStatus, NormalizedInvoice
+from connector.platform import InvoiceStatus, NormalizedCustomer, NormalizedInvoice
+from connector.store.bulk import insert_rows
 from connector.store.fold import fold, key
 from connector.store.models import (
     Channel,
@@ -100,6 +101,10 @@ def upsert_insert(session: Session, table: Table) -> pg_insert.Insert | sqlite_i
     return sqlite_insert.insert(table)
 
 
+_EXTERNAL_IDS: BindParameter[str] = bindparam("external_ids", expanding=True)
+"""A batch's external ids, bound as one list (not a literal per id built into the statement)."""
+
+
 def upsert_invoices(
     session: Session,
     shop: Shop,
@@ -114,13 +119,13 @@ def upsert_invoices(
     if not items:
         return stats
     customer_ids = _upsert_customers(session, shop, connection, items, now)
-    ext_ids = [i.external_id for i in items]
     existing = {
         inv.external_id: inv
         for inv in session.scalars(
             select(Invoice).where(
-                Invoice.connection_id == connection.id, Invoice.external_id.in_(ext_ids)
-            )
+                Invoice.connection_id == connection.id, Invoice.external_id.in_(_EXTERNAL_IDS)
+            ),
+            {"external_ids": [i.external_id for i in items]},
         )
     }
     new_rows: list[dict[str, object]] = []
@@ -132,45 +137,59 @@ def upsert_invoices(
     for item in latest.values():
         current = existing.get(item.external_id)
         if current is None:
-            new_rows.append(_new_invoice_row(shop, connection, customer_ids, item, now))
+            new_rows.append(_new_invoice_row(shop, customer_ids, item))
             continue
         outcome = apply_platform_state(session, current, item, now, shop=shop)
         setattr(stats, outcome, getattr(stats, outcome) + 1)
     if new_rows:
-        # Core statements, not the ORM's bulk path: a page is plain rows, and the ids come back
-        # from the INSERT itself (RETURNING, batched by SQLAlchemy's insertmanyvalues).
-        invoice_table = Invoice.__table__
-        inserted = session.execute(
-            insert(invoice_table).returning(invoice_table.c.id),  # type: ignore[arg-type]
-            new_rows,
-        ).scalars()
-        summary = f"{timeline_kind.value} from {connection.platform}"
-        timeline = [
-            {
-                "shop_id": shop.id,
-                "invoice_id": inv_id,
-                "at": now,
-                "kind": timeline_kind,
-                "summary": summary,
-            }
-            for inv_id in inserted
-        ]
-        session.execute(insert(TimelineEntry.__table__), timeline)  # type: ignore[arg-type]
+        _insert_new_invoices(session, shop, connection, new_rows, now, timeline_kind)
         stats.inserted = len(new_rows)
     return stats
 
 
-def _new_invoice_row(
+def _insert_new_invoices(
+    session: Session,
     shop: Shop,
     connection: Connection,
-    customer_ids: dict[str, int],
-    item: NormalizedInvoice,
+    rows: list[dict[str, object]],
     now: datetime,
-) -> dict[str, object]:
-    due_at = resolve_due_at(shop, item)
-    return {
+    timeline_kind: TimelineKind,
+) -> None:
+    """Plain rows through Core: one executemany (no RETURNING, so no multi-VALUES statement
+    rebuilt per batch), then their timeline entries in one INSERT … SELECT that finds the new
+    ids by (connection, external id), the invoices' unique key."""
+    invoices = cast(Table, Invoice.__table__)
+    timeline = cast(Table, TimelineEntry.__table__)
+    shared = {
         "shop_id": shop.id,
         "connection_id": connection.id,
+        "created_at": now,
+        "updated_at": now,
+    }
+    insert_rows(session, invoices, rows, shared)
+    found = select(
+        literal(shop.id, invoices.c.shop_id.type),
+        invoices.c.id,
+        literal(now, timeline.c.at.type),
+        literal(timeline_kind, timeline.c.kind.type),
+        literal(f"{timeline_kind.value} from {connection.platform}", timeline.c.summary.type),
+    ).where(
+        invoices.c.connection_id == connection.id,
+        invoices.c.external_id.in_(_EXTERNAL_IDS),
+    )
+    session.execute(
+        insert(timeline).from_select(["shop_id", "invoice_id", "at", "kind", "summary"], found),
+        {"external_ids": [row["external_id"] for row in rows]},
+    )
+
+
+def _new_invoice_row(
+    shop: Shop, customer_ids: dict[str, int], item: NormalizedInvoice
+) -> dict[str, object]:
+    """The one place a new invoice's row is built (its shop, connection and timestamps, the
+    same for the whole batch, are added by ``_insert_new_invoices``)."""
+    due_at = resolve_due_at(shop, item)
+    return {
         "customer_id": customer_ids[item.customer.external_id],
         "external_id": item.external_id,
         "number": item.number,
@@ -185,8 +204,6 @@ def _new_invoice_row(
         "platform_updated_at": item.updated_at,
         # Owed invoices go to the planner once their first step may be near; the rest never.
         "next_action_at": plan_from(due_at) if item.status.is_owed else None,
-        "created_at": now,
-        "updated_at": now,
     }
 
 
@@ -195,7 +212,27 @@ _PERSONAL = (
     *("email", "name", "company", "phone", "postal_address"),
     *("email_key", "name_key", "company_key"),
 )
-_CUSTOMER_FIELDS = (*_PERSONAL, "locale", "is_b2b")
+_KEPT_AFTER_ERASURE = ("locale", "is_b2b")
+_CUSTOMER_FIELDS = (*_PERSONAL, *_KEPT_AFTER_ERASURE)
+
+
+def _customer_values(shop: Shop, customer: NormalizedCustomer) -> dict[str, Any]:
+    """The one place a platform's customer becomes the columns it sets (``_CUSTOMER_FIELDS``),
+    for the rows inserted and for the comparison that skips unchanged ones."""
+    return {
+        "email": customer.email,
+        "name": customer.name,
+        "company": customer.company,
+        "email_key": key(customer.email),
+        "name_key": key(customer.name),
+        "company_key": key(customer.company),
+        "phone": customer.phone,
+        "postal_address": customer.postal_address.text() if customer.postal_address else None,
+        "locale": customer.locale,
+        "is_b2b": shop.default_b2b if customer.is_b2b is None else customer.is_b2b,
+    }
+
+
 INVALID_ADDRESS = "invalid address: "
 """How ``Customer.email_blocked_reason`` starts when the platform's address itself is unusable
 (the mail provider would refuse it): lifted by the next sync that brings a good address."""
@@ -228,50 +265,37 @@ def _upsert_customers(
     what changed is updated (pages mostly name customers the store already holds)."""
     by_ext = {i.customer.external_id: i.customer for i in items}
     blocks = {ext: address_block(c.email) for ext, c in by_ext.items()}
-    wanted = {
-        ext: {
-            "email": c.email,
-            "name": c.name,
-            "company": c.company,
-            "email_key": key(c.email),
-            "name_key": key(c.name),
-            "company_key": key(c.company),
-            "phone": c.phone,
-            "postal_address": c.postal_address.text() if c.postal_address else None,
-            "locale": c.locale,
-            "is_b2b": shop.default_b2b if c.is_b2b is None else c.is_b2b,
-        }
-        for ext, c in by_ext.items()
-    }
+    wanted = {ext: _customer_values(shop, c) for ext, c in by_ext.items()}
     table = cast(Table, Customer.__table__)
     cols = table.c
     ids: dict[str, int] = {}
     changed: list[dict[str, Any]] = []
     newly_invalid: list[str] = []
-    for row in session.execute(
+    held_rows = session.execute(
         select(
             cols.id,
             cols.external_id,
-            cols.erased_at,
+            cols.erased_at.is_not(None),  # a flag: no timestamp to parse per row
             cols.email_blocked_reason,
             *(cols[f] for f in _CUSTOMER_FIELDS),
-        ).where(cols.connection_id == connection.id, cols.external_id.in_(list(by_ext)))
-    ).mappings():
-        ext = row["external_id"]
-        ids[ext] = row["id"]
-        fields = _CUSTOMER_FIELDS if row["erased_at"] is None else ("locale", "is_b2b")
-        new: dict[str, Any] = {f: wanted[ext][f] for f in fields}
-        if new.get("postal_address") is None and "postal_address" in new:
-            new["postal_address"] = row["postal_address"]  # a page without one keeps it
-        if row["erased_at"] is None:
-            new["email_blocked_reason"] = _next_block(row["email_blocked_reason"], blocks[ext])
-            if (
-                blocks[ext] is not None
-                and new["email_blocked_reason"] != row["email_blocked_reason"]
-            ):
+        ).where(cols.connection_id == connection.id, cols.external_id.in_(_EXTERNAL_IDS)),
+        {"external_ids": list(by_ext)},
+    ).tuples()
+    for customer_id, ext, erased, blocked, *values in held_rows:
+        ids[ext] = customer_id
+        held = dict(zip(_CUSTOMER_FIELDS, values, strict=True))
+        if erased:
+            new = {f: wanted[ext][f] for f in _KEPT_AFTER_ERASURE}
+        else:
+            new = dict(wanted[ext])
+            if new["postal_address"] is None:
+                new["postal_address"] = held["postal_address"]  # a page without one keeps it
+            held["email_blocked_reason"] = blocked
+            new["email_blocked_reason"] = _next_block(blocked, blocks[ext])
+            if blocks[ext] is not None and new["email_blocked_reason"] != blocked:
                 newly_invalid.append(ext)
-        if any(row[f] != value for f, value in new.items()):
-            changed.append({"b_id": row["id"], **new, "updated_at": now})
+        if not new.items() <= held.items():
+            changed.append({"b_id": customer_id, **new, "updated_at": now})
     for group in {tuple(sorted(c)) for c in changed}:  # one statement per set of columns
         session.execute(
             update(table)
@@ -281,32 +305,28 @@ def _upsert_customers(
         )
     ids_before = set(ids)
     fresh = [
-        {
-            "shop_id": shop.id,
-            "connection_id": connection.id,
-            "external_id": ext,
-            **values,
-            "email_blocked_reason": blocks[ext],
-            "excluded": False,
-            "created_at": now,
-            "updated_at": now,
-        }
+        {"external_id": ext, **values, "email_blocked_reason": blocks[ext]}
         for ext, values in wanted.items()
         if ext not in ids
     ]
     if fresh:
         # DO NOTHING: a concurrent writer (a webhook) may have inserted one meanwhile; the
         # read below finds its id either way.
-        insert_new = upsert_insert(session, table).on_conflict_do_nothing(
-            index_elements=["connection_id", "external_id"]
-        )
-        session.execute(insert_new, fresh)
+        shared = {
+            "shop_id": shop.id,
+            "connection_id": connection.id,
+            "excluded": False,
+            "created_at": now,
+            "updated_at": now,
+        }
+        insert_rows(session, table, fresh, shared, conflict_key=("connection_id", "external_id"))
         ids.update(
             session.execute(  # type: ignore[arg-type]
                 select(cols.external_id, cols.id).where(
                     cols.connection_id == connection.id,
-                    cols.external_id.in_([r["external_id"] for r in fresh]),
-                )
+                    cols.external_id.in_(_EXTERNAL_IDS),
+                ),
+                {"external_ids": [r["external_id"] for r in fresh]},
             ).all()
         )
         newly_invalid += [ext for ext in wanted if ext not in ids_before and blocks[ext]]

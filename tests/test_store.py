@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
+from typing import cast
+from zoneinfo import ZoneInfo
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from cryptography.fernet import Fernet
-from sqlalchemy import insert, select, text
+from sqlalchemy import DateTime, Table, func, insert, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import StatementError
 
 from connector.config import Settings
 from connector.crypto import SecretBox, SecretError, local_key
+from connector.ledger import ensure_csv_connection
 from connector.services import Services
-from connector.store.base import Base
+from connector.store.base import Base, UTCDateTime
+from connector.store.bulk import insert_rows
 from connector.store.db import write_session
 from connector.store.models import Connection, Customer, Shop
 
@@ -94,3 +99,79 @@ def test_search_keys_are_written_with_their_columns(services: Services, shop: Sh
             )
         ).all()
     assert keys == [("a", "elodie martin", "e@x.fr"), ("b", "zoe", None)]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2026, 6, 1, 8, 0, tzinfo=UTC),
+        datetime(2026, 3, 29, 2, 30, 0, 123456, tzinfo=ZoneInfo("Europe/Paris")),
+        datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=ZoneInfo("Europe/Paris")),
+        datetime(1, 1, 2, 0, 0, 0, 1, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+        datetime(9999, 12, 31, 20, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-3))),
+    ],
+)
+def test_the_one_call_bind_stores_what_the_type_chain_stored(value: datetime) -> None:
+    """UTCDateTime binds with one function per value; on SQLite it must write the very text
+    the decorator's chain wrote (process_bind_param, then SQLite's DATETIME format), or the
+    text comparisons of the engine's queries would drift."""
+    dialect = sqlite.dialect()
+    chain = DateTime(timezone=True).dialect_impl(dialect).bind_processor(dialect)
+    assert chain is not None
+    fast = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert fast(value) == chain(UTCDateTime().process_bind_param(value, dialect))
+    pg = postgresql.dialect()
+    assert UTCDateTime().dialect_impl(pg).bind_processor(pg)(value) == value.astimezone(UTC)
+
+
+def test_naive_datetimes_are_refused_by_a_batch_insert_too(services: Services, shop: Shop) -> None:
+    """The sync's executemany path (connector.store.bulk) binds through the same processors."""
+    table = cast(Table, Customer.__table__)
+    now = datetime.now(UTC)
+    shared = {"shop_id": shop.id, "connection_id": _connection(services, shop)}
+    shared |= {"excluded": False, "is_b2b": False, "updated_at": now}
+    with pytest.raises(ValueError, match="naive datetime"), write_session(services.sessions) as s:
+        insert_rows(
+            s, table, [{"external_id": "c1", "created_at": now.replace(tzinfo=None)}], shared
+        )
+    with services.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Customer)) == 0
+
+
+def test_a_batch_insert_names_the_defaulted_column_it_was_not_given(
+    services: Services, shop: Shop
+) -> None:
+    """Python-side defaults (created_at, excluded…) are not applied on that path: a caller
+    that forgets one is told which, before anything is written."""
+    table = cast(Table, Customer.__table__)
+    shared = {"shop_id": shop.id, "connection_id": _connection(services, shop)}
+    with pytest.raises(ValueError, match="is_b2b") as raised, write_session(services.sessions) as s:
+        insert_rows(s, table, [{"external_id": "c1"}], shared)
+    assert "created_at" in str(raised.value) and "excluded" in str(raised.value)
+
+
+def test_a_batch_insert_skips_rows_clashing_on_the_conflict_key(
+    services: Services, shop: Shop
+) -> None:
+    table = cast(Table, Customer.__table__)
+    now = datetime(2026, 6, 1, 10, tzinfo=timezone(timedelta(hours=2)))
+    shared = {"shop_id": shop.id, "connection_id": _connection(services, shop)}
+    shared |= {"excluded": False, "is_b2b": False, "created_at": now, "updated_at": now}
+    key = ("connection_id", "external_id")
+    with write_session(services.sessions) as s:
+        insert_rows(s, table, [{"external_id": "c1", "email": "a@x.fr"}], shared, conflict_key=key)
+        rows = [{"external_id": "c1", "email": "b@x.fr"}, {"external_id": "c2", "email": "c@x.fr"}]
+        insert_rows(s, table, rows, shared, conflict_key=key)
+    with services.sessions() as s:
+        stored = s.execute(
+            select(Customer.external_id, Customer.email, Customer.created_at).order_by(
+                Customer.external_id
+            )
+        ).all()
+    assert [(e, m) for e, m, _ in stored] == [("c1", "a@x.fr"), ("c2", "c@x.fr")]
+    assert all(at == now and at.utcoffset() == timedelta(0) for _, _, at in stored)
+
+
+def _connection(services: Services, shop: Shop) -> int:
+    with write_session(services.sessions) as s:
+        return ensure_csv_connection(s, s.merge(shop)).id

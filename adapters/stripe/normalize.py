@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 from adapters.stripe.exceptions import NormalizationError, NotOwedYet
 from connector.domain.identity import PostalAddress
@@ -49,6 +49,7 @@ INVOICE_OPTIONAL_FIELDS: Final = (
 )
 # Read too, but newer than the 2023 spec the tests check against (Accounts v2, 2025).
 INVOICE_FIELDS_AFTER_2023: Final = ("customer_account",)
+_REQUIRED: Final = frozenset(INVOICE_REQUIRED_FIELDS)
 STATUS_TRANSITION_FIELDS: Final = (
     "finalized_at",
     "paid_at",
@@ -96,10 +97,10 @@ def from_unix(value: Any, name: str) -> datetime:
 
 def normalize_invoice(obj: Any, *, observed_at: datetime | None = None) -> NormalizedInvoice:
     """A Stripe invoice → NormalizedInvoice; NotOwedYet (draft) or NormalizationError."""
-    if not isinstance(obj, Mapping):
+    if not _is_object(obj):
         raise NormalizationError("invoice is not an object")
-    missing = [name for name in INVOICE_REQUIRED_FIELDS if name not in obj]
-    if missing:
+    if not _REQUIRED.issubset(obj.keys()):
+        missing = [name for name in INVOICE_REQUIRED_FIELDS if name not in obj]
         raise NormalizationError(f"invoice {obj.get('id')!r} lacks {', '.join(missing)}")
     invoice_id = _str(obj["id"], "id")
     raw_status = obj["status"]
@@ -110,9 +111,14 @@ def normalize_invoice(obj: Any, *, observed_at: datetime | None = None) -> Norma
     currency = _str(obj["currency"], "currency")
     total = stripe_money(obj["total"], currency)
     remaining = stripe_money(obj["amount_remaining"], currency)
-    paid = stripe_money(obj["amount_paid"], currency)
+    paid = _int(obj["amount_paid"], "amount_paid")  # Money only when something was paid
     status = _STATUSES[raw_status]
-    if status is InvoiceStatus.OPEN and paid.is_positive() and remaining.is_positive():
+    if (
+        status is InvoiceStatus.OPEN
+        and remaining.is_positive()
+        and paid > 0
+        and stripe_money(paid, currency).is_positive()
+    ):
         status = InvoiceStatus.PARTIALLY_PAID
     created = from_unix(obj["created"], "created")
     due = obj.get("due_date")
@@ -146,7 +152,7 @@ def reduce_locale(tag: Any) -> str | None:
 def _customer(obj: Mapping[str, Any]) -> NormalizedCustomer:
     raw = obj["customer"]
     expanded: Mapping[str, Any] = {}
-    if isinstance(raw, Mapping):  # expanded (list/retrieve with expand=customer)
+    if _is_object(raw):  # expanded (list/retrieve with expand=customer)
         expanded = {} if raw.get("deleted") else raw
         customer_id = _str(raw.get("id"), "customer.id")
     elif isinstance(raw, str) and raw:
@@ -179,7 +185,7 @@ def _address(raw: Any, name: str) -> PostalAddress | None:
     """A Stripe Address object (line1, line2, postal_code, city, state, country)."""
     if raw is None:
         return None
-    if not isinstance(raw, Mapping):
+    if not _is_object(raw):
         raise NormalizationError(f"{name} is not an object")
     address = PostalAddress(
         line1=_opt_str(raw.get("line1"), f"{name}.line1"),
@@ -196,7 +202,7 @@ def _timestamps(
 ) -> list[datetime]:
     found = [created]
     transitions = obj.get("status_transitions")
-    if isinstance(transitions, Mapping):
+    if _is_object(transitions):
         for name in STATUS_TRANSITION_FIELDS:
             value = transitions.get(name)
             if value is not None:
@@ -206,7 +212,14 @@ def _timestamps(
     return found
 
 
+def _is_object(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    """A JSON object (a dict as json.loads makes them, or any Mapping)."""
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _int(value: Any, name: str) -> int:
+    if type(value) is int:
+        return value
     if isinstance(value, bool) or not isinstance(value, int):
         raise NormalizationError(f"{name} is not an integer: {value!r}")
     return value
@@ -219,6 +232,8 @@ def _str(value: Any, name: str) -> str:
 
 
 def _opt_str(value: Any, name: str) -> str | None:
+    if type(value) is str and value:
+        return value
     if value is None or value == "":
         return None
     if not isinstance(value, str):

@@ -17,6 +17,12 @@ MAX_LABEL = 63
 
 _ATEXT = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+$")
 _LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$")
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+#: The whole grammar below in one match (ASCII only, so no space or control character): a
+#: sync checks every customer's address, and nearly all of them pass; only a refused one goes
+#: through the checks one by one, to say why.
+_ACCEPTED = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_HOST_LABEL}(?:\.{_HOST_LABEL})+")
 
 
 class InvalidEmail(ValueError):
@@ -25,6 +31,17 @@ class InvalidEmail(ValueError):
 
 def email_problem(address: str) -> str | None:
     """Why the provider would refuse this address, or None when it would take it."""
+    if (
+        len(address) <= MAX_ADDRESS
+        and _ACCEPTED.fullmatch(address) is not None
+        and address.index("@") <= MAX_LOCAL
+    ):
+        return None
+    return _refusal(address)
+
+
+def _refusal(address: str) -> str | None:
+    """The first rule the address breaks (None if it breaks none after all)."""
     if not address:
         return "empty"
     if len(address) > MAX_ADDRESS:

@@ -25,6 +25,17 @@ def _known_currencies() -> frozenset[str]:
 
 def normalize_currency(code: str) -> str:
     """Upper-case and validate an ISO 4217 code, or raise UnknownCurrency."""
+    if isinstance(code, str):
+        return _normalized(code)  # a sync turns the same few codes into thousands of amounts
+    return _checked(code)
+
+
+@lru_cache(maxsize=512)
+def _normalized(code: str) -> str:
+    return _checked(code)  # unknown codes raise, and are not cached
+
+
+def _checked(code: str) -> str:
     upper = (code or "").strip().upper()
     if len(upper) != 3 or upper not in _known_currencies():
         raise UnknownCurrency(f"unknown currency {code!r}")

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy import event, func, select
 
+import connector.sync
 from adapters.stripe import StripeAdapter, settings
 from adapters.stripe.exceptions import InvalidSyncCursor, StripeUnavailable
 from connector.platform import (
@@ -21,9 +24,14 @@ from connector.platform import (
     NormalizedInvoice,
     SyncPage,
 )
+from connector.services import Services
+from connector.store.db import write_session
+from connector.store.models import Connection, Invoice, Shop, TimelineEntry
+from connector.sync import sync_connection
 from tests.adapters.stripe.conftest import DAY, T0, Clock, Sleeps
-from tests.support.fake_stripe import FakeStripe
+from tests.support.fake_stripe import DEFAULT_API_KEY, FakeStripe
 from tests.support.scripted_fake import Reply
+from tests.support.statements import counting
 
 INVOICES = "/v1/invoices"
 EVENTS = "/v1/events"
@@ -413,3 +421,57 @@ def test_every_request_pins_the_sdk_api_version(
     assert stripe.api_version == settings.API_VERSION  # the version stripe 16.1.0 pins
     assert [c.headers.get("stripe-version") for c in fake.requests] == [settings.API_VERSION]
     assert "stripe-account" not in fake.requests[0].headers
+
+
+# -- through the core: what a page costs the store ---------------------------------------------
+
+
+def test_a_sync_writes_pages_with_a_few_statements_each(
+    services: Services,
+    shop: Shop,
+    fake: FakeStripe,
+    clock: Clock,
+    sleeps: Sleeps,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ten pages of 100 new invoices (100 customers) through sync_connection: the rows go in by
+    executemany — no INSERT … RETURNING, whose multi-row VALUES SQLAlchemy rebuilds per batch —
+    and a page costs at most 4 statements (invoices, their timeline, customers, reads)."""
+    customers = [fake.add_customer(email=f"c{n}@example.com") for n in range(100)]
+    for i in range(1000):
+        fake.add_invoice(created=T0 - 2 * DAY + i, customer=customers[i % 100])
+    with write_session(services.sessions) as s:
+        row = Connection(
+            shop_id=shop.id,
+            platform="stripe",
+            external_account="",
+            credentials_enc=services.secrets.encrypt_json({"api_key": DEFAULT_API_KEY}),
+            api_base=fake.url,
+        )
+        s.add(row)
+        s.flush()
+        connection_id = row.id
+    adapters = {"stripe": StripeAdapter(sleep=sleeps, clock=clock, max_network_retries=0)}
+    now = datetime.fromtimestamp(T0, tz=UTC)
+    # Pages a few at a time whatever the machine's load (a slow page would be written alone).
+    monkeypatch.setattr(connector.sync, "PROGRESS_EVERY_S", 3600.0)
+    returning: list[str] = []
+
+    def note(_conn: object, _cursor: object, text: str, *_: object) -> None:
+        if "RETURNING" in text:
+            returning.append(text[:80])
+
+    event.listen(services.engine, "before_cursor_execute", note)
+    try:
+        with counting(services.engine) as counted:
+            result = sync_connection(services, connection_id, now, adapters=adapters)
+    finally:
+        event.remove(services.engine, "before_cursor_execute", note)
+    assert result.inserted == 1000 and result.pages >= 10
+    with services.sessions() as s:
+        stored = s.scalar(select(func.count()).select_from(Invoice))
+        entries = s.scalar(select(func.count()).select_from(TimelineEntry))
+    assert stored == entries == 1000  # one "synced" entry per new invoice
+    assert returning == []
+    statements, _ = counted.per(result.pages)
+    assert statements <= 4, (statements, counted.texts)

@@ -1,0 +1,106 @@
+"""Plain rows handed to the driver's ``executemany`` as tuples: the sync's write path.
+
+A Core ``insert(table)`` with a list of dicts rebuilds every row through the compiled
+statement (``construct_params``) and runs each column's bind processor on every value. Here
+the statement is built once per (table, columns, dialect), the values shared by the whole
+batch (shop, connection, timestamps) are converted once, and only the columns whose type
+converts something (instants, enums) are processed per row — by the same processors, so what
+is stored, and what is refused (a naive datetime, an unknown enum value), does not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from operator import itemgetter
+from typing import Any
+
+from sqlalchemy import Dialect, Table
+from sqlalchemy.orm import Session
+
+_PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    sql: str
+    plain: Callable[[Mapping[str, Any]], tuple[Any, ...]]  # the row's values stored as given
+    processed: tuple[tuple[str, Callable[[Any], Any]], ...]  # (key, bind processor)
+    shared: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+
+
+def insert_rows(
+    session: Session,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    shared: Mapping[str, Any],
+    *,
+    conflict_key: tuple[str, ...] = (),
+) -> None:
+    """INSERT every row (all with the same keys) plus the ``shared`` columns, in one
+    executemany; ``conflict_key``: rows clashing on that unique key are skipped (ON CONFLICT
+    DO NOTHING, the same words on SQLite and PostgreSQL)."""
+    if not rows:
+        return
+    connection = session.connection()
+    plan = _plan(table, tuple(shared), tuple(rows[0]), conflict_key, connection.dialect)
+    head = tuple(
+        value if proc is None else proc(value)
+        for (_, proc), value in zip(plan.shared, shared.values(), strict=True)
+    )
+    plain, processed = plan.plain, plan.processed
+    params = [
+        head + plain(row) + tuple([proc(row[key]) for key, proc in processed]) for row in rows
+    ]
+    connection.exec_driver_sql(plan.sql, params)
+
+
+@lru_cache(maxsize=64)
+def _plan(
+    table: Table,
+    shared: tuple[str, ...],
+    keys: tuple[str, ...],
+    conflict_key: tuple[str, ...],
+    dialect: Dialect,
+) -> _Plan:
+    placeholder = _PLACEHOLDER.get(dialect.paramstyle)
+    if placeholder is None:
+        raise NotImplementedError(f"paramstyle {dialect.paramstyle!r}")
+    given = set(shared) | set(keys)
+    if len(given) != len(shared) + len(keys):
+        raise ValueError(f"{table.name}: a column is both shared and per row")
+    missing = [c.key for c in table.columns if c.key not in given and c.default is not None]
+    if missing:  # the ORM's Python-side defaults are not applied here: say so
+        raise ValueError(f"{table.name}: give {', '.join(missing)} (it has a default)")
+
+    def processor(key: str) -> Callable[[Any], Any] | None:
+        column = table.c[key]
+        return column.type.dialect_impl(dialect).bind_processor(dialect)
+
+    plain = tuple(k for k in keys if processor(k) is None)
+    processed = tuple((k, proc) for k in keys if (proc := processor(k)) is not None)
+    columns = [*shared, *plain, *(k for k, _ in processed)]
+    quote = dialect.identifier_preparer.quote
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(table.c[k].name) for k in columns)})"
+        f" VALUES ({', '.join([placeholder] * len(columns))})"
+    )
+    if conflict_key:
+        sql += f" ON CONFLICT ({', '.join(quote(k) for k in conflict_key)}) DO NOTHING"
+    return _Plan(
+        sql=sql,
+        plain=_getter(plain),
+        processed=processed,
+        shared=tuple((k, processor(k)) for k in shared),
+    )
+
+
+def _getter(keys: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """A row's values for ``keys`` as a tuple, in C (itemgetter), whatever their number."""
+    if not keys:
+        return lambda _row: ()
+    if len(keys) == 1:
+        key = keys[0]
+        return lambda row: (row[key],)
+    return itemgetter(*keys)
