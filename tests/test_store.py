@@ -124,12 +124,17 @@ def test_the_one_call_bind_stores_what_the_type_chain_stored(value: datetime) ->
     assert UTCDateTime().dialect_impl(pg).bind_processor(pg)(value) == value.astimezone(UTC)
 
 
+#: A customer without a name, company or email: its folded search keys (which the ledger's row
+#: builder sets, like every column with a default on this path) are empty too.
+NO_SEARCH_KEYS = {"name_key": None, "company_key": None, "email_key": None}
+
+
 def test_naive_datetimes_are_refused_by_a_batch_insert_too(services: Services, shop: Shop) -> None:
     """The sync's executemany path (connector.store.bulk) binds through the same processors."""
     table = cast(Table, Customer.__table__)
     now = datetime.now(UTC)
     shared = {"shop_id": shop.id, "connection_id": _connection(services, shop)}
-    shared |= {"excluded": False, "is_b2b": False, "updated_at": now}
+    shared |= {"excluded": False, "is_b2b": False, "updated_at": now} | NO_SEARCH_KEYS
     with pytest.raises(ValueError, match="naive datetime"), write_session(services.sessions) as s:
         insert_rows(
             s, table, [{"external_id": "c1", "created_at": now.replace(tzinfo=None)}], shared
@@ -157,10 +162,15 @@ def test_a_batch_insert_skips_rows_clashing_on_the_conflict_key(
     now = datetime(2026, 6, 1, 10, tzinfo=timezone(timedelta(hours=2)))
     shared = {"shop_id": shop.id, "connection_id": _connection(services, shop)}
     shared |= {"excluded": False, "is_b2b": False, "created_at": now, "updated_at": now}
+    shared |= {"name_key": None, "company_key": None}
     key = ("connection_id", "external_id")
+
+    def customer(external_id: str, email: str) -> dict[str, object]:
+        return {"external_id": external_id, "email": email, "email_key": email}
+
     with write_session(services.sessions) as s:
-        insert_rows(s, table, [{"external_id": "c1", "email": "a@x.fr"}], shared, conflict_key=key)
-        rows = [{"external_id": "c1", "email": "b@x.fr"}, {"external_id": "c2", "email": "c@x.fr"}]
+        insert_rows(s, table, [customer("c1", "a@x.fr")], shared, conflict_key=key)
+        rows = [customer("c1", "b@x.fr"), customer("c2", "c@x.fr")]
         insert_rows(s, table, rows, shared, conflict_key=key)
     with services.sessions() as s:
         stored = s.execute(

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+import connector.sync
 from adapters.woocommerce import WooCommerceAdapter, settings
 from adapters.woocommerce.exceptions import InvalidSyncCursor, WooCommerceUnavailable
 from connector.platform import (
@@ -370,7 +371,11 @@ def test_a_malformed_page_writes_nothing_of_it_to_the_store(
 
 
 def test_a_sync_writes_several_pages_per_transaction(
-    services: Services, shop: Shop, fake: FakeWooCommerce, sleeps: Sleeps
+    services: Services,
+    shop: Shop,
+    fake: FakeWooCommerce,
+    sleeps: Sleeps,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Ten pages of 100 orders: pages are fetched with no transaction open and written a few at
     a time with the last one's cursor — per page at most 4 statements and 0.3 commits (on
@@ -379,6 +384,8 @@ def test_a_sync_writes_several_pages_per_transaction(
     connection_id = _connection(services, shop, fake)
     adapters = {"woocommerce": WooCommerceAdapter(sleep=sleeps)}
     now = datetime.fromtimestamp(T0, tz=UTC)
+    # Pages a few at a time whatever the machine's load (a slow page would be written alone).
+    monkeypatch.setattr(connector.sync, "PROGRESS_EVERY_S", 3600.0)
     with counting(services.engine) as counted:
         result = sync_connection(services, connection_id, now, adapters=adapters)
     count, cursor, _ = _stored(services, connection_id)
