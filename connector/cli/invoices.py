@@ -65,7 +65,11 @@ def register(cli: click.Group) -> None:
         """Invoices of the shop, oldest due first."""
         with services() as svc, svc.sessions() as s:
             shop = resolve_shop(s, shop_id)
-            q = select(Invoice).where(Invoice.shop_id == shop.id).order_by(Invoice.due_at)
+            q = (
+                select(Invoice)
+                .where(Invoice.shop_id == shop.id)
+                .order_by(Invoice.due_at, Invoice.id)
+            )
             if status:
                 q = q.where(Invoice.status == InvoiceStatus(status))
             rows = [_summary(inv, shop.timezone) for inv in s.scalars(q)]

@@ -138,6 +138,7 @@ def test_a_french_shops_chronology_has_no_english_left(
         entries = invoice_timeline(s, shop.id, inv.id)
     pdf = dossier(services, shop.id, invoice_id=inv.id)
     text = " ".join(pdf_text(pdf.content).replace("\u202f", " ").replace("\xa0", " ").split())
+    assert "Chronologie" in text and "Messages tels qu'envoyés" in text, text
     chronology = text[text.index("Chronologie") : text.index("Messages tels qu'envoyés")]
     for english in ENGLISH:
         assert english not in chronology, english
