@@ -426,17 +426,7 @@ class Claimer:
             """The customer's one reminder email of the day, claimed under this worker's lease."""
             nonlocal message
             if message is None:
-                message = Message(
-                    shop_id=shop.id,
-                    customer_id=customer.id,
-                    channel=Channel.EMAIL,
-                    local_day=today,
-                    state=MessageState.CLAIMED,
-                    lease_owner=self.worker,
-                    lease_until=self.lease_until,
-                    recipient=customer.email,
-                )
-                self.s.add(message)
+                message = self._day_email(shop.id, customer, today, MessageKind.REMINDER)
             return message
 
         statement: Message | None = None
@@ -446,18 +436,7 @@ class Claimer:
             due now is covered by it (its own daily key: one a day, with the owner's too)."""
             nonlocal statement
             if statement is None:
-                statement = Message(
-                    shop_id=shop.id,
-                    customer_id=customer.id,
-                    kind=MessageKind.STATEMENT,
-                    channel=Channel.EMAIL,
-                    local_day=today,
-                    state=MessageState.CLAIMED,
-                    lease_owner=self.worker,
-                    lease_until=self.lease_until,
-                    recipient=customer.email,
-                )
-                self.s.add(statement)
+                statement = self._day_email(shop.id, customer, today, MessageKind.STATEMENT)
             return statement
 
         # The email a step's reminder joins, by what the step sends.
@@ -537,6 +516,25 @@ class Claimer:
             else:
                 self._settle(inv, decision, shop, now, result, customer)
         return skipped, message, statement, letters
+
+    def _day_email(
+        self, shop_id: int, customer: Customer, today: date, kind: MessageKind
+    ) -> Message:
+        """A customer's email of the day of that kind, claimed under this worker's lease (the
+        daily key, per customer, day and kind, admits no second)."""
+        message = Message(
+            shop_id=shop_id,
+            customer_id=customer.id,
+            kind=kind,
+            channel=Channel.EMAIL,
+            local_day=today,
+            state=MessageState.CLAIMED,
+            lease_owner=self.worker,
+            lease_until=self.lease_until,
+            recipient=customer.email,
+        )
+        self.s.add(message)
+        return message
 
     def _lists(self, statement: Message, inv: Invoice) -> bool:
         """The statement went out and named this invoice (its timeline says so)."""
