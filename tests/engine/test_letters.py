@@ -61,7 +61,10 @@ def letter(ctx: ReminderContext, shop: Shop | None = None, **kw: object) -> byte
 def pdf_text(data: bytes) -> str:
     """The text drawn by the PDF's content streams (fpdf2 compresses them with Flate)."""
     chunks: list[str] = []
-    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
+    # fpdf2 ends a stream's data with "\n" before "endstream": a compressed stream whose last
+    # byte is "\r" must keep it (an optional "\r" in the pattern would eat it, the stream
+    # would not inflate and its page's text would silently be missing).
+    for match in re.finditer(rb"stream\r?\n(.*?)\nendstream", data, re.S):
         raw = match.group(1)
         with contextlib.suppress(zlib.error):
             raw = zlib.decompress(raw)
