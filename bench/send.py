@@ -31,6 +31,7 @@ from bench.common import (
 )
 from connector.config import Settings
 from connector.mail.sendgrid import SendGridTransport
+from connector.runners import dunning_runner
 from connector.services import Services
 from tests.support.fake_sendgrid import STATS_PATH
 
@@ -60,7 +61,7 @@ def run(count: int, concurrency: int, latency: float) -> tuple[float, Usage]:
     with scratch_services() as svc, mail_server(latency) as url:
         seed(svc, total=count, due=count, now=now)
         transport = SendGridTransport("SG.bench", url)
-        runner = svc.runner(transport=transport, concurrency=concurrency)
+        runner = dunning_runner(svc, transport=transport, concurrency=concurrency)
         meter = Meter(svc.engine).start()
         result, seconds = timed(lambda: runner.tick(now))
         usage = meter.stop()
@@ -81,7 +82,9 @@ def _worker(
 ) -> None:
     """One `relance worker` tick: set up first, then all start together."""
     svc = Services.build(Settings.from_env(env))
-    runner = svc.runner(transport=SendGridTransport("SG.bench", mail_url), concurrency=concurrency)
+    runner = dunning_runner(
+        svc, transport=SendGridTransport("SG.bench", mail_url), concurrency=concurrency
+    )
     meter = Meter(svc.engine)
     start.wait()
     began = time.time()

@@ -17,6 +17,7 @@ from bench.common import Figure, bench_now, peak_rss_mb, report, scratch_service
 from connector.config import Settings
 from connector.mail.base import DeliveryOutcome, DeliveryResult, OutgoingMail
 from connector.platform import InvoiceStatus
+from connector.runners import dunning_runner
 from connector.services import Services
 from connector.store.models import Invoice
 
@@ -57,7 +58,7 @@ def main(quick: bool = False) -> list[Figure]:
         seed(svc, total=total, due=0, now=now)
         with svc.engine.connect() as c:
             c.execute(text("ANALYZE"))
-        runner = svc.runner(transport=CountingTransport())
+        runner = dunning_runner(svc, transport=CountingTransport())
         runner.tick(now)  # warm caches and connections
         samples = sorted(timed(lambda: runner.tick(now))[1] for _ in range(20))
         idle_ms = samples[len(samples) // 2] * 1000
@@ -108,7 +109,7 @@ def _tick_in_worker(env: dict[str, str], now: datetime) -> tuple[float, int, flo
     svc = Services.build(Settings.from_env(env))
     try:
         transport = CountingTransport()
-        report_, seconds = timed(lambda: svc.runner(transport=transport).tick(now))
+        report_, seconds = timed(lambda: dunning_runner(svc, transport=transport).tick(now))
         assert set(transport.sent.values()) == {1}, "not exactly once"
         assert report_.counts().get("sent") == len(transport.sent)
         return seconds, len(transport.sent), peak_rss_mb()

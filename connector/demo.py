@@ -34,6 +34,7 @@ from connector.domain.calendar import SendingWindow, resolve_local
 from connector.dunning.rules import sending_window
 from connector.mail.outbox import OutboxTransport
 from connector.platform import InvoiceStatus
+from connector.runners import dunning_runner
 from connector.sandbox.demo import PAID_BY_WEBHOOK, DemoPlatforms
 from connector.services import Services
 from connector.shops import create_shop
@@ -192,7 +193,7 @@ def run_demo(
     with demo_platforms(svc, DEMO_OWNER, now) as (shop, platforms):
         window = _window(svc, shop.id)
         outbox = svc.settings.outbox_dir
-        runner = svc.runner(transport=OutboxTransport(outbox))
+        runner = dunning_runner(svc, transport=OutboxTransport(outbox))
         report = DemoReport(shop.id, shop.created, window.timezone, outbox, syncs=shop.syncs)
         report.sign_in = _sign_in(svc, shop.id)
         day = window.local_date(now)

@@ -18,7 +18,10 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from connector import sync
+from connector.runners import dunning_runner, thank_you_sender
 from connector.services import Services
+from connector.webhooks.apply import apply_pending, retry_pending
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +44,11 @@ def dunning_tick(
     stopping: threading.Event | None = None,
     give_way: Callable[[], object] | None = None,
 ) -> None:
-    from connector.sync import status_checker
-    from connector.webhooks.apply import apply_pending
-
     apply_pending(svc, datetime.now(UTC))  # a payment stored but not yet applied counts first
 
-    runner = svc.runner(status_checker=status_checker(svc), stopping=stopping, give_way=give_way)
+    runner = dunning_runner(
+        svc, status_checker=sync.status_checker(svc), stopping=stopping, give_way=give_way
+    )
     report = runner.tick(datetime.now(UTC))
     if report.outcomes:
         log.info("tick: %s", report.counts())
@@ -55,43 +57,33 @@ def dunning_tick(
 def send_thank_yous(svc: Services) -> None:
     """Thank-yous recorded with payments; the tick sends them too, this keeps them prompt
     while a long tick is busy with reminders (the claims keep each one sent at most once)."""
-    outcomes = svc.thank_you_sender().run(datetime.now(UTC))
+    outcomes = thank_you_sender(svc).run(datetime.now(UTC))
     if outcomes:
         log.info("thank-yous: %s", dict(Counter(o.outcome for o in outcomes)))
 
 
 def sync_due_connections(svc: Services) -> None:
     """Each connection on its own interval; filled in by the platform adapters."""
-    from connector import sync
-
     sync.sync_due(svc, datetime.now(UTC))
 
 
 def requested_syncs(svc: Services) -> None:
     """The owners' "sync now" (the web only sets the flag; the worker runs the sync)."""
-    from connector import sync
-
     sync.sync_requested(svc, datetime.now(UTC))
 
 
 def nightly_reconciliation(svc: Services) -> None:
     """Re-read what changed on each platform since the last webhook applied."""
-    from connector import sync
-
     sync.reconcile_all(svc, datetime.now(UTC))
 
 
 def apply_stored_webhooks(svc: Services) -> None:
     """RELANCE_WEBHOOK_APPLY=worker: the web processes only store; this applies, in order."""
-    from connector.webhooks.apply import apply_pending
-
     apply_pending(svc, datetime.now(UTC))
 
 
 def retry_webhooks(svc: Services) -> None:
     """Apply what the intake stored but could not apply (crash, database hiccup, bug)."""
-    from connector.webhooks.apply import retry_pending
-
     counts = retry_pending(svc, datetime.now(UTC))
     if counts:
         log.info("webhook retries: %s", counts)

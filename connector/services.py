@@ -1,23 +1,18 @@
-"""Wiring: settings → engine, sessions, secrets, mail transport, dunning runner.
+"""Wiring: settings → engine, sessions, secrets, mail transport (the dunning runner made of
+them and of the webhook apply step: connector.runners).
 
 Built explicitly by the CLI, the web app factory and the worker; nothing happens at import.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from connector.config import Settings
 from connector.crypto import SecretBox, secret_box
-from connector.dunning.deliver import StatusChecker
-from connector.dunning.runner import DunningRunner, RunnerOptions
-from connector.dunning.thank_you import ThankYouSender
 from connector.mail.base import MailTransport
 from connector.mail.factory import transport_from_env
 from connector.store.db import make_engine, session_factory
@@ -71,43 +66,6 @@ class Services:
 
     def transport(self) -> MailTransport:
         return transport_from_env(self.settings.env, default_outbox=self.settings.outbox_dir)
-
-    def runner(
-        self,
-        *,
-        transport: MailTransport | None = None,
-        status_checker: StatusChecker | None = None,
-        concurrency: int | None = None,
-        stopping: threading.Event | None = None,
-        give_way: Callable[[], object] | None = None,
-    ) -> DunningRunner:
-        """The engine; before a reminder goes out, a payment stored for its invoice but not
-        applied yet is applied (``apply_waiting``), whatever RELANCE_WEBHOOK_APPLY says."""
-        s = self.settings
-        return DunningRunner(
-            self.sessions,
-            transport or self.transport(),
-            RunnerOptions(
-                letters_dir=s.letters_dir,
-                claim_lease=timedelta(seconds=s.claim_lease_seconds),
-                send_lease=timedelta(seconds=s.send_lease_seconds),
-                concurrency=concurrency or s.send_concurrency,
-                batch=s.tick_batch,
-            ),
-            status_checker=status_checker,
-            waiting_payments=self._apply_waiting,
-            stopping=stopping,
-            give_way=give_way,
-        )
-
-    def thank_you_sender(self, *, transport: MailTransport | None = None) -> ThankYouSender:
-        """Sends the thank-yous payments recorded (the tick does too; so does its own job)."""
-        return self.runner(transport=transport).thank_you_sender()
-
-    def _apply_waiting(self, invoices: list[tuple[int, str]], now: datetime) -> int:
-        from connector.webhooks.apply import apply_waiting  # the webhooks build on the services
-
-        return apply_waiting(self, invoices, now)
 
     def close(self) -> None:
         if self._intake_engine is not None and self._intake_engine is not self.engine:

@@ -21,6 +21,7 @@ from connector.connection_health import ConnectionProblem
 from connector.crypto import SecretBox
 from connector.keys import require_usable_secrets
 from connector.platform import InvoiceStatus
+from connector.runners import dunning_runner
 from connector.services import Services
 from connector.shops import create_shop
 from connector.store.db import write_session
@@ -244,7 +245,7 @@ def test_tick_sends_the_others_and_fails_the_broken_ones_claims_with_a_task(
     a, b = tenants
     lose_key(services, b.connection_id)
 
-    report = services.runner(status_checker=status_checker(services)).tick(TICK)
+    report = dunning_runner(services, status_checker=status_checker(services)).tick(TICK)
 
     sent = {str(m["to"]) for m in outbox_messages(services)}
     assert sent == {"marie@client.example"}  # shop A's reminder went out

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import select
 
 from connector.mail.outbox import OutboxTransport
+from connector.runners import dunning_runner
 from connector.services import Services
 from connector.store.db import write_session
 from connector.store.models import Customer, Shop, Task, TaskKind
@@ -120,7 +121,7 @@ def test_an_address_the_provider_refuses_blocks_email_and_asks_the_owner(
     add_invoices(services, shop, [replace(bad, updated_at=datetime(2021, 1, 1, tzinfo=UTC))])
     assert len(invalid_email_tasks(services)) == 1  # one task per customer, however many syncs
 
-    report = services.runner(transport=OutboxTransport(services.settings.outbox_dir)).tick(
+    report = dunning_runner(services, transport=OutboxTransport(services.settings.outbox_dir)).tick(
         paris(date(2026, 6, 11))
     )
     sent_to = [json.loads(p.read_text())["to"] for p in services.settings.outbox_dir.glob("*")]

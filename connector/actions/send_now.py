@@ -33,6 +33,7 @@ from connector.dunning.rules import sending_window
 from connector.dunning.statement_step import deliver_statement
 from connector.ledger import customer_unreachable
 from connector.mail.base import MailTransport
+from connector.runners import dunning_runner
 from connector.services import Services
 from connector.store.db import write_session
 from connector.store.models import (
@@ -71,7 +72,7 @@ def send_now(
     now = now or datetime.now(UTC)
     actor = clean_actor(actor)
     worker = f"send-now:{uuid.uuid4().hex[:12]}"
-    runner = svc.runner(transport=transport)
+    runner = dunning_runner(svc, transport=transport)
     lease_until = datetime.now(UTC) + runner.options.claim_lease
     with write_session(svc.sessions) as s:
         shop = the_shop(s, shop_id)

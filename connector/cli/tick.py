@@ -10,6 +10,7 @@ from connector.cli.common import (
     parse_now,
     services,
 )
+from connector.runners import dunning_runner
 from connector.sync import status_checker
 
 
@@ -34,7 +35,7 @@ def register(cli: click.Group) -> None:
             return
         with services() as svc:
             check_secrets_at_start(svc)
-            report = svc.runner(status_checker=status_checker(svc)).tick(now)
+            report = dunning_runner(svc, status_checker=status_checker(svc)).tick(now)
         emit(as_json, report.as_dict(), lambda: _text(report.as_dict()))
 
 

@@ -7,6 +7,8 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from connector.web import create_app
+
 
 class _Gunicorn(BaseApplication):
     def __init__(self, options: dict[str, Any]) -> None:
@@ -18,8 +20,6 @@ class _Gunicorn(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Flask:
-        from connector.web import create_app
-
         return create_app()  # built in each worker after the fork: no shared connections
 
 

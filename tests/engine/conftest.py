@@ -9,6 +9,7 @@ import pytest
 from connector.dunning.runner import DunningRunner
 from connector.mail.base import MailTransport
 from connector.mail.outbox import OutboxTransport
+from connector.runners import dunning_runner
 from connector.services import Services
 
 
@@ -20,7 +21,7 @@ def outbox(services: Services) -> OutboxTransport:
 @pytest.fixture
 def make_runner(services: Services, outbox: OutboxTransport) -> Callable[..., DunningRunner]:
     def build(transport: MailTransport | None = None, **kw: object) -> DunningRunner:
-        return services.runner(transport=transport or outbox, **kw)  # type: ignore[arg-type]
+        return dunning_runner(services, transport=transport or outbox, **kw)  # type: ignore[arg-type]
 
     return build
 

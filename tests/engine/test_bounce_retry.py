@@ -11,6 +11,7 @@ from sqlalchemy import select
 from connector.actions.tasks import fix_address
 from connector.mail.outbox import OutboxTransport
 from connector.platform import InvoiceStatus
+from connector.runners import dunning_runner
 from connector.services import Services
 from connector.store.db import write_session
 from connector.store.models import (
@@ -30,7 +31,9 @@ BAD, GOOD = "typo@client.exmaple", "marie@client.example"
 
 
 def _tick(services: Services, day: date, hour: int = 10) -> None:
-    services.runner(transport=OutboxTransport(services.settings.outbox_dir)).tick(paris(day, hour))
+    dunning_runner(services, transport=OutboxTransport(services.settings.outbox_dir)).tick(
+        paris(day, hour)
+    )
 
 
 def _sent(services: Services) -> list[tuple[str | None, MessageState]]:

@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 from connector.actions.sequence_preview import next_business_day
 from connector.actions.sequences import StepInput, update_step
 from connector.cli import cli
+from connector.runners import dunning_runner
 from connector.services import Services
 from connector.store.base import Base
 from connector.store.models import Shop, Step
@@ -61,7 +62,7 @@ def test_a_dry_run_plans_renders_and_writes_nothing(
     assert _dump(services) == before  # row for row
     assert outbox_messages(services) == []
     # The real tick then sends just that.
-    sent = services.runner().tick(datetime.fromisoformat(now))
+    sent = dunning_runner(services).tick(datetime.fromisoformat(now))
     assert sorted(o.invoice for o in sent.outcomes if o.outcome == "sent") == ["F-1", "F-2"]
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from connector.config import Settings
 from connector.mail.outbox import OutboxTransport
+from connector.runners import dunning_runner
 from connector.services import Services
 from connector.shops import create_shop
 from connector.store.db import write_session
@@ -115,7 +116,7 @@ def test_threads_on_sqlite_each_sent_once(sqlite_url: str, tmp_path: Path) -> No
 
         def loop() -> None:
             try:
-                runner = svc.runner(transport=transport)
+                runner = dunning_runner(svc, transport=transport)
                 while runner.tick(NOW).outcomes:
                     pass
             except BaseException as exc:
@@ -197,7 +198,7 @@ def test_server_errors_and_timeouts(services: Services) -> None:
         transport = SendGridTransport(
             "SG.t", sendgrid.url, timeout=0.5, backoff_base=0.01, budget_seconds=5
         )
-        runner = services.runner(transport=transport, concurrency=1)
+        runner = dunning_runner(services, transport=transport, concurrency=1)
         runner.tick(NOW)
         assert sendgrid.requests_total == 6
         runner.tick(NOW + timedelta(hours=2))
@@ -243,7 +244,7 @@ def test_a_tick_told_to_stop_claims_no_more_and_the_next_sends_the_rest_once(
             target=lambda: sendgrid.wait_for_requests(6, timeout=60) and stopping.set()
         )
         stopper.start()
-        first = svc.runner(transport=mail, stopping=stopping).tick(NOW)
+        first = dunning_runner(svc, transport=mail, stopping=stopping).tick(NOW)
         stopper.join(60)
         assert stopping.is_set()
         sent_first = len(sendgrid.accepted_reminder_ids())
@@ -252,7 +253,7 @@ def test_a_tick_told_to_stop_claims_no_more_and_the_next_sends_the_rest_once(
         assert sent_first == states.get("sent", 0) < 60  # it stopped before the end
         assert len([o for o in first.outcomes if o.outcome == "sent"]) == sent_first
         time.sleep(1.2)  # past the claims' lease: the next tick takes over what was dropped
-        svc.runner(transport=mail).tick(NOW)
+        dunning_runner(svc, transport=mail).tick(NOW)
         counts = sendgrid.accepted_reminder_ids()
     assert len(counts) == 60 and set(counts.values()) == {1}
     assert reminder_states(svc).get("sent", 0) == 60
@@ -263,7 +264,8 @@ def test_a_tick_gives_way_before_each_claim_and_each_batch(services: Services) -
     """The hook `relance serve` uses to let webhook deliveries go first."""
     seed(services, 10)
     calls: list[int] = []
-    runner = services.runner(
+    runner = dunning_runner(
+        services,
         transport=OutboxTransport(services.settings.outbox_dir),
         concurrency=2,
         give_way=lambda: calls.append(1),

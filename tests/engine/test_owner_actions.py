@@ -27,6 +27,7 @@ from connector.config import Settings
 from connector.dunning.runner import DunningRunner
 from connector.mail.base import MailTransport
 from connector.platform import InvoiceStatus
+from connector.runners import dunning_runner
 from connector.services import Services
 from connector.shops import create_shop
 from connector.store.db import write_session
@@ -94,7 +95,7 @@ def test_mark_paid_while_a_tick_is_sending_it_sends_nothing_after_the_payment_co
         worker.start()
         worker.join()
 
-    runner = services.runner(transport=transport, status_checker=owner_pays_now)
+    runner = dunning_runner(services, transport=transport, status_checker=owner_pays_now)
     report = runner.tick(paris(D1, 10))
 
     assert committed, "the payment was recorded during the tick"
@@ -186,7 +187,7 @@ def test_send_now_goes_ahead_of_the_steps_day_once(
     assert (done.detail["step"], done.detail["outcome"]) == ("courtesy", "sent")
     with pytest.raises(ActionError, match="already sent a reminder today"):
         send_now(services, shop.id, inv.id, actor=OWNER, now=now, transport=transport)
-    services.runner(transport=transport).tick(paris(DUE - timedelta(days=2), 10))
+    dunning_runner(services, transport=transport).tick(paris(DUE - timedelta(days=2), 10))
     assert len(fake.accepted) == 1  # the tick does not send the courtesy again
 
 

@@ -24,6 +24,7 @@ from connector.config import Settings
 from connector.dunning.runner import DunningRunner
 from connector.mail.base import MailTransport
 from connector.mail.sendgrid import SendGridTransport
+from connector.runners import dunning_runner
 from connector.services import Services
 from connector.store.db import write_session
 from connector.store.models import (
@@ -157,10 +158,10 @@ def test_cancelling_a_plan_while_a_tick_is_sending_its_reminder_sends_nothing(
         worker.start()
         worker.join()
 
-    quiet = services.runner(transport=transport)
+    quiet = dunning_runner(services, transport=transport)
     invoice_id.append(on_a_plan(services, shop, quiet).id)
     assert len(fake.accepted) == 1  # reminder_1
-    runner = services.runner(transport=transport, status_checker=owner_cancels_now)
+    runner = dunning_runner(services, transport=transport, status_checker=owner_cancels_now)
     runner.tick(paris(date(2026, 7, 8), 10))  # D+7 of July's instalment: reminder_2
 
     assert committed, "the plan was cancelled during the tick"
@@ -260,7 +261,7 @@ def test_instalment_reminders_cost_one_statement_per_message_more(services: Serv
             )
         s.execute(update(Invoice).values(plan_due_at=Invoice.due_at))
     with FakeSendGrid() as fake:
-        runner = services.runner(transport=SendGridTransport("SG.t", fake.url))
+        runner = dunning_runner(services, transport=SendGridTransport("SG.t", fake.url))
         with counting(services.engine) as counted:
             report = runner.tick(NOW)
         bodies = [str(m.body) for m in fake.accepted]

@@ -28,6 +28,7 @@ from connector.actions.sequences import (
     update_step,
 )
 from connector.mail.outbox import OutboxTransport
+from connector.runners import dunning_runner
 from connector.services import Services
 from connector.shops import create_shop
 from connector.store.base import Base
@@ -176,7 +177,7 @@ def test_random_edits_and_ticks_keep_the_invariants(services: Services, plan: li
     with services.sessions() as s:
         default = s.scalar(select(Step.sequence_id).where(Step.sequence_id != alt.id).limit(1))
     seqs = {"default": int(default or 0), "alt": alt.id}
-    runner = services.runner(transport=OutboxTransport(services.settings.outbox_dir))
+    runner = dunning_runner(services, transport=OutboxTransport(services.settings.outbox_dir))
     day = START
     evidence: dict[int, tuple[object, ...]] = {}
     for edit in [*plan, ("tick", 5), ("tick", 9)]:

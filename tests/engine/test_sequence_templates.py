@@ -12,6 +12,7 @@ from sqlalchemy import select
 from connector.actions.sequence_preview import preview_invoices, preview_template
 from connector.actions.sequences import get_template, reset_template, save_template
 from connector.dunning.drafts import DraftError
+from connector.runners import dunning_runner
 from connector.services import Services
 from connector.shops import create_shop
 from connector.store.db import write_session
@@ -168,7 +169,7 @@ def test_a_bomb_the_checks_missed_fails_its_message_only(services: Services, rea
         other.payment_instructions = "IBAN FR76 1111"
     add_invoices(services, other, [normalized("M-1", email="m@martin.example", due_on=DUE)])
 
-    report = services.runner().tick(NOW)
+    report = dunning_runner(services).tick(NOW)
 
     assert report.counts().get("failed") == 1
     sent = sorted(str(m["invoices"]) for m in outbox_messages(services))

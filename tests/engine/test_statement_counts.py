@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from connector.config import Settings
 from connector.mail.sendgrid import SendGridTransport
 from connector.platform import InvoiceStatus
+from connector.runners import dunning_runner
 from connector.services import Services
 from connector.shops import create_shop
 from connector.store.db import write_session
@@ -40,7 +41,7 @@ def test_a_batch_of_100_sends_stays_within_its_statement_budget(services: Servic
     2 commits)."""
     seed(services, MESSAGES)
     with FakeSendGrid() as sendgrid:
-        runner = services.runner(transport=SendGridTransport("SG.t", sendgrid.url))
+        runner = dunning_runner(services, transport=SendGridTransport("SG.t", sendgrid.url))
         with counting(services.engine) as counted:
             report = runner.tick(NOW)
         accepted = sendgrid.accepted_reminder_ids()

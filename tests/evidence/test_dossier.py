@@ -21,6 +21,7 @@ from connector.actions.letters import record_posting
 from connector.domain.money import Money
 from connector.mail.outbox import OutboxTransport
 from connector.platform import InvoiceStatus
+from connector.runners import dunning_runner
 from connector.services import Services
 from connector.shops import create_shop
 from connector.store.db import write_session
@@ -47,7 +48,7 @@ def _chase_to_formal_notice(
         "in_D1", email="dora@client.example", due_on=DUE, b2b=True, amount=amount, currency=currency
     )
     seed_invoices(services, shop.id, conn, [item])
-    runner = services.runner(transport=OutboxTransport(services.settings.outbox_dir))
+    runner = dunning_runner(services, transport=OutboxTransport(services.settings.outbox_dir))
     day = DUE - timedelta(days=3)
     while day < date(2026, 8, 1):
         runner.tick(paris(day))

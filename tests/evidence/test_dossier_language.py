@@ -18,6 +18,7 @@ from connector.domain.phrases import EN, PHRASES, VALUES, Phrase, Value, parse, 
 from connector.evidence.wording import FR
 from connector.mail.outbox import OutboxTransport
 from connector.platform import InvoiceStatus
+from connector.runners import dunning_runner
 from connector.services import Services
 from connector.store.db import write_session
 from connector.store.models import (
@@ -41,7 +42,7 @@ def _dossier_text(services: Services, shop: Shop, locale: str) -> str:
     add_invoices(
         services, shop, [normalized("F-7", email="marie@client.example", due_on=date(2026, 6, 1))]
     )
-    services.runner(transport=OutboxTransport(services.settings.outbox_dir)).tick(
+    dunning_runner(services, transport=OutboxTransport(services.settings.outbox_dir)).tick(
         paris(date(2026, 6, 2))
     )
     with services.sessions() as s:

@@ -11,6 +11,7 @@ from collections import Counter
 from datetime import datetime
 
 from connector.config import Settings
+from connector.runners import dunning_runner
 from connector.services import Services
 
 
@@ -25,7 +26,7 @@ def main() -> None:
     lock = threading.Lock()
 
     def loop() -> None:
-        runner = svc.runner()
+        runner = dunning_runner(svc)
         idle = 0
         while idle < 2:  # two empty passes in a row: nothing left for this thread
             report = runner.tick(now)

@@ -28,6 +28,7 @@ from connector.domain.money import Money
 from connector.ledger import add_timeline, set_state
 from connector.mail.outbox import OutboxTransport
 from connector.platform import InvoiceStatus
+from connector.runners import dunning_runner
 from connector.services import Services
 from connector.store.db import write_session
 from connector.store.models import (
@@ -114,7 +115,7 @@ def test_steps_paid_within_seven_days_recovered_and_planned(services: Services, 
             normalized("Q1", email="q1@client.example", due_on=date(2026, 12, 3)),
         ],
     )
-    runner = services.runner(transport=OutboxTransport(services.settings.outbox_dir))
+    runner = dunning_runner(services, transport=OutboxTransport(services.settings.outbox_dir))
     runner.tick(paris(date(2026, 11, 3)))  # reminder_1 (D+1) to P1 and P2
     with services.sessions() as s:
         sent = s.scalars(select(Reminder).where(Reminder.state == ReminderState.SENT)).all()
@@ -196,7 +197,7 @@ def _grow(services: Services, shop: Shop, start: int, n: int) -> None:
 
 def _remind_and_pay(services: Services, shop: Shop) -> None:
     """Every figure's query gets rows: reminders out to every owed invoice, a third paid."""
-    runner = services.runner(transport=OutboxTransport(services.settings.outbox_dir))
+    runner = dunning_runner(services, transport=OutboxTransport(services.settings.outbox_dir))
     runner.tick(NOW)
     with write_session(services.sessions) as s:
         for inv in s.scalars(select(Invoice).where(Invoice.id % 3 == 0)).all():

@@ -17,6 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from connector.runners import dunning_runner
 from connector.services import Services
 from connector.store.models import (
     Connection,
@@ -426,7 +427,7 @@ def test_uninstall_erases_the_tokens_and_stops_the_reminders_and_reinstall_resum
         invoice = s.scalars(select(Invoice)).one()
         assert invoice.pause_reason == "app uninstalled"
     due_day = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)  # D+1, a Wednesday, in the window
-    report = shopify_services.runner().tick(due_day)
+    report = dunning_runner(shopify_services).tick(due_day)
     assert [o for o in report.outcomes if o.outcome == "sent"] == []
     with shopify_services.sessions() as s:
         assert s.scalar(select(func.count()).select_from(Reminder)) == 0
@@ -437,7 +438,7 @@ def test_uninstall_erases_the_tokens_and_stops_the_reminders_and_reinstall_resum
     assert back.id == row.id and back.active and back.credentials_enc
     with shopify_services.sessions() as s:
         assert s.scalars(select(Invoice)).one().pause_reason is None
-    report = shopify_services.runner().tick(due_day)
+    report = dunning_runner(shopify_services).tick(due_day)
     with shopify_services.sessions() as s:
         states = s.scalars(select(Reminder.state)).all()
     assert ReminderState.SENT in states, report.as_dict()

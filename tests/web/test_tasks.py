@@ -13,6 +13,7 @@ from werkzeug.test import TestResponse
 
 from connector.actions.timeline import TimelineKind, invoice_timeline
 from connector.mail.outbox import OutboxTransport
+from connector.runners import dunning_runner
 from connector.services import Services
 from connector.store.db import write_session
 from connector.store.models import (
@@ -146,7 +147,7 @@ def test_a_bounced_address_fixed_unblocks_the_customer(
     add_invoices(
         services, shop, [normalized("F-2", email="typo@client.exmaple", due_on=date(2026, 6, 1))]
     )
-    services.runner(transport=OutboxTransport(services.settings.outbox_dir)).tick(
+    dunning_runner(services, transport=OutboxTransport(services.settings.outbox_dir)).tick(
         paris(date(2026, 6, 2))
     )
     with services.sessions() as s:

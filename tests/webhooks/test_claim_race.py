@@ -13,6 +13,7 @@ from connector.dunning.claims import Claimer, due_customer_ids
 from connector.dunning.deliver import Deliverer
 from connector.dunning.rendering import ReminderRenderer
 from connector.mail.outbox import OutboxTransport
+from connector.runners import dunning_runner
 from connector.services import Services
 from connector.store.db import write_session
 from connector.store.models import Message, MessageState, Reminder, Shop
@@ -44,7 +45,7 @@ def test_paid_webhook_between_claim_and_send_sends_nothing(
     assert resp.status_code == 200
 
     outbox = OutboxTransport(services.settings.outbox_dir)
-    runner = services.runner(transport=outbox)
+    runner = dunning_runner(services, transport=outbox)
     deliverer = Deliverer(
         services.sessions,
         outbox,
@@ -64,4 +65,4 @@ def test_paid_webhook_between_claim_and_send_sends_nothing(
     assert states["reminder_1"] == ("cancelled", "invoice paid")
     assert message is not None and message.state is MessageState.CANCELLED
     # And no later tick ever reminds a paid invoice.
-    assert services.runner(transport=outbox).tick(now + timedelta(days=20)).counts() == {}
+    assert dunning_runner(services, transport=outbox).tick(now + timedelta(days=20)).counts() == {}

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from connector.cli import cli
 from connector.mail.outbox import OutboxTransport
+from connector.runners import dunning_runner
 from connector.services import Services
 from connector.shops import create_shop
 from connector.store.db import write_session
@@ -54,7 +55,7 @@ def _setup(services: Services, shop: Shop) -> tuple[int, int, int]:
         [open_invoice("1001", email=MARIE), open_invoice("1002", email="paul@client.example")],
     )
     seed_invoices(services, other_id, other_conn, [open_invoice("2001", email=MARIE)])
-    runner = services.runner(transport=OutboxTransport(services.settings.outbox_dir))
+    runner = dunning_runner(services, transport=OutboxTransport(services.settings.outbox_dir))
     assert runner.tick(paris(date(2026, 6, 11))).counts().get("sent") == 3
     return conn, other_id, other_conn
 

@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from connector.platform import InvoiceStatus
+from connector.runners import dunning_runner
 from connector.services import Services
 from connector.store.db import write_session
 from connector.store.models import (
@@ -116,7 +117,7 @@ def test_a_dispute_naming_only_the_payment_pauses_its_invoice(
         kinds = s.scalars(select(TimelineEntry.kind).where(TimelineEntry.invoice_id == inv.id))
         assert TimelineKind.PAUSED in set(kinds)
     # The next tick finds nothing to send for it.
-    report = services.runner().tick(datetime.now(UTC) + timedelta(days=60))
+    report = dunning_runner(services).tick(datetime.now(UTC) + timedelta(days=60))
     assert [o for o in report.outcomes if o.invoice == inv.number] == []
 
 

@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from connector.mail.outbox import OutboxTransport
+from connector.runners import dunning_runner
 from connector.services import Services
 from connector.store.models import (
     Customer,
@@ -49,7 +50,7 @@ def test_events_reach_the_timeline_once_and_a_bounce_stops_email(
 ) -> None:
     add_invoices(services, shop, [normalized("F-1", email="marie@client.example", due_on=DUE)])
     outbox = OutboxTransport(services.settings.outbox_dir)
-    runner = services.runner(transport=outbox)
+    runner = dunning_runner(services, transport=outbox)
     assert runner.tick(paris(date(2026, 6, 11))).counts().get("sent") == 1
     with services.sessions() as s:
         [message] = s.scalars(select(Message)).all()
@@ -90,7 +91,7 @@ def test_events_reach_the_timeline_once_and_a_bounce_stops_email(
 
     # The next step falls due: nothing is emailed to the bounced address.
     before = len(list(services.settings.outbox_dir.glob("*.json")))
-    services.runner(transport=outbox).tick(paris(date(2026, 6, 17)))
+    dunning_runner(services, transport=outbox).tick(paris(date(2026, 6, 17)))
     assert len(list(services.settings.outbox_dir.glob("*.json"))) == before
 
 
@@ -133,7 +134,7 @@ def test_events_of_a_thank_you_reach_its_invoice_not_a_reminder(
         row.thank_you_enabled = True
     add_invoices(services, row, [normalized("F-1", email="marie@client.example", due_on=DUE)])
     outbox = OutboxTransport(services.settings.outbox_dir)
-    services.runner(transport=outbox).tick(paris(date(2026, 6, 11)))
+    dunning_runner(services, transport=outbox).tick(paris(date(2026, 6, 11)))
     paid_at = paris(date(2026, 6, 12))
     with write_session(services.sessions) as s:
         inv_id = s.scalars(select(Invoice.id)).one()

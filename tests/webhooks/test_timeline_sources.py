@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from connector.actions.timeline import TimelineKind, invoice_timeline
 from connector.mail.outbox import OutboxTransport
+from connector.runners import dunning_runner
 from connector.services import Services
 from connector.store.models import Message, Reminder, Shop
 from tests.support.builders import invoice_by_number, paris
@@ -48,7 +49,7 @@ def test_message_deliveries_webhook_and_payment_in_order(
         conn_id,
         [open_invoice("in_A1"), open_invoice("in_B2", email="paul@client.example")],
     )
-    runner = services.runner(transport=OutboxTransport(services.settings.outbox_dir))
+    runner = dunning_runner(services, transport=OutboxTransport(services.settings.outbox_dir))
     assert runner.tick(paris(date(2026, 6, 11))).counts().get("sent") == 2
     mine = invoice_by_number(services, "in_A1")
     with services.sessions() as s:

@@ -16,6 +16,7 @@ from connector.config import Settings
 from connector.dunning.claims import Claimer, due_customer_ids
 from connector.mail.outbox import OutboxTransport
 from connector.platform import InvoiceStatus
+from connector.runners import dunning_runner
 from connector.scheduler import build_scheduler, dunning_tick
 from connector.services import Services
 from connector.shops import create_shop
@@ -112,7 +113,7 @@ def test_a_send_applies_the_stored_payment_of_its_invoice_first(
     seed_invoices(svc, shop_id, stripe_connection(svc, shop_id), [open_invoice("in_W4")])
     outbox = OutboxTransport(tmp_path / "outbox")
 
-    report = svc.runner(transport=outbox).tick(paris(date(2026, 6, 11)))
+    report = dunning_runner(svc, transport=outbox).tick(paris(date(2026, 6, 11)))
 
     sent = [json.loads(p.read_text()) for p in sorted(outbox.directory.iterdir())]
     assert [m["invoice"] for m in sent] == [invoice_by_number(svc, "in_W4").number]
