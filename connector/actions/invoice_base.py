@@ -3,8 +3,10 @@ locked the way a payment webhook locks it, the audit row naming who did it, the 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -15,6 +17,8 @@ from connector.actions.timeline import InvoiceNotFound
 from connector.domain.dates import BABEL_LOCALES, language_of, long_date
 from connector.domain.money import Money
 from connector.ledger import local_midnight
+from connector.services import Services
+from connector.store.db import write_session
 from connector.store.models import Customer, Invoice, InvoiceEvent, OwnerAction, Shop
 
 ACTOR_MAX = 255
@@ -39,6 +43,71 @@ class ActionResult:
             "title": self.title,
             **self.detail,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """Who asks for an owner action, when, and why: checked before anything is read."""
+
+    actor: str
+    now: datetime
+    why: str | None = None
+
+
+def asked(
+    actor: str,
+    now: datetime | None,
+    reason: str | None = None,
+    *,
+    reason_required: bool = False,
+) -> Asked:
+    """``now`` (tz-aware; default: the clock), the actor named, the reason one line."""
+    now = now or datetime.now(UTC)
+    if now.tzinfo is None:
+        raise ValueError("actions need a timezone-aware 'now'")
+    actor = clean_actor(actor)
+    return Asked(actor, now, clean_reason(reason, required=reason_required))
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceEdit:
+    """An owner action on one invoice under way: its transaction, the shop, the invoice under
+    the payment webhook's row lock, and who asked when."""
+
+    s: Session
+    shop: Shop
+    inv: Invoice
+    who: Asked
+
+    def record(self, action: OwnerAction, title: str, **detail: Any) -> InvoiceEvent:
+        """The timeline row naming who did it (see ``record``)."""
+        return record(
+            self.s,
+            self.shop.id,
+            self.who.actor,
+            action,
+            self.who.now,
+            title,
+            invoice=self.inv,
+            **detail,
+        )
+
+    def result(self, event: InvoiceEvent, title: str) -> ActionResult:
+        return ActionResult(self.inv.id, self.inv.number, event.action, title, dict(event.detail))
+
+
+@contextmanager
+def invoice_edit(
+    svc: Services, shop_id: int, invoice_id: int, who: Asked, *, owed_to: str | None
+) -> Iterator[InvoiceEdit]:
+    """One transaction: the shop's invoice found and locked (another shop's is not found) and,
+    with ``owed_to`` (the verb for the error), refused unless it is still owed."""
+    with write_session(svc.sessions) as s:
+        shop = the_shop(s, shop_id)
+        inv = locked_invoice(s, shop.id, invoice_id)
+        if owed_to is not None:
+            require_owed(inv, owed_to)
+        yield InvoiceEdit(s, shop, inv, who)
 
 
 def the_shop(s: Session, shop_id: int) -> Shop:

@@ -7,7 +7,7 @@ timeline (InvoiceEvent). Bad input raises ActionError naming the field, and noth
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from sqlalchemy import delete, select
 
@@ -15,12 +15,10 @@ from connector.actions.errors import ActionError
 from connector.actions.invoice_base import (
     ActionResult,
     amount_label,
-    clean_actor,
-    clean_reason,
+    asked,
     day_label,
-    locked_invoice,
+    invoice_edit,
     record,
-    require_owed,
     shop_customer,
     shop_day,
     the_shop,
@@ -49,13 +47,6 @@ EXCLUDED = "excluded"
 MAX_INSTALMENTS = 24
 
 
-def _now(now: datetime | None) -> datetime:
-    now = now or datetime.now(UTC)
-    if now.tzinfo is None:
-        raise ValueError("actions need a timezone-aware 'now'")
-    return now
-
-
 # -- payments ----------------------------------------------------------------------------------
 
 
@@ -75,15 +66,12 @@ def record_payment(
     ledger call — so every pending reminder is cancelled in this very transaction and the
     thank-you is recorded when the invoice is paid in full; a partial payment lowers the amount
     due and the sequence goes on for the rest."""
-    now = _now(now)
-    actor = clean_actor(actor)
+    who = asked(actor, now)
     if source not in OWNER_SOURCES:
         allowed = ", ".join(s.value for s in OWNER_SOURCES)
         raise ActionError(f"source: one of {allowed}")
-    with write_session(svc.sessions) as s:
-        shop = the_shop(s, shop_id)
-        inv = locked_invoice(s, shop.id, invoice_id)
-        require_owed(inv, "pay")
+    with invoice_edit(svc, shop_id, invoice_id, who, owed_to="pay") as edit:
+        s, shop, inv, now = edit.s, edit.shop, edit.inv, who.now
         paid_minor = _parse_amount(amount, inv) if amount is not None else inv.amount_due_minor
         today = local_date(now, shop.timezone)
         received = received_on or today
@@ -102,14 +90,9 @@ def record_payment(
         elif planned.key is not None and planned.on is not None:
             step = planned.key.replace("_", " ")
             title += f"; planned {step} of {day_label(shop, planned.on)} cancelled"
-        event = record(
-            s,
-            shop.id,
-            actor,
+        event = edit.record(
             action,
-            now,
             title,
-            invoice=inv,
             amount_minor=paid_minor,
             currency=inv.currency,
             source=source.value,
@@ -130,7 +113,7 @@ def record_payment(
             payment_external_id=f"{OWNER_PAYMENT_PREFIX}{event.id}",
             received_at=shop_day(shop, received) if received != today else now,
         )
-        return ActionResult(inv.id, inv.number, action, title, dict(event.detail))
+        return edit.result(event, title)
 
 
 def _parse_amount(raw: str, inv: Invoice) -> int:
@@ -162,33 +145,19 @@ def pause(
 ) -> ActionResult:
     """No reminder for this invoice until the shop-local day ``until`` (the sequence then goes
     on, without a pile-up: only the latest due step goes out). Pending reminders are cancelled."""
-    now = _now(now)
-    actor = clean_actor(actor)
-    why = clean_reason(reason, required=True)
-    with write_session(svc.sessions) as s:
-        shop = the_shop(s, shop_id)
-        inv = locked_invoice(s, shop.id, invoice_id)
-        require_owed(inv, "pause")
+    who = asked(actor, now, reason, reason_required=True)
+    with invoice_edit(svc, shop_id, invoice_id, who, owed_to="pause") as edit:
+        shop, inv, now, why = edit.shop, edit.inv, who.now, who.why
         if until <= local_date(now, shop.timezone):
             raise ActionError(f"until: {until.isoformat()} is not after today")
         _refuse_other_pause(inv, "pause")
         inv.pause_reason = MANUAL_PAUSE
         inv.paused_until = shop_day(shop, until)
         inv.next_action_at = inv.paused_until
-        cancel_pending_reminders(s, inv, f"paused: {why}", now)
+        cancel_pending_reminders(edit.s, inv, f"paused: {why}", now)
         title = f"paused until {day_label(shop, until)}: {why}"
-        event = record(
-            s,
-            shop.id,
-            actor,
-            OwnerAction.PAUSE,
-            now,
-            title,
-            invoice=inv,
-            until=until.isoformat(),
-            reason=why,
-        )
-        return ActionResult(inv.id, inv.number, OwnerAction.PAUSE, title, dict(event.detail))
+        event = edit.record(OwnerAction.PAUSE, title, until=until.isoformat(), reason=why)
+        return edit.result(event, title)
 
 
 def _refuse_other_pause(inv: Invoice, what: str) -> None:
@@ -208,22 +177,18 @@ def dispute(
     now: datetime | None = None,
 ) -> ActionResult:
     """The customer disputes the invoice: no reminder until the owner resumes it."""
-    now = _now(now)
-    actor = clean_actor(actor)
-    why = clean_reason(reason, required=True)
-    with write_session(svc.sessions) as s:
-        shop = the_shop(s, shop_id)
-        inv = locked_invoice(s, shop.id, invoice_id)
-        require_owed(inv, "dispute")
+    who = asked(actor, now, reason, reason_required=True)
+    with invoice_edit(svc, shop_id, invoice_id, who, owed_to="dispute") as edit:
+        inv, why = edit.inv, who.why
         if inv.pause_reason == DISPUTE:
             raise ActionError(f"invoice {inv.number} is already disputed")
         inv.pause_reason = DISPUTE
         inv.paused_until = None
         inv.next_action_at = None
-        cancel_pending_reminders(s, inv, f"disputed: {why}", now)
+        cancel_pending_reminders(edit.s, inv, f"disputed: {why}", who.now)
         title = f"disputed: {why}"
-        event = record(s, shop.id, actor, OwnerAction.DISPUTE, now, title, invoice=inv, reason=why)
-        return ActionResult(inv.id, inv.number, OwnerAction.DISPUTE, title, dict(event.detail))
+        event = edit.record(OwnerAction.DISPUTE, title, reason=why)
+        return edit.result(event, title)
 
 
 def resume(
@@ -237,13 +202,9 @@ def resume(
 ) -> ActionResult:
     """End a pause or a dispute: the engine plans the invoice again at once; the steps passed
     meanwhile are skipped, only the latest due one goes out (no pile-up)."""
-    now = _now(now)
-    actor = clean_actor(actor)
-    why = clean_reason(reason, required=False)
-    with write_session(svc.sessions) as s:
-        shop = the_shop(s, shop_id)
-        inv = locked_invoice(s, shop.id, invoice_id)
-        require_owed(inv, "resume")
+    who = asked(actor, now, reason)
+    with invoice_edit(svc, shop_id, invoice_id, who, owed_to="resume") as edit:
+        inv, why = edit.inv, who.why
         if inv.pause_reason is None:
             raise ActionError(f"invoice {inv.number} is not paused")
         if inv.pause_reason == EXCLUDED:
@@ -251,12 +212,10 @@ def resume(
         was = inv.pause_reason
         inv.pause_reason = None
         inv.paused_until = None
-        _replan_now(inv, now)
+        _replan_now(inv, who.now)
         title = f"resumed ({was})" + (f": {why}" if why else "")
-        event = record(
-            s, shop.id, actor, OwnerAction.RESUME, now, title, invoice=inv, was=was, reason=why
-        )
-        return ActionResult(inv.id, inv.number, OwnerAction.RESUME, title, dict(event.detail))
+        event = edit.record(OwnerAction.RESUME, title, was=was, reason=why)
+        return edit.result(event, title)
 
 
 def _replan_now(inv: Invoice, now: datetime) -> None:
@@ -276,41 +235,33 @@ def exclude_invoice(
     now: datetime | None = None,
 ) -> ActionResult:
     """Never remind about this invoice (until included again)."""
-    now = _now(now)
-    actor = clean_actor(actor)
-    why = clean_reason(reason, required=False)
-    with write_session(svc.sessions) as s:
-        shop = the_shop(s, shop_id)
-        inv = locked_invoice(s, shop.id, invoice_id)
-        require_owed(inv, "exclude")
+    who = asked(actor, now, reason)
+    with invoice_edit(svc, shop_id, invoice_id, who, owed_to="exclude") as edit:
+        inv, why = edit.inv, who.why
         if inv.pause_reason == EXCLUDED:
             raise ActionError(f"invoice {inv.number} is already excluded")
         inv.pause_reason = EXCLUDED
         inv.paused_until = None
         inv.next_action_at = None
-        cancel_pending_reminders(s, inv, "invoice excluded", now)
+        cancel_pending_reminders(edit.s, inv, "invoice excluded", who.now)
         title = "excluded from reminders" + (f": {why}" if why else "")
-        event = record(
-            s, shop.id, actor, OwnerAction.EXCLUDE_INVOICE, now, title, invoice=inv, reason=why
-        )
-        return ActionResult(inv.id, inv.number, event.action, title, dict(event.detail))
+        event = edit.record(OwnerAction.EXCLUDE_INVOICE, title, reason=why)
+        return edit.result(event, title)
 
 
 def include_invoice(
     svc: Services, shop_id: int, invoice_id: int, *, actor: str, now: datetime | None = None
 ) -> ActionResult:
-    now = _now(now)
-    actor = clean_actor(actor)
-    with write_session(svc.sessions) as s:
-        shop = the_shop(s, shop_id)
-        inv = locked_invoice(s, shop.id, invoice_id)
+    who = asked(actor, now)
+    with invoice_edit(svc, shop_id, invoice_id, who, owed_to=None) as edit:
+        inv = edit.inv
         if inv.pause_reason != EXCLUDED:
             raise ActionError(f"invoice {inv.number} is not excluded")
         inv.pause_reason = None
-        inv.next_action_at = now if inv.status.is_owed else None
+        inv.next_action_at = who.now if inv.status.is_owed else None
         title = "included in reminders again"
-        event = record(s, shop.id, actor, OwnerAction.INCLUDE_INVOICE, now, title, invoice=inv)
-        return ActionResult(inv.id, inv.number, event.action, title, dict(event.detail))
+        event = edit.record(OwnerAction.INCLUDE_INVOICE, title)
+        return edit.result(event, title)
 
 
 def set_customer_excluded(
@@ -325,9 +276,8 @@ def set_customer_excluded(
 ) -> ActionResult:
     """Exclude a customer (no reminder for any of their invoices) or include them again. The
     timeline of each of their invoices shows it."""
-    now = _now(now)
-    actor = clean_actor(actor)
-    why = clean_reason(reason, required=False)
+    who = asked(actor, now, reason)
+    now, why = who.now, who.why
     with write_session(svc.sessions) as s:
         shop = the_shop(s, shop_id)
         customer = shop_customer(s, shop.id, customer_id, lock=True)
@@ -353,14 +303,14 @@ def set_customer_excluded(
             else:
                 inv.next_action_at = now
         action = OwnerAction.EXCLUDE_CUSTOMER if excluded else OwnerAction.INCLUDE_CUSTOMER
-        who = customer.name or customer.email or f"customer {customer.id}"
-        title = f"customer {who} " + ("excluded" if excluded else "included again")
+        named = customer.name or customer.email or f"customer {customer.id}"
+        title = f"customer {named} " + ("excluded" if excluded else "included again")
         if why:
             title += f": {why}"
         event = record(
             s,
             shop.id,
-            actor,
+            who.actor,
             action,
             now,
             title,
@@ -381,30 +331,18 @@ def write_off(
     now: datetime | None = None,
 ) -> ActionResult:
     """Uncollectible: the engine stops for good; pending reminders are cancelled."""
-    now = _now(now)
-    actor = clean_actor(actor)
-    why = clean_reason(reason, required=False)
-    with write_session(svc.sessions) as s:
-        shop = the_shop(s, shop_id)
-        inv = locked_invoice(s, shop.id, invoice_id)
-        require_owed(inv, "write off")
-        title = f"written off: {amount_label(shop, inv.amount_due_minor, inv.currency)}"
+    who = asked(actor, now, reason)
+    with invoice_edit(svc, shop_id, invoice_id, who, owed_to="write off") as edit:
+        inv, now, why = edit.inv, who.now, who.why
+        title = f"written off: {amount_label(edit.shop, inv.amount_due_minor, inv.currency)}"
         if why:
             title += f" ({why})"
-        event = record(
-            s,
-            shop.id,
-            actor,
-            OwnerAction.WRITE_OFF,
-            now,
-            title,
-            invoice=inv,
-            reason=why,
-            amount_minor=inv.amount_due_minor,
+        event = edit.record(
+            OwnerAction.WRITE_OFF, title, reason=why, amount_minor=inv.amount_due_minor
         )
         inv.platform_updated_at = max(inv.platform_updated_at or now, now)
         set_state(
-            s,
+            edit.s,
             inv,
             status=InvoiceStatus.UNCOLLECTIBLE,
             amount_due_minor=inv.amount_due_minor,
@@ -412,7 +350,7 @@ def write_off(
             source=PaymentSource.MANUAL,
             payment_external_id=f"{OWNER_PAYMENT_PREFIX}{event.id}",
         )
-        return ActionResult(inv.id, inv.number, event.action, title, dict(event.detail))
+        return edit.result(event, title)
 
 
 # -- payment plan ------------------------------------------------------------------------------
@@ -440,16 +378,13 @@ def set_plan(
     order, a webhook's too); when one is missed, the sequence resumes from it, at the step it
     had reached, without a pile-up. A new plan replaces the one before (its rows go; the
     timeline keeps what it was)."""
-    now = _now(now)
-    actor = clean_actor(actor)
+    who = asked(actor, now)
     if not instalments:
         raise ActionError("instalments: give at least one (due day and amount)")
     if len(instalments) > MAX_INSTALMENTS:
         raise ActionError(f"instalments: at most {MAX_INSTALMENTS}")
-    with write_session(svc.sessions) as s:
-        shop = the_shop(s, shop_id)
-        inv = locked_invoice(s, shop.id, invoice_id)
-        require_owed(inv, "plan")
+    with invoice_edit(svc, shop_id, invoice_id, who, owed_to="plan") as edit:
+        s, shop, inv, now = edit.s, edit.shop, edit.inv, who.now
         _refuse_other_pause(inv, "plan")
         today = local_date(now, shop.timezone)
         amounts: list[int] = []
@@ -496,21 +431,16 @@ def set_plan(
             for i, m in zip(instalments, amounts, strict=True)
         )
         title = f"payment plan in {len(instalments)} instalments: {days}"
-        event = record(
-            s,
-            shop.id,
-            actor,
+        event = edit.record(
             OwnerAction.PLAN,
-            now,
             title,
-            invoice=inv,
             instalments=[
                 {"due_on": i.due_on.isoformat(), "amount_minor": m}
                 for i, m in zip(instalments, amounts, strict=True)
             ],
             currency=inv.currency,
         )
-        return ActionResult(inv.id, inv.number, OwnerAction.PLAN, title, dict(event.detail))
+        return edit.result(event, title)
 
 
 def cancel_plan(
@@ -527,13 +457,9 @@ def cancel_plan(
     keeps them as they stood) and the invoice goes back to its sequence, counted from its own
     due date and re-planned from today the way a resume is: no pile-up. A pause or dispute it
     is under stays as it is."""
-    now = _now(now)
-    actor = clean_actor(actor)
-    why = clean_reason(reason, required=False)
-    with write_session(svc.sessions) as s:
-        shop = the_shop(s, shop_id)
-        inv = locked_invoice(s, shop.id, invoice_id)
-        require_owed(inv, "cancel")
+    who = asked(actor, now, reason)
+    with invoice_edit(svc, shop_id, invoice_id, who, owed_to="cancel") as edit:
+        s, shop, inv, now, why = edit.s, edit.shop, edit.inv, who.now, who.why
         if inv.plan_due_at is None:
             raise ActionError(f"invoice {inv.number} has no payment plan")
         rows = list(
@@ -555,14 +481,9 @@ def cancel_plan(
         )
         if why:
             title += f" ({why})"
-        event = record(
-            s,
-            shop.id,
-            actor,
+        event = edit.record(
             OwnerAction.PLAN_CANCEL,
-            now,
             title,
-            invoice=inv,
             reason=why,
             reminders_cancelled=cancelled,
             instalments=[
@@ -576,7 +497,7 @@ def cancel_plan(
             ],
             currency=inv.currency,
         )
-        return ActionResult(inv.id, inv.number, event.action, title, dict(event.detail))
+        return edit.result(event, title)
 
 
 def customer_of(svc: Services, shop_id: int, invoice_id: int) -> int:
