@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import getpass
 from collections.abc import Callable
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import wraps
 from typing import Any
 
 import click
@@ -51,8 +53,31 @@ def _run(number: str, shop_id: int | None, as_json: bool, act: Action) -> None:
     emit(as_json, result.as_dict(), f"{result.number or number}: {result.title}")
 
 
-def _common(func: Callable[..., Any]) -> Callable[..., Any]:
-    """NUMBER, --shop, --actor, --now, --json on every action."""
+@dataclass(frozen=True, slots=True)
+class By:
+    """Who acts and when, from --actor and --now (as the timeline records them)."""
+
+    actor: str
+    now: datetime
+
+
+def _action(make: Callable[..., Action]) -> Callable[..., None]:
+    """NUMBER, --shop, --actor, --now, --json on every action. The command gets ``By`` and its
+    own options and returns what to do to the invoice; it is run in the shop, the result shown."""
+
+    @wraps(make)
+    def command(
+        number: str,
+        shop_id: int | None,
+        actor: str,
+        now_raw: str | None,
+        as_json: bool,
+        **options: Any,
+    ) -> None:
+        act = make(By(actor, parse_now(now_raw)), **options)
+        _run(number, shop_id, as_json, act)
+
+    func: Callable[..., Any] = command
     for option in (
         json_option,
         click.option("--now", "now_raw", help="As if it were then (ISO 8601 with offset)."),
@@ -62,6 +87,13 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
     ):
         func = option(func)
     return errors_as_cli(ShopError)(func)
+
+
+_optional_reason = click.option("--reason", help="Why (optional).")
+
+
+def _whole_customer(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option("--customer", "whole_customer", is_flag=True, help=help_text)
 
 
 def register(group: click.Group) -> None:
@@ -74,102 +106,49 @@ def register(group: click.Group) -> None:
     )
     @click.option("--amount", help="A part of what is due (default: all of it), e.g. 50.00.")
     @click.option("--on", "received_raw", help="The day it was received (default: today).")
-    @_common
-    def pay(
-        number: str,
-        shop_id: int | None,
-        actor: str,
-        now_raw: str | None,
-        as_json: bool,
-        source: str,
-        amount: str | None,
-        received_raw: str | None,
-    ) -> None:
+    @_action
+    def pay(by: By, source: str, amount: str | None, received_raw: str | None) -> Action:
         """The customer paid NUMBER outside the platforms (all that is due, or --amount)."""
-        now, received = parse_now(now_raw), _day(received_raw, "--on")
-        _run(
-            number,
-            shop_id,
-            as_json,
-            lambda svc, shop, inv: actions.record_payment(
-                svc,
-                shop,
-                inv,
-                source=PaymentSource(source),
-                amount=amount,
-                received_on=received,
-                actor=actor,
-                now=now,
-            ),
+        received = _day(received_raw, "--on")
+        return lambda svc, shop, inv: actions.record_payment(
+            svc,
+            shop,
+            inv,
+            source=PaymentSource(source),
+            amount=amount,
+            received_on=received,
+            actor=by.actor,
+            now=by.now,
         )
 
     @group.command("pause")
     @click.option("--until", "until_raw", required=True, help="The day reminders start again.")
     @click.option("--reason", required=True, help="Why (one line).")
-    @_common
-    def pause(
-        number: str,
-        shop_id: int | None,
-        actor: str,
-        now_raw: str | None,
-        as_json: bool,
-        until_raw: str,
-        reason: str,
-    ) -> None:
+    @_action
+    def pause(by: By, until_raw: str, reason: str) -> Action:
         """No reminder for NUMBER until a day."""
-        now, until = parse_now(now_raw), _day(until_raw, "--until")
+        until = _day(until_raw, "--until")
         assert until is not None
-        _run(
-            number,
-            shop_id,
-            as_json,
-            lambda svc, shop, inv: actions.pause(
-                svc, shop, inv, until=until, reason=reason, actor=actor, now=now
-            ),
+        return lambda svc, shop, inv: actions.pause(
+            svc, shop, inv, until=until, reason=reason, actor=by.actor, now=by.now
         )
 
     @group.command("resume")
     @click.option("--reason", help="A note (optional).")
-    @_common
-    def resume(
-        number: str,
-        shop_id: int | None,
-        actor: str,
-        now_raw: str | None,
-        as_json: bool,
-        reason: str | None,
-    ) -> None:
+    @_action
+    def resume(by: By, reason: str | None) -> Action:
         """End NUMBER's pause or dispute: only the latest due step goes out, no pile-up."""
-        now = parse_now(now_raw)
-        _run(
-            number,
-            shop_id,
-            as_json,
-            lambda svc, shop, inv: actions.resume(
-                svc, shop, inv, reason=reason, actor=actor, now=now
-            ),
+        return lambda svc, shop, inv: actions.resume(
+            svc, shop, inv, reason=reason, actor=by.actor, now=by.now
         )
 
     @group.command("dispute")
     @click.option("--reason", required=True, help="What the customer disputes.")
-    @_common
-    def dispute(
-        number: str,
-        shop_id: int | None,
-        actor: str,
-        now_raw: str | None,
-        as_json: bool,
-        reason: str,
-    ) -> None:
+    @_action
+    def dispute(by: By, reason: str) -> Action:
         """NUMBER is disputed: no reminder until resumed."""
-        now = parse_now(now_raw)
-        _run(
-            number,
-            shop_id,
-            as_json,
-            lambda svc, shop, inv: actions.dispute(
-                svc, shop, inv, reason=reason, actor=actor, now=now
-            ),
+        return lambda svc, shop, inv: actions.dispute(
+            svc, shop, inv, reason=reason, actor=by.actor, now=by.now
         )
 
     @group.command("plan")
@@ -180,17 +159,9 @@ def register(group: click.Group) -> None:
         required=True,
         help="DAY:AMOUNT, once per instalment, in order (e.g. 2026-07-01:40.00).",
     )
-    @_common
-    def plan(
-        number: str,
-        shop_id: int | None,
-        actor: str,
-        now_raw: str | None,
-        as_json: bool,
-        instalments_raw: tuple[str, ...],
-    ) -> None:
+    @_action
+    def plan(by: By, instalments_raw: tuple[str, ...]) -> Action:
         """A payment plan for NUMBER: reminders follow its instalments."""
-        now = parse_now(now_raw)
         specs = []
         for n, raw in enumerate(instalments_raw, start=1):
             day_raw, sep, amount = raw.partition(":")
@@ -198,127 +169,70 @@ def register(group: click.Group) -> None:
             if not sep or not amount.strip() or day is None:
                 raise CliError(f"--instalment {n}: DAY:AMOUNT, e.g. 2026-07-01:40.00")
             specs.append(actions.InstalmentSpec(day, amount))
-        _run(
-            number,
-            shop_id,
-            as_json,
-            lambda svc, shop, inv: actions.set_plan(svc, shop, inv, specs, actor=actor, now=now),
+        return lambda svc, shop, inv: actions.set_plan(
+            svc, shop, inv, specs, actor=by.actor, now=by.now
         )
 
     @group.command("plan-cancel")
-    @click.option("--reason", help="Why (optional).")
-    @_common
-    def plan_cancel(
-        number: str,
-        shop_id: int | None,
-        actor: str,
-        now_raw: str | None,
-        as_json: bool,
-        reason: str | None,
-    ) -> None:
+    @_optional_reason
+    @_action
+    def plan_cancel(by: By, reason: str | None) -> Action:
         """End NUMBER's payment plan: back to its sequence from today, no pile-up."""
-        now = parse_now(now_raw)
-        _run(
-            number,
-            shop_id,
-            as_json,
-            lambda svc, shop, inv: actions.cancel_plan(
-                svc, shop, inv, reason=reason, actor=actor, now=now
-            ),
+        return lambda svc, shop, inv: actions.cancel_plan(
+            svc, shop, inv, reason=reason, actor=by.actor, now=by.now
         )
 
     @group.command("exclude")
-    @click.option("--customer", "whole_customer", is_flag=True, help="Every invoice of theirs.")
-    @click.option("--reason", help="Why (optional).")
-    @_common
-    def exclude(
-        number: str,
-        shop_id: int | None,
-        actor: str,
-        now_raw: str | None,
-        as_json: bool,
-        whole_customer: bool,
-        reason: str | None,
-    ) -> None:
+    @_whole_customer("Every invoice of theirs.")
+    @_optional_reason
+    @_action
+    def exclude(by: By, whole_customer: bool, reason: str | None) -> Action:
         """Never remind about NUMBER (or, with --customer, its customer)."""
-        now = parse_now(now_raw)
 
         def act(svc: Services, shop: int, inv: int) -> ActionResult:
             if whole_customer:
                 customer = actions.customer_of(svc, shop, inv)
                 return actions.set_customer_excluded(
-                    svc, shop, customer, excluded=True, reason=reason, actor=actor, now=now
+                    svc, shop, customer, excluded=True, reason=reason, actor=by.actor, now=by.now
                 )
-            return actions.exclude_invoice(svc, shop, inv, reason=reason, actor=actor, now=now)
+            return actions.exclude_invoice(
+                svc, shop, inv, reason=reason, actor=by.actor, now=by.now
+            )
 
-        _run(number, shop_id, as_json, act)
+        return act
 
     @group.command("include")
-    @click.option("--customer", "whole_customer", is_flag=True, help="Their customer.")
-    @_common
-    def include(
-        number: str,
-        shop_id: int | None,
-        actor: str,
-        now_raw: str | None,
-        as_json: bool,
-        whole_customer: bool,
-    ) -> None:
+    @_whole_customer("Their customer.")
+    @_action
+    def include(by: By, whole_customer: bool) -> Action:
         """Remind about NUMBER again (or, with --customer, its customer)."""
-        now = parse_now(now_raw)
 
         def act(svc: Services, shop: int, inv: int) -> ActionResult:
             if whole_customer:
                 customer = actions.customer_of(svc, shop, inv)
                 return actions.set_customer_excluded(
-                    svc, shop, customer, excluded=False, actor=actor, now=now
+                    svc, shop, customer, excluded=False, actor=by.actor, now=by.now
                 )
-            return actions.include_invoice(svc, shop, inv, actor=actor, now=now)
+            return actions.include_invoice(svc, shop, inv, actor=by.actor, now=by.now)
 
-        _run(number, shop_id, as_json, act)
+        return act
 
     @group.command("send-now")
     @click.option(
         "--override-window", is_flag=True, help="Send even outside the shop's sending window."
     )
-    @_common
-    def send(
-        number: str,
-        shop_id: int | None,
-        actor: str,
-        now_raw: str | None,
-        as_json: bool,
-        override_window: bool,
-    ) -> None:
+    @_action
+    def send(by: By, override_window: bool) -> Action:
         """Send NUMBER's next step now (once; never after payment)."""
-        now = parse_now(now_raw)
-        _run(
-            number,
-            shop_id,
-            as_json,
-            lambda svc, shop, inv: send_now(
-                svc, shop, inv, actor=actor, override_window=override_window, now=now
-            ),
+        return lambda svc, shop, inv: send_now(
+            svc, shop, inv, actor=by.actor, override_window=override_window, now=by.now
         )
 
     @group.command("write-off")
-    @click.option("--reason", help="Why (optional).")
-    @_common
-    def write_off(
-        number: str,
-        shop_id: int | None,
-        actor: str,
-        now_raw: str | None,
-        as_json: bool,
-        reason: str | None,
-    ) -> None:
+    @_optional_reason
+    @_action
+    def write_off(by: By, reason: str | None) -> Action:
         """NUMBER is uncollectible: reminders stop for good."""
-        now = parse_now(now_raw)
-        _run(
-            number,
-            shop_id,
-            as_json,
-            lambda svc, shop, inv: actions.write_off(
-                svc, shop, inv, reason=reason, actor=actor, now=now
-            ),
+        return lambda svc, shop, inv: actions.write_off(
+            svc, shop, inv, reason=reason, actor=by.actor, now=by.now
         )
