@@ -11,12 +11,18 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from werkzeug.serving import make_server
+
+from connector.actions.accounts import create_owner
+from connector.services import Services
+from connector.store.models import Shop
+from connector.web import create_app
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 REQUIRE_BROWSER = os.environ.get("RELANCE_REQUIRE_BROWSER") == "1"
@@ -29,6 +35,10 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+OWNER = "claire@dupont.example"
+PASSWORD = "correct horse battery"
 
 
 def chromium_path() -> str | None:
@@ -90,3 +100,37 @@ def screenshot(page: Any, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def shoot(page: Any, name: str) -> None:
+    """A screenshot on the desktop, then one on a phone (``name``-phone); back to the desktop."""
+    screenshot(page, name)
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot(page, f"{name}-phone")
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+
+def sign_in_owner(
+    page: Any,
+    live_server: Any,
+    services: Services,
+    shop: Shop,
+    *,
+    email: str = OWNER,
+    password: str = PASSWORD,
+) -> str:
+    """A new owner of ``shop`` (the real action), the app served, and the owner signed in
+    through the sign-in form; the app's base URL."""
+    create_owner(
+        services.sessions,
+        email=email,
+        password=password,
+        now=datetime.now(UTC),
+        shop_ids=(shop.id,),
+    )
+    base: str = live_server(create_app(services=services))
+    page.goto(base + "/signin")
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("main button[type=submit]")
+    return base

@@ -11,25 +11,13 @@ from typing import Any
 
 import pytest
 
-from connector.actions.accounts import create_owner
 from connector.actions.schedule import next_step
 from connector.domain.dates import long_date
 from connector.platform import InvoiceStatus
 from connector.services import Services
 from connector.store.models import Invoice, Shop
-from connector.web import create_app
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import OWNER, shoot, sign_in_owner
 from tests.support.builders import add_invoices, invoice_by_number, normalized
-
-OWNER = "claire@dupont.example"
-PASSWORD = "correct horse battery"
-
-
-def _shoot(page: Any, name: str) -> None:
-    screenshot(page, name)
-    page.set_viewport_size({"width": 390, "height": 844})
-    screenshot(page, f"{name}-phone")
-    page.set_viewport_size({"width": 1280, "height": 800})
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -58,22 +46,11 @@ def test_filter_open_pay_and_plan(
             )
         ],
     )
-    create_owner(
-        services.sessions,
-        email=OWNER,
-        password=PASSWORD,
-        now=datetime.now(UTC),
-        shop_ids=(shop.id,),
-    )
-    base = live_server(create_app(services=services))
-    page.goto(base + "/signin")
-    page.fill("#email", OWNER)
-    page.fill("#password", PASSWORD)
-    page.click("main button[type=submit]")
+    base = sign_in_owner(page, live_server, services, shop)
     page.click("header >> text=Invoices")
     page.wait_for_selector("h1:has-text('Invoices')")
     assert page.locator("table.invoices tbody tr").count() == 6
-    _shoot(page, "invoices-1-list")
+    shoot(page, "invoices-1-list")
 
     page.select_option("#f-aging", "31-60")
     page.click("form.filters button[type=submit]")
@@ -83,13 +60,13 @@ def test_filter_open_pay_and_plan(
     # Oldest due first.
     assert "F-2026-052" in rows.nth(0).inner_text() and "F-2026-038" in rows.nth(1).inner_text()
     assert "2\u202f400,00\u00a0€" in rows.nth(1).inner_text()
-    _shoot(page, "invoices-2-list-31-60")
+    shoot(page, "invoices-2-list-31-60")
 
     page.click("text=F-2026-038")
     page.wait_for_selector("h1:has-text('Invoice F-2026-038')")
     planned = page.inner_text("#next-step")
     assert planned.startswith("Next:"), planned
-    _shoot(page, "invoices-3-page")
+    shoot(page, "invoices-3-page")
 
     page.select_option("#pay-source", "bank_transfer")
     page.check("#pay-form input[name=confirm]")
@@ -103,7 +80,7 @@ def test_filter_open_pay_and_plan(
     assert "bank transfer" in text and "cancelled" in text and f"by {OWNER}" in text
     assert "Nothing planned: not owed (paid)" in page.inner_text("#next-step")
     assert invoice_by_number(services, "F-2026-038").status is InvoiceStatus.PAID
-    _shoot(page, "invoices-4-paid")
+    shoot(page, "invoices-4-paid")
 
     page.goto(base + "/invoices")
     page.click("text=F-2026-009")
@@ -127,7 +104,7 @@ def test_filter_open_pay_and_plan(
     assert expected.on is not None and expected.on >= firsts[0] - timedelta(days=3)
     assert long_date(expected.on, shop.locale) in after  # the step follows the instalment
     assert "payment plan in 3 instalments" in page.inner_text("ol.timeline")
-    _shoot(page, "invoices-5-plan")
+    shoot(page, "invoices-5-plan")
 
     # Pages of 4: "Next" then "Previous" come back to the same rows, filters kept.
     page.goto(base + "/invoices?status=all&per_page=4")
@@ -138,7 +115,7 @@ def test_filter_open_pay_and_plan(
     rest = page.locator("table.invoices tbody tr").all_inner_texts()
     assert len(rest) == 2 and not set(rest) & set(first)
     assert page.locator("a[rel=next]").count() == 0
-    _shoot(page, "invoices-6-next-page")
+    shoot(page, "invoices-6-next-page")
     page.click("a[rel=prev]")
     page.wait_for_url("**before=**")
     assert page.locator("table.invoices tbody tr").all_inner_texts() == first

@@ -11,24 +11,12 @@ from typing import Any
 
 import pytest
 
-from connector.actions.accounts import create_owner
 from connector.actions.schedule import next_step
 from connector.domain.dates import long_date
 from connector.services import Services
 from connector.store.models import Invoice, Shop
-from connector.web import create_app
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import OWNER, shoot, sign_in_owner
 from tests.support.builders import add_invoices, invoice_by_number, normalized
-
-OWNER = "claire@dupont.example"
-PASSWORD = "correct horse battery"
-
-
-def _shoot(page: Any, name: str) -> None:
-    screenshot(page, name)
-    page.set_viewport_size({"width": 390, "height": 844})
-    screenshot(page, f"{name}-phone")
-    page.set_viewport_size({"width": 1280, "height": 800})
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -49,18 +37,7 @@ def test_put_an_invoice_on_a_plan_then_cancel_it(
             )
         ],
     )
-    create_owner(
-        services.sessions,
-        email=OWNER,
-        password=PASSWORD,
-        now=datetime.now(UTC),
-        shop_ids=(shop.id,),
-    )
-    base = live_server(create_app(services=services))
-    page.goto(base + "/signin")
-    page.fill("#email", OWNER)
-    page.fill("#password", PASSWORD)
-    page.click("main button[type=submit]")
+    sign_in_owner(page, live_server, services, shop)
     page.click("header >> text=Invoices")
     page.click("text=F-2026-020")
     page.wait_for_selector("h1:has-text('Invoice F-2026-020')")
@@ -72,7 +49,7 @@ def test_put_an_invoice_on_a_plan_then_cancel_it(
     page.click("#plan-form button[type=submit]")
     page.wait_for_selector("table.instalments")
     assert "counted from the next instalment" in page.inner_text("#next-step")
-    _shoot(page, "plan-cancel-1-on-a-plan")
+    shoot(page, "plan-cancel-1-on-a-plan")
 
     page.fill("#plan-cancel-reason", "the customer asked to stop")
     page.click("#plan-cancel-form button[type=submit]")  # the box is not ticked: not sent
@@ -98,4 +75,4 @@ def test_put_an_invoice_on_a_plan_then_cancel_it(
     assert expected.on is not None and expected.on >= today  # from today, never in the past
     assert long_date(expected.on, shop.locale) in after
     assert page.csp_violations == []
-    _shoot(page, "plan-cancel-2-cancelled")
+    shoot(page, "plan-cancel-2-cancelled")

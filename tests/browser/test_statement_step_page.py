@@ -10,14 +10,12 @@ from typing import Any
 
 import pytest
 
-from connector.actions.accounts import create_owner
 from connector.actions.sequences import list_sequences, show_sequence
 from connector.dunning.dry_run import next_business_opening
 from connector.dunning.rules import sending_window
 from connector.services import Services
 from connector.store.models import Shop
-from connector.web import create_app
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, sign_in_owner
 from tests.support.builders import add_invoices, normalized
 
 PASSWORD = "a long enough password"
@@ -39,18 +37,7 @@ def test_the_owner_adds_a_statement_step(
             for n, a in (("F-S1", "120.00"), ("F-S2", "80.50"))
         ],
     )
-    create_owner(
-        services.sessions,
-        email="o@dupont.example",
-        password=PASSWORD,
-        now=datetime.now(UTC),
-        shop_ids=(shop.id,),
-    )
-    base = live_server(create_app(services=services))
-    page.goto(base + "/signin")
-    page.fill("#email", "o@dupont.example")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
+    sign_in_owner(page, live_server, services, shop, email="o@dupont.example", password=PASSWORD)
     page.click("text=Sequences")
     page.click("a:has-text('default')")
 

@@ -7,11 +7,10 @@ SQLite and PostgreSQL; mail through the real SendGrid client to a local SendGrid
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import select
 
 from connector.actions import invoices as actions
 from connector.actions.errors import ActionError
@@ -23,7 +22,6 @@ from connector.actions.timeline import (
     TimelineKind,
     invoice_timeline,
 )
-from connector.config import Settings
 from connector.dunning.runner import DunningRunner
 from connector.mail.base import MailTransport
 from connector.platform import InvoiceStatus
@@ -31,30 +29,14 @@ from connector.runners import dunning_runner
 from connector.services import Services
 from connector.shops import create_shop
 from connector.store.db import write_session
-from connector.store.models import Invoice, PaymentSource, Reminder, ReminderState, Shop
-from tests.engine.conftest import outbox_messages
+from connector.store.models import Invoice, PaymentSource, ReminderState, Shop
+from tests.engine.conftest import outbox_messages, steps
 from tests.support.builders import add_invoices, invoice_by_number, normalized, paris
 from tests.support.fake_sendgrid import FakeSendGrid
 
 DUE = date(2026, 6, 10)  # a Wednesday
 D1 = date(2026, 6, 11)  # reminder_1's day
 OWNER = "claire@dupont.example"
-
-
-@pytest.fixture
-def sendgrid(services: Services) -> Iterator[tuple[FakeSendGrid, MailTransport]]:
-    with FakeSendGrid() as fake:
-        env = {**services.settings.env, "SENDGRID_API_KEY": "SG.t", "SENDGRID_API_HOST": fake.url}
-        yield fake, Services.build(Settings.from_env(env)).transport()
-
-
-def steps(services: Services, number: str) -> dict[str, ReminderState]:
-    inv = invoice_by_number(services, number)
-    with services.sessions() as s:
-        rows = s.execute(
-            select(Reminder.step_key, Reminder.state).where(Reminder.invoice_id == inv.id)
-        )
-        return {key: state for key, state in rows}
 
 
 def entries(services: Services, shop: Shop, number: str) -> list[TimelineEntry]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date
 
 import pytest
@@ -20,7 +20,6 @@ from connector.actions.errors import ActionError
 from connector.actions.invoice_base import ActionResult
 from connector.actions.schedule import next_step
 from connector.actions.timeline import TimelineKind, invoice_timeline
-from connector.config import Settings
 from connector.dunning.runner import DunningRunner
 from connector.mail.base import MailTransport
 from connector.mail.sendgrid import SendGridTransport
@@ -32,11 +31,10 @@ from connector.store.models import (
     Invoice,
     OwnerAction,
     PaymentSource,
-    Reminder,
     ReminderState,
     Shop,
 )
-from tests.engine.conftest import outbox_messages
+from tests.engine.conftest import outbox_messages, steps
 from tests.engine.test_exactly_once import NOW, seed
 from tests.support.builders import add_invoices, invoice_by_number, normalized, paris
 from tests.support.fake_sendgrid import FakeSendGrid
@@ -47,22 +45,6 @@ MESSAGES = 100
 DUE = date(2026, 6, 10)  # a Wednesday; reminder_1 on the 11th, reminder_2 the 17th, _3 the 24th
 OWNER = "claire@dupont.example"
 JULY, AUGUST, SEPTEMBER = date(2026, 7, 1), date(2026, 8, 3), date(2026, 9, 1)
-
-
-@pytest.fixture
-def sendgrid(services: Services) -> Iterator[tuple[FakeSendGrid, MailTransport]]:
-    with FakeSendGrid() as fake:
-        env = {**services.settings.env, "SENDGRID_API_KEY": "SG.t", "SENDGRID_API_HOST": fake.url}
-        yield fake, Services.build(Settings.from_env(env)).transport()
-
-
-def steps(services: Services, number: str) -> dict[str, ReminderState]:
-    inv = invoice_by_number(services, number)
-    with services.sessions() as s:
-        rows = s.execute(
-            select(Reminder.step_key, Reminder.state).where(Reminder.invoice_id == inv.id)
-        )
-        return {key: state for key, state in rows}
 
 
 def on_a_plan(services: Services, shop: Shop, runner: DunningRunner, locale: str = "fr") -> Invoice:

@@ -203,15 +203,23 @@ def _pay(services: Services, number: str) -> None:
         )
 
 
+@pytest.fixture
+def claimed(services: Services, shop: Shop, statement_step: int) -> Message:
+    """Léa's three invoices at the statement step, her statement claimed by worker "w" (leased
+    until STEP_DAY + 5 min), not sent yet."""
+    three_invoices(services, shop)
+    _claim(services)
+    [message] = statements(services)
+    return message
+
+
 def test_paid_between_the_claim_and_the_send_is_not_listed_and_all_paid_sends_nothing(
     services: Services,
     shop: Shop,
     statement_step: int,
+    claimed: Message,
     make_runner: Callable[..., DunningRunner],
 ) -> None:
-    three_invoices(services, shop)
-    _claim(services)
-    [claimed] = statements(services)
     assert claimed.state is MessageState.CLAIMED
     _pay(services, "F-2")
     deliverer = make_runner().deliverer("w")
@@ -227,12 +235,9 @@ def test_paid_between_the_claim_and_the_send_is_not_listed_and_all_paid_sends_no
 def test_everything_paid_after_the_claim_sends_nothing(
     services: Services,
     shop: Shop,
-    statement_step: int,
+    claimed: Message,
     make_runner: Callable[..., DunningRunner],
 ) -> None:
-    three_invoices(services, shop)
-    _claim(services)
-    [claimed] = statements(services)
     for number in ("F-1", "F-2", "F-3"):
         _pay(services, number)
     assert deliver_statement(make_runner().deliverer("w"), claimed.id, STEP_DAY) == []
@@ -381,12 +386,9 @@ def test_a_statement_claimed_by_a_dead_worker_is_taken_over_and_sent_once(
 def test_a_worker_dead_while_sending_leaves_the_statement_unknown_never_resent(
     services: Services,
     shop: Shop,
-    statement_step: int,
+    claimed: Message,
     make_runner: Callable[..., DunningRunner],
 ) -> None:
-    three_invoices(services, shop)
-    _claim(services)
-    [claimed] = statements(services)
     runner = make_runner()
     assert _prepare(runner.deliverer("w"), claimed.id, STEP_DAY, [], check_waiting=False)
     with write_session(services.sessions) as s:  # the worker is gone: its send lease ran out
