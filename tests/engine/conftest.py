@@ -2,20 +2,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from connector.actions import invoices as actions
 from connector.config import Settings
 from connector.dunning.runner import DunningRunner
 from connector.mail.base import MailTransport
 from connector.mail.outbox import OutboxTransport
 from connector.runners import dunning_runner
 from connector.services import Services
-from connector.store.models import Reminder, ReminderState
-from tests.support.builders import invoice_by_number
+from connector.store.models import Invoice, Reminder, ReminderState, Shop
+from tests.support.builders import add_invoices, invoice_by_number, normalized, paris
 from tests.support.fake_sendgrid import FakeSendGrid
+
+JULY, AUGUST, SEPTEMBER = date(2026, 7, 1), date(2026, 8, 3), date(2026, 9, 1)
+"""The due days of ``on_a_plan``'s three instalments."""
 
 
 @pytest.fixture
@@ -54,3 +59,34 @@ def steps(services: Services, number: str) -> dict[str, ReminderState]:
             select(Reminder.step_key, Reminder.state).where(Reminder.invoice_id == inv.id)
         )
         return {key: state for key, state in rows}
+
+
+def on_a_plan(
+    services: Services,
+    shop: Shop,
+    runner: DunningRunner,
+    locale: str = "fr",
+    *,
+    actor: str = "claire@dupont.example",
+) -> Invoice:
+    """F-1 (120 €, due 10 June) reminded once, then on a plan of three 40 € instalments."""
+    add_invoices(
+        services,
+        shop,
+        [normalized("F-1", email="ada@client.example", due_on=date(2026, 6, 10), locale=locale)],
+    )
+    runner.tick(paris(date(2026, 6, 11), 10))  # reminder_1 sent
+    inv = invoice_by_number(services, "F-1")
+    actions.set_plan(
+        services,
+        shop.id,
+        inv.id,
+        [
+            actions.InstalmentSpec(JULY, "40.00"),
+            actions.InstalmentSpec(AUGUST, "40.00"),
+            actions.InstalmentSpec(SEPTEMBER, "40.00"),
+        ],
+        actor=actor,
+        now=paris(date(2026, 6, 11), 16),
+    )
+    return inv

@@ -30,7 +30,7 @@ from connector.services import Services
 from connector.shops import create_shop
 from connector.store.db import write_session
 from connector.store.models import Invoice, PaymentSource, ReminderState, Shop
-from tests.engine.conftest import outbox_messages, steps
+from tests.engine.conftest import AUGUST, on_a_plan, outbox_messages, steps
 from tests.support.builders import add_invoices, invoice_by_number, normalized, paris
 from tests.support.fake_sendgrid import FakeSendGrid
 
@@ -229,23 +229,8 @@ def test_send_now_never_after_payment_nor_while_paused(
 def test_a_missed_instalment_resumes_the_sequence_at_the_right_step_without_a_pile_up(
     services: Services, shop: Shop, make_runner: Callable[..., DunningRunner]
 ) -> None:
-    add_invoices(services, shop, [normalized("F-1", email="ada@client.example", due_on=DUE)])
     runner = make_runner()
-    runner.tick(paris(D1, 10))  # reminder_1 sent
-    inv = invoice_by_number(services, "F-1")
-    july, august, september = date(2026, 7, 1), date(2026, 8, 3), date(2026, 9, 1)
-    actions.set_plan(
-        services,
-        shop.id,
-        inv.id,
-        [
-            actions.InstalmentSpec(july, "40.00"),
-            actions.InstalmentSpec(august, "40.00"),
-            actions.InstalmentSpec(september, "40.00"),
-        ],
-        actor=OWNER,
-        now=paris(D1, 16),
-    )
+    inv = on_a_plan(services, shop, runner, actor=OWNER)  # reminder_1 sent, then the plan
     for day in (date(2026, 6, 18), date(2026, 6, 25), date(2026, 7, 2)):
         runner.tick(paris(day, 10))  # reminder_2 (D+7) waits for the plan
     actions.record_payment(
@@ -257,7 +242,7 @@ def test_a_missed_instalment_resumes_the_sequence_at_the_right_step_without_a_pi
         actor=OWNER,
         now=paris(date(2026, 7, 2), 11),
     )
-    assert invoice_by_number(services, "F-1").plan_due_at == paris(august, 0)
+    assert invoice_by_number(services, "F-1").plan_due_at == paris(AUGUST, 0)
     for day in (date(2026, 7, 9), date(2026, 7, 20), date(2026, 8, 4)):
         runner.tick(paris(day, 10))
     assert steps(services, "F-1") == {

@@ -34,7 +34,7 @@ from connector.store.models import (
     ReminderState,
     Shop,
 )
-from tests.engine.conftest import outbox_messages, steps
+from tests.engine.conftest import on_a_plan, outbox_messages, steps
 from tests.engine.test_exactly_once import NOW, seed
 from tests.support.builders import add_invoices, invoice_by_number, normalized, paris
 from tests.support.fake_sendgrid import FakeSendGrid
@@ -44,31 +44,6 @@ MESSAGES = 100
 
 DUE = date(2026, 6, 10)  # a Wednesday; reminder_1 on the 11th, reminder_2 the 17th, _3 the 24th
 OWNER = "claire@dupont.example"
-JULY, AUGUST, SEPTEMBER = date(2026, 7, 1), date(2026, 8, 3), date(2026, 9, 1)
-
-
-def on_a_plan(services: Services, shop: Shop, runner: DunningRunner, locale: str = "fr") -> Invoice:
-    """F-1 (120 €, due 10 June) reminded once, then on a plan of three 40 € instalments."""
-    add_invoices(
-        services,
-        shop,
-        [normalized("F-1", email="ada@client.example", due_on=DUE, locale=locale)],
-    )
-    runner.tick(paris(date(2026, 6, 11), 10))  # reminder_1 sent
-    inv = invoice_by_number(services, "F-1")
-    actions.set_plan(
-        services,
-        shop.id,
-        inv.id,
-        [
-            actions.InstalmentSpec(JULY, "40.00"),
-            actions.InstalmentSpec(AUGUST, "40.00"),
-            actions.InstalmentSpec(SEPTEMBER, "40.00"),
-        ],
-        actor=OWNER,
-        now=paris(date(2026, 6, 11), 16),
-    )
-    return inv
 
 
 def test_cancelling_a_plan_goes_back_to_the_sequence_from_today_without_a_pile_up(
