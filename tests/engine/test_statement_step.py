@@ -235,6 +235,7 @@ def test_paid_between_the_claim_and_the_send_is_not_listed_and_all_paid_sends_no
 def test_everything_paid_after_the_claim_sends_nothing(
     services: Services,
     shop: Shop,
+    statement_step: int,
     claimed: Message,
     make_runner: Callable[..., DunningRunner],
 ) -> None:
@@ -386,6 +387,7 @@ def test_a_statement_claimed_by_a_dead_worker_is_taken_over_and_sent_once(
 def test_a_worker_dead_while_sending_leaves_the_statement_unknown_never_resent(
     services: Services,
     shop: Shop,
+    statement_step: int,
     claimed: Message,
     make_runner: Callable[..., DunningRunner],
 ) -> None:
