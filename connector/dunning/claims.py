@@ -60,13 +60,13 @@ ANNOUNCES_DEADLINE = (*COUNTS_AS_SENT, ReminderState.HANDED_OFF)
 RECHECK_DELAY = timedelta(minutes=1)
 
 
-#: What planning a batch reads once: steps done, reminders sent, deadlines announced, days
+#: What planning a batch reads once: steps done, reminders sent, deadlines announced, offsets
 #: reached, bounced reminders to retry (per invoice), and the tick's ``now``.
 _Planning = tuple[
     dict[int, set[int]],
     dict[int, int],
     dict[int, date],
-    dict[int, date],
+    dict[int, int],
     dict[int, tuple[int, int]],
     datetime,
 ]
@@ -195,9 +195,19 @@ class Claimer:
         done: dict[int, set[int]] = defaultdict(set)
         sent: dict[int, int] = defaultdict(int)
         deadlines: dict[int, date] = {}
-        reached: dict[int, date] = {}
+        reached: dict[int, int] = {}  # invoice → offset reached (planner.History)
         retries: dict[int, tuple[int, int]] = {}  # invoice → (bounced reminder, its step)
-        for rem_id, inv_id, step_id, state, deadline_on, due_on, attempt, retry in self.s.execute(
+        for (
+            rem_id,
+            inv_id,
+            step_id,
+            state,
+            deadline_on,
+            due_on,
+            counted_from,
+            attempt,
+            retry,
+        ) in self.s.execute(
             select(
                 Reminder.id,
                 Reminder.invoice_id,
@@ -205,12 +215,14 @@ class Claimer:
                 Reminder.state,
                 Reminder.deadline_on,
                 Reminder.due_on,
+                Reminder.counted_from,
                 Reminder.attempt,
                 Reminder.retry,
             ).where(Reminder.invoice_id.in_(inv_ids))
         ):
             done[inv_id].add(step_id)
-            reached[inv_id] = max(due_on, reached.get(inv_id, due_on))
+            offset = (due_on - counted_from).days
+            reached[inv_id] = max(offset, reached.get(inv_id, offset))
             if state in COUNTS_AS_SENT and attempt == 0:  # a retry is the same reminder
                 sent[inv_id] += 1
             if retry is ReminderRetry.ALLOWED:
@@ -374,7 +386,7 @@ class Claimer:
         done: dict[int, set[int]],
         sent: dict[int, int],
         deadlines: dict[int, date],
-        reached: dict[int, date],
+        reached: dict[int, int],
         retries: dict[int, tuple[int, int]],
         now: datetime,
         result: ClaimResult,
@@ -402,7 +414,7 @@ class Claimer:
         done: dict[int, set[int]],
         sent: dict[int, int],
         deadlines: dict[int, date],
-        reached: dict[int, date],
+        reached: dict[int, int],
         retries: dict[int, tuple[int, int]],
         now: datetime,
         result: ClaimResult,
@@ -510,7 +522,9 @@ class Claimer:
                     sent[inv.id] + 1,
                     emailed_today or step.channel is Channel.EMAIL,
                     max((d for d in (own, history.announced_deadline) if d), default=None),
-                    max(step_day(facts, step), history.reached_day or step_day(facts, step)),
+                    step.offset_days
+                    if history.reached_offset is None
+                    else max(step.offset_days, history.reached_offset),
                 )
                 self._follow(inv, plan(facts, steps, after, now, window, escalation), now)
             else:
@@ -621,6 +635,7 @@ class Claimer:
         reminder = self._reminder(inv, step, facts, ReminderState.CLAIMED)
         reminder.attempt = 1
         reminder.due_on = original.due_on
+        reminder.counted_from = original.counted_from
         reminder.message = email_of[step.content]()
         # The usual plan is judged again on a later tick (a hand-off waits for the retry).
         self._follow(inv, decision, now)
@@ -682,6 +697,7 @@ class Claimer:
             channel=step.channel,
             state=state,
             due_on=step_day(facts, step),
+            counted_from=facts.due_on,
             amount_due_minor=inv.amount_due_minor,
         )
         self.s.add(reminder)
