@@ -422,7 +422,14 @@ class Claimer:
         stated: dict[int, Message],
     ) -> tuple[list[tuple[Invoice, Reminder]], Message | None, Message | None, list[Reminder]]:
         """One customer's claim, added to the session, not flushed: the steps passed over, the
-        message of the day and the statement of the day (if any) and the letter reminders."""
+        message of the day and the statement of the day (if any) and the letter reminders.
+
+        One email per customer and day, whatever it carries: when a reminder step and a
+        statement step fall due together, the reminder goes (it is the step that asks, with its
+        tone, penalties and deadline: a statement covering it would record wording the customer
+        never got) and the statement waits for the next day, when it lists that invoice too.
+        So a statement step is planned after the customer's other invoices; a reminder step
+        waits for tomorrow after a statement of today (a step's or the owner's)."""
         customer = invoices[0].customer
         shop = self.shop(customer.shop_id)
         window = sending_window(shop)
@@ -458,7 +465,23 @@ class Claimer:
         }
         letters: list[Reminder] = []
         skipped: list[tuple[Invoice, Reminder]] = []
-        for inv in invoices:
+        today_stated = stated.get(customer.id)
+        was_stated = today_stated is not None and today_stated.state is not MessageState.CANCELLED
+        # One email a day of either kind: a statement of today (an earlier one, or claimed in
+        # this tick) holds a reminder step back, a reminder claimed in this tick a statement step.
+        other_email: dict[StepContent, tuple[Callable[[], bool], str]] = {
+            StepContent.REMINDER: (
+                lambda: was_stated or statement is not None,
+                "a statement of account goes to this customer today: the reminder tomorrow",
+            ),
+            StepContent.STATEMENT: (
+                lambda: message is not None,
+                "a reminder goes to this customer today: the statement tomorrow",
+            ),
+        }
+        pending = list(invoices)
+        again: set[int] = set()  # statement steps planned again after the other invoices
+        for inv in pending:
             steps = self.catalog.for_invoice(self.s, shop, inv)
             facts = facts_for(inv, customer, shop)
             history = History(
@@ -496,6 +519,18 @@ class Claimer:
             elif decision.action is Action.SEND:
                 assert decision.step is not None
                 step = decision.step
+                if step.content is StepContent.STATEMENT and inv.id not in again:
+                    again.add(inv.id)  # the reminders due in this tick go first
+                    if inv is not pending[-1]:
+                        pending.append(inv)
+                        continue
+                busy, reason = other_email[step.content]
+                if step.channel is Channel.EMAIL and busy():
+                    inv.next_action_at = window.opening_on_or_after(today + timedelta(days=1))
+                    result.outcomes.append(
+                        Outcome(inv.number, step.key, "waiting", reason, customer.email)
+                    )
+                    continue
                 # The customer's statement of today, for a statement step: it covers the step
                 # if it went out listing this invoice; else the step waits for tomorrow (one a
                 # day, whoever sent it).
