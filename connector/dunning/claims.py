@@ -207,6 +207,7 @@ class Claimer:
             counted_from,
             attempt,
             retry,
+            kind,
         ) in self.s.execute(
             select(
                 Reminder.id,
@@ -218,12 +219,17 @@ class Claimer:
                 Reminder.counted_from,
                 Reminder.attempt,
                 Reminder.retry,
-            ).where(Reminder.invoice_id.in_(inv_ids))
+                Message.kind,
+            )
+            .outerjoin(Message, Message.id == Reminder.message_id)
+            .where(Reminder.invoice_id.in_(inv_ids))
         ):
             done[inv_id].add(step_id)
             offset = (due_on - counted_from).days
             reached[inv_id] = max(offset, reached.get(inv_id, offset))
-            if state in COUNTS_AS_SENT and attempt == 0:  # a retry is the same reminder
+            # Reminders sent, for the hand-off after N: a statement of account is not one, and
+            # a retry is the same reminder.
+            if state in COUNTS_AS_SENT and attempt == 0 and kind is not MessageKind.STATEMENT:
                 sent[inv_id] += 1
             if retry is ReminderRetry.ALLOWED:
                 retries[inv_id] = (rem_id, step_id)
@@ -554,7 +560,7 @@ class Claimer:
                 own = step_deadline(step, today, shop.letter_posting_delay_days)
                 after = History(
                     frozenset(done[inv.id] | {step.id} | {p.id for p in decision.skipped}),
-                    sent[inv.id] + 1,
+                    sent[inv.id] + (step.content is StepContent.REMINDER),
                     emailed_today or step.channel is Channel.EMAIL,
                     max((d for d in (own, history.announced_deadline) if d), default=None),
                     step.offset_days

@@ -473,3 +473,29 @@ def test_a_statement_step_then_a_reminder_step_later_that_day_waits_for_tomorrow
     mails = outbox_messages(services)
     assert [m["step"] for m in mails][1:] == ["reminder_2"]
 
+
+def test_the_hand_off_after_n_reminders_counts_reminders_not_statements(
+    services: Services,
+    shop: Shop,
+    statement_step: int,
+    make_runner: Callable[..., DunningRunner],
+) -> None:
+    """The shop hands over after 2 reminders without payment. The statement of account (D+1)
+    is not a reminder: reminder_2 (D+7) and reminder_3 (D+14) go out, and the hand-off comes
+    after them, saying truly "2 reminders sent"."""
+    with write_session(services.sessions) as s:
+        s.merge(shop).escalate_after_reminders = 2
+    add_invoices(
+        services,
+        shop,
+        [normalized("F-1", email=LEA, amount="120.00", due_on=DUE, customer_id="lea")],
+    )
+    runner = make_runner()
+    for offset in (1, 7, 14, 21):
+        runner.tick(paris(DUE + timedelta(days=offset)))
+    mails = outbox_messages(services)
+    assert str(mails[0]["subject"]).startswith("Relevé de compte")
+    assert [m["step"] for m in mails[1:]] == ["reminder_2", "reminder_3"]
+    with services.sessions() as s:
+        [task] = s.scalars(select(Task).where(Task.kind == TaskKind.ESCALATION))
+    assert task.title == "Invoice F-1: over to you — 2 reminders sent without payment"
