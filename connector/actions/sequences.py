@@ -3,7 +3,7 @@
 Every function takes the shop explicitly and owns its transaction. An edit that can change what
 an invoice is due for (a rule, a step, an offset) wakes the shop's waiting invoices: the next
 tick plans them again under the new sequence (connector.dunning.planner: what an invoice already
-reached — the latest day of any of its reminders — is behind it, so nothing is re-sent and
+reached — the furthest offset of any of its reminders — is behind it, so nothing is re-sent and
 nothing piles up). Step rows with reminders are never deleted (the evidence points at them):
 removing one deactivates it.
 """

@@ -127,7 +127,15 @@ def step_deadline(step: StepSpec, sent_on: date, posting_delay_days: int) -> dat
 
 def behind(step: StepSpec, history: History) -> bool:
     """A step the invoice is already past: done itself, or not further along the sequence
-    than any of its reminders took it (see History.reached_offset)."""
+    than any of its reminders took it (see History.reached_offset).
+
+    Measured in steps of the ladder, not in calendar days: a French B2B sequence climbs from
+    friendly reminders to the last notice before the mise en demeure, and each rung's wording
+    rests on the ones before it. Under a payment plan the rungs are counted from the instalments;
+    once the plan ends they are counted from the invoice's own due date again, from the rung the
+    customer actually reached — then, as after a pause, only the latest step due goes out and
+    the ones passed meanwhile are recorded as skipped. Never several at once, and never a formal
+    notice the invoice's own schedule has not reached."""
     if step.id in history.done_step_ids:
         return True
     return history.reached_offset is not None and step.offset_days <= history.reached_offset
