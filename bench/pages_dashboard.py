@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event, insert, literal, select, text, update
@@ -109,6 +109,7 @@ def _spread(svc: Services, shop_id: int, now: datetime) -> None:
                     "channel",
                     "state",
                     "due_on",
+                    "counted_from",
                     "sent_at",
                     "created_at",
                     "updated_at",
@@ -121,6 +122,7 @@ def _spread(svc: Services, shop_id: int, now: datetime) -> None:
                     literal(Channel.EMAIL.value),
                     literal(ReminderState.SENT.value),
                     literal(local_date(now, "Europe/Paris")),
+                    literal(local_date(now, "Europe/Paris") - timedelta(days=1)),
                     plus_days(literal(now), -(Invoice.id % 200)),
                     literal(now),
                     literal(now),

@@ -78,6 +78,9 @@ def test_upgrade_keeps_sent_reminders_and_their_messages(empty_database_url: str
             (7, "reminder", None)
         ]
         assert conn.execute(text("SELECT id, message_id FROM reminder")).all() == [(3, 7)]
+        # 0025: the day its step counted from, the invoice's due date in the shop's time zone.
+        counted = conn.execute(text("SELECT counted_from FROM reminder")).scalar()
+        assert str(counted) == "2026-01-31"
         if engine.dialect.name == "sqlite":
             assert conn.execute(text("PRAGMA foreign_key_check")).all() == []
             assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1

@@ -16,6 +16,7 @@ from connector.dunning.planner import (
     History,
     InvoiceFacts,
     StepSpec,
+    behind,
     earliest_day,
     plan,
 )
@@ -69,12 +70,19 @@ def schedule_of(
     done: set[int] = set()
     sent = 0
     deadline: date | None = None
-    for step_id, state, deadline_on in session.execute(
-        select(Reminder.step_id, Reminder.state, Reminder.deadline_on).where(
-            Reminder.invoice_id == invoice.id
-        )
+    reached: int | None = None  # the offset reached, as a tick counts it (planner.History)
+    for step_id, state, deadline_on, due_on, counted_from in session.execute(
+        select(
+            Reminder.step_id,
+            Reminder.state,
+            Reminder.deadline_on,
+            Reminder.due_on,
+            Reminder.counted_from,
+        ).where(Reminder.invoice_id == invoice.id)
     ):
         done.add(step_id)
+        offset = (due_on - counted_from).days
+        reached = offset if reached is None else max(reached, offset)
         sent += state in COUNTS_AS_SENT
         if deadline_on is not None and state in ANNOUNCES_DEADLINE:
             deadline = max(deadline_on, deadline or deadline_on)
@@ -82,7 +90,7 @@ def schedule_of(
     return Schedule(
         sequence_steps(session, shop, invoice),
         facts_for(invoice, customer, shop),
-        History(frozenset(done), sent, False, deadline),
+        History(frozenset(done), sent, False, deadline, reached),
         window.local_date(now),
     )
 
@@ -99,7 +107,7 @@ def next_step(
     if verdict.action in (Action.STOP, Action.PRESCRIBE):
         return NextStep(None, note=verdict.reason)
     remaining = sorted(
-        (s for s in sched.steps if s.id not in sched.history.done_step_ids),
+        (s for s in sched.steps if not behind(s, sched.history)),
         key=lambda s: s.offset_days,
     )
     if not remaining:

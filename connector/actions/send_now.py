@@ -28,7 +28,7 @@ from connector.actions.schedule import Schedule, schedule_of
 from connector.domain.calendar import SendingWindow
 from connector.dunning.claims import Outcome
 from connector.dunning.payment_ways import can_be_paid
-from connector.dunning.planner import InvoiceFacts, StepSpec, earliest_day, step_day
+from connector.dunning.planner import InvoiceFacts, StepSpec, behind, earliest_day, step_day
 from connector.dunning.rules import sending_window
 from connector.dunning.statement_step import deliver_statement
 from connector.ledger import customer_unreachable
@@ -180,7 +180,7 @@ def _next(sched: Schedule, window: SendingWindow) -> tuple[StepSpec, tuple[StepS
     """The step to send now: the latest of those already due (the others are passed over, as
     after downtime), else the next one of the sequence, ahead of its day."""
     remaining = sorted(
-        (st for st in sched.steps if st.id not in sched.history.done_step_ids),
+        (st for st in sched.steps if not behind(st, sched.history)),
         key=lambda st: st.offset_days,
     )
     if not remaining:
@@ -223,6 +223,7 @@ def _reminder(
         channel=step.channel,
         state=state,
         due_on=step_day(facts, step),
+        counted_from=facts.due_on,
         amount_due_minor=inv.amount_due_minor,
     )
     s.add(reminder)

@@ -19,6 +19,7 @@ from connector.actions.sequences import (
     apply_step,
     check_language,
     clean_name,
+    no_wording,
     own_sequence,
     show_sequence,
 )
@@ -50,8 +51,12 @@ def export_sequence(svc: Services, shop_id: int | None, sequence_id: int) -> dic
                     "hands_off": st.hands_off,
                     "new_deadline_days": st.new_deadline_days,
                     "content": st.content.value,
+                    # A statement step's wording (kept from when it was a reminder) is not sent:
+                    # not exported, so that the file imports back.
                     "templates": {
-                        t.language: {"subject": t.subject, "body": t.body} for t in st.templates
+                        t.language: {"subject": t.subject, "body": t.body}
+                        for t in st.templates
+                        if st.content is StepContent.REMINDER
                     },
                 }
                 for st in seq.steps
@@ -116,6 +121,8 @@ def import_sequence(
             raise SequenceError(f"{where}.{exc}") from None
         rows.append(step)
         templates = _optional(raw, "templates", dict, where, {})
+        if templates and step.content is StepContent.STATEMENT:
+            raise SequenceError(f"{where}.templates: {no_wording(key)}")
         for language, parts in templates.items():
             here = f"{where}.templates.{language}"
             try:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from connector.actions.sequences import SequenceNotFound, own_step
+from connector.actions.sequences import SequenceNotFound, wording_step
 from connector.dunning.compose import build_context, sent_history
 from connector.dunning.drafts import Draft, render_draft
 from connector.dunning.dry_run import DryRunReport, dry_run, next_business_opening
@@ -78,7 +78,7 @@ def preview_template(
     now = now or datetime.now(UTC)
     with svc.sessions() as s:
         shop = resolve_shop(s, shop_id)
-        spec = spec_of(own_step(s, shop, step_id))
+        spec = spec_of(wording_step(s, shop, step_id))
         invoice = s.scalar(
             select(Invoice).where(Invoice.id == invoice_id, Invoice.shop_id == shop.id)
         )

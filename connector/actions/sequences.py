@@ -3,7 +3,7 @@
 Every function takes the shop explicitly and owns its transaction. An edit that can change what
 an invoice is due for (a rule, a step, an offset) wakes the shop's waiting invoices: the next
 tick plans them again under the new sequence (connector.dunning.planner: what an invoice already
-reached — the latest day of any of its reminders — is behind it, so nothing is re-sent and
+reached — the furthest offset of any of its reminders — is behind it, so nothing is re-sent and
 nothing piles up). Step rows with reminders are never deleted (the evidence points at them):
 removing one deactivates it.
 """
@@ -716,11 +716,30 @@ def step_summary(svc: Services, shop_id: int | None, step_id: int) -> StepInSequ
         return StepInSequence(_step_view(step), seq.id, seq.name)
 
 
+def no_wording(step_key: str) -> str:
+    """Why a statement step's wording cannot be edited (one message for page, CLI and file)."""
+    return (
+        f"step {step_key!r} sends the statement of account: it has no wording of its own to "
+        "edit (the statement lists the customer's open invoices); make it a reminder step to "
+        "give it wording"
+    )
+
+
+def wording_step(s: Session, shop: Shop, step_id: int) -> Step:
+    """One of the shop's steps whose wording the owner may read, edit, preview or reset. A
+    statement step has none: its message is made from the open invoices
+    (connector.dunning.statements), so an editor for it would edit words nobody receives."""
+    step = own_step(s, shop, step_id)
+    if step.content is StepContent.STATEMENT:
+        raise SequenceError(no_wording(step.key))
+    return step
+
+
 def get_template(svc: Services, shop_id: int | None, step_id: int, language: str) -> TemplateView:
     language = check_language(language)
     with svc.sessions() as s:
         shop = resolve_shop(s, shop_id)
-        step = own_step(s, shop, step_id)
+        step = wording_step(s, shop, step_id)
         own = next((t for t in step.templates if t.language == language), None)
         if own is not None:
             return TemplateView(step.id, step.key, language, own.subject, own.body, True)
@@ -740,11 +759,11 @@ def save_template(
     draft = Draft(language, subject, body)
     with svc.sessions() as s:  # read, then check with no transaction held
         shop = resolve_shop(s, shop_id)
-        spec = spec_of(own_step(s, shop, step_id))
+        spec = spec_of(wording_step(s, shop, step_id))
     check_draft(draft, spec)
     with write_session(svc.sessions) as s:
         shop = resolve_shop(s, shop_id)
-        step = own_step(s, shop, step_id)
+        step = wording_step(s, shop, step_id)
         own = next((t for t in step.templates if t.language == language), None)
         if own is None:
             step.templates.append(
@@ -760,7 +779,7 @@ def reset_template(svc: Services, shop_id: int | None, step_id: int, language: s
     language = check_language(language)
     with write_session(svc.sessions) as s:
         shop = resolve_shop(s, shop_id)
-        step = own_step(s, shop, step_id)
+        step = wording_step(s, shop, step_id)
         own = next((t for t in step.templates if t.language == language), None)
         if own is None:
             return

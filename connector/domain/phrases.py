@@ -200,7 +200,7 @@ FR: dict[Phrase, str] = {
     Phrase.REMINDER_SKIPPED: "{step} non envoyé : {reason}",
     Phrase.REMINDER_CANCELLED: "{step} annulé : {reason}",
     Phrase.REMINDER_HANDED_OFF: "{step} confié à une personne",
-    Phrase.LETTER_MADE: "courrier {step} établi",
+    Phrase.LETTER_MADE: "courrier établi : {step}",
     Phrase.LETTER_POSTED: "courrier posté le {day}",
     Phrase.LETTER_POSTED_TRACKED: "courrier posté le {day}, numéro de suivi {tracking}",
     Phrase.LETTER_READY: "courrier prêt à poster : {filename}",
@@ -239,7 +239,7 @@ FR: dict[Phrase, str] = {
     Phrase.TIME_BARRED: "prescrite : la créance est prescrite",
     Phrase.SEQUENCE_FINISHED: "séquence terminée sans paiement",
     Phrase.NO_TIME_LEFT: "plus aucun créneau d'envoi autorisé avant l'échéance du {day}",
-    Phrase.NEXT_STEP_ON: "prochaine étape {step} le {day}",
+    Phrase.NEXT_STEP_ON: "prochaine étape : {step}, le {day}",
     Phrase.SENT_WITHOUT_PAYMENT: "{n} relances envoyées sans paiement",
     Phrase.ABOVE_THRESHOLD: "montant au-dessus du seuil de transmission à une personne",
     Phrase.EMAIL_BOUNCED: "l'adresse e-mail du client a été rejetée",
@@ -295,6 +295,7 @@ class Value(StrEnum):
     WHAT = "what"  # which kind of email
     EVENT = "event"  # what the mail provider reported
     SEEN = "seen"  # how the invoice came in
+    STEP = "step"  # a step of the shipped sequence, by its key (the owner's own keys are names)
 
 
 FR_VALUES: dict[Value, dict[str, str]] = {
@@ -346,6 +347,17 @@ FR_VALUES: dict[Value, dict[str, str]] = {
     Value.WHAT: {"reminder": "relance", "thank-you": "remerciement"},
     Value.EVENT: {"bounce": "rejet", "dropped": "non remis"},
     Value.SEEN: {"synced": "synchronisée", "imported": "importée"},
+    # The shipped steps as a French sequence names them (masculine nouns: the sentences agree
+    # with them — "premier rappel envoyé à …"); a step the owner added keeps the key they gave.
+    Value.STEP: {
+        "courtesy": "rappel de courtoisie",
+        "reminder_1": "premier rappel",
+        "reminder_2": "deuxième rappel",
+        "reminder_3": "troisième rappel",
+        "final_warning": "dernier avis avant mise en demeure",
+        "formal_notice": "courrier de mise en demeure",
+        "thank_you": "message de remerciement",
+    },
 }
 
 VALUES: dict[str, dict[Value, dict[str, str]]] = {"en": {}, "fr": FR_VALUES}
@@ -361,6 +373,7 @@ _VALUE_OF: dict[str, Value] = {
     "what": Value.WHAT,
     "event": Value.EVENT,
     "seen": Value.SEEN,
+    "step": Value.STEP,
 }
 """Which placeholders hold codes (the others are names, dates, amounts: said as they are)."""
 

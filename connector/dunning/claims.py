@@ -60,13 +60,13 @@ ANNOUNCES_DEADLINE = (*COUNTS_AS_SENT, ReminderState.HANDED_OFF)
 RECHECK_DELAY = timedelta(minutes=1)
 
 
-#: What planning a batch reads once: steps done, reminders sent, deadlines announced, days
+#: What planning a batch reads once: steps done, reminders sent, deadlines announced, offsets
 #: reached, bounced reminders to retry (per invoice), and the tick's ``now``.
 _Planning = tuple[
     dict[int, set[int]],
     dict[int, int],
     dict[int, date],
-    dict[int, date],
+    dict[int, int],
     dict[int, tuple[int, int]],
     datetime,
 ]
@@ -195,9 +195,20 @@ class Claimer:
         done: dict[int, set[int]] = defaultdict(set)
         sent: dict[int, int] = defaultdict(int)
         deadlines: dict[int, date] = {}
-        reached: dict[int, date] = {}
+        reached: dict[int, int] = {}  # invoice → offset reached (planner.History)
         retries: dict[int, tuple[int, int]] = {}  # invoice → (bounced reminder, its step)
-        for rem_id, inv_id, step_id, state, deadline_on, due_on, attempt, retry in self.s.execute(
+        for (
+            rem_id,
+            inv_id,
+            step_id,
+            state,
+            deadline_on,
+            due_on,
+            counted_from,
+            attempt,
+            retry,
+            kind,
+        ) in self.s.execute(
             select(
                 Reminder.id,
                 Reminder.invoice_id,
@@ -205,13 +216,20 @@ class Claimer:
                 Reminder.state,
                 Reminder.deadline_on,
                 Reminder.due_on,
+                Reminder.counted_from,
                 Reminder.attempt,
                 Reminder.retry,
-            ).where(Reminder.invoice_id.in_(inv_ids))
+                Message.kind,
+            )
+            .outerjoin(Message, Message.id == Reminder.message_id)
+            .where(Reminder.invoice_id.in_(inv_ids))
         ):
             done[inv_id].add(step_id)
-            reached[inv_id] = max(due_on, reached.get(inv_id, due_on))
-            if state in COUNTS_AS_SENT and attempt == 0:  # a retry is the same reminder
+            offset = (due_on - counted_from).days
+            reached[inv_id] = max(offset, reached.get(inv_id, offset))
+            # Reminders sent, for the hand-off after N: a statement of account is not one, and
+            # a retry is the same reminder.
+            if state in COUNTS_AS_SENT and attempt == 0 and kind is not MessageKind.STATEMENT:
                 sent[inv_id] += 1
             if retry is ReminderRetry.ALLOWED:
                 retries[inv_id] = (rem_id, step_id)
@@ -374,7 +392,7 @@ class Claimer:
         done: dict[int, set[int]],
         sent: dict[int, int],
         deadlines: dict[int, date],
-        reached: dict[int, date],
+        reached: dict[int, int],
         retries: dict[int, tuple[int, int]],
         now: datetime,
         result: ClaimResult,
@@ -402,7 +420,7 @@ class Claimer:
         done: dict[int, set[int]],
         sent: dict[int, int],
         deadlines: dict[int, date],
-        reached: dict[int, date],
+        reached: dict[int, int],
         retries: dict[int, tuple[int, int]],
         now: datetime,
         result: ClaimResult,
@@ -410,7 +428,14 @@ class Claimer:
         stated: dict[int, Message],
     ) -> tuple[list[tuple[Invoice, Reminder]], Message | None, Message | None, list[Reminder]]:
         """One customer's claim, added to the session, not flushed: the steps passed over, the
-        message of the day and the statement of the day (if any) and the letter reminders."""
+        message of the day and the statement of the day (if any) and the letter reminders.
+
+        One email per customer and day, whatever it carries: when a reminder step and a
+        statement step fall due together, the reminder goes (it is the step that asks, with its
+        tone, penalties and deadline: a statement covering it would record wording the customer
+        never got) and the statement waits for the next day, when it lists that invoice too.
+        So a statement step is planned after the customer's other invoices; a reminder step
+        waits for tomorrow after a statement of today (a step's or the owner's)."""
         customer = invoices[0].customer
         shop = self.shop(customer.shop_id)
         window = sending_window(shop)
@@ -446,7 +471,23 @@ class Claimer:
         }
         letters: list[Reminder] = []
         skipped: list[tuple[Invoice, Reminder]] = []
-        for inv in invoices:
+        today_stated = stated.get(customer.id)
+        was_stated = today_stated is not None and today_stated.state is not MessageState.CANCELLED
+        # One email a day of either kind: a statement of today (an earlier one, or claimed in
+        # this tick) holds a reminder step back, a reminder claimed in this tick a statement step.
+        other_email: dict[StepContent, tuple[Callable[[], bool], str]] = {
+            StepContent.REMINDER: (
+                lambda: was_stated or statement is not None,
+                "a statement of account goes to this customer today: the reminder tomorrow",
+            ),
+            StepContent.STATEMENT: (
+                lambda: message is not None,
+                "a reminder goes to this customer today: the statement tomorrow",
+            ),
+        }
+        pending = list(invoices)
+        again: set[int] = set()  # statement steps planned again after the other invoices
+        for inv in pending:
             steps = self.catalog.for_invoice(self.s, shop, inv)
             facts = facts_for(inv, customer, shop)
             history = History(
@@ -484,6 +525,18 @@ class Claimer:
             elif decision.action is Action.SEND:
                 assert decision.step is not None
                 step = decision.step
+                if step.content is StepContent.STATEMENT and inv.id not in again:
+                    again.add(inv.id)  # the reminders due in this tick go first
+                    if inv is not pending[-1]:
+                        pending.append(inv)
+                        continue
+                busy, reason = other_email[step.content]
+                if step.channel is Channel.EMAIL and busy():
+                    inv.next_action_at = window.opening_on_or_after(today + timedelta(days=1))
+                    result.outcomes.append(
+                        Outcome(inv.number, step.key, "waiting", reason, customer.email)
+                    )
+                    continue
                 # The customer's statement of today, for a statement step: it covers the step
                 # if it went out listing this invoice; else the step waits for tomorrow (one a
                 # day, whoever sent it).
@@ -507,10 +560,12 @@ class Claimer:
                 own = step_deadline(step, today, shop.letter_posting_delay_days)
                 after = History(
                     frozenset(done[inv.id] | {step.id} | {p.id for p in decision.skipped}),
-                    sent[inv.id] + 1,
+                    sent[inv.id] + (step.content is StepContent.REMINDER),
                     emailed_today or step.channel is Channel.EMAIL,
                     max((d for d in (own, history.announced_deadline) if d), default=None),
-                    max(step_day(facts, step), history.reached_day or step_day(facts, step)),
+                    step.offset_days
+                    if history.reached_offset is None
+                    else max(step.offset_days, history.reached_offset),
                 )
                 self._follow(inv, plan(facts, steps, after, now, window, escalation), now)
             else:
@@ -621,6 +676,7 @@ class Claimer:
         reminder = self._reminder(inv, step, facts, ReminderState.CLAIMED)
         reminder.attempt = 1
         reminder.due_on = original.due_on
+        reminder.counted_from = original.counted_from
         reminder.message = email_of[step.content]()
         # The usual plan is judged again on a later tick (a hand-off waits for the retry).
         self._follow(inv, decision, now)
@@ -682,6 +738,7 @@ class Claimer:
             channel=step.channel,
             state=state,
             due_on=step_day(facts, step),
+            counted_from=facts.due_on,
             amount_due_minor=inv.amount_due_minor,
         )
         self.s.add(reminder)

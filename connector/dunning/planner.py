@@ -66,12 +66,17 @@ class History:
     # The latest deadline a message of this invoice announced (shop-local): nothing before the
     # day after it, whatever the sequence's offsets or a catch-up say.
     announced_deadline: date | None = None
-    # How far this invoice's reminders went: the latest day (shop-local) a step of it fell due,
-    # whatever sequence that step belonged to and whatever became of it (sent, skipped…).
-    # A step whose day is on or before it is behind the invoice: never sent. This is what makes
-    # a move to another sequence, a new step or a changed offset never re-send what the
-    # customer already got, nor pile up the steps it passed.
-    reached_day: date | None = None
+    # How far along its sequence this invoice's reminders went, on the sequence's own basis:
+    # the largest offset (days after the day it counted from) of any step it had, whatever
+    # sequence that step belonged to and whatever became of it (sent, skipped…). A step whose
+    # offset is not beyond it is behind the invoice: never sent. This is what makes a move to
+    # another sequence, a new step or a changed offset never re-send what the customer already
+    # got, nor pile up the steps it passed. An offset, not a day: under a payment plan the
+    # steps count from the instalments, and a reminder of July's instalment at D+7 took the
+    # invoice to the second reminder of the ladder, not to "the invoice's D+28" — read as a
+    # day, it put the invoice's own third reminder and final warning behind it once the plan
+    # was cancelled, and the next step was the formal notice (or a hand-off).
+    reached_offset: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,12 +125,20 @@ def step_deadline(step: StepSpec, sent_on: date, posting_delay_days: int) -> dat
     return announced_deadline(start, step.new_deadline_days)
 
 
-def behind(facts: InvoiceFacts, step: StepSpec, history: History) -> bool:
-    """A step the invoice is already past: done itself, or falling due on or before the
-    latest day reached by any of its reminders (see History.reached_day)."""
+def behind(step: StepSpec, history: History) -> bool:
+    """A step the invoice is already past: done itself, or not further along the sequence
+    than any of its reminders took it (see History.reached_offset).
+
+    Measured in steps of the ladder, not in calendar days: a French B2B sequence climbs from
+    friendly reminders to the last notice before the mise en demeure, and each rung's wording
+    rests on the ones before it. Under a payment plan the rungs are counted from the instalments;
+    once the plan ends they are counted from the invoice's own due date again, from the rung the
+    customer actually reached — then, as after a pause, only the latest step due goes out and
+    the ones passed meanwhile are recorded as skipped. Never several at once, and never a formal
+    notice the invoice's own schedule has not reached."""
     if step.id in history.done_step_ids:
         return True
-    return history.reached_day is not None and step_day(facts, step) <= history.reached_day
+    return history.reached_offset is not None and step.offset_days <= history.reached_offset
 
 
 def before_due(step: StepSpec) -> bool:
@@ -180,9 +193,7 @@ def plan(
     if facts.prescription_applies and is_prescribed(facts.due_on, today, is_b2b=facts.is_b2b):
         return Plan(Action.PRESCRIBE, reason="prescribed: the claim is time-barred")
 
-    remaining = sorted(
-        (s for s in steps if not behind(facts, s, history)), key=lambda s: s.offset_days
-    )
+    remaining = sorted((s for s in steps if not behind(s, history)), key=lambda s: s.offset_days)
     if not remaining:
         return Plan(Action.HAND_OFF, reason="sequence finished without payment")
     due = [s for s in remaining if earliest_day(facts, s, history, window) <= today]

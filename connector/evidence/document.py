@@ -192,7 +192,8 @@ def dossier_pdf(record: InvoiceRecord, *, made_on: date) -> bytes:
     for m in record.messages:
         when = w.when(m.sent_at, tz) if m.sent_at else w.not_sent
         state = phrases.value(Value.STATE, m.state, locale)
-        sheet.text(f"{when} — {m.step} ({state})", bold=True)
+        step = phrases.value(Value.STEP, m.step, locale)
+        sheet.text(f"{when} — {step} ({state})", bold=True)
         sheet.lines(
             [
                 f"{w.to}: {m.recipient or '—'}",

@@ -61,7 +61,7 @@ def _attempt(action: Callable[[], T]) -> T | None:
     except actions.SequenceNotFound:
         abort(404)
     except actions.SequenceError as exc:
-        flash(str(exc))
+        flash(str(exc), "error")
         return None
 
 
@@ -214,7 +214,7 @@ def delete(sequence_id: int) -> Response:
     except actions.SequenceNotFound:
         abort(404)
     except actions.SequenceError as exc:
-        flash(str(exc))
+        flash(str(exc), "error")
         return back
     flash("Sequence deleted; its invoices follow the rules (or the default) again.")
     return redirect(url_for(".index"))
@@ -291,11 +291,13 @@ def _language() -> str:
 
 @bp.get("/steps/<int:step_id>/template")
 @login_required
-def template(step_id: int) -> str:
+def template(step_id: int) -> str | Response:
     shop = _shop()
     language = _language()
     found = _attempt(lambda: actions.get_template(_svc(), shop.id, step_id, language))
-    assert found is not None
+    if found is None:  # a step with no wording of its own: its sequence says why
+        where = actions.step_summary(_svc(), shop.id, step_id)
+        return redirect(url_for(".show", sequence_id=where.sequence_id))
     return _editor(shop, found.step_id, language, found.subject, found.body, found.custom)
 
 
@@ -338,7 +340,7 @@ def save_template(step_id: int) -> Response | tuple[str, int]:
         stored = actions.get_template(_svc(), shop.id, step_id, language)
         return _editor(shop, step_id, language, subject, body, stored.custom, exc), 422
     except actions.SequenceError as exc:
-        flash(str(exc))
+        flash(str(exc), "error")
         return redirect(url_for(".template", step_id=step_id, lang=language))
     flash("Wording saved: the next reminders of this step use it.")
     return redirect(url_for(".template", step_id=step_id, lang=language))

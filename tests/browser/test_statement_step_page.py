@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from connector.actions.sequences import list_sequences, show_sequence
+from connector.actions.sequences import StepInput, add_step, list_sequences, show_sequence
 from connector.dunning.dry_run import next_business_opening
 from connector.dunning.rules import sending_window
 from connector.services import Services
@@ -72,4 +72,24 @@ def test_the_owner_adds_a_statement_step(
     page.click("text=All sequences")
     rows = page.inner_text("#next-day")
     assert "F-S1" in rows and "F-S2" in rows and "statement_d20" in rows
+    assert page.csp_violations == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_wording_editor_of_a_statement_step_opened_by_url_says_why_not(
+    page: Any, live_server: Any, services: Services, shop: Shop
+) -> None:
+    """A bookmark or a hand-typed URL to a statement step's wording: the page goes back to the
+    sequence and says the step has no wording of its own (no error page, no blank editor)."""
+    [default] = [s for s in list_sequences(services, shop.id) if s.is_default]
+    step = add_step(
+        services, shop.id, default.id, StepInput(offset_days=45, content="statement"), key="stmt"
+    )
+    base = sign_in_owner(page, live_server, services, shop)
+    response = page.goto(f"{base}/sequences/steps/{step.id}/template?lang=fr")
+    assert response is not None and response.status == 200
+    assert page.url.endswith(f"/sequences/{default.id}")
+    page.wait_for_selector("text=it has no wording of its own to edit")
+    assert page.locator("textarea[name=body]").count() == 0
+    screenshot(page, "sequences-statement-step-no-wording")
     assert page.csp_violations == []

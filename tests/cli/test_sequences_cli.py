@@ -110,3 +110,20 @@ def test_an_import_with_a_template_missing_the_amount_is_refused(run: Run, tmp_p
     ]
     error = _bad_import(run, tmp_path, {"name": "bad", "steps": steps})
     assert error.startswith("steps[0].templates.fr") and "amount due" in error
+
+
+def test_an_import_with_wording_for_a_statement_step_is_refused_naming_it(
+    run: Run, tmp_path: Path
+) -> None:
+    """A statement step has no wording of its own: the CLI says so in one line, nothing
+    written (the page refuses its editor with the same words)."""
+    steps = [
+        {
+            "key": "stmt",
+            "offset_days": 10,
+            "content": "statement",
+            "templates": {"fr": {"subject": "Relevé", "body": "{{ shop.name }}"}},
+        }
+    ]
+    error = _bad_import(run, tmp_path, {"name": "bad", "steps": steps})
+    assert error.startswith("steps[0].templates: step 'stmt' sends the statement of account")

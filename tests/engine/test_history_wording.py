@@ -254,6 +254,7 @@ def test_older_rows_that_say_sent_for_what_nothing_carried_are_never_cited(
                     channel=channel,
                     state=ReminderState.SENT,
                     due_on=day,
+                    counted_from=DUE,
                     sent_at=auckland(day),
                 )
             )

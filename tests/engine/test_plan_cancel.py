@@ -92,6 +92,56 @@ def test_cancelling_a_plan_goes_back_to_the_sequence_from_today_without_a_pile_u
     assert "120,00" in str(sent[-1]["text"]) and "échéancier" not in str(sent[-1]["text"])
 
 
+def test_cancelling_a_plan_after_instalment_reminders_resumes_where_the_invoice_stood(
+    services: Services, shop: Shop, make_runner: Callable[..., DunningRunner]
+) -> None:
+    """reminder_2 went out for the plan's first instalment (24 June + 7 = 1 July, the invoice's
+    own D+21). Cancelled on 2 July, the invoice is back at the step its own due date has reached
+    once reminder_2's deadline has passed (7 July = D+27): the final warning (D+21), reminder_3
+    (D+14) passed over and recorded as skipped — one message, never the formal notice (D+30)
+    it was not led to. Read as a day, 1 July put reminder_3 and the final warning behind the
+    invoice: the next step was the formal notice, on 10 July."""
+    runner = make_runner()
+    add_invoices(services, shop, [normalized("F-1", email="ada@client.example", due_on=DUE)])
+    runner.tick(paris(date(2026, 6, 11), 10))  # reminder_1 sent
+    inv = invoice_by_number(services, "F-1")
+    actions.set_plan(
+        services,
+        shop.id,
+        inv.id,
+        [
+            actions.InstalmentSpec(date(2026, 6, 24), "60.00"),
+            actions.InstalmentSpec(date(2026, 7, 24), "60.00"),
+        ],
+        actor=OWNER,
+        now=paris(date(2026, 6, 11), 16),
+    )
+    runner.tick(paris(date(2026, 7, 1), 10))  # reminder_2 of the first instalment
+    assert [m["step"] for m in outbox_messages(services)] == ["reminder_1", "reminder_2"]
+    actions.cancel_plan(services, shop.id, inv.id, actor=OWNER, now=paris(date(2026, 7, 2), 9))
+
+    for day in (3, 6):  # before reminder_2's deadline (6 July) has passed: nothing
+        runner.tick(paris(date(2026, 7, day), 10))
+    assert [m["step"] for m in outbox_messages(services)] == ["reminder_1", "reminder_2"]
+    now = paris(date(2026, 7, 7), 10)
+    with services.sessions() as s:
+        fresh = s.get(Invoice, inv.id)
+        assert fresh is not None
+        planned = next_step(s, shop, fresh, fresh.customer, now)
+    assert (planned.key, planned.on) == ("final_warning", date(2026, 7, 7))  # the page agrees
+
+    runner.tick(now)
+    after = steps(services, "F-1")
+    assert after["reminder_3"] is ReminderState.SKIPPED
+    assert after["final_warning"] is ReminderState.SENT
+    assert "formal_notice" not in after
+    assert [m["step"] for m in outbox_messages(services)] == [
+        "reminder_1",
+        "reminder_2",
+        "final_warning",
+    ]
+
+
 def test_cancelling_a_plan_while_a_tick_is_sending_its_reminder_sends_nothing(
     services: Services, shop: Shop, sendgrid: tuple[FakeSendGrid, MailTransport]
 ) -> None:

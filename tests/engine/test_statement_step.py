@@ -407,3 +407,99 @@ def test_a_worker_dead_while_sending_leaves_the_statement_unknown_never_resent(
     with services.sessions() as s:
         kinds = s.scalars(select(Task.kind).where(Task.customer_id == msg.customer_id)).all()
     assert TaskKind.UNKNOWN_OUTCOME in kinds
+
+
+@pytest.mark.parametrize("first", ["statement", "reminder"])
+def test_a_reminder_and_a_statement_step_due_in_one_tick_send_one_email_that_day(
+    services: Services,
+    shop: Shop,
+    statement_step: int,
+    make_runner: Callable[..., DunningRunner],
+    first: str,
+) -> None:
+    """Léa's F-1 reaches the statement step (D+1) and her F-2, due a week earlier, reminder_2
+    (D+7), in the same tick, whichever invoice the tick reads first: one email that day — the
+    reminder, the most urgent step, with its own wording; the statement waits for the next day
+    (and then lists F-2 too). One email per customer per day, inside a tick as across ticks."""
+    invoices = {
+        "statement": normalized("F-1", email=LEA, amount="120.00", due_on=DUE, customer_id="lea"),
+        "reminder": normalized(
+            "F-2", email=LEA, amount="80.50", due_on=DUE - timedelta(days=6), customer_id="lea"
+        ),
+    }
+    second = "reminder" if first == "statement" else "statement"
+    add_invoices(services, shop, [invoices[first], invoices[second]])
+    runner = make_runner()
+    report = runner.tick(STEP_DAY)
+    [mail] = outbox_messages(services)
+    assert mail["step"] == "reminder_2" and "F-2" in str(mail["subject"])
+    assert statements(services) == []
+    (waiting,) = [o for o in report.outcomes if o.invoice == "F-1" and o.step == "reminder_1"]
+    assert waiting.outcome == "waiting" and "reminder" in waiting.reason
+    assert runner.tick(STEP_DAY + timedelta(hours=4)).counts() == {}  # still one that day
+
+    runner.tick(STEP_DAY + timedelta(days=1))
+    mails = outbox_messages(services)
+    assert len(mails) == 2 and str(mails[1]["subject"]).startswith("Relevé de compte")
+    assert "F-2" in str(mails[1]["text"])
+    [msg] = statements(services)
+    assert step_reminders(services, statement_step)["F-1"].message_id == msg.id
+
+
+def test_a_statement_step_then_a_reminder_step_later_that_day_waits_for_tomorrow(
+    services: Services,
+    shop: Shop,
+    statement_step: int,
+    make_runner: Callable[..., DunningRunner],
+) -> None:
+    """The statement step went out at 10:00; F-2, synced at 11:00, is due its reminder_2: it
+    goes the next day, not as a second email today."""
+    add_invoices(
+        services,
+        shop,
+        [normalized("F-1", email=LEA, amount="120.00", due_on=DUE, customer_id="lea")],
+    )
+    runner = make_runner()
+    runner.tick(STEP_DAY)
+    assert len(statements(services)) == 1
+    add_invoices(
+        services,
+        shop,
+        [
+            normalized(
+                "F-2", email=LEA, amount="80.50", due_on=DUE - timedelta(days=6), customer_id="lea"
+            )
+        ],
+    )
+    runner.tick(STEP_DAY + timedelta(hours=2))
+    assert len(outbox_messages(services)) == 1
+    runner.tick(STEP_DAY + timedelta(days=1))
+    mails = outbox_messages(services)
+    assert [m["step"] for m in mails][1:] == ["reminder_2"]
+
+
+def test_the_hand_off_after_n_reminders_counts_reminders_not_statements(
+    services: Services,
+    shop: Shop,
+    statement_step: int,
+    make_runner: Callable[..., DunningRunner],
+) -> None:
+    """The shop hands over after 2 reminders without payment. The statement of account (D+1)
+    is not a reminder: reminder_2 (D+7) and reminder_3 (D+14) go out, and the hand-off comes
+    after them, saying truly "2 reminders sent"."""
+    with write_session(services.sessions) as s:
+        s.merge(shop).escalate_after_reminders = 2
+    add_invoices(
+        services,
+        shop,
+        [normalized("F-1", email=LEA, amount="120.00", due_on=DUE, customer_id="lea")],
+    )
+    runner = make_runner()
+    for offset in (1, 7, 14, 21):
+        runner.tick(paris(DUE + timedelta(days=offset)))
+    mails = outbox_messages(services)
+    assert str(mails[0]["subject"]).startswith("Relevé de compte")
+    assert [m["step"] for m in mails[1:]] == ["reminder_2", "reminder_3"]
+    with services.sessions() as s:
+        [task] = s.scalars(select(Task).where(Task.kind == TaskKind.ESCALATION))
+    assert task.title == "Invoice F-1: over to you — 2 reminders sent without payment"

@@ -144,8 +144,8 @@ def test_a_french_shops_chronology_has_no_english_left(
     for english in ENGLISH:
         assert english not in chronology, english
     for french in (
-        "reminder_3 envoyé à dora@client.example",
-        "courrier formal_notice établi",
+        "troisième rappel envoyé à dora@client.example",
+        "courrier établi : courrier de mise en demeure",
         "courrier posté le 4 juin 2026, numéro de suivi 1A23456789012",
         "numéro de suivi 1A23456789012",
         "paiement reçu (notification de la plateforme)",
@@ -158,6 +158,30 @@ def test_a_french_shops_chronology_has_no_english_left(
     assert {e.kind for e in entries} >= {TimelineKind.MESSAGE, TimelineKind.PAYMENT}
     for entry in entries:  # every title the timeline holds is said in French, none as stored
         assert entry.said("fr") != entry.title or entry.title.isdigit(), entry.title
+
+
+SHIPPED_KEYS = re.compile(r"\b(courtesy|reminder_[123]|final_warning|formal_notice|thank_you)\b")
+
+
+def test_a_french_shops_dossier_names_the_steps_as_a_french_sequence_does(
+    services: Services, shop: Shop
+) -> None:
+    """Chased to its formal notice: the chronology and the messages name each step in French
+    ("troisième rappel", "courrier de mise en demeure"), never by its key — the files' names
+    aside (they name the letters in the zip as stored)."""
+    shop.locale = "fr"
+    with write_session(services.sessions) as s:
+        s.merge(shop)
+    _chase_to_formal_notice(services, shop)
+    with services.sessions() as s:
+        invoice_id = s.scalar(select(Invoice.id).where(Invoice.number == "in_D1"))
+        assert invoice_id is not None
+    pdf = dossier(services, shop.id, invoice_id=invoice_id)
+    text = " ".join(pdf_text(pdf.content).replace("\u202f", " ").replace("\xa0", " ").split())
+    words = " ".join(w for w in text.split() if not w.endswith(".pdf"))
+    assert SHIPPED_KEYS.findall(words) == [], words
+    for named in ("premier rappel", "troisième rappel", "courrier de mise en demeure"):
+        assert named in words, named
 
 
 def test_every_code_has_its_words_in_both_languages() -> None:

@@ -270,6 +270,7 @@ def test_steps_falling_due_follow_the_shop_assignment_rules(services: Services, 
                 channel=step.channel,
                 state=ReminderState.SENT,
                 due_on=date(2026, 11, 28),
+                counted_from=date(2026, 11, 27),
                 sent_at=paris(date(2026, 11, 28)),
             )
         )

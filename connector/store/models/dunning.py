@@ -248,6 +248,10 @@ class Reminder(TimestampMixin, Base):
     channel: Mapped[Channel] = mapped_column(str_enum(Channel))
     state: Mapped[ReminderState] = mapped_column(str_enum(ReminderState))
     due_on: Mapped[date]  # the shop-local day the step fell due
+    # The shop-local day the step's offset counted from: the invoice's due date, or under a
+    # payment plan the instalment's. ``due_on - counted_from`` is how far along its sequence the
+    # invoice was taken (planner.History.reached_offset), whichever day it counted from.
+    counted_from: Mapped[date]
     message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"))
     reason: Mapped[str | None] = mapped_column(Text)  # why skipped / cancelled / failed
     # The owner's evidence: exactly what went out, to whom.

@@ -1,0 +1,71 @@
+"""reminders: the day each step's offset counted from
+
+Revision ID: 0025
+Revises: 0024
+Create Date: 2026-11-30
+
+``reminder.counted_from``: the shop-local day the step's offset was counted from — the invoice's
+due date, or under a payment plan the instalment's. The engine measures how far along its
+sequence an invoice is by ``due_on - counted_from`` (an offset), not by ``due_on`` (a day):
+reminders dated from instalments no longer put the invoice's own steps behind it once the plan
+is cancelled. Backfilled from each invoice's due date in its shop's time zone, which keeps what
+the engine decided for every existing row.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from connector.domain.dates import local_date
+from connector.store.base import UTCDateTime
+
+revision: str = "0025"
+# Chained after the current head (0024) so the branch has one head; the lead re-chains at merge.
+down_revision: str | None = "0024"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_BATCH = 5_000
+
+
+def _backfill() -> None:
+    """Every reminder's day, a batch of invoices at a time (their due date in their shop's
+    time zone), written with one executemany per batch."""
+    bind = op.get_bind()
+    invoice = sa.table(
+        "invoice", sa.column("id"), sa.column("shop_id"), sa.column("due_at", UTCDateTime())
+    )
+    shop = sa.table("shop", sa.column("id"), sa.column("timezone"))
+    reminder = sa.table("reminder", sa.column("invoice_id"), sa.column("counted_from", sa.Date()))
+    last = 0
+    while True:
+        rows = bind.execute(
+            sa.select(invoice.c.id, invoice.c.due_at, shop.c.timezone)
+            .join(shop, shop.c.id == invoice.c.shop_id)
+            .where(invoice.c.id > last)
+            .order_by(invoice.c.id)
+            .limit(_BATCH)
+        ).all()
+        if not rows:
+            return
+        bind.execute(
+            reminder.update()
+            .where(reminder.c.invoice_id == sa.bindparam("b_invoice"))
+            .values(counted_from=sa.bindparam("b_day")),
+            [{"b_invoice": r.id, "b_day": local_date(r.due_at, r.timezone)} for r in rows],
+        )
+        last = rows[-1].id
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("reminder") as batch:
+        batch.add_column(sa.Column("counted_from", sa.Date(), nullable=True))
+    _backfill()
+    with op.batch_alter_table("reminder") as batch:
+        batch.alter_column("counted_from", existing_type=sa.Date(), nullable=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("reminder") as batch:
+        batch.drop_column("counted_from")
