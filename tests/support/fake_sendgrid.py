@@ -13,6 +13,12 @@ Scripted ``"hang"``: the request is validated and, if valid, ACCEPTED (counted, 
 have queued it) but the answer is held for ``hang_seconds`` (or until the server stops) — the
 client's read timeout fires, which is exactly the "sent but no answer" case. Scripted ``"drop"``:
 accepted the same way, then the connection is closed without any answer.
+
+It speaks HTTP/1.1 keep-alive like SendGrid: every answer has a ``Content-Length`` and the
+connection stays open for the next request until the client closes it, the answer says
+``Connection: close``, or it has been idle for ``keepalive_timeout`` seconds (then the server
+closes it, as real servers do). ``connections_total`` counts the TCP connections accepted, so
+tests can assert that a client reuses them.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 MAIL_SEND_PATH = "/v3/mail/send"
 STATS_PATH = "/_fake/stats"
@@ -58,6 +65,7 @@ class Reply:
     status: int
     headers: Mapping[str, str] = field(default_factory=dict)
     body: Any = None  # bytes/str sent as is, anything else JSON-encoded; None → default
+    http_version: str = "HTTP/1.1"  # "HTTP/1.0": an old server's status line (still kept open)
 
 
 ScriptItem = int | Reply | Literal["hang", "drop"]
@@ -171,11 +179,23 @@ class _Server(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Clients that hang up (read timeouts, benchmarks killed) are normal here."""
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Count the connection and remember it (``stop`` closes the ones still open)."""
+        self.fake._connection_opened(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        super().shutdown_request(request)
+        self.fake._connection_closed(request)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    timeout = 30  # idle keep-alive connections are closed after this
     server: _Server
+
+    def setup(self) -> None:
+        self.timeout = self.server.fake.keepalive_timeout  # idle connections are closed after
+        super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: hundreds of requests per test."""
@@ -187,7 +207,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.fake._handle_get(self)
 
     def _reply(
-        self, status: int, body: Any = None, headers: Mapping[str, str] | None = None
+        self,
+        status: int,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        http_version: str = "HTTP/1.1",
     ) -> None:
         """Write one response; a client that already hung up is ignored."""
         if body is None:
@@ -199,7 +223,9 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             payload = json.dumps(body).encode("utf-8")
         try:
+            self.protocol_version = http_version
             self.send_response(status)
+            self.protocol_version = _Handler.protocol_version
             if payload:
                 self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
@@ -224,18 +250,23 @@ class FakeSendGrid:
         api_key: str | None = None,
         latency: float = 0.0,
         hang_seconds: float = 30.0,
+        keepalive_timeout: float = 30.0,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
         self.api_key = api_key
         self.latency = latency
         self.hang_seconds = hang_seconds
+        self.keepalive_timeout = keepalive_timeout
         self._bind = (host, port)
         self._lock = threading.Lock()
         self._script: deque[ScriptItem] = deque()
         self._received: list[dict[str, Any]] = []
         self._accepted: list[AcceptedMail] = []
         self._requests_total = 0
+        self._connections_total = 0
+        self._connections_closed = 0
+        self._open_connections: set[socket.socket] = set()
         self._release = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -257,12 +288,17 @@ class FakeSendGrid:
         return self
 
     def stop(self) -> None:
-        """Release hanging requests, stop serving and close the socket."""
+        """Release hanging requests, stop serving, close kept-alive connections and the socket."""
         self._release.set()
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
             server.server_close()
+        with self._lock:
+            still_open = list(self._open_connections)
+        for sock in still_open:  # their handler threads wake up and end
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
@@ -303,6 +339,8 @@ class FakeSendGrid:
             self._received.clear()
             self._accepted.clear()
             self._requests_total = 0
+            self._connections_total = 0
+            self._connections_closed = 0
 
     @property
     def received(self) -> list[dict[str, Any]]:
@@ -321,6 +359,27 @@ class FakeSendGrid:
         """Every HTTP request to the mail-send path, whatever its answer."""
         with self._lock:
             return self._requests_total
+
+    @property
+    def connections_total(self) -> int:
+        """TCP connections accepted (a keep-alive client sends many requests on one)."""
+        with self._lock:
+            return self._connections_total
+
+    @property
+    def connections_closed(self) -> int:
+        """Connections the server has closed (idle timeout, ``Connection: close``, client gone)."""
+        with self._lock:
+            return self._connections_closed
+
+    def wait_for_closed_connections(self, count: int, timeout: float = 10.0) -> bool:
+        """Wait until ``connections_closed >= count``; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self.connections_closed < count:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.005)
+        return True
 
     def accepted_reminder_ids(self) -> Counter[int]:
         """How many accepted mails carried each reminder id: the exactly-once check."""
@@ -342,6 +401,7 @@ class FakeSendGrid:
         """Counters as JSON-able data (also served at ``GET /_fake/stats``)."""
         return {
             "requests_total": self.requests_total,
+            "connections_total": self.connections_total,
             "received": len(self.received),
             "accepted": len(self.accepted),
             "accepted_reminder_ids": {
@@ -351,15 +411,25 @@ class FakeSendGrid:
 
     # request handling --------------------------------------------------------------------
 
+    def _connection_opened(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._connections_total += 1
+            self._open_connections.add(sock)
+
+    def _connection_closed(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._open_connections.discard(sock)
+            self._connections_closed += 1
+
     def _handle_get(self, handler: _Handler) -> None:
-        if handler.path.split("?", 1)[0] == STATS_PATH:
+        if urlsplit(handler.path).path == STATS_PATH:
             handler._reply(200, self.stats())
         else:
             handler._reply(404, error_body("resource not found"))
 
     def _handle_post(self, handler: _Handler) -> None:
         raw = self._read_body(handler)
-        if handler.path.split("?", 1)[0] != MAIL_SEND_PATH:
+        if urlsplit(handler.path).path != MAIL_SEND_PATH:  # absolute form: as a proxy
             handler._reply(404, error_body("resource not found"))
             return
         with self._lock:
@@ -395,13 +465,15 @@ class FakeSendGrid:
             if payload is None:
                 message = _DEFAULT_MESSAGES.get(reply.status, "error")
                 payload = error_body(message)
-            handler._reply(reply.status, payload, reply.headers)
+            handler._reply(reply.status, payload, reply.headers, reply.http_version)
             return
         status, payload, headers = self._validate_and_accept(body)
+        version = "HTTP/1.1"
         if isinstance(reply, Reply):
             headers = {**headers, **reply.headers}
             status = reply.status if status == 202 else status
-        handler._reply(status, payload, headers)
+            version = reply.http_version
+        handler._reply(status, payload, headers, version)
 
     def _validate_and_accept(self, body: Any) -> tuple[int, Any, dict[str, str]]:
         errors = validate_mail(body)
@@ -434,6 +506,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="0 = a free port")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before answering")
     parser.add_argument("--api-key", default=None, help="require this Bearer key (default: any)")
+    parser.add_argument(
+        "--keepalive-timeout", type=float, default=30.0, help="close connections idle this long"
+    )
     args = parser.parse_args(argv)
     stop = threading.Event()
 
@@ -442,7 +517,12 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    with FakeSendGrid(api_key=args.api_key, latency=args.latency, port=args.port) as fake:
+    with FakeSendGrid(
+        api_key=args.api_key,
+        latency=args.latency,
+        port=args.port,
+        keepalive_timeout=args.keepalive_timeout,
+    ) as fake:
         print(fake.url, flush=True)
         while not stop.wait(0.5):
             pass
