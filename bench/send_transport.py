@@ -1,23 +1,45 @@
 """The SendGrid transport alone: sequential sends from one thread to the local SendGrid-speaking
-server (its own process, no latency), CPU µs per send in this process. Naive baseline, same run:
-the library's own path per send (a new ``SendGridAPIClient``, ``client.mail.send.post``: a new
-urllib opener and TCP connection for every request), which is what the transport did before
-it kept one connection per thread."""
+server (its own process, no latency), CPU µs per send in this process, over HTTP and over HTTPS
+(a local CA; in production the CA store is larger and the server farther). Naive baseline, same
+run: the library's own path per send (a new ``SendGridAPIClient``, ``client.mail.send.post``: a
+new urllib opener, TCP connection and TLS handshake for every request), which is what the
+transport did before it kept one connection per thread."""
 
 from __future__ import annotations
 
+import os
+import ssl
+import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from sendgrid import SendGridAPIClient
 
 from bench.common import Figure, Usage, report
-from bench.send import mail_server
 from connector.mail.base import OutgoingMail
 from connector.mail.sendgrid import SendGridTransport, build_payload
+from tests.support.fake_sendgrid import LocalTLS
 
 KEY = "SG.bench"
+WARM_UP = 20
+
+
+@contextmanager
+def mail_server(tls_dir: Path | None) -> Iterator[str]:
+    command = [sys.executable, "-m", "tests.support.fake_sendgrid"]
+    if tls_dir is not None:
+        command += ["--tls-dir", str(tls_dir)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        yield proc.stdout.readline().strip()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def mails(count: int, first_id: int) -> list[OutgoingMail]:
@@ -43,37 +65,36 @@ def mails(count: int, first_id: int) -> list[OutgoingMail]:
 def measure(
     send: Callable[[OutgoingMail], object], batch: list[OutgoingMail]
 ) -> tuple[float, Usage]:
-    for mail in batch[:20]:  # warm up: imports, the first connection
+    for mail in batch[:WARM_UP]:  # imports, the first connection
         send(mail)
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    for mail in batch[20:]:
+    for mail in batch[WARM_UP:]:
         send(mail)
-    return (len(batch) - 20) / (time.perf_counter() - wall0), Usage(time.process_time() - cpu0)
+    return (len(batch) - WARM_UP) / (time.perf_counter() - wall0), Usage(time.process_time() - cpu0)
 
 
-def main(quick: bool = False) -> list[Figure]:
-    count = 500 if quick else 3000
-    print(f"{count:,} sequential sends through the SendGrid transport…", file=sys.stderr)
-    with mail_server(0.0) as url:
+def pair(url: str, count: int, label: str, context: ssl.SSLContext | None) -> list[Figure]:
+    """The library's per-request path, then the transport, against the server at ``url``."""
 
-        def library_send(mail: OutgoingMail) -> object:
-            client = SendGridAPIClient(KEY, host=url)
-            return client.client.mail.send.post(request_body=build_payload(mail), timeout=10.0)
+    def library_send(mail: OutgoingMail) -> object:
+        client = SendGridAPIClient(KEY, host=url)
+        return client.client.mail.send.post(request_body=build_payload(mail), timeout=10.0)
 
-        naive, naive_usage = measure(library_send, mails(count // 5 + 20, 1))
-        transport = SendGridTransport(KEY, url)
-        fast, usage = measure(transport.send, mails(count + 20, 1_000_000))
-        transport.close()
+    naive_count = max(50, count // 5)
+    naive, naive_usage = measure(library_send, mails(naive_count + WARM_UP, 1))
+    transport = SendGridTransport(KEY, url, ssl_context=context)
+    fast, usage = measure(transport.send, mails(count + WARM_UP, 1_000_000))
+    transport.close()
     return [
         Figure(
-            "SendGrid send, naive baseline: library path, new connection",
+            f"SendGrid send over {label}, naive baseline: library path",
             naive,
             "sends/s",
             usage=naive_usage,
-            items=count // 5,
+            items=naive_count,
         ),
         Figure(
-            "SendGrid send, transport, kept-alive connection",
+            f"SendGrid send over {label}, transport, kept-alive connection",
             fast,
             "sends/s",
             baseline=naive,
@@ -81,6 +102,26 @@ def main(quick: bool = False) -> list[Figure]:
             items=count,
         ),
     ]
+
+
+def main(quick: bool = False) -> list[Figure]:
+    count = 500 if quick else 3000
+    print(f"{count:,} sequential sends through the SendGrid transport…", file=sys.stderr)
+    with mail_server(None) as url:
+        figures = pair(url, count, "HTTP", None)
+    with tempfile.TemporaryDirectory() as folder:
+        tls = LocalTLS.create(Path(folder))
+        previous = os.environ.get("SSL_CERT_FILE")
+        os.environ["SSL_CERT_FILE"] = str(tls.ca)  # urllib's per-connection default context
+        try:
+            with mail_server(Path(folder)) as url:
+                figures += pair(url, count, "HTTPS", tls.client_context())
+        finally:
+            if previous is None:
+                os.environ.pop("SSL_CERT_FILE", None)
+            else:
+                os.environ["SSL_CERT_FILE"] = previous
+    return figures
 
 
 if __name__ == "__main__":

@@ -92,6 +92,7 @@ class KeepAliveConnection:
         *,
         max_idle: float = MAX_IDLE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -101,6 +102,7 @@ class KeepAliveConnection:
         self._port = parts.port
         self._max_idle = max_idle
         self._clock = clock
+        self._ssl_context = ssl_context
         self._conn: http.client.HTTPConnection | None = None
         self._idle_since = 0.0
         self._pid = 0
@@ -174,7 +176,10 @@ class KeepAliveConnection:
         conn: http.client.HTTPConnection
         if self._https:
             conn = http.client.HTTPSConnection(
-                self._host, self._port, timeout=timeout, context=default_ssl_context()
+                self._host,
+                self._port,
+                timeout=timeout,
+                context=self._ssl_context or default_ssl_context(),
             )
         else:
             conn = http.client.HTTPConnection(self._host, self._port, timeout=timeout)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import http.client
 import json
 import random
+import ssl
 import threading
 import time
 import urllib.error
@@ -172,6 +173,7 @@ class SendGridTransport:
     it to the pooled connection: it bounds the connect and each socket read and write.
     Each thread has its own library client and connection (built on its first send), so one
     transport is shared by threads without sharing the library's mutable header dict or a socket.
+    ``ssl_context`` replaces the default verifying context (tests trust a local CA with it).
     """
 
     def __init__(
@@ -184,6 +186,7 @@ class SendGridTransport:
         budget_seconds: float = 30.0,
         backoff_base: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("SendGrid API key is empty")
@@ -204,6 +207,7 @@ class SendGridTransport:
         self._backoff_base = backoff_base
         self._sleep = sleep
         self._random = random.Random()
+        self._ssl_context = ssl_context
         self._proxied = _uses_proxy(self._host)
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -234,7 +238,11 @@ class SendGridTransport:
         """This thread's library client and pooled connection, built on its first send."""
         client: _MailSendClient | None = getattr(self._local, "client", None)
         if client is None:
-            connection = None if self._proxied else KeepAliveConnection(self._host)
+            connection = (
+                None
+                if self._proxied
+                else KeepAliveConnection(self._host, ssl_context=self._ssl_context)
+            )
             client = _MailSendClient(SendGridAPIClient(self._api_key, host=self._host), connection)
             if connection is not None:
                 weakref.finalize(client, connection.close)  # the thread ended: close its socket

@@ -18,7 +18,7 @@ from connector.mail.base import DeliveryOutcome
 from connector.mail.keepalive import MAX_IDLE_SECONDS, KeepAliveConnection
 from connector.mail.sendgrid import SendGridTransport
 from tests.mail import make_mail
-from tests.support.fake_sendgrid import DROP, HANG, FakeSendGrid, Reply
+from tests.support.fake_sendgrid import DROP, HANG, FakeSendGrid, LocalTLS, Reply
 
 KEY = "SG.test-key"
 
@@ -37,6 +37,11 @@ class Waits:
 def fake() -> Iterator[FakeSendGrid]:
     with FakeSendGrid(api_key=KEY) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> LocalTLS:
+    return LocalTLS.create(tmp_path_factory.mktemp("tls"))
 
 
 def transport(url: str, *, timeout: float = 5.0) -> SendGridTransport:
@@ -234,3 +239,28 @@ def test_a_proxy_from_the_environment_is_still_used(
 
     assert result.outcome is DeliveryOutcome.SENT
     assert fake.accepted_reminder_ids() == Counter({7: 1, 8: 1})
+
+
+def test_https_sends_share_one_verified_tls_connection(tls: LocalTLS) -> None:
+    with FakeSendGrid(api_key=KEY, tls=tls) as server:
+        sender = SendGridTransport(
+            KEY, server.url, timeout=5.0, sleep=Waits(), ssl_context=tls.client_context()
+        )
+
+        results = [sender.send(make_mail(message_id=i, reminder_ids=(i,))) for i in range(1, 11)]
+
+        assert server.url.startswith("https://")
+        assert {r.outcome for r in results} == {DeliveryOutcome.SENT}
+        assert server.connections_total == 1  # one TLS handshake for ten sends
+        assert server.accepted_reminder_ids() == Counter(range(1, 11))
+        sender.close()
+
+
+def test_https_server_with_an_untrusted_certificate_gets_nothing(tls: LocalTLS) -> None:
+    with FakeSendGrid(api_key=KEY, tls=tls) as server:
+        result = transport(server.url).send(make_mail())  # the default context: public CAs
+
+        assert result.outcome is DeliveryOutcome.FAILED
+        assert result.error is not None and "request not sent" in result.error
+        assert "CERTIFICATE_VERIFY_FAILED" in result.error
+        assert server.requests_total == 0

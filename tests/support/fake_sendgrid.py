@@ -18,26 +18,36 @@ It speaks HTTP/1.1 keep-alive like SendGrid: every answer has a ``Content-Length
 connection stays open for the next request until the client closes it, the answer says
 ``Connection: close``, or it has been idle for ``keepalive_timeout`` seconds (then the server
 closes it, as real servers do). ``connections_total`` counts the TCP connections accepted, so
-tests can assert that a client reuses them.
+tests can assert that a client reuses them. ``tls=LocalTLS.create(folder)`` serves HTTPS with a
+certificate for 127.0.0.1 signed by a throwaway CA (``--tls-dir`` on the command line).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import ipaddress
 import json
 import secrets
 import signal
 import socket
+import ssl
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 MAIL_SEND_PATH = "/v3/mail/send"
 STATS_PATH = "/_fake/stats"
@@ -77,6 +87,96 @@ class AcceptedMail:
 
     message_id: str
     body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class LocalTLS:
+    """A throwaway CA and a certificate for 127.0.0.1 it signed, as PEM files in one folder."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+    @classmethod
+    def create(cls, folder: Path) -> LocalTLS:
+        """The files in ``folder``, generated unless they are already there."""
+        tls = cls(folder / "ca.pem", folder / "cert.pem", folder / "key.pem")
+        if not (tls.ca.exists() and tls.cert.exists() and tls.key.exists()):
+            folder.mkdir(parents=True, exist_ok=True)
+            _write_certificates(tls)
+        return tls
+
+    def client_context(self) -> ssl.SSLContext:
+        """A verifying client context that trusts only the throwaway CA."""
+        return ssl.create_default_context(cafile=str(self.ca))
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert, self.key)
+        return context
+
+
+def _write_certificates(tls: LocalTLS) -> None:
+    now = datetime.now(UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Relance test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    tls.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    tls.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    tls.key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
 
 
 def error_body(message: str, field_name: str | None = None) -> dict[str, Any]:
@@ -194,8 +294,10 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def setup(self) -> None:
-        self.timeout = self.server.fake.keepalive_timeout  # idle connections are closed after
         super().setup()
+        self.connection.settimeout(self.server.fake.keepalive_timeout)  # idle: closed after
+        if isinstance(self.connection, ssl.SSLSocket):
+            self.connection.do_handshake()  # here, not in the accepting thread
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: hundreds of requests per test."""
@@ -251,6 +353,7 @@ class FakeSendGrid:
         latency: float = 0.0,
         hang_seconds: float = 30.0,
         keepalive_timeout: float = 30.0,
+        tls: LocalTLS | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -258,6 +361,7 @@ class FakeSendGrid:
         self.latency = latency
         self.hang_seconds = hang_seconds
         self.keepalive_timeout = keepalive_timeout
+        self.tls = tls
         self._bind = (host, port)
         self._lock = threading.Lock()
         self._script: deque[ScriptItem] = deque()
@@ -280,6 +384,10 @@ class FakeSendGrid:
         self._release.clear()
         server = _Server(self._bind, _Handler)
         server.fake = self
+        if self.tls is not None:
+            server.socket = self.tls.server_context().wrap_socket(
+                server.socket, server_side=True, do_handshake_on_connect=False
+            )
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -323,7 +431,8 @@ class FakeSendGrid:
     @property
     def url(self) -> str:
         """The host to give ``SendGridAPIClient(host=...)``."""
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     # control and counters ----------------------------------------------------------------
 
@@ -507,6 +616,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before answering")
     parser.add_argument("--api-key", default=None, help="require this Bearer key (default: any)")
     parser.add_argument(
+        "--tls-dir", type=Path, default=None, help="serve HTTPS, CA and certificate in this folder"
+    )
+    parser.add_argument(
         "--keepalive-timeout", type=float, default=30.0, help="close connections idle this long"
     )
     args = parser.parse_args(argv)
@@ -522,6 +634,7 @@ def main(argv: list[str] | None = None) -> int:
         latency=args.latency,
         port=args.port,
         keepalive_timeout=args.keepalive_timeout,
+        tls=LocalTLS.create(args.tls_dir) if args.tls_dir else None,
     ) as fake:
         print(fake.url, flush=True)
         while not stop.wait(0.5):
