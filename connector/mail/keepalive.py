@@ -107,11 +107,6 @@ class KeepAliveConnection:
         self._idle_since = 0.0
         self._pid = 0
 
-    @property
-    def is_open(self) -> bool:
-        """True while a connection is kept for the next request."""
-        return self._conn is not None
-
     def close(self) -> None:
         """Drop the kept connection, if any (the next request opens a new one)."""
         conn, self._conn = self._conn, None
