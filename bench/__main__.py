@@ -1,19 +1,31 @@
-"""`make bench` / `python -m bench [--quick] [tick|send|apply|burst|ingest|intake|intake-sqlite|
-pages|pages-vitals …]`: every figure with its ratio to a naive baseline measured in the same run,
-and what it cost per item (CPU µs, SQL statements, commits). ``--quick``: smaller sizes, the
-whole suite in under 3 minutes. Not tests: nothing here asserts a time."""
+"""`make bench` / `python -m bench [--quick] [tick|send|send-transport|apply|burst|ingest|intake|
+intake-sqlite|pages|pages-vitals …]`: every figure with its ratio to a naive baseline measured in
+the same run, and what it cost per item (CPU µs, SQL statements, commits). ``--quick``: smaller
+sizes, the whole suite in under 3 minutes. Not tests: nothing here asserts a time."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
 
-from bench import apply, burst, ingest, intake, intake_sqlite, pages, pages_vitals, send, tick
+from bench import (
+    apply,
+    burst,
+    ingest,
+    intake,
+    intake_sqlite,
+    pages,
+    pages_vitals,
+    send,
+    send_transport,
+    tick,
+)
 from bench.common import Figure, report
 
 SUITES: dict[str, Callable[[bool], list[Figure]]] = {
     "tick": tick.main,
     "send": send.main,
+    "send-transport": send_transport.main,
     "apply": apply.main,
     "burst": burst.main,
     "ingest": ingest.main,

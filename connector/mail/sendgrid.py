@@ -2,6 +2,23 @@
 
 Exactly-once matters more than delivery here: SendGrid's ``POST /v3/mail/send`` has no
 idempotency key, so a request that may have reached SendGrid is never sent again blindly.
+
+Design of the HTTP path (issue 13): each thread keeps one :class:`_MailSendClient`, a small
+``python_http_client.Client`` subclass built once from a ``SendGridAPIClient`` (its
+Authorization, User-Agent and Accept headers, its host, version 3) for the ``mail/send`` path,
+and one :class:`~connector.mail.keepalive.KeepAliveConnection` (a persistent HTTP/1.1
+connection; HTTPS with one default SSL context per process). The request goes through the
+library's documented seam ``_make_request(opener, request, timeout)`` with the pooled connection
+as the opener, so the library's error tree (``handle_error`` → ``python_http_client.exceptions``)
+and its ``Response`` are used unchanged, and the connection keeps urllib's contract (URLError
+before the request is written, raw errors after). What the subclass does not take from the
+library is its per-call ``http_request`` closure: that closure builds a new ``urllib`` opener
+for every request (``build_opener()``, about 0.5 ms CPU: it introspects a dozen handler
+classes and scans the environment for proxies), only to throw it away; ``post`` below encodes
+the JSON body and the ``Request`` the same way and hands them to the seam. The library's own
+``client.mail.send.post`` also built two ``Client`` objects per call. When a proxy is configured
+in the environment for the API host, the library's urllib path is used as before (unpooled),
+since the proxy handling lives in urllib.
 """
 
 from __future__ import annotations
@@ -9,8 +26,12 @@ from __future__ import annotations
 import http.client
 import json
 import random
+import ssl
+import threading
 import time
 import urllib.error
+import urllib.request
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,10 +39,13 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import python_http_client
+from python_http_client.client import Response
 from python_http_client.exceptions import HTTPError as SendGridHTTPError
 from sendgrid import SendGridAPIClient
 
 from connector.mail.base import DeliveryOutcome, DeliveryResult, OutgoingMail
+from connector.mail.keepalive import KeepAliveConnection
 
 DEFAULT_HOST = "https://api.sendgrid.com"
 MAX_CATEGORIES = 10  # SendGrid rejects more (OpenAPI: categories maxItems 10, uniqueItems)
@@ -80,6 +104,41 @@ def _categories(mail: OutgoingMail) -> list[str]:
     return seen[:MAX_CATEGORIES]
 
 
+class _MailSendClient(python_http_client.Client):
+    """``POST /v3/mail/send`` through ``python_http_client`` on one thread's pooled connection.
+
+    ``connection=None`` (a proxy is configured) sends through the library's own urllib path.
+    """
+
+    def __init__(self, api: SendGridAPIClient, connection: KeepAliveConnection | None) -> None:
+        headers = {**api.client.request_headers, "Content-Type": "application/json"}
+        super().__init__(
+            host=api.host, request_headers=headers, version=3, url_path=["mail", "send"]
+        )
+        self.connection = connection
+        self._url: str = self._build_url(None)
+
+    def post(self, request_body: dict[str, Any], timeout: float) -> Response:
+        """Like ``client.mail.send.post(request_body=, timeout=)``, without a new opener."""
+        if self.connection is None:
+            return self._build_client().post(request_body=request_body, timeout=timeout)
+        request = urllib.request.Request(
+            self._url,
+            data=json.dumps(request_body).encode("utf-8"),
+            headers=self.request_headers,
+            method="POST",
+        )
+        return Response(self._make_request(self.connection, request, timeout=timeout))
+
+
+def _uses_proxy(url: str) -> bool:
+    """True when urllib would send requests to ``url`` through a proxy from the environment."""
+    parts = urlsplit(url)
+    return parts.scheme in urllib.request.getproxies() and not urllib.request.proxy_bypass(
+        parts.netloc
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Attempt:
     """What one HTTP attempt gave: a final result, or a retryable error."""
@@ -106,11 +165,15 @@ class SendGridTransport:
       **never retried**: SendGrid has no idempotency key, so a retry could deliver the reminder
       twice. The runner hands an ``UNKNOWN`` send to a person (or to the Event Webhook
       reconciliation on ``custom_args.relance_message_id``).
+    * a kept-alive connection the server closed while it was idle is seen before the request
+      is written (the idle socket is readable) and replaced by a new one: the send goes out
+      once, on the new connection, and is classified as above — never ``UNKNOWN`` for that.
 
-    ``timeout`` is passed per request to ``python_http_client`` (``client.mail.send.post(...,
-    timeout=)``), which hands it to ``urllib``: it bounds the connect and each socket read.
-    A fresh ``SendGridAPIClient`` is built per send (cheap, no I/O) so that one transport can be
-    shared by threads without sharing the library's mutable header dict.
+    ``timeout`` is passed per request to ``python_http_client``'s ``_make_request``, which hands
+    it to the pooled connection: it bounds the connect and each socket read and write.
+    Each thread has its own library client and connection (built on its first send), so one
+    transport is shared by threads without sharing the library's mutable header dict or a socket.
+    ``ssl_context`` replaces the default verifying context (tests trust a local CA with it).
     """
 
     def __init__(
@@ -123,6 +186,7 @@ class SendGridTransport:
         budget_seconds: float = 30.0,
         backoff_base: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("SendGrid API key is empty")
@@ -143,6 +207,11 @@ class SendGridTransport:
         self._backoff_base = backoff_base
         self._sleep = sleep
         self._random = random.Random()
+        self._ssl_context = ssl_context
+        self._proxied = _uses_proxy(self._host)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: weakref.WeakSet[KeepAliveConnection] = weakref.WeakSet()
 
     @property
     def host(self) -> str:
@@ -154,10 +223,38 @@ class SendGridTransport:
         """Per-request socket timeout in seconds."""
         return self._timeout
 
+    def close(self) -> None:
+        """Close every thread's pooled connection; call it when no send is in flight.
+
+        Threads reconnect on their next send. A thread's connection is also closed when the
+        thread ends or the transport is garbage-collected.
+        """
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            connection.close()
+
+    def _client(self) -> _MailSendClient:
+        """This thread's library client and pooled connection, built on its first send."""
+        client: _MailSendClient | None = getattr(self._local, "client", None)
+        if client is None:
+            connection = (
+                None
+                if self._proxied
+                else KeepAliveConnection(self._host, ssl_context=self._ssl_context)
+            )
+            client = _MailSendClient(SendGridAPIClient(self._api_key, host=self._host), connection)
+            if connection is not None:
+                weakref.finalize(client, connection.close)  # the thread ended: close its socket
+                with self._lock:
+                    self._connections.add(connection)
+            self._local.client = client
+        return client
+
     def send(self, mail: OutgoingMail) -> DeliveryResult:
         """Deliver ``mail`` at most once; see the class docstring for the outcomes."""
         payload = build_payload(mail)
-        client = SendGridAPIClient(self._api_key, host=self._host)
+        client = self._client()
         attempts = 0
         spent = 0.0
         while True:
@@ -186,15 +283,15 @@ class SendGridTransport:
             self._sleep(wait)
             spent += wait
 
-    def _attempt(self, client: SendGridAPIClient, payload: dict[str, Any]) -> _Attempt:
+    def _attempt(self, client: _MailSendClient, payload: dict[str, Any]) -> _Attempt:
         """One HTTP request, classified."""
         try:
-            response = client.client.mail.send.post(request_body=payload, timeout=self._timeout)
+            response = client.post(request_body=payload, timeout=self._timeout)
         except SendGridHTTPError as exc:
             return _from_http_error(exc)
         except urllib.error.URLError as exc:
-            # urllib wraps only errors raised while connecting / writing the request: SendGrid
-            # cannot have received a complete request, so a retry cannot duplicate the mail.
+            # urllib and the pooled connection wrap only errors raised while connecting / writing
+            # the request: SendGrid cannot have a complete request, so a retry cannot duplicate.
             return _Attempt(error=f"SendGrid unreachable, request not sent: {exc.reason}")
         except TimeoutError:
             return _Attempt(

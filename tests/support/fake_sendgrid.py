@@ -13,24 +13,41 @@ Scripted ``"hang"``: the request is validated and, if valid, ACCEPTED (counted, 
 have queued it) but the answer is held for ``hang_seconds`` (or until the server stops) — the
 client's read timeout fires, which is exactly the "sent but no answer" case. Scripted ``"drop"``:
 accepted the same way, then the connection is closed without any answer.
+
+It speaks HTTP/1.1 keep-alive like SendGrid: every answer has a ``Content-Length`` and the
+connection stays open for the next request until the client closes it, the answer says
+``Connection: close``, or it has been idle for ``keepalive_timeout`` seconds (then the server
+closes it, as real servers do). ``connections_total`` counts the TCP connections accepted, so
+tests can assert that a client reuses them. ``tls=LocalTLS.create(folder)`` serves HTTPS with a
+certificate for 127.0.0.1 signed by a throwaway CA (``--tls-dir`` on the command line).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import ipaddress
 import json
 import secrets
 import signal
 import socket
+import ssl
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 MAIL_SEND_PATH = "/v3/mail/send"
 STATS_PATH = "/_fake/stats"
@@ -58,6 +75,7 @@ class Reply:
     status: int
     headers: Mapping[str, str] = field(default_factory=dict)
     body: Any = None  # bytes/str sent as is, anything else JSON-encoded; None → default
+    http_version: str = "HTTP/1.1"  # "HTTP/1.0": an old server's status line (still kept open)
 
 
 ScriptItem = int | Reply | Literal["hang", "drop"]
@@ -69,6 +87,96 @@ class AcceptedMail:
 
     message_id: str
     body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class LocalTLS:
+    """A throwaway CA and a certificate for 127.0.0.1 it signed, as PEM files in one folder."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+    @classmethod
+    def create(cls, folder: Path) -> LocalTLS:
+        """The files in ``folder``, generated unless they are already there."""
+        tls = cls(folder / "ca.pem", folder / "cert.pem", folder / "key.pem")
+        if not (tls.ca.exists() and tls.cert.exists() and tls.key.exists()):
+            folder.mkdir(parents=True, exist_ok=True)
+            _write_certificates(tls)
+        return tls
+
+    def client_context(self) -> ssl.SSLContext:
+        """A verifying client context that trusts only the throwaway CA."""
+        return ssl.create_default_context(cafile=str(self.ca))
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert, self.key)
+        return context
+
+
+def _write_certificates(tls: LocalTLS) -> None:
+    now = datetime.now(UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Relance test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    tls.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    tls.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    tls.key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
 
 
 def error_body(message: str, field_name: str | None = None) -> dict[str, Any]:
@@ -171,11 +279,25 @@ class _Server(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Clients that hang up (read timeouts, benchmarks killed) are normal here."""
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Count the connection and remember it (``stop`` closes the ones still open)."""
+        self.fake._connection_opened(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        super().shutdown_request(request)
+        self.fake._connection_closed(request)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    timeout = 30  # idle keep-alive connections are closed after this
     server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.fake.keepalive_timeout)  # idle: closed after
+        if isinstance(self.connection, ssl.SSLSocket):
+            self.connection.do_handshake()  # here, not in the accepting thread
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: hundreds of requests per test."""
@@ -187,7 +309,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.fake._handle_get(self)
 
     def _reply(
-        self, status: int, body: Any = None, headers: Mapping[str, str] | None = None
+        self,
+        status: int,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        http_version: str = "HTTP/1.1",
     ) -> None:
         """Write one response; a client that already hung up is ignored."""
         if body is None:
@@ -199,7 +325,9 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             payload = json.dumps(body).encode("utf-8")
         try:
+            self.protocol_version = http_version
             self.send_response(status)
+            self.protocol_version = _Handler.protocol_version
             if payload:
                 self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
@@ -224,18 +352,25 @@ class FakeSendGrid:
         api_key: str | None = None,
         latency: float = 0.0,
         hang_seconds: float = 30.0,
+        keepalive_timeout: float = 30.0,
+        tls: LocalTLS | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
         self.api_key = api_key
         self.latency = latency
         self.hang_seconds = hang_seconds
+        self.keepalive_timeout = keepalive_timeout
+        self.tls = tls
         self._bind = (host, port)
         self._lock = threading.Lock()
         self._script: deque[ScriptItem] = deque()
         self._received: list[dict[str, Any]] = []
         self._accepted: list[AcceptedMail] = []
         self._requests_total = 0
+        self._connections_total = 0
+        self._connections_closed = 0
+        self._open_connections: set[socket.socket] = set()
         self._release = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -249,6 +384,10 @@ class FakeSendGrid:
         self._release.clear()
         server = _Server(self._bind, _Handler)
         server.fake = self
+        if self.tls is not None:
+            server.socket = self.tls.server_context().wrap_socket(
+                server.socket, server_side=True, do_handshake_on_connect=False
+            )
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -257,12 +396,17 @@ class FakeSendGrid:
         return self
 
     def stop(self) -> None:
-        """Release hanging requests, stop serving and close the socket."""
+        """Release hanging requests, stop serving, close kept-alive connections and the socket."""
         self._release.set()
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
             server.server_close()
+        with self._lock:
+            still_open = list(self._open_connections)
+        for sock in still_open:  # their handler threads wake up and end
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
@@ -287,7 +431,8 @@ class FakeSendGrid:
     @property
     def url(self) -> str:
         """The host to give ``SendGridAPIClient(host=...)``."""
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     # control and counters ----------------------------------------------------------------
 
@@ -303,6 +448,8 @@ class FakeSendGrid:
             self._received.clear()
             self._accepted.clear()
             self._requests_total = 0
+            self._connections_total = 0
+            self._connections_closed = 0
 
     @property
     def received(self) -> list[dict[str, Any]]:
@@ -321,6 +468,27 @@ class FakeSendGrid:
         """Every HTTP request to the mail-send path, whatever its answer."""
         with self._lock:
             return self._requests_total
+
+    @property
+    def connections_total(self) -> int:
+        """TCP connections accepted (a keep-alive client sends many requests on one)."""
+        with self._lock:
+            return self._connections_total
+
+    @property
+    def connections_closed(self) -> int:
+        """Connections the server has closed (idle timeout, ``Connection: close``, client gone)."""
+        with self._lock:
+            return self._connections_closed
+
+    def wait_for_closed_connections(self, count: int, timeout: float = 10.0) -> bool:
+        """Wait until ``connections_closed >= count``; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self.connections_closed < count:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.005)
+        return True
 
     def accepted_reminder_ids(self) -> Counter[int]:
         """How many accepted mails carried each reminder id: the exactly-once check."""
@@ -342,6 +510,7 @@ class FakeSendGrid:
         """Counters as JSON-able data (also served at ``GET /_fake/stats``)."""
         return {
             "requests_total": self.requests_total,
+            "connections_total": self.connections_total,
             "received": len(self.received),
             "accepted": len(self.accepted),
             "accepted_reminder_ids": {
@@ -351,15 +520,25 @@ class FakeSendGrid:
 
     # request handling --------------------------------------------------------------------
 
+    def _connection_opened(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._connections_total += 1
+            self._open_connections.add(sock)
+
+    def _connection_closed(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._open_connections.discard(sock)
+            self._connections_closed += 1
+
     def _handle_get(self, handler: _Handler) -> None:
-        if handler.path.split("?", 1)[0] == STATS_PATH:
+        if urlsplit(handler.path).path == STATS_PATH:
             handler._reply(200, self.stats())
         else:
             handler._reply(404, error_body("resource not found"))
 
     def _handle_post(self, handler: _Handler) -> None:
         raw = self._read_body(handler)
-        if handler.path.split("?", 1)[0] != MAIL_SEND_PATH:
+        if urlsplit(handler.path).path != MAIL_SEND_PATH:  # absolute form: as a proxy
             handler._reply(404, error_body("resource not found"))
             return
         with self._lock:
@@ -395,13 +574,15 @@ class FakeSendGrid:
             if payload is None:
                 message = _DEFAULT_MESSAGES.get(reply.status, "error")
                 payload = error_body(message)
-            handler._reply(reply.status, payload, reply.headers)
+            handler._reply(reply.status, payload, reply.headers, reply.http_version)
             return
         status, payload, headers = self._validate_and_accept(body)
+        version = "HTTP/1.1"
         if isinstance(reply, Reply):
             headers = {**headers, **reply.headers}
             status = reply.status if status == 202 else status
-        handler._reply(status, payload, headers)
+            version = reply.http_version
+        handler._reply(status, payload, headers, version)
 
     def _validate_and_accept(self, body: Any) -> tuple[int, Any, dict[str, str]]:
         errors = validate_mail(body)
@@ -434,6 +615,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="0 = a free port")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before answering")
     parser.add_argument("--api-key", default=None, help="require this Bearer key (default: any)")
+    parser.add_argument(
+        "--tls-dir", type=Path, default=None, help="serve HTTPS, CA and certificate in this folder"
+    )
+    parser.add_argument(
+        "--keepalive-timeout", type=float, default=30.0, help="close connections idle this long"
+    )
     args = parser.parse_args(argv)
     stop = threading.Event()
 
@@ -442,7 +629,13 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    with FakeSendGrid(api_key=args.api_key, latency=args.latency, port=args.port) as fake:
+    with FakeSendGrid(
+        api_key=args.api_key,
+        latency=args.latency,
+        port=args.port,
+        keepalive_timeout=args.keepalive_timeout,
+        tls=LocalTLS.create(args.tls_dir) if args.tls_dir else None,
+    ) as fake:
         print(fake.url, flush=True)
         while not stop.wait(0.5):
             pass
