@@ -48,6 +48,18 @@ def currency_exponent(currency: str) -> int:
     return int(get_currency_precision(normalize_currency(currency)))
 
 
+@lru_cache(maxsize=512)
+def _scale(code: str) -> tuple[str, int]:
+    """A currency code → (its ISO form, its exponent), in one cached call: a sync turns the same
+    few codes into thousands of amounts. Unknown codes raise, and are not cached."""
+    return _scale_of(code)
+
+
+def _scale_of(code: str) -> tuple[str, int]:
+    iso = normalize_currency(code)
+    return iso, currency_exponent(iso)
+
+
 @dataclass(frozen=True, slots=True)
 class Money:
     amount: Decimal
@@ -77,15 +89,15 @@ class Money:
 
     @classmethod
     def from_minor(cls, minor: int, currency: str) -> Money:
-        code = normalize_currency(currency)
-        return cls(Decimal(int(minor)).scaleb(-currency_exponent(code)), code)
+        code, exponent = _scale(currency) if isinstance(currency, str) else _scale_of(currency)
+        return cls(Decimal(int(minor)).scaleb(-exponent), code)
 
     @classmethod
     def zero(cls, currency: str) -> Money:
         return cls.from_minor(0, currency)
 
     def to_minor(self) -> int:
-        exp = currency_exponent(self.currency)
+        exp = _scale(self.currency)[1]
         return int((self.amount.scaleb(exp)).to_integral_value(rounding=ROUND_HALF_UP))
 
     def rounded(self) -> Money:
