@@ -14,7 +14,8 @@ from sqlalchemy import select
 
 from adapters.stripe.normalize import normalize_invoice
 from bench.common import Figure, Meter, Usage, peak_rss_mb, report, scratch_services, timed
-from connector.ledger import resolve_due_at, upsert_invoices
+from connector.ingest import upsert_invoices
+from connector.ledger import resolve_due_at
 from connector.platform import NormalizedInvoice
 from connector.services import Services
 from connector.shops import create_shop

@@ -33,6 +33,7 @@ from connector.ledger import (
     upsert_insert,
 )
 from connector.platform import InvoiceStatus
+from connector.store.fold import fold
 from connector.store.models import (
     Channel,
     Customer,
@@ -73,7 +74,7 @@ _READ = (
     "next_action_at",
     "platform_updated_at",
 )
-_WRITTEN = (
+_WRITTEN = (  # and the number's search key (connector.store.fold), folded from it
     "number",
     "total_minor",
     "amount_due_minor",
@@ -232,9 +233,10 @@ class InvoiceBatch:
             s.execute(
                 update(_INVOICE)
                 .where(cols.id == bindparam("b_id"))
-                .values({name: bindparam(name) for name in _WRITTEN}),
+                .values({name: bindparam(name) for name in (*_WRITTEN, "number_key")}),
                 [
-                    {"b_id": inv.id} | {name: getattr(inv, name) for name in _WRITTEN}
+                    {"b_id": inv.id, "number_key": fold(inv.number)}
+                    | {name: getattr(inv, name) for name in _WRITTEN}
                     for inv in changed
                 ],
                 execution_options={"synchronize_session": False},
