@@ -145,7 +145,10 @@ class InvoiceBatch:
                     *(
                         and_(
                             cols.connection_id == connection_id,
-                            cols.shop_id == shops[connection_id],
+                            # A check, not an access path: SQLite (no ANALYZE) would otherwise
+                            # range-scan a (shop_id, …) index over every invoice of the shop
+                            # instead of the unique (connection_id, external_id) one.
+                            cols.shop_id + 0 == shops[connection_id],
                             cols.external_id.in_(sorted(external_ids)),
                         )
                         for connection_id, external_ids in sorted(by_connection.items())

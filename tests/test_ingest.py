@@ -7,16 +7,21 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
+from connector.config import Settings
 from connector.domain.money import Money
 from connector.ingest import UpsertStats, upsert_invoices
 from connector.ledger import PLAN_LEAD, ensure_csv_connection
 from connector.platform import InvoiceStatus, NormalizedInvoice
 from connector.services import Services
+from connector.shops import create_shop
 from connector.store.db import write_session
 from connector.store.models import Invoice, Payment, PaymentSource, Shop, TimelineEntry
+from tests.conftest import make_env
 from tests.support.builders import add_invoices, normalized
 from tests.support.statements import Counted, counting
 
@@ -96,3 +101,36 @@ def test_a_resync_of_changed_invoices_costs_the_same_statements_at_any_size(
     stats, cost = _resync(services, shop, moved)
     assert (stats.unchanged, stats.updated, stats.closed) == (200, 0, 0)
     assert not [t for t in cost.texts if t.startswith(("UPDATE invoice", "INSERT"))], cost.texts
+
+
+def test_a_page_finds_its_held_invoices_by_their_unique_key(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """SQLite (no ANALYZE) plans the read of a page's held invoices on the unique
+    (connection_id, external_id) index, not on a range of a (shop_id, …) index over every invoice
+    of the shop — which made each page cost what the shop holds."""
+    svc = Services.build(Settings.from_env(make_env(sqlite_url, tmp_path / "var")))
+    try:
+        with write_session(svc.sessions) as s:
+            shop = create_shop(s, name="Atelier", email="compta@atelier.example")
+        add_invoices(svc, shop, _owed("F", 300))
+        reads: list[tuple[str, Any]] = []
+
+        def note(_c: object, _cur: object, text: str, params: Any, *_: object) -> None:
+            if text.startswith("SELECT invoice.id") and "FOR UPDATE" not in text:
+                reads.append((text, params))
+
+        event.listen(svc.engine, "before_cursor_execute", note)
+        try:
+            _resync(svc, shop, [_partly_paid(i) for i in _owed("F", 10)])
+        finally:
+            event.remove(svc.engine, "before_cursor_execute", note)
+        assert len(reads) == 1, reads
+        with svc.engine.connect() as conn:
+            plan = " ".join(
+                str(row[-1])
+                for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {reads[0][0]}", reads[0][1])
+            )
+        assert "(connection_id=? AND external_id=?)" in plan, plan
+    finally:
+        svc.close()
