@@ -74,11 +74,12 @@ def upsert_invoices(
         if prev is None or item.updated_at >= prev.updated_at:
             latest[item.external_id] = item
     batch = InvoiceBatch(session, now)
-    batch.lock((shop.id, connection.id, external_id) for external_id in latest)
+    shop_id, connection_id = shop.id, connection.id  # read once, not through the ORM per row
+    batch.lock((shop_id, connection_id, external_id) for external_id in latest)
     new_rows: list[dict[str, object]] = []
     row_by_row: list[NormalizedInvoice] = []
     for item in latest.values():
-        held = batch.get(connection.id, item.external_id)
+        held = batch.get(connection_id, item.external_id)
         if held is None:
             new_rows.append(_new_invoice_row(shop, customer_ids, item))
             continue
@@ -292,7 +293,7 @@ def _upsert_customers(
             *(cols[f] for f in _CUSTOMER_FIELDS),
         ).where(cols.connection_id == connection.id, cols.external_id.in_(_EXTERNAL_IDS)),
         {"external_ids": list(by_ext)},
-    ).tuples()
+    ).all()  # fetched at once: row-by-row iteration costs more than the rows
     for customer_id, ext, erased, blocked, *values in held_rows:
         ids[ext] = customer_id
         held = dict(zip(_CUSTOMER_FIELDS, values, strict=True))

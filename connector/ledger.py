@@ -64,7 +64,7 @@ def plan_from(due_at: datetime) -> datetime:
 def resolve_due_at(shop: Shop, item: NormalizedInvoice) -> datetime:
     """The platform's due date, or the shop's payment terms applied to the issue date."""
     if item.due_at is not None:
-        return item.due_at.astimezone(UTC)
+        return item.due_at if item.due_at.tzinfo is UTC else item.due_at.astimezone(UTC)
     issued_local = item.issued_at.astimezone(ZoneInfo(shop.timezone)).date()
     return local_midnight(due_date(issued_local, shop.terms_mode, shop.terms_days), shop.timezone)
 
