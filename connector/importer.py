@@ -25,7 +25,8 @@ from connector.domain.identity import PostalAddress
 from connector.domain.money import Money, UnknownCurrency, currency_exponent, normalize_currency
 from connector.domain.terms import due_date
 from connector.dunning.compose import SUPPORTED_LOCALES
-from connector.ledger import UpsertStats, ensure_csv_connection, local_midnight, upsert_invoices
+from connector.ingest import UpsertStats, upsert_invoices
+from connector.ledger import ensure_csv_connection, local_midnight
 from connector.platform import InvoiceStatus, NormalizedCustomer, NormalizedInvoice
 from connector.store.models import Invoice, Shop, TimelineKind
 

@@ -1,5 +1,7 @@
 """The one place invoice state changes: sync, CSV import, webhooks, the runner's re-check and
-the owner's actions all go through here, so the rules hold everywhere:
+the owner's actions all go through here (a batch of pages or deliveries through its set-based
+twin, ``connector.ledger_batch``, with the same rules: ``connector.ingest``,
+``connector.webhooks.batch``), so the rules hold everywhere:
 
 * an older platform state never overwrites a newer one (``platform_updated_at``);
 * an invoice that stops being owed has every pending reminder cancelled in the same
@@ -12,22 +14,17 @@ the owner's actions all go through here, so the rules hold everywhere:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, cast
+from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BindParameter, Table, bindparam, func, insert, literal, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects import postgresql as pg_insert
 from sqlalchemy.dialects import sqlite as sqlite_insert
 from sqlalchemy.orm import Session
 
-from connector.domain.email import email_problem
 from connector.domain.terms import due_date
-from connector.platform import InvoiceStatus, NormalizedCustomer, NormalizedInvoice
-from connector.store.bulk import insert_rows
-from connector.store.fold import fold, key
+from connector.platform import InvoiceStatus, NormalizedInvoice
 from connector.store.models import (
     Channel,
     Connection,
@@ -42,22 +39,11 @@ from connector.store.models import (
     Reminder,
     ReminderState,
     Shop,
-    TaskKind,
     TimelineEntry,
     TimelineKind,
 )
-from connector.tasks import open_task
 
 CSV_PLATFORM = "csv"
-
-
-@dataclass(slots=True)
-class UpsertStats:
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    stale: int = 0
-    closed: int = 0  # stopped being owed: pending reminders cancelled
 
 
 def local_midnight(day: date, timezone: str) -> datetime:
@@ -78,7 +64,7 @@ def plan_from(due_at: datetime) -> datetime:
 def resolve_due_at(shop: Shop, item: NormalizedInvoice) -> datetime:
     """The platform's due date, or the shop's payment terms applied to the issue date."""
     if item.due_at is not None:
-        return item.due_at.astimezone(UTC)
+        return item.due_at if item.due_at.tzinfo is UTC else item.due_at.astimezone(UTC)
     issued_local = item.issued_at.astimezone(ZoneInfo(shop.timezone)).date()
     return local_midnight(due_date(issued_local, shop.terms_mode, shop.terms_days), shop.timezone)
 
@@ -99,262 +85,6 @@ def upsert_insert(session: Session, table: Table) -> pg_insert.Insert | sqlite_i
     if session.get_bind().dialect.name == "postgresql":
         return pg_insert.insert(table)
     return sqlite_insert.insert(table)
-
-
-_EXTERNAL_IDS: BindParameter[str] = bindparam("external_ids", expanding=True)
-"""A batch's external ids, bound as one list (not a literal per id built into the statement)."""
-
-
-def upsert_invoices(
-    session: Session,
-    shop: Shop,
-    connection: Connection,
-    items: Sequence[NormalizedInvoice],
-    now: datetime,
-    *,
-    timeline_kind: TimelineKind = TimelineKind.SYNCED,
-) -> UpsertStats:
-    """Batched, idempotent upsert of one page; the caller commits it with the page's cursor."""
-    stats = UpsertStats()
-    if not items:
-        return stats
-    customer_ids = _upsert_customers(session, shop, connection, items, now)
-    existing = {
-        inv.external_id: inv
-        for inv in session.scalars(
-            select(Invoice).where(
-                Invoice.connection_id == connection.id, Invoice.external_id.in_(_EXTERNAL_IDS)
-            ),
-            {"external_ids": [i.external_id for i in items]},
-        )
-    }
-    new_rows: list[dict[str, object]] = []
-    latest: dict[str, NormalizedInvoice] = {}
-    for item in items:  # a page may carry the same invoice twice: keep the newest
-        prev = latest.get(item.external_id)
-        if prev is None or item.updated_at >= prev.updated_at:
-            latest[item.external_id] = item
-    for item in latest.values():
-        current = existing.get(item.external_id)
-        if current is None:
-            new_rows.append(_new_invoice_row(shop, customer_ids, item))
-            continue
-        outcome = apply_platform_state(session, current, item, now, shop=shop)
-        setattr(stats, outcome, getattr(stats, outcome) + 1)
-    if new_rows:
-        _insert_new_invoices(session, shop, connection, new_rows, now, timeline_kind)
-        stats.inserted = len(new_rows)
-    return stats
-
-
-def _insert_new_invoices(
-    session: Session,
-    shop: Shop,
-    connection: Connection,
-    rows: list[dict[str, object]],
-    now: datetime,
-    timeline_kind: TimelineKind,
-) -> None:
-    """Plain rows through Core: one executemany (no RETURNING, so no multi-VALUES statement
-    rebuilt per batch), then their timeline entries in one INSERT … SELECT that finds the new
-    ids by (connection, external id), the invoices' unique key."""
-    invoices = cast(Table, Invoice.__table__)
-    timeline = cast(Table, TimelineEntry.__table__)
-    shared = {
-        "shop_id": shop.id,
-        "connection_id": connection.id,
-        "created_at": now,
-        "updated_at": now,
-    }
-    insert_rows(session, invoices, rows, shared)
-    found = select(
-        literal(shop.id, invoices.c.shop_id.type),
-        invoices.c.id,
-        literal(now, timeline.c.at.type),
-        literal(timeline_kind, timeline.c.kind.type),
-        literal(f"{timeline_kind.value} from {connection.platform}", timeline.c.summary.type),
-    ).where(
-        invoices.c.connection_id == connection.id,
-        invoices.c.external_id.in_(_EXTERNAL_IDS),
-    )
-    session.execute(
-        insert(timeline).from_select(["shop_id", "invoice_id", "at", "kind", "summary"], found),
-        {"external_ids": [row["external_id"] for row in rows]},
-    )
-
-
-def _new_invoice_row(
-    shop: Shop, customer_ids: dict[str, int], item: NormalizedInvoice
-) -> dict[str, object]:
-    """The one place a new invoice's row is built (its shop, connection and timestamps, the
-    same for the whole batch, are added by ``_insert_new_invoices``)."""
-    due_at = resolve_due_at(shop, item)
-    return {
-        "customer_id": customer_ids[item.customer.external_id],
-        "external_id": item.external_id,
-        "number": item.number,
-        "number_key": fold(item.number),
-        "currency": item.amount_due.currency,
-        "total_minor": item.total.to_minor(),
-        "amount_due_minor": item.amount_due.to_minor(),
-        "status": item.status,
-        "issued_at": item.issued_at,
-        "due_at": due_at,
-        "payment_url": item.payment_url,
-        "platform_updated_at": item.updated_at,
-        # Owed invoices go to the planner once their first step may be near; the rest never.
-        "next_action_at": plan_from(due_at) if item.status.is_owed else None,
-    }
-
-
-# Never resurrected once erased (the search keys are folded copies of the first three).
-_PERSONAL = (
-    *("email", "name", "company", "phone", "postal_address"),
-    *("email_key", "name_key", "company_key"),
-)
-_KEPT_AFTER_ERASURE = ("locale", "is_b2b")
-_CUSTOMER_FIELDS = (*_PERSONAL, *_KEPT_AFTER_ERASURE)
-
-
-def _customer_values(shop: Shop, customer: NormalizedCustomer) -> dict[str, Any]:
-    """The one place a platform's customer becomes the columns it sets (``_CUSTOMER_FIELDS``),
-    for the rows inserted and for the comparison that skips unchanged ones."""
-    return {
-        "email": customer.email,
-        "name": customer.name,
-        "company": customer.company,
-        "email_key": key(customer.email),
-        "name_key": key(customer.name),
-        "company_key": key(customer.company),
-        "phone": customer.phone,
-        "postal_address": customer.postal_address.text() if customer.postal_address else None,
-        "locale": customer.locale,
-        "is_b2b": shop.default_b2b if customer.is_b2b is None else customer.is_b2b,
-    }
-
-
-INVALID_ADDRESS = "invalid address: "
-"""How ``Customer.email_blocked_reason`` starts when the platform's address itself is unusable
-(the mail provider would refuse it): lifted by the next sync that brings a good address."""
-
-
-def address_block(email: str | None) -> str | None:
-    """The block a platform's address carries: None when the mail provider would take it."""
-    if not email:
-        return None
-    problem = email_problem(email)
-    return None if problem is None else f"{INVALID_ADDRESS}{problem}"[:255]
-
-
-def _next_block(current: str | None, invalid: str | None) -> str | None:
-    """A bounce or a complaint stays until the owner lifts it; an invalid-address block follows
-    the address the platform sends now."""
-    if current is not None and not current.startswith(INVALID_ADDRESS):
-        return current
-    return invalid
-
-
-def _upsert_customers(
-    session: Session,
-    shop: Shop,
-    connection: Connection,
-    items: Sequence[NormalizedInvoice],
-    now: datetime,
-) -> dict[str, int]:
-    """Customers of a page → their ids. One read; then only what is new is inserted and only
-    what changed is updated (pages mostly name customers the store already holds)."""
-    by_ext = {i.customer.external_id: i.customer for i in items}
-    blocks = {ext: address_block(c.email) for ext, c in by_ext.items()}
-    wanted = {ext: _customer_values(shop, c) for ext, c in by_ext.items()}
-    table = cast(Table, Customer.__table__)
-    cols = table.c
-    ids: dict[str, int] = {}
-    changed: list[dict[str, Any]] = []
-    newly_invalid: list[str] = []
-    held_rows = session.execute(
-        select(
-            cols.id,
-            cols.external_id,
-            cols.erased_at.is_not(None),  # a flag: no timestamp to parse per row
-            cols.email_blocked_reason,
-            *(cols[f] for f in _CUSTOMER_FIELDS),
-        ).where(cols.connection_id == connection.id, cols.external_id.in_(_EXTERNAL_IDS)),
-        {"external_ids": list(by_ext)},
-    ).tuples()
-    for customer_id, ext, erased, blocked, *values in held_rows:
-        ids[ext] = customer_id
-        held = dict(zip(_CUSTOMER_FIELDS, values, strict=True))
-        if erased:
-            new = {f: wanted[ext][f] for f in _KEPT_AFTER_ERASURE}
-        else:
-            new = dict(wanted[ext])
-            if new["postal_address"] is None:
-                new["postal_address"] = held["postal_address"]  # a page without one keeps it
-            held["email_blocked_reason"] = blocked
-            new["email_blocked_reason"] = _next_block(blocked, blocks[ext])
-            if blocks[ext] is not None and new["email_blocked_reason"] != blocked:
-                newly_invalid.append(ext)
-        if not new.items() <= held.items():
-            changed.append({"b_id": customer_id, **new, "updated_at": now})
-    for group in {tuple(sorted(c)) for c in changed}:  # one statement per set of columns
-        session.execute(
-            update(table)
-            .where(cols.id == bindparam("b_id"))
-            .values({f: bindparam(f) for f in group if f != "b_id"}),
-            [c for c in changed if tuple(sorted(c)) == group],
-        )
-    ids_before = set(ids)
-    fresh = [
-        {"external_id": ext, **values, "email_blocked_reason": blocks[ext]}
-        for ext, values in wanted.items()
-        if ext not in ids
-    ]
-    if fresh:
-        # DO NOTHING: a concurrent writer (a webhook) may have inserted one meanwhile; the
-        # read below finds its id either way.
-        shared = {
-            "shop_id": shop.id,
-            "connection_id": connection.id,
-            "excluded": False,
-            "created_at": now,
-            "updated_at": now,
-        }
-        insert_rows(session, table, fresh, shared, conflict_key=("connection_id", "external_id"))
-        ids.update(
-            session.execute(  # type: ignore[arg-type]
-                select(cols.external_id, cols.id).where(
-                    cols.connection_id == connection.id,
-                    cols.external_id.in_(_EXTERNAL_IDS),
-                ),
-                {"external_ids": [r["external_id"] for r in fresh]},
-            ).all()
-        )
-        newly_invalid += [ext for ext in wanted if ext not in ids_before and blocks[ext]]
-    for ext in newly_invalid:
-        _ask_owner_to_fix_address(
-            session, shop, connection, ids[ext], by_ext[ext].email, blocks[ext]
-        )
-    return ids
-
-
-def _ask_owner_to_fix_address(
-    session: Session,
-    shop: Shop,
-    connection: Connection,
-    customer_id: int,
-    email: str | None,
-    block: str | None,
-) -> None:
-    """One task per customer: no email goes to that address until the platform sends a good one."""
-    open_task(
-        session,
-        shop_id=shop.id,
-        kind=TaskKind.INVALID_EMAIL,
-        title=f"Customer address refused by the mail provider: fix it on {connection.platform}",
-        detail=f"{email!r}: {block}"[:1000],
-        customer_id=customer_id,
-        dedupe_key=f"invalid_email:{customer_id}",
-    )
 
 
 def apply_platform_state(

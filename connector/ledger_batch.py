@@ -33,6 +33,7 @@ from connector.ledger import (
     upsert_insert,
 )
 from connector.platform import InvoiceStatus
+from connector.store.fold import fold
 from connector.store.models import (
     Channel,
     Customer,
@@ -73,7 +74,7 @@ _READ = (
     "next_action_at",
     "platform_updated_at",
 )
-_WRITTEN = (
+_WRITTEN = (  # and the number's search key (connector.store.fold), folded from it
     "number",
     "total_minor",
     "amount_due_minor",
@@ -144,7 +145,10 @@ class InvoiceBatch:
                     *(
                         and_(
                             cols.connection_id == connection_id,
-                            cols.shop_id == shops[connection_id],
+                            # A check, not an access path: SQLite (no ANALYZE) would otherwise
+                            # range-scan a (shop_id, …) index over every invoice of the shop
+                            # instead of the unique (connection_id, external_id) one.
+                            cols.shop_id + 0 == shops[connection_id],
                             cols.external_id.in_(sorted(external_ids)),
                         )
                         for connection_id, external_ids in sorted(by_connection.items())
@@ -232,9 +236,10 @@ class InvoiceBatch:
             s.execute(
                 update(_INVOICE)
                 .where(cols.id == bindparam("b_id"))
-                .values({name: bindparam(name) for name in _WRITTEN}),
+                .values({name: bindparam(name) for name in (*_WRITTEN, "number_key")}),
                 [
-                    {"b_id": inv.id} | {name: getattr(inv, name) for name in _WRITTEN}
+                    {"b_id": inv.id, "number_key": fold(inv.number)}
+                    | {name: getattr(inv, name) for name in _WRITTEN}
                     for inv in changed
                 ],
                 execution_options={"synchronize_session": False},

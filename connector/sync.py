@@ -15,7 +15,7 @@ from sqlalchemy import or_, select
 
 from connector.connection_health import ConnectionProblem, mark_broken
 from connector.crypto import SecretError
-from connector.ledger import upsert_invoices
+from connector.ingest import upsert_invoices
 from connector.platform import (
     AdapterAuthError,
     AdapterError,

@@ -26,7 +26,7 @@ from connector.actions.connections import (
     remove_connection,
 )
 from connector.cli import cli
-from connector.ledger import upsert_invoices
+from connector.ingest import upsert_invoices
 from connector.platform import ConnectionContext, WebhookRegistration
 from connector.services import Services
 from connector.shops import create_shop

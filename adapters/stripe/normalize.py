@@ -122,17 +122,21 @@ def normalize_invoice(obj: Any, *, observed_at: datetime | None = None) -> Norma
         status = InvoiceStatus.PARTIALLY_PAID
     created = from_unix(obj["created"], "created")
     due = obj.get("due_date")
+    number = obj.get("number")
+    url = obj.get("hosted_invoice_url")
     return NormalizedInvoice(
         external_id=invoice_id,
-        number=_opt_str(obj.get("number"), "number") or invoice_id,
+        number=(number if type(number) is str and number else None)
+        or _opt_str(number, "number")
+        or invoice_id,
         customer=_customer(obj),
         total=total,
         amount_due=remaining,
         status=status,
         issued_at=created,
         due_at=None if due is None else from_unix(due, "due_date"),
-        updated_at=max(_timestamps(obj, created, observed_at)),
-        payment_url=_opt_str(obj.get("hosted_invoice_url"), "hosted_invoice_url"),
+        updated_at=_updated_at(obj, created, observed_at),
+        payment_url=url if type(url) is str and url else _opt_str(url, "hosted_invoice_url"),
     )
 
 
@@ -161,23 +165,30 @@ def _customer(obj: Mapping[str, Any]) -> NormalizedCustomer:
         customer_id = obj["customer_account"]  # Accounts v2 customers (2025+)
     else:
         raise NormalizationError(f"invoice {obj.get('id')!r} has no customer")
-    locales = expanded.get("preferred_locales")
     tax_ids = obj.get("customer_tax_ids")
+    # Frozen on the invoice at finalization (what the invoice was sent to); else the customer's.
+    email = _opt_str(obj.get("customer_email"), "customer_email")
+    name = _opt_str(obj.get("customer_name"), "customer_name")
+    phone = _opt_str(obj.get("customer_phone"), "customer_phone")
+    # Frozen on the invoice like the email; else the customer's own.
+    address = _address(obj.get("customer_address"), "customer_address")
+    locale = None
+    if expanded:  # a list page names the customer by id: nothing more to look at
+        email = email or _opt_str(expanded.get("email"), "customer.email")
+        name = name or _opt_str(expanded.get("name"), "customer.name")
+        phone = phone or _opt_str(expanded.get("phone"), "customer.phone")
+        address = address or _address(expanded.get("address"), "customer.address")
+        locales = expanded.get("preferred_locales")
+        locale = reduce_locale(locales[0]) if isinstance(locales, list) and locales else None
     return NormalizedCustomer(
         external_id=customer_id,
-        # Frozen on the invoice at finalization (what the invoice was sent to); else the customer's.
-        email=_opt_str(obj.get("customer_email"), "customer_email")
-        or _opt_str(expanded.get("email"), "customer.email"),
-        name=_opt_str(obj.get("customer_name"), "customer_name")
-        or _opt_str(expanded.get("name"), "customer.name"),
-        phone=_opt_str(obj.get("customer_phone"), "customer_phone")
-        or _opt_str(expanded.get("phone"), "customer.phone"),
-        locale=reduce_locale(locales[0]) if isinstance(locales, list) and locales else None,
+        email=email,
+        name=name,
+        phone=phone,
+        locale=locale,
         # A tax id (VAT number…) on the invoice marks a business; otherwise the shop's default.
         is_b2b=True if isinstance(tax_ids, list) and tax_ids else None,
-        # Frozen on the invoice like the email; else the customer's own.
-        postal_address=_address(obj.get("customer_address"), "customer_address")
-        or _address(expanded.get("address"), "customer.address"),
+        postal_address=address,
     )
 
 
@@ -197,19 +208,25 @@ def _address(raw: Any, name: str) -> PostalAddress | None:
     return address if address.text() else None
 
 
-def _timestamps(
+def _updated_at(
     obj: Mapping[str, Any], created: datetime, observed_at: datetime | None
-) -> list[datetime]:
-    found = [created]
+) -> datetime:
+    """The latest of ``created``, the status transitions and ``observed_at``; every transition
+    is checked as a timestamp (one equal to ``created`` needs no second conversion)."""
+    latest = created
     transitions = obj.get("status_transitions")
     if _is_object(transitions):
+        created_s = obj["created"]  # an int: from_unix checked it
         for name in STATUS_TRANSITION_FIELDS:
             value = transitions.get(name)
-            if value is not None:
-                found.append(from_unix(value, f"status_transitions.{name}"))
-    if observed_at is not None:
-        found.append(observed_at)
-    return found
+            if value is None or (value == created_s and type(value) is int):
+                continue  # the same instant as ``created`` (finalized on creation)
+            moment = from_unix(value, f"status_transitions.{name}")
+            if moment > latest:
+                latest = moment
+    if observed_at is not None and observed_at > latest:
+        latest = observed_at
+    return latest
 
 
 def _is_object(value: Any) -> TypeGuard[Mapping[str, Any]]:

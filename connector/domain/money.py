@@ -48,6 +48,18 @@ def currency_exponent(currency: str) -> int:
     return int(get_currency_precision(normalize_currency(currency)))
 
 
+@lru_cache(maxsize=512)
+def _scale(code: str) -> tuple[str, int]:
+    """A currency code → (its ISO form, its exponent), in one cached call: a sync turns the same
+    few codes into thousands of amounts. Unknown codes raise, and are not cached."""
+    return _scale_of(code)
+
+
+def _scale_of(code: str) -> tuple[str, int]:
+    iso = normalize_currency(code)
+    return iso, currency_exponent(iso)
+
+
 @dataclass(frozen=True, slots=True)
 class Money:
     amount: Decimal
@@ -77,15 +89,20 @@ class Money:
 
     @classmethod
     def from_minor(cls, minor: int, currency: str) -> Money:
-        code = normalize_currency(currency)
-        return cls(Decimal(int(minor)).scaleb(-currency_exponent(code)), code)
+        code, exponent = _scale(currency) if isinstance(currency, str) else _scale_of(currency)
+        if cls is Money:  # a Decimal by construction: the slots set without __init__'s checks
+            money = _new(Money)
+            _set_amount(money, Decimal(int(minor)).scaleb(-exponent))
+            _set_currency(money, code)
+            return money
+        return cls(Decimal(int(minor)).scaleb(-exponent), code)
 
     @classmethod
     def zero(cls, currency: str) -> Money:
         return cls.from_minor(0, currency)
 
     def to_minor(self) -> int:
-        exp = currency_exponent(self.currency)
+        exp = _scale(self.currency)[1]
         return int((self.amount.scaleb(exp)).to_integral_value(rounding=ROUND_HALF_UP))
 
     def rounded(self) -> Money:
@@ -122,6 +139,13 @@ class Money:
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency}"
+
+
+_new = object.__new__
+_set_amount = Money.__dict__["amount"].__set__
+_set_currency = Money.__dict__["currency"].__set__
+"""The slots' own setters: what a frozen dataclass's __init__ calls, minus its frame per field
+(a sync makes two amounts per order)."""
 
 
 @lru_cache(maxsize=8_192)

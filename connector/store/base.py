@@ -70,6 +70,8 @@ def _sqlite_utc_text(value: datetime | None) -> str | None:
     shifted by the offset, the offset's own text cut off (cheaper than ``replace``)."""
     if value is None:
         return None
+    if value.tzinfo is UTC:
+        return value.isoformat(" ", "microseconds")[:26]
     offset = value.utcoffset()
     if offset is None:
         raise ValueError(f"naive datetime refused by the store: {value!r}")

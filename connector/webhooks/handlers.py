@@ -17,12 +17,12 @@ from sqlalchemy.orm import Session
 
 from connector import privacy
 from connector.actions.connections import deactivate_uninstalled
+from connector.ingest import upsert_invoices
 from connector.ledger import (
     add_timeline,
     apply_platform_state,
     cancel_pending_reminders,
     set_state,
-    upsert_invoices,
 )
 from connector.platform import EventKind, InvoiceStatus, NormalizedEvent, NormalizedInvoice
 from connector.store.models import (

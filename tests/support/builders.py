@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 
 from connector.domain.identity import PostalAddress
 from connector.domain.money import Money
-from connector.ledger import ensure_csv_connection, upsert_invoices
+from connector.ingest import upsert_invoices
+from connector.ledger import ensure_csv_connection
 from connector.platform import InvoiceStatus, NormalizedCustomer, NormalizedInvoice
 from connector.services import Services
 from connector.store.db import write_session

@@ -17,7 +17,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from connector.ledger import upsert_invoices
+from connector.ingest import upsert_invoices
 from connector.platform import InvoiceStatus, NormalizedInvoice
 from connector.services import Services
 from connector.store.db import write_session

@@ -266,3 +266,28 @@ def test_a_bad_delivery_in_a_chunk_fails_alone_and_the_rest_apply(svc: Services)
             for event_id in good
         }
     assert outcomes == {WebhookOutcome.APPLIED}
+
+
+def test_a_chunk_that_renumbers_an_invoice_keeps_its_search_key(svc: Services) -> None:
+    """The owner's search reads the folded number (``number_key``): an invoice renumbered by a
+    delivery applied in a chunk is found by its new number."""
+    shop_id, conn_id = _world(svc, "renumbered")
+    event = json.loads(
+        _invoice_body(
+            "evt_r", "in_2", T0 + 1, kind="invoice.payment_succeeded", status="open", paid=5000
+        )
+    )
+    event["data"]["object"]["number"] = "FACTURE-ÉTÉ-2"
+    body = json.dumps(event).encode()
+    assert WebhookIntake(svc).receive("stripe", conn_id, stripe_headers(body), body).status == 200
+    assert apply_pending(svc, datetime.now(UTC)) == 1
+    with svc.sessions() as s:
+        inv = s.scalar(
+            select(Invoice).where(Invoice.shop_id == shop_id, Invoice.external_id == "in_2")
+        )
+        assert inv is not None
+        assert (inv.number, inv.number_key, inv.amount_due_minor) == (
+            "FACTURE-ÉTÉ-2",
+            "facture-ete-2",
+            5800,
+        )
