@@ -60,16 +60,18 @@ ANNOUNCES_DEADLINE = (*COUNTS_AS_SENT, ReminderState.HANDED_OFF)
 RECHECK_DELAY = timedelta(minutes=1)
 
 
-#: What planning a batch reads once: steps done, reminders sent, deadlines announced, days
-#: reached, bounced reminders to retry (per invoice), and the tick's ``now``.
-_Planning = tuple[
-    dict[int, set[int]],
-    dict[int, int],
-    dict[int, date],
-    dict[int, date],
-    dict[int, tuple[int, int]],
-    datetime,
-]
+@dataclass(frozen=True, slots=True)
+class _Planning:
+    """What planning a batch reads once, shared by every customer of the batch."""
+
+    done: dict[int, set[int]]  # invoice → the steps it has a reminder for
+    sent: dict[int, int]  # invoice → reminders that went out (retries not counted)
+    deadlines: dict[int, date]  # invoice → the latest deadline announced
+    reached: dict[int, date]  # invoice → the latest step day reached
+    retries: dict[int, tuple[int, int]]  # invoice → (bounced reminder, its step)
+    now: datetime
+    emailed: set[tuple[int, date]]  # (customer, local day) pairs already emailed
+    stated: dict[int, Message]  # customer → their statement of account of today
 
 
 def _later_than(when: datetime | None, now: datetime) -> datetime:
@@ -221,8 +223,8 @@ class Claimer:
         # The customers, in one query (each invoice's ``customer`` is then found in the session).
         list(self.s.scalars(select(Customer).where(Customer.id.in_(list(by_customer)))))
         stated = self._stated_today(by_customer, now)
-        planning = (done, sent, deadlines, reached, retries, now)
-        whole = self._claim_all(by_customer, planning, emailed, stated)
+        planning = _Planning(done, sent, deadlines, reached, retries, now, emailed, stated)
+        whole = self._claim_all(by_customer, planning)
         if whole is not None:
             claimed, skipped = whole
             result.message_ids += claimed.message_ids
@@ -231,7 +233,7 @@ class Claimer:
             result.outcomes += claimed.outcomes
             result.customers_seen += claimed.customers_seen
         else:
-            skipped = self._claim_each(by_customer, planning, emailed, stated, result)
+            skipped = self._claim_each(by_customer, planning, result)
         self._skipped_timeline(skipped, now)
         return result
 
@@ -239,8 +241,6 @@ class Claimer:
         self,
         by_customer: dict[int, list[Invoice]],
         planning: _Planning,
-        emailed: set[tuple[int, date]],
-        stated: dict[int, Message],
     ) -> tuple[ClaimResult, list[tuple[Invoice, Reminder]]] | None:
         """Every customer of the batch in one savepoint and one flush (a few multi-row
         statements instead of a savepoint and a flush per customer); None when a unique claim
@@ -251,8 +251,7 @@ class Claimer:
         try:
             with self.s.begin_nested():
                 made = [
-                    self._plan_one(invoices, *planning, claimed, emailed, stated)
-                    for invoices in by_customer.values()
+                    self._plan_one(invoices, planning, claimed) for invoices in by_customer.values()
                 ]
                 self.s.flush()
         except IntegrityError:
@@ -272,29 +271,16 @@ class Claimer:
         self,
         by_customer: dict[int, list[Invoice]],
         planning: _Planning,
-        emailed: set[tuple[int, date]],
-        stated: dict[int, Message],
         result: ClaimResult,
     ) -> list[tuple[Invoice, Reminder]]:
         """One savepoint per customer: a conflict passes over that customer only."""
-        done, sent, deadlines, reached, retries, now = planning
+        now = planning.now
         skipped: list[tuple[Invoice, Reminder]] = []
         for invoices in by_customer.values():
             result.customers_seen += 1
             try:
                 with self.s.begin_nested():
-                    passed = self._claim_one(
-                        invoices,
-                        done,
-                        sent,
-                        deadlines,
-                        reached,
-                        retries,
-                        now,
-                        result,
-                        emailed,
-                        stated,
-                    )
+                    passed = self._claim_one(invoices, planning, result)
                 skipped += passed  # kept only once this customer's claim held
             except IntegrityError:
                 # Another worker claimed this customer's day or step first: look again later.
@@ -369,23 +355,11 @@ class Claimer:
         return {m.customer_id: m for m in rows if days.get(m.customer_id) == m.local_day}
 
     def _claim_one(
-        self,
-        invoices: list[Invoice],
-        done: dict[int, set[int]],
-        sent: dict[int, int],
-        deadlines: dict[int, date],
-        reached: dict[int, date],
-        retries: dict[int, tuple[int, int]],
-        now: datetime,
-        result: ClaimResult,
-        emailed: set[tuple[int, date]],
-        stated: dict[int, Message],
+        self, invoices: list[Invoice], planning: _Planning, result: ClaimResult
     ) -> list[tuple[Invoice, Reminder]]:
         """Plan and claim one customer's due invoices; returns the steps passed over (their
         timeline is written for the whole batch once every customer is claimed)."""
-        skipped, message, statement, letters = self._plan_one(
-            invoices, done, sent, deadlines, reached, retries, now, result, emailed, stated
-        )
+        skipped, message, statement, letters = self._plan_one(invoices, planning, result)
         # One flush per customer, inside its savepoint: the unique (invoice, step) and
         # (customer, day) claims happen here, and a conflict rolls back this customer only.
         self.s.flush()
@@ -397,20 +371,22 @@ class Claimer:
         return skipped
 
     def _plan_one(
-        self,
-        invoices: list[Invoice],
-        done: dict[int, set[int]],
-        sent: dict[int, int],
-        deadlines: dict[int, date],
-        reached: dict[int, date],
-        retries: dict[int, tuple[int, int]],
-        now: datetime,
-        result: ClaimResult,
-        emailed: set[tuple[int, date]],
-        stated: dict[int, Message],
+        self, invoices: list[Invoice], planning: _Planning, result: ClaimResult
     ) -> tuple[list[tuple[Invoice, Reminder]], Message | None, Message | None, list[Reminder]]:
         """One customer's claim, added to the session, not flushed: the steps passed over, the
         message of the day and the statement of the day (if any) and the letter reminders."""
+        done, sent, deadlines, reached = (
+            planning.done,
+            planning.sent,
+            planning.deadlines,
+            planning.reached,
+        )
+        retries, now, emailed, stated = (
+            planning.retries,
+            planning.now,
+            planning.emailed,
+            planning.stated,
+        )
         customer = invoices[0].customer
         shop = self.shop(customer.shop_id)
         window = sending_window(shop)
