@@ -98,14 +98,27 @@ class ClaimResult:
     customers_seen: int = 0
 
 
+@dataclass(slots=True)
+class _Batch:
+    """The rows a whole-batch claim creates, inserted set-based once it is planned (the unit
+    of work's per-row bookkeeping and, on PostgreSQL, multi-row INSERT … RETURNING statements
+    of every column, parsed anew each time, were most of a claim's cost)."""
+
+    messages: list[Message] = field(default_factory=list)
+    reminders: list[Reminder] = field(default_factory=list)
+    joins: dict[Reminder, Message] = field(default_factory=dict)  # each one's message
+
+
 class StepCatalog:
     """Step specs per sequence, loaded once per tick (shared by its claim transactions: the
-    specs are plain values, so they outlive the session that read them)."""
+    specs are plain values, so they outlive the session that read them); and the shops whose
+    ECB rate table the tick has checked."""
 
     def __init__(self) -> None:
         self._by_sequence: dict[int, tuple[StepSpec, ...]] = {}
         self._default_for_shop: dict[int, int] = {}
         self._rules_for_shop: dict[int, ShopRules] = {}
+        self.ecb_checked: set[int] = set()  # shops whose ECB table was checked in this tick
 
     def for_invoice(self, session: Session, shop: Shop, invoice: Invoice) -> tuple[StepSpec, ...]:
         seq_id = invoice.sequence_id  # pinned by the owner; else the rules decide
@@ -170,8 +183,10 @@ class Claimer:
         self.lease_until = lease_until
         self.catalog = catalog or StepCatalog()
         self.shops: dict[int, Shop] = {}
-        self.ecb_checked: set[int] = set()  # shops whose ECB table was checked in this pass
         self.told_no_way_to_pay: set[int] = set()  # shops whose task was opened in this claim
+        # A whole-batch claim (_claim_all) keeps its new rows out of the session; None: they
+        # are the session's (one customer at a time, _claim_each).
+        self._batch: _Batch | None = None
 
     def shop(self, shop_id: int) -> Shop:
         if shop_id not in self.shops:
@@ -219,6 +234,7 @@ class Claimer:
                 retries[inv_id] = (rem_id, step_id)
             if deadline_on is not None and state in ANNOUNCES_DEADLINE:
                 deadlines[inv_id] = max(deadline_on, deadlines.get(inv_id, deadline_on))
+        self._before_planning(by_customer, now)
         emailed = self._emailed_today(by_customer, now)
         # The customers, in one query (each invoice's ``customer`` is then found in the session).
         list(self.s.scalars(select(Customer).where(Customer.id.in_(list(by_customer)))))
@@ -237,6 +253,23 @@ class Claimer:
         self._skipped_timeline(skipped, now)
         return result
 
+    def _before_planning(self, by_customer: dict[int, list[Invoice]], now: datetime) -> None:
+        """What planning reads besides the batch's rows, read before it starts: the shops (one
+        query), their steps and rules (once per tick), the ECB check (once per shop and tick).
+        A query during planning would flush what is planned so far (autoflush): with many
+        shops, that was a flush per shop and most of a batch's statements."""
+        missing = {invs[0].shop_id for invs in by_customer.values()} - self.shops.keys()
+        if missing:
+            for shop in self.s.scalars(select(Shop).where(Shop.id.in_(missing))):
+                self.shops[shop.id] = shop
+        for invoices in by_customer.values():
+            shop = self.shop(invoices[0].shop_id)
+            for inv in invoices:
+                self.catalog.for_invoice(self.s, shop, inv)
+            if invoices[0].customer.is_b2b and shop.id not in self.catalog.ecb_checked:
+                self.catalog.ecb_checked.add(shop.id)
+                flag_missing_ecb_rate(self.s, shop, sending_window(shop).local_date(now))
+
     def _claim_all(
         self,
         by_customer: dict[int, list[Invoice]],
@@ -247,16 +280,20 @@ class Claimer:
         conflicted (another worker was first): nothing of it is kept."""
         claimed = ClaimResult()
         skipped: list[tuple[Invoice, Reminder]] = []
-        seen = (set(self.ecb_checked), set(self.told_no_way_to_pay))
+        told = set(self.told_no_way_to_pay)
+        self._batch = _Batch()
         try:
             with self.s.begin_nested():
                 made = [
                     self._plan_one(invoices, planning, claimed) for invoices in by_customer.values()
                 ]
-                self.s.flush()
+                self.s.flush()  # the messages' ids, the invoices' next looks, tasks
+                self._insert_batch(self._batch)
         except IntegrityError:
-            self.ecb_checked, self.told_no_way_to_pay = seen
+            self.told_no_way_to_pay = told
             return None
+        finally:
+            self._batch = None
         for passed, message, statement, letters in made:
             claimed.customers_seen += 1
             skipped += passed
@@ -290,6 +327,87 @@ class Claimer:
                         if inv.next_action_at is not None and inv.next_action_at <= now:
                             inv.next_action_at = now + RECHECK_DELAY
         return skipped
+
+    def _insert_batch(self, batch: _Batch) -> None:
+        """The batch's new messages, then its new reminders, one executemany each (inside the
+        claim's savepoint: a unique conflict raises IntegrityError, as a flush would). The ids
+        the claim needs are read back by their unique keys, one query per table: the messages'
+        (their reminders, the senders) and those of the reminders that go out by no message
+        (the steps passed over, for their timeline; the letters)."""
+        if batch.messages:
+            self.s.execute(
+                insert(Message.__table__),
+                [
+                    {
+                        "shop_id": m.shop_id,
+                        "customer_id": m.customer_id,
+                        "kind": m.kind,
+                        "channel": m.channel,
+                        "local_day": m.local_day,
+                        "state": m.state,
+                        "lease_owner": m.lease_owner,
+                        "lease_until": m.lease_until,
+                        "recipient": m.recipient,
+                    }
+                    for m in batch.messages
+                ],
+            )
+            ids = {
+                (customer_id, kind, day): message_id
+                for message_id, customer_id, kind, day in self.s.execute(
+                    select(Message.id, Message.customer_id, Message.kind, Message.local_day).where(
+                        Message.customer_id.in_({m.customer_id for m in batch.messages}),
+                        Message.local_day.in_({m.local_day for m in batch.messages}),
+                        Message.kind.in_({m.kind for m in batch.messages}),
+                        Message.channel == Channel.EMAIL,
+                    )
+                )
+            }
+            for m in batch.messages:
+                m.id = ids[(m.customer_id, m.kind, m.local_day)]
+        if not batch.reminders:
+            return
+        # Core, not the ORM's bulk insert: that one leaves out the None values, so rows of
+        # different shapes (a step skipped, then one claimed) would go one statement each.
+        self.s.execute(
+            insert(Reminder.__table__),
+            [
+                {
+                    "shop_id": r.shop_id,
+                    "invoice_id": r.invoice_id,
+                    "step_id": r.step_id,
+                    "step_key": r.step_key,
+                    "channel": r.channel,
+                    "state": r.state,
+                    "due_on": r.due_on,
+                    "amount_due_minor": r.amount_due_minor,
+                    "reason": r.reason,
+                    "attempt": r.attempt,
+                    "message_id": batch.joins[r].id if r in batch.joins else None,
+                }
+                for r in batch.reminders
+            ],
+        )
+        unjoined = [r for r in batch.reminders if r not in batch.joins]
+        if not unjoined:
+            return
+        reminder_ids = {
+            (invoice_id, step_id, attempt): rem_id
+            for rem_id, invoice_id, step_id, attempt in self.s.execute(
+                select(Reminder.id, Reminder.invoice_id, Reminder.step_id, Reminder.attempt).where(
+                    Reminder.invoice_id.in_({r.invoice_id for r in unjoined})
+                )
+            )
+        }
+        for r in unjoined:
+            r.id = reminder_ids[(r.invoice_id, r.step_id, r.attempt)]
+
+    def _join(self, reminder: Reminder, message: Message) -> None:
+        """``reminder`` goes out with ``message``."""
+        if self._batch is None:
+            reminder.message = message
+        else:
+            self._batch.joins[reminder] = message
 
     def _skipped_timeline(self, skipped: list[tuple[Invoice, Reminder]], now: datetime) -> None:
         """The steps passed over, on their invoices' timelines: one insert for the whole batch
@@ -392,9 +510,6 @@ class Claimer:
         window = sending_window(shop)
         escalation = escalation_policy(shop)
         today = window.local_date(now)
-        if customer.is_b2b and shop.id not in self.ecb_checked:
-            self.ecb_checked.add(shop.id)
-            flag_missing_ecb_rate(self.s, shop, today)
         emailed_today = (customer.id, today) in emailed
         message: Message | None = None
 
@@ -477,7 +592,7 @@ class Claimer:
                 if earlier is not None:
                     self._cover(inv, reminder, earlier, now, result)
                 elif step.channel is Channel.EMAIL:
-                    reminder.message = email_of[step.content]()
+                    self._join(reminder, email_of[step.content]())
                 else:
                     letters.append(reminder)
                 own = step_deadline(step, today, shop.letter_posting_delay_days)
@@ -509,7 +624,10 @@ class Claimer:
             lease_until=self.lease_until,
             recipient=customer.email,
         )
-        self.s.add(message)
+        if self._batch is None:
+            self.s.add(message)
+        else:
+            self._batch.messages.append(message)
         return message
 
     def _lists(self, statement: Message, inv: Invoice) -> bool:
@@ -542,6 +660,9 @@ class Claimer:
         reminder.provider_message_id = statement.provider_message_id
         reminder.sent_at = statement.sent_at
         reminder.reason = "covered by the statement of account sent earlier today"
+        if self._batch is not None:
+            self._batch.reminders.remove(reminder)
+            self.s.add(reminder)
         self.s.flush()  # its id, for the timeline (a rare path: once per customer and day)
         add_timeline(
             self.s,
@@ -597,7 +718,7 @@ class Claimer:
         reminder = self._reminder(inv, step, facts, ReminderState.CLAIMED)
         reminder.attempt = 1
         reminder.due_on = original.due_on
-        reminder.message = email_of[step.content]()
+        self._join(reminder, email_of[step.content]())
         # The usual plan is judged again on a later tick (a hand-off waits for the retry).
         self._follow(inv, decision, now)
         return True
@@ -659,8 +780,12 @@ class Claimer:
             state=state,
             due_on=step_day(facts, step),
             amount_due_minor=inv.amount_due_minor,
+            attempt=0,
         )
-        self.s.add(reminder)
+        if self._batch is None:
+            self.s.add(reminder)
+        else:
+            self._batch.reminders.append(reminder)
         return reminder
 
     @staticmethod
