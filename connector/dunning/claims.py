@@ -11,8 +11,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from typing import cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -58,6 +59,9 @@ COUNTS_AS_SENT = (ReminderState.SENT, ReminderState.SENDING, ReminderState.UNKNO
 # A deadline counts once it may have reached the customer (a letter handed over with a task too).
 ANNOUNCES_DEADLINE = (*COUNTS_AS_SENT, ReminderState.HANDED_OFF)
 RECHECK_DELAY = timedelta(minutes=1)
+# The tables, for Core inserts of a batch's claim (see Claimer._insert_batch).
+_MESSAGES = cast(Table, Message.__table__)
+_REMINDERS = cast(Table, Reminder.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,7 +340,7 @@ class Claimer:
         (the steps passed over, for their timeline; the letters)."""
         if batch.messages:
             self.s.execute(
-                insert(Message.__table__),
+                insert(_MESSAGES),
                 [
                     {
                         "shop_id": m.shop_id,
@@ -370,7 +374,7 @@ class Claimer:
         # Core, not the ORM's bulk insert: that one leaves out the None values, so rows of
         # different shapes (a step skipped, then one claimed) would go one statement each.
         self.s.execute(
-            insert(Reminder.__table__),
+            insert(_REMINDERS),
             [
                 {
                     "shop_id": r.shop_id,

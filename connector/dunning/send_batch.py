@@ -25,12 +25,11 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import insert, inspect, select, tuple_, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Mapper, Session, lazyload
 
 from connector.crypto import SecretError
 from connector.dunning.claims import Outcome
@@ -333,13 +332,16 @@ class BatchSender:
 _Inputs = tuple[object, ...]
 
 
-@cache
-def _columns(model: type) -> tuple[str, ...]:
-    return tuple(attr.key for attr in inspect(model).column_attrs)
+_COLUMNS: dict[type, tuple[str, ...]] = {}
 
 
 def _row(obj: object) -> tuple[object, ...]:
-    return tuple(getattr(obj, key) for key in _columns(type(obj)))
+    """The values of a row's columns."""
+    keys = _COLUMNS.get(type(obj))
+    if keys is None:
+        mapper = cast(Mapper[Any], inspect(type(obj)))
+        keys = _COLUMNS[type(obj)] = tuple(attr.key for attr in mapper.column_attrs)
+    return tuple(getattr(obj, key) for key in keys)
 
 
 def _inputs(g: _Gathered) -> _Inputs | None:
