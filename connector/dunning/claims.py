@@ -11,8 +11,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from typing import cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -58,18 +59,23 @@ COUNTS_AS_SENT = (ReminderState.SENT, ReminderState.SENDING, ReminderState.UNKNO
 # A deadline counts once it may have reached the customer (a letter handed over with a task too).
 ANNOUNCES_DEADLINE = (*COUNTS_AS_SENT, ReminderState.HANDED_OFF)
 RECHECK_DELAY = timedelta(minutes=1)
+# The tables, for Core inserts of a batch's claim (see Claimer._insert_batch).
+_MESSAGES = cast(Table, Message.__table__)
+_REMINDERS = cast(Table, Reminder.__table__)
 
 
-#: What planning a batch reads once: steps done, reminders sent, deadlines announced, offsets
-#: reached, bounced reminders to retry (per invoice), and the tick's ``now``.
-_Planning = tuple[
-    dict[int, set[int]],
-    dict[int, int],
-    dict[int, date],
-    dict[int, int],
-    dict[int, tuple[int, int]],
-    datetime,
-]
+@dataclass(frozen=True, slots=True)
+class _Planning:
+    """What planning a batch reads once, shared by every customer of the batch."""
+
+    done: dict[int, set[int]]  # invoice → the steps it has a reminder for
+    sent: dict[int, int]  # invoice → reminders that went out (retries not counted)
+    deadlines: dict[int, date]  # invoice → the latest deadline announced
+    reached: dict[int, int]  # invoice → the furthest offset reached (days from counted_from)
+    retries: dict[int, tuple[int, int]]  # invoice → (bounced reminder, its step)
+    now: datetime
+    emailed: set[tuple[int, date]]  # (customer, local day) pairs already emailed
+    stated: dict[int, Message]  # customer → their statement of account of today
 
 
 def _later_than(when: datetime | None, now: datetime) -> datetime:
@@ -96,14 +102,27 @@ class ClaimResult:
     customers_seen: int = 0
 
 
+@dataclass(slots=True)
+class _Batch:
+    """The rows a whole-batch claim creates, inserted set-based once it is planned (the unit
+    of work's per-row bookkeeping and, on PostgreSQL, multi-row INSERT … RETURNING statements
+    of every column, parsed anew each time, were most of a claim's cost)."""
+
+    messages: list[Message] = field(default_factory=list)
+    reminders: list[Reminder] = field(default_factory=list)
+    joins: dict[Reminder, Message] = field(default_factory=dict)  # each one's message
+
+
 class StepCatalog:
     """Step specs per sequence, loaded once per tick (shared by its claim transactions: the
-    specs are plain values, so they outlive the session that read them)."""
+    specs are plain values, so they outlive the session that read them); and the shops whose
+    ECB rate table the tick has checked."""
 
     def __init__(self) -> None:
         self._by_sequence: dict[int, tuple[StepSpec, ...]] = {}
         self._default_for_shop: dict[int, int] = {}
         self._rules_for_shop: dict[int, ShopRules] = {}
+        self.ecb_checked: set[int] = set()  # shops whose ECB table was checked in this tick
 
     def for_invoice(self, session: Session, shop: Shop, invoice: Invoice) -> tuple[StepSpec, ...]:
         seq_id = invoice.sequence_id  # pinned by the owner; else the rules decide
@@ -168,8 +187,10 @@ class Claimer:
         self.lease_until = lease_until
         self.catalog = catalog or StepCatalog()
         self.shops: dict[int, Shop] = {}
-        self.ecb_checked: set[int] = set()  # shops whose ECB table was checked in this pass
         self.told_no_way_to_pay: set[int] = set()  # shops whose task was opened in this claim
+        # A whole-batch claim (_claim_all) keeps its new rows out of the session; None: they
+        # are the session's (one customer at a time, _claim_each).
+        self._batch: _Batch | None = None
 
     def shop(self, shop_id: int) -> Shop:
         if shop_id not in self.shops:
@@ -235,12 +256,13 @@ class Claimer:
                 retries[inv_id] = (rem_id, step_id)
             if deadline_on is not None and state in ANNOUNCES_DEADLINE:
                 deadlines[inv_id] = max(deadline_on, deadlines.get(inv_id, deadline_on))
+        self._before_planning(by_customer, now)
         emailed = self._emailed_today(by_customer, now)
         # The customers, in one query (each invoice's ``customer`` is then found in the session).
         list(self.s.scalars(select(Customer).where(Customer.id.in_(list(by_customer)))))
         stated = self._stated_today(by_customer, now)
-        planning = (done, sent, deadlines, reached, retries, now)
-        whole = self._claim_all(by_customer, planning, emailed, stated)
+        planning = _Planning(done, sent, deadlines, reached, retries, now, emailed, stated)
+        whole = self._claim_all(by_customer, planning)
         if whole is not None:
             claimed, skipped = whole
             result.message_ids += claimed.message_ids
@@ -249,33 +271,51 @@ class Claimer:
             result.outcomes += claimed.outcomes
             result.customers_seen += claimed.customers_seen
         else:
-            skipped = self._claim_each(by_customer, planning, emailed, stated, result)
+            skipped = self._claim_each(by_customer, planning, result)
         self._skipped_timeline(skipped, now)
         return result
+
+    def _before_planning(self, by_customer: dict[int, list[Invoice]], now: datetime) -> None:
+        """What planning reads besides the batch's rows, read before it starts: the shops (one
+        query), their steps and rules (once per tick), the ECB check (once per shop and tick).
+        A query during planning would flush what is planned so far (autoflush): with many
+        shops, that was a flush per shop and most of a batch's statements."""
+        missing = {invs[0].shop_id for invs in by_customer.values()} - self.shops.keys()
+        if missing:
+            for shop in self.s.scalars(select(Shop).where(Shop.id.in_(missing))):
+                self.shops[shop.id] = shop
+        for invoices in by_customer.values():
+            shop = self.shop(invoices[0].shop_id)
+            for inv in invoices:
+                self.catalog.for_invoice(self.s, shop, inv)
+            if invoices[0].customer.is_b2b and shop.id not in self.catalog.ecb_checked:
+                self.catalog.ecb_checked.add(shop.id)
+                flag_missing_ecb_rate(self.s, shop, sending_window(shop).local_date(now))
 
     def _claim_all(
         self,
         by_customer: dict[int, list[Invoice]],
         planning: _Planning,
-        emailed: set[tuple[int, date]],
-        stated: dict[int, Message],
     ) -> tuple[ClaimResult, list[tuple[Invoice, Reminder]]] | None:
         """Every customer of the batch in one savepoint and one flush (a few multi-row
         statements instead of a savepoint and a flush per customer); None when a unique claim
         conflicted (another worker was first): nothing of it is kept."""
         claimed = ClaimResult()
         skipped: list[tuple[Invoice, Reminder]] = []
-        seen = (set(self.ecb_checked), set(self.told_no_way_to_pay))
+        told = set(self.told_no_way_to_pay)
+        self._batch = _Batch()
         try:
             with self.s.begin_nested():
                 made = [
-                    self._plan_one(invoices, *planning, claimed, emailed, stated)
-                    for invoices in by_customer.values()
+                    self._plan_one(invoices, planning, claimed) for invoices in by_customer.values()
                 ]
-                self.s.flush()
+                self.s.flush()  # the messages' ids, the invoices' next looks, tasks
+                self._insert_batch(self._batch)
         except IntegrityError:
-            self.ecb_checked, self.told_no_way_to_pay = seen
+            self.told_no_way_to_pay = told
             return None
+        finally:
+            self._batch = None
         for passed, message, statement, letters in made:
             claimed.customers_seen += 1
             skipped += passed
@@ -290,29 +330,16 @@ class Claimer:
         self,
         by_customer: dict[int, list[Invoice]],
         planning: _Planning,
-        emailed: set[tuple[int, date]],
-        stated: dict[int, Message],
         result: ClaimResult,
     ) -> list[tuple[Invoice, Reminder]]:
         """One savepoint per customer: a conflict passes over that customer only."""
-        done, sent, deadlines, reached, retries, now = planning
+        now = planning.now
         skipped: list[tuple[Invoice, Reminder]] = []
         for invoices in by_customer.values():
             result.customers_seen += 1
             try:
                 with self.s.begin_nested():
-                    passed = self._claim_one(
-                        invoices,
-                        done,
-                        sent,
-                        deadlines,
-                        reached,
-                        retries,
-                        now,
-                        result,
-                        emailed,
-                        stated,
-                    )
+                    passed = self._claim_one(invoices, planning, result)
                 skipped += passed  # kept only once this customer's claim held
             except IntegrityError:
                 # Another worker claimed this customer's day or step first: look again later.
@@ -322,6 +349,88 @@ class Claimer:
                         if inv.next_action_at is not None and inv.next_action_at <= now:
                             inv.next_action_at = now + RECHECK_DELAY
         return skipped
+
+    def _insert_batch(self, batch: _Batch) -> None:
+        """The batch's new messages, then its new reminders, one executemany each (inside the
+        claim's savepoint: a unique conflict raises IntegrityError, as a flush would). The ids
+        the claim needs are read back by their unique keys, one query per table: the messages'
+        (their reminders, the senders) and those of the reminders that go out by no message
+        (the steps passed over, for their timeline; the letters)."""
+        if batch.messages:
+            self.s.execute(
+                insert(_MESSAGES),
+                [
+                    {
+                        "shop_id": m.shop_id,
+                        "customer_id": m.customer_id,
+                        "kind": m.kind,
+                        "channel": m.channel,
+                        "local_day": m.local_day,
+                        "state": m.state,
+                        "lease_owner": m.lease_owner,
+                        "lease_until": m.lease_until,
+                        "recipient": m.recipient,
+                    }
+                    for m in batch.messages
+                ],
+            )
+            ids = {
+                (customer_id, kind, day): message_id
+                for message_id, customer_id, kind, day in self.s.execute(
+                    select(Message.id, Message.customer_id, Message.kind, Message.local_day).where(
+                        Message.customer_id.in_({m.customer_id for m in batch.messages}),
+                        Message.local_day.in_({m.local_day for m in batch.messages}),
+                        Message.kind.in_({m.kind for m in batch.messages}),
+                        Message.channel == Channel.EMAIL,
+                    )
+                )
+            }
+            for m in batch.messages:
+                m.id = ids[(m.customer_id, m.kind, m.local_day)]
+        if not batch.reminders:
+            return
+        # Core, not the ORM's bulk insert: that one leaves out the None values, so rows of
+        # different shapes (a step skipped, then one claimed) would go one statement each.
+        self.s.execute(
+            insert(_REMINDERS),
+            [
+                {
+                    "shop_id": r.shop_id,
+                    "invoice_id": r.invoice_id,
+                    "step_id": r.step_id,
+                    "step_key": r.step_key,
+                    "channel": r.channel,
+                    "state": r.state,
+                    "due_on": r.due_on,
+                    "counted_from": r.counted_from,
+                    "amount_due_minor": r.amount_due_minor,
+                    "reason": r.reason,
+                    "attempt": r.attempt,
+                    "message_id": batch.joins[r].id if r in batch.joins else None,
+                }
+                for r in batch.reminders
+            ],
+        )
+        unjoined = [r for r in batch.reminders if r not in batch.joins]
+        if not unjoined:
+            return
+        reminder_ids = {
+            (invoice_id, step_id, attempt): rem_id
+            for rem_id, invoice_id, step_id, attempt in self.s.execute(
+                select(Reminder.id, Reminder.invoice_id, Reminder.step_id, Reminder.attempt).where(
+                    Reminder.invoice_id.in_({r.invoice_id for r in unjoined})
+                )
+            )
+        }
+        for r in unjoined:
+            r.id = reminder_ids[(r.invoice_id, r.step_id, r.attempt)]
+
+    def _join(self, reminder: Reminder, message: Message) -> None:
+        """``reminder`` goes out with ``message``."""
+        if self._batch is None:
+            reminder.message = message
+        else:
+            self._batch.joins[reminder] = message
 
     def _skipped_timeline(self, skipped: list[tuple[Invoice, Reminder]], now: datetime) -> None:
         """The steps passed over, on their invoices' timelines: one insert for the whole batch
@@ -387,23 +496,11 @@ class Claimer:
         return {m.customer_id: m for m in rows if days.get(m.customer_id) == m.local_day}
 
     def _claim_one(
-        self,
-        invoices: list[Invoice],
-        done: dict[int, set[int]],
-        sent: dict[int, int],
-        deadlines: dict[int, date],
-        reached: dict[int, int],
-        retries: dict[int, tuple[int, int]],
-        now: datetime,
-        result: ClaimResult,
-        emailed: set[tuple[int, date]],
-        stated: dict[int, Message],
+        self, invoices: list[Invoice], planning: _Planning, result: ClaimResult
     ) -> list[tuple[Invoice, Reminder]]:
         """Plan and claim one customer's due invoices; returns the steps passed over (their
         timeline is written for the whole batch once every customer is claimed)."""
-        skipped, message, statement, letters = self._plan_one(
-            invoices, done, sent, deadlines, reached, retries, now, result, emailed, stated
-        )
+        skipped, message, statement, letters = self._plan_one(invoices, planning, result)
         # One flush per customer, inside its savepoint: the unique (invoice, step) and
         # (customer, day) claims happen here, and a conflict rolls back this customer only.
         self.s.flush()
@@ -415,17 +512,7 @@ class Claimer:
         return skipped
 
     def _plan_one(
-        self,
-        invoices: list[Invoice],
-        done: dict[int, set[int]],
-        sent: dict[int, int],
-        deadlines: dict[int, date],
-        reached: dict[int, int],
-        retries: dict[int, tuple[int, int]],
-        now: datetime,
-        result: ClaimResult,
-        emailed: set[tuple[int, date]],
-        stated: dict[int, Message],
+        self, invoices: list[Invoice], planning: _Planning, result: ClaimResult
     ) -> tuple[list[tuple[Invoice, Reminder]], Message | None, Message | None, list[Reminder]]:
         """One customer's claim, added to the session, not flushed: the steps passed over, the
         message of the day and the statement of the day (if any) and the letter reminders.
@@ -436,14 +523,23 @@ class Claimer:
         never got) and the statement waits for the next day, when it lists that invoice too.
         So a statement step is planned after the customer's other invoices; a reminder step
         waits for tomorrow after a statement of today (a step's or the owner's)."""
+        done, sent, deadlines, reached = (
+            planning.done,
+            planning.sent,
+            planning.deadlines,
+            planning.reached,
+        )
+        retries, now, emailed, stated = (
+            planning.retries,
+            planning.now,
+            planning.emailed,
+            planning.stated,
+        )
         customer = invoices[0].customer
         shop = self.shop(customer.shop_id)
         window = sending_window(shop)
         escalation = escalation_policy(shop)
         today = window.local_date(now)
-        if customer.is_b2b and shop.id not in self.ecb_checked:
-            self.ecb_checked.add(shop.id)
-            flag_missing_ecb_rate(self.s, shop, today)
         emailed_today = (customer.id, today) in emailed
         message: Message | None = None
 
@@ -554,7 +650,7 @@ class Claimer:
                 if earlier is not None:
                     self._cover(inv, reminder, earlier, now, result)
                 elif step.channel is Channel.EMAIL:
-                    reminder.message = email_of[step.content]()
+                    self._join(reminder, email_of[step.content]())
                 else:
                     letters.append(reminder)
                 own = step_deadline(step, today, shop.letter_posting_delay_days)
@@ -588,7 +684,10 @@ class Claimer:
             lease_until=self.lease_until,
             recipient=customer.email,
         )
-        self.s.add(message)
+        if self._batch is None:
+            self.s.add(message)
+        else:
+            self._batch.messages.append(message)
         return message
 
     def _lists(self, statement: Message, inv: Invoice) -> bool:
@@ -621,6 +720,9 @@ class Claimer:
         reminder.provider_message_id = statement.provider_message_id
         reminder.sent_at = statement.sent_at
         reminder.reason = "covered by the statement of account sent earlier today"
+        if self._batch is not None:
+            self._batch.reminders.remove(reminder)
+            self.s.add(reminder)
         self.s.flush()  # its id, for the timeline (a rare path: once per customer and day)
         add_timeline(
             self.s,
@@ -677,7 +779,7 @@ class Claimer:
         reminder.attempt = 1
         reminder.due_on = original.due_on
         reminder.counted_from = original.counted_from
-        reminder.message = email_of[step.content]()
+        self._join(reminder, email_of[step.content]())
         # The usual plan is judged again on a later tick (a hand-off waits for the retry).
         self._follow(inv, decision, now)
         return True
@@ -740,8 +842,12 @@ class Claimer:
             due_on=step_day(facts, step),
             counted_from=facts.due_on,
             amount_due_minor=inv.amount_due_minor,
+            attempt=0,
         )
-        self.s.add(reminder)
+        if self._batch is None:
+            self.s.add(reminder)
+        else:
+            self._batch.reminders.append(reminder)
         return reminder
 
     @staticmethod

@@ -58,6 +58,7 @@ _WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
 _PERCENT_SPEC_RE = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\d*)(?:\.(\d*))?")
 _MAX_REMEMBERED = 4_096  # attribute verdicts a sandbox keeps
 _METHODS = (MethodType, BuiltinMethodType)  # what may be a str.format in disguise
+_DICT_ATTRIBUTES = frozenset(dir(dict))
 
 
 # ---------------------------------------------------------------- public types
@@ -239,7 +240,15 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         """``obj.attribute`` as Jinja's sandbox answers it, without asking again what was
-        already judged safe for this type (the value is still checked for ``str.format``)."""
+        already judged safe for this type (the value is still checked for ``str.format``).
+        A plain dict's key that is no dict attribute (``block.kind``) is its item, returned
+        unchecked, as Jinja returns it once the attribute lookup has failed (raising and
+        catching that AttributeError was a good part of the HTML layout's cost)."""
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
         if self._safe_attributes.get((type(obj), attribute)):
             try:
                 value = getattr(obj, attribute)

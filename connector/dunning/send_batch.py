@@ -25,11 +25,11 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import insert, inspect, select, tuple_, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Mapper, Session, lazyload
 
 from connector.crypto import SecretError
 from connector.dunning.claims import Outcome
@@ -108,6 +108,7 @@ class BatchSender:
             snapshot, waiting = self._gather(s, ids, now, lock=False)
         contexts: dict[int, ReminderContext] = {}
         rendered: dict[int, RenderedMessage] = {}
+        inputs: dict[int, _Inputs | None] = {}
         for message_id, gathered in snapshot.items():
             ctx = gathered.context(now)
             if ctx is None or gathered.unsendable or message_id in waiting:
@@ -119,6 +120,7 @@ class BatchSender:
                 alone.append(message_id)  # failed, with its task, by the one-message path
                 continue
             contexts[message_id] = ctx
+            inputs[message_id] = _inputs(gathered)
         if not rendered:
             return []
         ready: list[_Ready] = []
@@ -132,7 +134,7 @@ class BatchSender:
                     if (
                         cur.unsendable
                         or message_id in waiting
-                        or cur.context(now) != ctx  # a payment, a new amount, a new name
+                        or not _same_context(inputs[message_id], cur, ctx, now)
                     ):
                         alone.append(message_id)
                         continue
@@ -186,6 +188,7 @@ class BatchSender:
             select(Invoice)
             .where(Invoice.id.in_({r.invoice_id for r in reminders}))
             .order_by(Invoice.id)
+            .options(lazyload(Invoice.customer))  # read above, once per customer
         )
         if lock:
             invoice_query = invoice_query.with_for_update().execution_options(
@@ -324,6 +327,42 @@ class BatchSender:
                     for rem_id, invoice_id, _, step_key in r.lines
                 ],
             )
+
+
+_Inputs = tuple[object, ...]
+
+
+_COLUMNS: dict[type, tuple[str, ...]] = {}
+
+
+def _row(obj: object) -> tuple[object, ...]:
+    """The values of a row's columns."""
+    keys = _COLUMNS.get(type(obj))
+    if keys is None:
+        mapper = cast(Mapper[Any], inspect(type(obj)))
+        keys = _COLUMNS[type(obj)] = tuple(attr.key for attr in mapper.column_attrs)
+    return tuple(getattr(obj, key) for key in keys)
+
+
+def _inputs(g: _Gathered) -> _Inputs | None:
+    """Everything ``g.context(now)`` is made of, as plain values: the shop, customer and
+    invoice rows, the steps, the sent history, the current instalments. Equal inputs make
+    equal contexts, so the locked re-read is compared without building its context again.
+    None when the context also reads the store (B2B interest: the ECB rate table)."""
+    if g.customer.is_b2b and any(spec.show_penalties for *_, spec in g.live):
+        return None
+    invoices = tuple((_row(inv), spec) for inv, _, spec in g.live)
+    return _row(g.shop), _row(g.customer), invoices, dict(g.history), dict(g.plans)
+
+
+def _same_context(
+    before: _Inputs | None, current: _Gathered, ctx: ReminderContext, now: datetime
+) -> bool:
+    """The customer would read what was rendered (not so after a payment, a new amount, a new
+    name…): the same inputs, or else the same context built from what is read now."""
+    if before is not None and before == _inputs(current):
+        return True
+    return current.context(now) == ctx
 
 
 def _lines(g: _Gathered) -> tuple[tuple[int, int, str, str], ...]:
