@@ -10,19 +10,12 @@ from datetime import date
 from types import FrameType
 
 import click
-from waitress import create_server
 
 from connector.actions.shops import list_shops
 from connector.cli.common import check_secrets_at_start, emit, json_option, services
 from connector.config import Settings
 from connector.demo import DEMO_DAYS, DemoPayment, DemoReport, run_demo
-from connector.scheduler import build_scheduler
 from connector.store.migrate import upgrade
-from connector.web import create_app
-from connector.web.server import serve_gunicorn
-from connector.webhooks.activity import IntakeActivity
-from connector.webhooks.pump import ApplyPump
-from connector.webhooks.routes import ServeHooks, attach_serve
 
 NO_SHOP_YET = (
     "No shop yet: open the page to create your owner account and shop, or from the command line"
@@ -42,6 +35,15 @@ def register(cli: click.Group) -> None:
     def serve(host: str, port: int) -> None:
         """The pages + webhooks + one scheduler in one process (the embedded default). On an empty
         store the first page creates the owner account, then the shop."""
+        # Loaded when the command runs, not by every `relance …` (no import cycle here).
+        from waitress import create_server
+
+        from connector.scheduler import build_scheduler
+        from connector.web import create_app
+        from connector.webhooks.activity import IntakeActivity
+        from connector.webhooks.pump import ApplyPump
+        from connector.webhooks.routes import ServeHooks, attach_serve
+
         _logging()
         # Web requests and the tick's threads share one interpreter lock: a thread holding
         # SQLite's writer gets it back sooner when the others give it up more often.
@@ -100,6 +102,8 @@ def register(cli: click.Group) -> None:
     )
     def web(host: str, port: int, workers: int) -> None:
         """The web half only (settings page and webhooks) in gunicorn processes; no scheduler."""
+        from connector.web.server import serve_gunicorn
+
         _logging()
         with services() as svc:  # checked once here, before the workers fork
             check_secrets_at_start(svc)
@@ -119,6 +123,8 @@ def register(cli: click.Group) -> None:
         WooCommerce servers through the real adapters, the next business days run at 10:00 shop
         time (each reminder written to the outbox folder and listed), and one invoice paid by a
         signed Stripe webhook posted to the app. Running it again sends nothing twice."""
+        from connector.web import create_app
+
         with services(needs_store=False) as svc:
             upgrade(svc.settings.database_url)
             report = run_demo(svc, create_app(services=svc), days=days)
@@ -127,6 +133,8 @@ def register(cli: click.Group) -> None:
     @cli.command("worker")
     def worker() -> None:
         """The worker half: a UTC blocking scheduler (tick every minute, syncs, reconciliation)."""
+        from connector.scheduler import build_scheduler
+
         _logging()
         with services() as svc:
             check_secrets_at_start(svc)

@@ -38,7 +38,6 @@ from connector.dunning.compose import (
 )
 from connector.dunning.context import ReminderContext
 from connector.dunning.letter_parties import missing_for_letter
-from connector.dunning.letters import letter_pdf
 from connector.dunning.planner import StepSpec
 from connector.dunning.posting import letter_deadline
 from connector.dunning.render_pool import GuardedRenderer
@@ -661,6 +660,8 @@ class Deliverer:
     ) -> LetterDocument:
         """The PDF kept in the store, in the transaction that records the send, dated ``dated``
         (its planned posting; recording the posting dates it again)."""
+        from connector.dunning.letters import letter_pdf  # fpdf2 loads only when needed
+
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", inv.number)
         letter = LetterDocument(
             shop_id=shop.id,
