@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import BindParameter, Table, bindparam, insert, literal, select, update
@@ -251,8 +252,10 @@ INVALID_ADDRESS = "invalid address: "
 (the mail provider would refuse it): lifted by the next sync that brings a good address."""
 
 
+@lru_cache(maxsize=4096)
 def address_block(email: str | None) -> str | None:
-    """The block a platform's address carries: None when the mail provider would take it."""
+    """The block a platform's address carries: None when the mail provider would take it.
+    Remembered per address: a customer's orders, and every re-sync, bring the same one."""
     if not email:
         return None
     problem = email_problem(email)

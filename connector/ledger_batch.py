@@ -149,9 +149,14 @@ class InvoiceBatch:
                             # range-scan a (shop_id, …) index over every invoice of the shop
                             # instead of the unique (connection_id, external_id) one.
                             cols.shop_id + 0 == shops[connection_id],
-                            cols.external_id.in_(sorted(external_ids)),
+                            # One list bound as a whole, not a literal coerced per id.
+                            cols.external_id.in_(
+                                bindparam(f"external_ids_{n}", sorted(external_ids), expanding=True)
+                            ),
                         )
-                        for connection_id, external_ids in sorted(by_connection.items())
+                        for n, (connection_id, external_ids) in enumerate(
+                            sorted(by_connection.items())
+                        )
                     )
                 )
             )

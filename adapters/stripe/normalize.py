@@ -99,7 +99,7 @@ def normalize_invoice(obj: Any, *, observed_at: datetime | None = None) -> Norma
     """A Stripe invoice → NormalizedInvoice; NotOwedYet (draft) or NormalizationError."""
     if not _is_object(obj):
         raise NormalizationError("invoice is not an object")
-    if not _REQUIRED.issubset(obj.keys()):
+    if not obj.keys() >= _REQUIRED:  # the keys' view compared as is (issubset copies it)
         missing = [name for name in INVOICE_REQUIRED_FIELDS if name not in obj]
         raise NormalizationError(f"invoice {obj.get('id')!r} lacks {', '.join(missing)}")
     invoice_id = _str(obj["id"], "id")
