@@ -50,8 +50,10 @@ def relance_serve(svc: Services, mail_url: str) -> Iterator[tuple[int, int]]:
     }
     env.pop("RELANCE_WEBHOOK_APPLY", None)  # serve's own default is what is measured
     log = open(svc.settings.var_dir / "serve.log", "wb")  # noqa: SIM115 - closed below
+    profile = os.environ.get("RELANCE_BENCH_PROFILE")  # a directory: bench/serve_profile.py
+    launcher = ["-m", "bench.serve_profile", profile] if profile else ["-m", "connector"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "connector", "serve", "--port", str(port)],
+        [sys.executable, *launcher, "serve", "--port", str(port)],
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
