@@ -39,6 +39,7 @@ from connector.web import (
 from connector.web import settings as settings_pages
 from connector.web.filters import DATE_FILTERS
 from connector.web.security import add_security_headers
+from connector.web.webhook_fast_path import WebhookFastPath
 from connector.webhooks import routes as webhook_routes
 
 
@@ -82,6 +83,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         key_func=get_remote_address, app=app, storage_uri=settings.ratelimit_storage_uri
     )
     auth.init_auth(app, limiter)
+    # Deliveries skip Flask's request machinery (the blueprint still serves what it passes on).
+    app.wsgi_app = WebhookFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
     return app
 
 

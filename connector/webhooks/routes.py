@@ -36,18 +36,23 @@ def attach_serve(app: Flask, hooks: ServeHooks) -> None:
     app.extensions[_SERVE_KEY] = hooks
 
 
-def intake() -> WebhookIntake:
-    found = current_app.extensions.get(_INTAKE_KEY)
+def intake_of(app: Flask) -> WebhookIntake:
+    """The app's one intake (made at the first delivery, after `relance serve`'s hooks)."""
+    found = app.extensions.get(_INTAKE_KEY)
     if found is None:
-        hooks = current_app.extensions.get(_SERVE_KEY)
+        hooks = app.extensions.get(_SERVE_KEY)
         found = WebhookIntake(
-            services_of(current_app),
+            services_of(app),
             on_stored=hooks.on_stored if hooks is not None else None,
             activity=hooks.activity if hooks is not None else None,
         )
-        current_app.extensions[_INTAKE_KEY] = found
+        app.extensions[_INTAKE_KEY] = found
     assert isinstance(found, WebhookIntake)
     return found
+
+
+def intake() -> WebhookIntake:
+    return intake_of(current_app._get_current_object())  # type: ignore[attr-defined]
 
 
 def _body(limit: int) -> bytes | None:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import select
 
 from connector.config import Settings
 from connector.platform import InvoiceStatus
@@ -15,6 +16,7 @@ from connector.scheduler import build_scheduler
 from connector.services import Services
 from connector.shops import create_shop
 from connector.store.db import write_session
+from connector.store.models import WebhookEvent
 from connector.web import create_app
 from connector.webhooks.activity import IntakeActivity
 from connector.webhooks.pump import ApplyPump
@@ -41,7 +43,7 @@ def serve_services(env: dict[str, str]) -> Iterator[Services]:
 def test_serve_stores_then_applies_unless_told_otherwise(env: dict[str, str]) -> None:
     assert Settings.from_env(env).webhook_apply == "inline"  # `relance web`: unchanged
     serve = Settings.from_env(env).for_serve()
-    assert (serve.webhook_apply, serve.tick_batch, serve.send_concurrency) == ("worker", 16, 8)
+    assert (serve.webhook_apply, serve.tick_batch, serve.send_concurrency) == ("worker", 8, 8)
     for chosen in ("inline", "background", "worker"):
         told = Settings.from_env({**env, "RELANCE_WEBHOOK_APPLY": chosen})
         assert told.for_serve().webhook_apply == chosen
@@ -96,6 +98,41 @@ def test_a_stored_delivery_is_applied_by_the_pump_right_after(serve_services: Se
         pump.stop()
     assert not activity.busy  # every delivery counted out
     assert pump.run_once() == 0  # stopped: applies nothing more
+
+
+def test_during_a_storm_the_pump_applies_a_batch_at_once_not_each_delivery(
+    serve_services: Services,
+) -> None:
+    """A transaction's own cost is most of what applying a delivery costs: while deliveries
+    keep coming, the pump waits for a batch's worth (bounded) and applies them together."""
+    svc = serve_services
+    with write_session(svc.sessions) as s:
+        shop_id = create_shop(s, name="Atelier", email="owner@atelier.example").id
+    conn_id = stripe_connection(svc, shop_id)
+    refs = [f"in_S{i}" for i in range(6)]
+    seed_invoices(svc, shop_id, conn_id, [open_invoice(ref) for ref in refs])
+    app = create_app(services=svc)
+    activity = IntakeActivity()
+    pump = ApplyPump(svc, batch=len(refs), idle=3600, gather=120, activity=activity)
+    attach_serve(app, ServeHooks(activity, pump.wake))
+    client = app.test_client()
+    pump.start()
+    try:
+        with activity.receiving():  # the storm: another delivery is always being received
+            for n, ref in enumerate(refs):
+                body = stripe_invoice_event(f"evt_{ref}", ref, created=NOW)
+                answer = client.post(
+                    f"/webhooks/stripe/{conn_id}", data=body, headers=stripe_headers(body)
+                )
+                assert answer.status_code == 200
+                if n == 0:  # time enough for a pump that applies each delivery on its own
+                    time.sleep(1.5)
+        assert _paid(svc, refs)
+    finally:
+        pump.stop()
+    with svc.sessions() as s:
+        applied = s.scalars(select(WebhookEvent.processed_at)).all()
+    assert len(applied) == len(refs) and len(set(applied)) == 1  # one apply for all of them
 
 
 def test_without_a_pump_the_web_only_stores(serve_services: Services) -> None:
