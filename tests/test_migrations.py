@@ -172,3 +172,67 @@ def test_search_keys_are_backfilled_for_the_rows_already_stored(empty_database_u
         ).all() == [("elodie martin", "ets œuvre", None)]
         assert conn.execute(text("SELECT number_key FROM invoice")).all() == [("f-1",)]
     engine.dispose()
+
+
+def test_reminders_under_the_current_plan_keep_the_instalment_they_counted_from(
+    empty_database_url: str,
+) -> None:
+    """0025 backfills ``counted_from``: the invoice's due date, except for a reminder made under
+    the plan the invoice is on (its day less its step's offset is an instalment's day). Counted
+    from the invoice instead, that reminder's offset would put the plan's later steps behind
+    the invoice, and a formal notice could go before the reminders that lead to it."""
+    url = empty_database_url
+    upgrade(url, "0001")
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        for statement in _SEED:
+            conn.execute(text(statement))
+    engine.dispose()
+    upgrade(url, "0024")
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO step (id, sequence_id, key, position, offset_days, channel, tone,"
+                " show_penalties, sends_letter, hands_off, active, created_at, updated_at) VALUES"
+                " (2, 1, 'reminder_2', 2, 7, 'email', 'firm', false, false, false, true,"
+                " '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+            )
+        )
+        # The plan: instalments due 20 February and 20 March (Paris midnight, in UTC).
+        for position, due_at in ((1, "2026-02-19 23:00:00"), (2, "2026-03-19 23:00:00")):
+            conn.execute(
+                text(
+                    "INSERT INTO instalment (shop_id, invoice_id, position, due_at, amount_minor,"
+                    " currency, paid_minor, created_at) VALUES (1, 1, :position, :due_at, 6000,"
+                    " 'EUR', 0, '2026-02-02 00:00:00')"
+                ),
+                {"position": position, "due_at": due_at},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO message (id, shop_id, customer_id, channel, local_day, state,"
+                " attempts, created_at, updated_at) VALUES (8, 1, 1, 'email', '2026-02-27',"
+                " 'sent', 1, '2026-02-27 00:00:00', '2026-02-27 00:00:00')"
+            )
+        )
+        # reminder_2 of the first instalment: 20 February + 7 days.
+        conn.execute(
+            text(
+                "INSERT INTO reminder (id, shop_id, invoice_id, step_id, step_key, channel, state,"
+                " due_on, message_id, created_at, updated_at) VALUES (4, 1, 1, 2, 'reminder_2',"
+                " 'email', 'sent', '2026-02-27', 8, '2026-02-27 00:00:00',"
+                " '2026-02-27 00:00:00')"
+            )
+        )
+    engine.dispose()
+
+    upgrade(url)
+
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, counted_from FROM reminder ORDER BY id")).all()
+    engine.dispose()
+    # reminder_1 went before the plan, from the invoice's due date; reminder_2 from the
+    # first instalment.
+    assert [(rid, str(day)) for rid, day in rows] == [(3, "2026-01-31"), (4, "2026-02-20")]

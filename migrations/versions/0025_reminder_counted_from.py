@@ -9,10 +9,14 @@ due date, or under a payment plan the instalment's. The engine measures how far 
 sequence an invoice is by ``due_on - counted_from`` (an offset), not by ``due_on`` (a day):
 reminders dated from instalments no longer put the invoice's own steps behind it once the plan
 is cancelled. Backfilled from each invoice's due date in its shop's time zone, which keeps what
-the engine decided for every existing row.
+the engine decided for every existing row — except a reminder made under the payment plan the
+invoice is on now: it was counted from an instalment (its ``due_on`` less its step's offset is one
+of the plan's instalment days), and keeps that basis, or the plan's later steps would be judged
+behind and a formal notice could go before the reminders that lead to it.
 """
 
 from collections.abc import Sequence
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 from alembic import op
@@ -31,13 +35,23 @@ _BATCH = 5_000
 
 def _backfill() -> None:
     """Every reminder's day, a batch of invoices at a time (their due date in their shop's
-    time zone), written with one executemany per batch."""
+    time zone, or the instalment a reminder under the current plan was counted from), written
+    with one executemany per batch."""
     bind = op.get_bind()
     invoice = sa.table(
         "invoice", sa.column("id"), sa.column("shop_id"), sa.column("due_at", UTCDateTime())
     )
     shop = sa.table("shop", sa.column("id"), sa.column("timezone"))
-    reminder = sa.table("reminder", sa.column("invoice_id"), sa.column("counted_from", sa.Date()))
+    reminder = sa.table(
+        "reminder",
+        sa.column("id"),
+        sa.column("invoice_id"),
+        sa.column("step_id"),
+        sa.column("due_on", sa.Date()),
+        sa.column("counted_from", sa.Date()),
+    )
+    step = sa.table("step", sa.column("id"), sa.column("offset_days"))
+    instalment = sa.table("instalment", sa.column("invoice_id"), sa.column("due_at", UTCDateTime()))
     last = 0
     while True:
         rows = bind.execute(
@@ -55,7 +69,43 @@ def _backfill() -> None:
             .values(counted_from=sa.bindparam("b_day")),
             [{"b_invoice": r.id, "b_day": local_date(r.due_at, r.timezone)} for r in rows],
         )
+        _backfill_plans(bind, {r.id: r.timezone for r in rows}, reminder, step, instalment)
         last = rows[-1].id
+
+
+def _backfill_plans(
+    bind: sa.Connection,
+    zones: dict[int, str],
+    reminder: sa.TableClause,
+    step: sa.TableClause,
+    instalment: sa.TableClause,
+) -> None:
+    """Reminders of invoices on a plan now, counted from one of its instalments' days."""
+    days: dict[int, set[date]] = {}
+    for invoice_id, due_at in bind.execute(
+        sa.select(instalment.c.invoice_id, instalment.c.due_at).where(
+            instalment.c.invoice_id.in_(list(zones))
+        )
+    ):
+        days.setdefault(invoice_id, set()).add(local_date(due_at, zones[invoice_id]))
+    if not days:
+        return
+    moved = []
+    for reminder_id, invoice_id, due_on, offset_days in bind.execute(
+        sa.select(reminder.c.id, reminder.c.invoice_id, reminder.c.due_on, step.c.offset_days)
+        .join(step, step.c.id == reminder.c.step_id)
+        .where(reminder.c.invoice_id.in_(list(days)))
+    ):
+        basis = due_on - timedelta(days=offset_days)
+        if basis in days[invoice_id]:
+            moved.append({"b_reminder": reminder_id, "b_day": basis})
+    if moved:
+        bind.execute(
+            reminder.update()
+            .where(reminder.c.id == sa.bindparam("b_reminder"))
+            .values(counted_from=sa.bindparam("b_day")),
+            moved,
+        )
 
 
 def upgrade() -> None:
