@@ -188,12 +188,17 @@ class BatchSender:
             select(Invoice)
             .where(Invoice.id.in_({r.invoice_id for r in reminders}))
             .order_by(Invoice.id)
-            .options(lazyload(Invoice.customer))  # read above, once per customer
         )
         if lock:
+            # The customers are joined, locked and read again with their invoices: an owner
+            # who excluded (or erased, or re-addressed) the customer while this read waited
+            # for the invoices' locks has committed by now, and ``customers`` above are the
+            # same objects, refreshed. Read once without it, they would be the stale copy.
             invoice_query = invoice_query.with_for_update().execution_options(
                 populate_existing=True
             )
+        else:
+            invoice_query = invoice_query.options(lazyload(Invoice.customer))  # read above
         invoices = {inv.id: inv for inv in s.scalars(invoice_query)} if reminders else {}
         self._load_specs(s, {r.step_id for r in reminders})
         for rem in reminders:
