@@ -604,7 +604,10 @@ class Claimer:
                 now,
                 window,
                 email_of,
-                stated_today=customer.id in stated,
+                other_email={
+                    StepContent.REMINDER: other_email[StepContent.REMINDER][0],
+                    StepContent.STATEMENT: lambda: customer.id in stated or message is not None,
+                },
             ):
                 emailed_today = emailed_today or message is not None
                 continue
@@ -749,14 +752,17 @@ class Claimer:
         window: SendingWindow,
         email_of: Mapping[StepContent, Callable[[], Message]],
         *,
-        stated_today: bool,
+        other_email: Mapping[StepContent, Callable[[], bool]],
     ) -> bool:
         """The one retry of a bounced step (the owner fixed the address): a new reminder row,
         attempt 1, on the customer's message of the day (their statement of the day, for a
         statement step: tomorrow if they already had one today); the bounced row and its
         message stay as they were. True when it was claimed or must wait (the invoice's next
         look is set); False: plan as usual. A later step due now goes out instead, and the
-        retry is dropped: it would arrive after a newer reminder."""
+        retry is dropped: it would arrive after a newer reminder. One email a day holds for a
+        retry too: when ``other_email`` says the customer gets another kind of email today (a
+        statement for a reminder's retry; a reminder, or a statement already, for a
+        statement's), the retry waits for tomorrow."""
         rem_id, step_id = bounced
         original = self.s.get(Reminder, rem_id)
         assert original is not None
@@ -770,7 +776,7 @@ class Claimer:
         if retry.action is Action.WAIT:
             inv.next_action_at = _later_than(retry.next_action_at, now)
             return True
-        if step.content is StepContent.STATEMENT and stated_today:
+        if other_email[step.content]():
             tomorrow = window.local_date(now) + timedelta(days=1)
             inv.next_action_at = window.opening_on_or_after(tomorrow)
             return True

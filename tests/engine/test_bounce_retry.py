@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import select
 
+from connector.actions.statement import send_statement
 from connector.actions.tasks import fix_address
 from connector.mail.outbox import OutboxTransport
 from connector.platform import InvoiceStatus
@@ -15,7 +16,9 @@ from connector.runners import dunning_runner
 from connector.services import Services
 from connector.store.db import write_session
 from connector.store.models import (
+    Customer,
     Message,
+    MessageKind,
     MessageState,
     Reminder,
     ReminderRetry,
@@ -123,3 +126,36 @@ def test_paid_between_the_fix_and_the_tick_sends_nothing(services: Services, sho
     _tick(services, date(2026, 6, 3))
     _tick(services, date(2026, 6, 4))
     assert _sent(services) == [(BAD, MessageState.SENT)]
+
+
+def test_the_retry_waits_a_day_when_the_customer_got_a_statement_that_day(
+    services: Services, shop: Shop
+) -> None:
+    """One email a day holds for a retry too: the owner emails Marie her statement of account
+    on 3 June at 09:00, so the bounced reminder's retry, due at the 10:00 tick, goes on 4 June."""
+    _fix(services, shop, _bounced_and_task(services, shop))
+    with services.sessions() as s:
+        customer_id = s.scalar(select(Customer.id))
+    assert customer_id is not None
+    send_statement(
+        services,
+        shop.id,
+        customer_id,
+        actor="owner",
+        now=paris(date(2026, 6, 3), 9),
+        transport=OutboxTransport(services.settings.outbox_dir),
+    )
+    _tick(services, date(2026, 6, 3), 10)
+    with services.sessions() as s:
+        june_3 = s.scalars(
+            select(Message.kind).where(
+                Message.local_day == date(2026, 6, 3), Message.recipient == GOOD
+            )
+        ).all()
+    assert june_3 == [MessageKind.STATEMENT]
+    _tick(services, date(2026, 6, 4), 10)
+    assert _sent(services)[-1] == (GOOD, MessageState.SENT)
+    with services.sessions() as s:
+        retried = s.scalars(select(Reminder).where(Reminder.attempt == 1)).one()
+        assert retried.state is ReminderState.SENT
+        assert retried.message is not None and retried.message.local_day == date(2026, 6, 4)
