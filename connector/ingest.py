@@ -27,7 +27,7 @@ from connector.ledger import apply_platform_state, plan_from, resolve_due_at
 from connector.ledger_batch import HeldInvoice, InvoiceBatch
 from connector.platform import NormalizedCustomer, NormalizedInvoice
 from connector.store.bulk import insert_rows
-from connector.store.fold import fold, key
+from connector.store.fold import fold
 from connector.store.models import (
     Connection,
     Customer,
@@ -230,21 +230,27 @@ _KEPT_AFTER_ERASURE = ("locale", "is_b2b")
 _CUSTOMER_FIELDS = (*_PERSONAL, *_KEPT_AFTER_ERASURE)
 
 
-def _customer_values(shop: Shop, customer: NormalizedCustomer) -> dict[str, Any]:
-    """The one place a platform's customer becomes the columns it sets (``_CUSTOMER_FIELDS``),
-    for the rows inserted and for the comparison that skips unchanged ones."""
-    return {
-        "email": customer.email,
-        "name": customer.name,
-        "company": customer.company,
-        "email_key": key(customer.email),
-        "name_key": key(customer.name),
-        "company_key": key(customer.company),
-        "phone": customer.phone,
-        "postal_address": customer.postal_address.text() if customer.postal_address else None,
-        "locale": customer.locale,
-        "is_b2b": shop.default_b2b if customer.is_b2b is None else customer.is_b2b,
-    }
+def _customer_values(shop: Shop, customer: NormalizedCustomer) -> tuple[Any, ...]:
+    """The one place a platform's customer becomes the columns it sets, in ``_CUSTOMER_FIELDS``
+    order: for the rows inserted and for the comparison that skips unchanged ones (a tuple, as
+    the held row is read: compared in one C call, no dict per customer)."""
+    email, name, company = customer.email, customer.name, customer.company
+    return (
+        email,
+        name,
+        company,
+        customer.phone,
+        customer.postal_address.text() if customer.postal_address else None,
+        None if email is None else fold(email),
+        None if name is None else fold(name),
+        None if company is None else fold(company),
+        customer.locale,
+        shop.default_b2b if customer.is_b2b is None else customer.is_b2b,
+    )
+
+
+_POSTAL = _CUSTOMER_FIELDS.index("postal_address")
+_KEPT = len(_PERSONAL)  # the kept-after-erasure fields end the tuple
 
 
 INVALID_ADDRESS = "invalid address: "
@@ -299,19 +305,26 @@ def _upsert_customers(
     ).all()  # fetched at once: row-by-row iteration costs more than the rows
     for customer_id, ext, erased, blocked, *values in held_rows:
         ids[ext] = customer_id
-        held = dict(zip(_CUSTOMER_FIELDS, values, strict=True))
-        if erased:
-            new = {f: wanted[ext][f] for f in _KEPT_AFTER_ERASURE}
-        else:
-            new = dict(wanted[ext])
-            if new["postal_address"] is None:
-                new["postal_address"] = held["postal_address"]  # a page without one keeps it
-            held["email_blocked_reason"] = blocked
-            new["email_blocked_reason"] = _next_block(blocked, blocks[ext])
-            if blocks[ext] is not None and new["email_blocked_reason"] != blocked:
-                newly_invalid.append(ext)
-        if not new.items() <= held.items():
-            changed.append({"b_id": customer_id, **new, "updated_at": now})
+        want = wanted[ext]
+        if erased:  # only what is kept after erasure: personal fields never come back
+            if want[_KEPT:] != tuple(values[_KEPT:]):
+                kept = dict(zip(_KEPT_AFTER_ERASURE, want[_KEPT:], strict=True))
+                changed.append({"b_id": customer_id, **kept, "updated_at": now})
+            continue
+        if want[_POSTAL] is None and values[_POSTAL] is not None:
+            want = (
+                *want[:_POSTAL],
+                values[_POSTAL],
+                *want[_POSTAL + 1 :],
+            )  # a page without one keeps it
+        block = _next_block(blocked, blocks[ext])
+        if blocks[ext] is not None and block != blocked:
+            newly_invalid.append(ext)
+        if block != blocked or want != tuple(values):
+            new = dict(zip(_CUSTOMER_FIELDS, want, strict=True))
+            changed.append(
+                {"b_id": customer_id, **new, "email_blocked_reason": block, "updated_at": now}
+            )
     for group in {tuple(sorted(c)) for c in changed}:  # one statement per set of columns
         session.execute(
             update(table)
@@ -321,7 +334,11 @@ def _upsert_customers(
         )
     ids_before = set(ids)
     fresh = [
-        {"external_id": ext, **values, "email_blocked_reason": blocks[ext]}
+        {
+            "external_id": ext,
+            **dict(zip(_CUSTOMER_FIELDS, values, strict=True)),
+            "email_blocked_reason": blocks[ext],
+        }
         for ext, values in wanted.items()
         if ext not in ids
     ]
