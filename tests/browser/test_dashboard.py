@@ -19,6 +19,7 @@ from connector.actions.accounts import create_owner
 from connector.actions.timeline import TimelineKind, invoice_timeline
 from connector.demo import run_demo
 from connector.domain.dates import local_date, long_date
+from connector.domain.phrases import FR_VALUES, Value
 from connector.ledger import set_state
 from connector.platform import InvoiceStatus
 from connector.services import Services
@@ -39,6 +40,11 @@ from tests.engine.test_letters import pdf_text
 PARIS = ZoneInfo("Europe/Paris")
 PASSWORD = "correct horse battery"
 OWNER = "camille@demo.example.org"
+
+
+def step_fr(key: str) -> str:
+    """A step as the French dossier names it (a shipped step by its French name)."""
+    return FR_VALUES[Value.STEP].get(key, key)
 
 
 def _shoot(page: Any, name: str) -> None:
@@ -160,7 +166,8 @@ def test_dashboard_chart_letter_task_and_dossier(
     target = tmp_path / download.suggested_filename
     download.save_as(target)
     text = pdf_text(target.read_bytes())
-    # The demo shop is French: so is its dossier (each headline, then the entry as stored).
+    # The demo shop is French: so is its dossier (each headline, then the entry in French, the
+    # shipped steps named as a French sequence names them).
     chronology = text[text.index("Chronologie") : text.index("Messages tels qu'envoyés")]
     lines = chronology.splitlines()
     places = []
@@ -172,7 +179,7 @@ def test_dashboard_chart_letter_task_and_dossier(
             (
                 i
                 for i, ln in enumerate(lines[:-1])
-                if ln.startswith(stamp) and rem.step_key in lines[i + 1]
+                if ln.startswith(stamp) and step_fr(rem.step_key) in lines[i + 1]
             ),
             None,
         )
