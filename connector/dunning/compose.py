@@ -28,6 +28,7 @@ from connector.dunning.context import (
 from connector.dunning.payment_ways import is_web_url
 from connector.dunning.planner import StepSpec, announced_deadline
 from connector.dunning.rules import penalty_policy
+from connector.store.idset import among
 from connector.store.models import (
     Channel,
     Customer,
@@ -96,7 +97,7 @@ def sent_history(
     query = (
         select(Reminder.invoice_id, Reminder.sent_at)
         .where(
-            Reminder.invoice_id.in_(invoice_ids),
+            among(session, Reminder.invoice_id, invoice_ids),
             Reminder.state == ReminderState.SENT,
             Reminder.sent_at.is_not(None),
             # Older rows may say SENT for a channel nothing carried (sms, task): not cited.
@@ -226,7 +227,7 @@ def current_instalments(
     rows: dict[int, list[Instalment]] = {}
     for row in session.scalars(
         select(Instalment)
-        .where(Instalment.invoice_id.in_(planned))
+        .where(among(session, Instalment.invoice_id, planned))
         .order_by(Instalment.invoice_id, Instalment.position)
     ):
         rows.setdefault(row.invoice_id, []).append(row)

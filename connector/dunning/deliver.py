@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
@@ -44,9 +45,9 @@ from connector.dunning.render_pool import GuardedRenderer
 from connector.dunning.rendering import ReminderRenderer, RenderedMessage, TemplateError
 from connector.dunning.sequence import spec_of
 from connector.dunning.settle import (
-    mark_sending,
     open_outcome_task,
     outgoing_mail,
+    sending_values,
     settle_message,
 )
 from connector.ledger import add_timeline, apply_platform_state, lock_invoice
@@ -370,17 +371,35 @@ class Deliverer:
     def _mark_sending(
         self, current: _Gathered, ctx: ReminderContext, rendered: RenderedMessage, now: datetime
     ) -> _Prepared:
+        msg_values, reminder_values, prepared = self._sending(current, ctx, rendered, now)
+        for key, value in msg_values.items():
+            setattr(current.message, key, value)
+        for (_, rem, _), values in zip(current.live, reminder_values, strict=True):
+            for key, value in values.items():
+                setattr(rem, key, value)
+        return prepared
+
+    def _sending(
+        self, current: _Gathered, ctx: ReminderContext, rendered: RenderedMessage, now: datetime
+    ) -> tuple[dict[str, Any], list[dict[str, Any]], _Prepared]:
+        """What marking a message SENDING writes: its row's values, each live reminder's (in
+        ``current.live`` order), and the mail it then sends. Written by the ORM here, by one
+        Core executemany per table for a batch (connector.dunning.send_batch)."""
         msg, shop, customer, live = current.message, current.shop, current.customer, current.live
         # The deadline the rendered text announces (same computation as the context's).
         deadline_on = message_deadline(shop, (spec for _, _, spec in live), now)
-        mark_sending(msg, customer, rendered, self.clock() + self.send_lease)
-        for inv, rem, _ in live:
-            rem.state = ReminderState.SENDING
-            rem.recipient = customer.email
-            rem.subject = rendered.subject
-            rem.body_text = rendered.text
-            rem.amount_due_minor = inv.amount_due_minor
-            rem.deadline_on = deadline_on
+        msg_values = sending_values(msg, customer, rendered, self.clock() + self.send_lease)
+        reminder_values = [
+            {
+                "state": ReminderState.SENDING,
+                "recipient": customer.email,
+                "subject": rendered.subject,
+                "body_text": rendered.text,
+                "amount_due_minor": inv.amount_due_minor,
+                "deadline_on": deadline_on,
+            }
+            for inv, _, _ in live
+        ]
         mail = outgoing_mail(
             msg,
             shop,
@@ -390,7 +409,7 @@ class Deliverer:
             invoice_numbers=tuple(inv.number for inv, _, _ in live),
             reminder_ids=tuple(rem.id for _, rem, _ in live),
         )
-        return _Prepared(mail, tuple(rem.id for _, rem, _ in live))
+        return msg_values, reminder_values, _Prepared(mail, tuple(rem.id for _, rem, _ in live))
 
     def _fail_render(
         self,

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import insert, inspect, select, tuple_, update
+from sqlalchemy import Table, and_, bindparam, insert, inspect, select, tuple_, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapper, Session, lazyload
 
@@ -40,6 +40,7 @@ from connector.dunning.rendering import RenderedMessage, TemplateError
 from connector.dunning.sequence import spec_of
 from connector.mail.base import DeliveryOutcome, DeliveryResult, OutgoingMail
 from connector.store.db import write_session
+from connector.store.idset import among
 from connector.store.models import (
     Customer,
     Invoice,
@@ -126,6 +127,8 @@ class BatchSender:
         ready: list[_Ready] = []
         try:
             with write_session(self.d.sessions) as s:
+                marks: list[dict[str, Any]] = []
+                reminder_marks: list[dict[str, Any]] = []
                 current, waiting = self._gather(s, list(rendered), now, lock=True)
                 for message_id, ctx in contexts.items():
                     cur = current.get(message_id)
@@ -139,7 +142,14 @@ class BatchSender:
                         alone.append(message_id)
                         continue
                     attempts = cur.message.attempts + 1
-                    prepared = self.d._mark_sending(cur, ctx, rendered[message_id], now)
+                    values, reminder_values, prepared = self.d._sending(
+                        cur, ctx, rendered[message_id], now
+                    )
+                    marks.append({"m_id": message_id, **values})
+                    reminder_marks += (
+                        {"r_id": rem.id, **v}
+                        for (_, rem, _), v in zip(cur.live, reminder_values, strict=True)
+                    )
                     ready.append(
                         _Ready(
                             message_id,
@@ -150,6 +160,12 @@ class BatchSender:
                             not any(spec.sends_letter or spec.hands_off for *_, spec in cur.live),
                         )
                     )
+                # Marked SENDING all at once, in this transaction: one Core executemany per
+                # table (the ORM's flush of the same changes cost ~100 µs per message).
+                if marks:
+                    s.execute(_BY_MESSAGE_ID, marks)
+                if reminder_marks:
+                    s.execute(_BY_REMINDER_ID, reminder_marks)
         except DBAPIError:
             # E.g. a deadlock with a payment being applied: nothing of it was kept (no mail
             # went out); each message goes the one-message way instead.
@@ -164,7 +180,7 @@ class BatchSender:
         """Each message still ours and CLAIMED, with its reminders and invoices (locked, in id
         order, when ``lock``), one query per table; and the messages a stored, unapplied
         delivery names an invoice of."""
-        query = select(Message).where(Message.id.in_(ids)).order_by(Message.id)
+        query = select(Message).where(among(s, Message.id, ids)).order_by(Message.id)
         messages = [
             m
             for m in s.scalars(query.with_for_update() if lock else query)
@@ -181,12 +197,12 @@ class BatchSender:
         }
         reminders = s.scalars(
             select(Reminder)
-            .where(Reminder.message_id.in_(list(gathered)), Reminder.state == ReminderState.CLAIMED)
+            .where(among(s, Reminder.message_id, gathered), Reminder.state == ReminderState.CLAIMED)
             .order_by(Reminder.id)
         ).all()
         invoice_query = (
             select(Invoice)
-            .where(Invoice.id.in_({r.invoice_id for r in reminders}))
+            .where(among(s, Invoice.id, {r.invoice_id for r in reminders}))
             .order_by(Invoice.id)
         )
         if lock:
@@ -222,11 +238,20 @@ class BatchSender:
         if self.d.waiting_payments is None or not live:
             return set()
         refs = {(inv.connection_id, inv.external_id) for _, inv in live}
+        if s.get_bind().dialect.name == "postgresql":
+            # Each column among its values (one array each, see connector.store.idset): a
+            # superset of the pairs, narrowed to the exact pairs below.
+            ref = and_(
+                among(s, WebhookEvent.connection_id, {c for c, _ in refs}),
+                among(s, WebhookEvent.invoice_ref, {r for _, r in refs}),
+            )
+        else:
+            ref = tuple_(WebhookEvent.connection_id, WebhookEvent.invoice_ref).in_(list(refs))
         named = set(
             s.execute(
                 select(WebhookEvent.connection_id, WebhookEvent.invoice_ref)
                 .where(
-                    tuple_(WebhookEvent.connection_id, WebhookEvent.invoice_ref).in_(list(refs)),
+                    ref,
                     WebhookEvent.outcome.in_((WebhookOutcome.PENDING, WebhookOutcome.FAILED)),
                 )
                 .distinct()
@@ -237,7 +262,7 @@ class BatchSender:
     def _load_specs(self, s: Session, step_ids: set[int]) -> None:
         missing = [i for i in step_ids if i not in self.d._specs]
         if missing:
-            for step in s.scalars(select(Step).where(Step.id.in_(missing))):
+            for step in s.scalars(select(Step).where(among(s, Step.id, missing))):
                 self.d._specs[step.id] = spec_of(step)
 
     def _send(self, mails: list[OutgoingMail]) -> list[DeliveryResult]:
@@ -286,13 +311,14 @@ class BatchSender:
         ]
 
     def _record_plain(self, plain: list[tuple[_Ready, DeliveryResult]], now: datetime) -> None:
-        """Every plain SENT outcome in one transaction: one statement per table."""
+        """Every plain SENT outcome in one transaction: one Core executemany per table (the
+        ORM's bulk update by primary key cost ~100 µs per message on top)."""
         with write_session(self.d.sessions) as s:
             s.execute(
-                update(Message),
+                _BY_MESSAGE_ID,
                 [
                     {
-                        "id": r.message_id,
+                        "m_id": r.message_id,
                         "state": MessageState.SENT,
                         "lease_until": None,
                         "provider_message_id": res.provider_message_id,
@@ -304,10 +330,10 @@ class BatchSender:
                 ],
             )
             s.execute(
-                update(Reminder),
+                _BY_REMINDER_ID,
                 [
                     {
-                        "id": rem_id,
+                        "r_id": rem_id,
                         "state": ReminderState.SENT,
                         "provider_message_id": res.provider_message_id,
                         "sent_at": now,
@@ -335,6 +361,12 @@ class BatchSender:
 
 
 _Inputs = tuple[object, ...]
+
+_MESSAGES = cast(Table, Message.__table__)
+_REMINDERS = cast(Table, Reminder.__table__)
+# Updates by id for an executemany: the other keys of each parameter set are the SET clause.
+_BY_MESSAGE_ID = update(_MESSAGES).where(_MESSAGES.c.id == bindparam("m_id"))
+_BY_REMINDER_ID = update(_REMINDERS).where(_REMINDERS.c.id == bindparam("r_id"))
 
 
 _COLUMNS: dict[type, tuple[str, ...]] = {}
@@ -386,4 +418,4 @@ _Row = TypeVar("_Row", Customer, Shop)
 
 
 def _by_id(s: Session, model: type[_Row], ids: set[int]) -> dict[int, _Row]:
-    return {row.id: row for row in s.scalars(select(model).where(model.id.in_(ids)))}
+    return {row.id: row for row in s.scalars(select(model).where(among(s, model.id, ids)))}

@@ -6,6 +6,7 @@ not go out — UNKNOWN: never resent automatically, so a person must check)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -15,15 +16,27 @@ from connector.store.models import Customer, Message, MessageState, Shop, TaskKi
 from connector.tasks import open_task
 
 
+def sending_values(
+    msg: Message, customer: Customer, rendered: RenderedMessage, lease_until: datetime
+) -> dict[str, Any]:
+    """What marking ``msg`` SENDING writes to its row (the batch writes it with Core)."""
+    return {
+        "state": MessageState.SENDING,
+        "lease_until": lease_until,
+        "attempts": msg.attempts + 1,
+        "recipient": customer.email,
+        "subject": rendered.subject,
+        "body_text": rendered.text,
+        "body_html": rendered.html,
+    }
+
+
 def mark_sending(
     msg: Message, customer: Customer, rendered: RenderedMessage, lease_until: datetime
 ) -> None:
     """From here a crash leaves the outcome unknown: the row holds what is about to go out."""
-    msg.state = MessageState.SENDING
-    msg.lease_until = lease_until
-    msg.attempts += 1
-    msg.recipient = customer.email
-    msg.subject, msg.body_text, msg.body_html = rendered.subject, rendered.text, rendered.html
+    for key, value in sending_values(msg, customer, rendered, lease_until).items():
+        setattr(msg, key, value)
 
 
 def outgoing_mail(

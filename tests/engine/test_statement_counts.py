@@ -6,11 +6,13 @@ from __future__ import annotations
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select
 
 from connector.config import Settings
 from connector.dunning.claims import Claimer, StepCatalog, due_customer_ids
+from connector.dunning.send_batch import BatchSender
 from connector.mail.sendgrid import SendGridTransport
 from connector.platform import InvoiceStatus
 from connector.runners import dunning_runner
@@ -20,6 +22,7 @@ from connector.store.db import is_sqlite, write_session
 from connector.store.models import Invoice, Payment, Shop
 from connector.webhooks.apply import apply_pending
 from connector.webhooks.intake import WebhookIntake
+from tests.conftest import make_env
 from tests.engine.test_exactly_once import DUE, NOW, reminder_states, seed
 from tests.support.builders import add_invoices, normalized
 from tests.support.fake_sendgrid import FakeSendGrid
@@ -55,6 +58,34 @@ def test_a_batch_of_100_sends_stays_within_its_statement_budget(services: Servic
     top = Counter(counted.texts).most_common(8)
     assert statements <= 2, (statements, top)
     assert commits <= 0.2, (commits, top)
+
+
+def test_a_send_batch_on_postgresql_binds_its_ids_as_arrays(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """psycopg caches the conversion of a statement with at most 50 parameters only, and
+    SQLAlchemy rewrites an ``IN`` list's text at each execution: a send batch's reads by its
+    messages' ids bind one array each instead (connector.store.idset), so however big the
+    batch, none of its statements binds more than a row's worth of parameters (before: one
+    per id, 64 for a full batch)."""
+    svc = Services.build(Settings.from_env(make_env(postgres_url, tmp_path / "var")))
+    try:
+        seed(svc, 64)
+        with write_session(svc.sessions) as s:
+            due = due_customer_ids(s, NOW, 100, skip_locked=True)
+            claimed = Claimer(
+                s, worker="w", lease_until=NOW + timedelta(minutes=5)
+            ).claim_customers(due, NOW, skip_locked=True)
+        assert len(claimed.message_ids) == 64
+        with FakeSendGrid() as sendgrid:
+            runner = dunning_runner(svc, transport=SendGridTransport("SG.t", sendgrid.url))
+            sender = BatchSender(runner.deliverer("w"))
+            with counting(svc.engine) as counted:
+                outcomes = sender.deliver(claimed.message_ids, NOW)
+        assert [o.outcome for o in outcomes] == ["sent"] * 64
+        assert counted.widest[0] <= 20, counted.widest
+    finally:
+        svc.close()
 
 
 def _claim_over_shops(services: Services, shops: int, customers: int) -> int:
