@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
+from connector.platform import NormalizedEvent
 from connector.services import Services
 from connector.store.db import bounded_writes
 from connector.webhooks.apply import Parsed, apply_stored
@@ -25,6 +26,8 @@ from connector.webhooks.registry import AdapterRegistry
 log = logging.getLogger(__name__)
 
 _Job = tuple[int, datetime, Parsed]
+#: `relance serve`'s pump told of a stored delivery: its id and the intake's parse of it.
+OnStored = Callable[[int, NormalizedEvent | None], None]
 #: How long an inline apply waits for SQLite's writer before leaving the event to the worker.
 INLINE_APPLY_WAIT = 1.0
 
@@ -37,7 +40,7 @@ class Applier:
         *,
         background: bool,
         store_only: bool = False,
-        on_stored: Callable[[], None] | None = None,
+        on_stored: OnStored | None = None,
     ) -> None:
         self.svc = svc
         self.on_stored = on_stored
@@ -51,7 +54,7 @@ class Applier:
     def submit(self, event_id: int, now: datetime, parsed: Parsed) -> None:
         if self.store_only:
             if self.on_stored is not None:  # `relance serve`: its pump applies it right after
-                self.on_stored()
+                self.on_stored(event_id, parsed.platform)
             return  # else the worker applies it (connector.scheduler)
         if not self.background:
             # Inline, the answer waits for the apply: a bounded wait for the writer; past it

@@ -46,7 +46,7 @@ from connector.store.models import Connection, WebhookOutcome
 from connector.sync import connection_context
 from connector.webhooks import sendgrid
 from connector.webhooks.activity import IntakeActivity
-from connector.webhooks.applier import Applier
+from connector.webhooks.applier import Applier, OnStored
 from connector.webhooks.apply import Parsed
 from connector.webhooks.registry import AdapterRegistry
 from connector.webhooks.store import (
@@ -106,7 +106,7 @@ class WebhookIntake:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         background: bool | None = None,
         cache_seconds: float = CONTEXT_CACHE_SECONDS,
-        on_stored: Callable[[], None] | None = None,
+        on_stored: OnStored | None = None,
         activity: IntakeActivity | None = None,
     ) -> None:
         self.svc = svc

@@ -17,6 +17,7 @@ import threading
 import time
 from datetime import UTC, datetime
 
+from connector.platform import NormalizedEvent
 from connector.services import Services
 from connector.webhooks.activity import IntakeActivity
 from connector.webhooks.apply import apply_pending
@@ -34,6 +35,9 @@ PUMP_GATHER_SECONDS = 0.25
 #: The longest a batch waits for a lull in deliveries (a storm delays the apply, never the
 #: payment's effect: the sender applies a waiting payment itself before a reminder goes out).
 PUMP_LULL_SECONDS = 0.5
+#: At most this many of the intake's parses are kept for the pump (a bound, not a target: the
+#: pump takes each out as it applies it).
+PARSED_KEPT = 1024
 #: Also wake this often without being told (a delivery stored by another process, a restart).
 PUMP_IDLE_SECONDS = 2.0
 
@@ -56,14 +60,22 @@ class ApplyPump:
         self.idle = idle
         self.gather = gather
         self._stored = 0  # deliveries stored since the pump last looked (a hint, not a count)
+        # The intake's parse of each delivery it stored, taken out as the pump applies it (one
+        # it does not find there, stored by another process or applied by a sender, it parses).
+        self._parsed: dict[int, NormalizedEvent] = {}
         self._woken = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def wake(self) -> None:
-        """A delivery was stored (the intake's hot path: a counter; the pump's thread is woken
-        by the first delivery and when a batch's worth is waiting, not by every one)."""
+    def wake(self, event_id: int | None = None, event: NormalizedEvent | None = None) -> None:
+        """A delivery was stored (the intake's hot path: a counter, and the intake's parse of
+        it kept for the apply; the pump's thread is woken by the first delivery and when a
+        batch's worth is waiting, not by every one)."""
         with self._woken:
+            if event_id is not None and event is not None:
+                if len(self._parsed) >= PARSED_KEPT:  # left there by events others applied
+                    self._parsed.clear()
+                self._parsed[event_id] = event
             self._stored += 1
             if self._stored == 1 or self._stored >= self.batch:
                 self._woken.notify()
@@ -89,7 +101,9 @@ class ApplyPump:
         while not self._stop.is_set():
             if self.activity is not None:  # deliveries first: a batch waits for a lull
                 self.activity.lull(PUMP_LULL_SECONDS)
-            applied = apply_pending(self.svc, datetime.now(UTC), batch=self.batch, max_batches=1)
+            applied = apply_pending(
+                self.svc, datetime.now(UTC), batch=self.batch, max_batches=1, parsed=self._parsed
+            )
             done += applied
             if applied < self.batch:
                 break

@@ -5,7 +5,6 @@ No business logic and no CSRF here: the signature is the authentication.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
@@ -13,6 +12,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from connector.extension import services_of
 from connector.webhooks.activity import IntakeActivity
+from connector.webhooks.applier import OnStored
 from connector.webhooks.intake import TOO_LARGE, IntakeResult, WebhookIntake
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
@@ -28,7 +28,7 @@ class ServeHooks:
     tick give the way to (connector.webhooks.activity)."""
 
     activity: IntakeActivity
-    on_stored: Callable[[], None] | None = None
+    on_stored: OnStored | None = None
 
 
 def attach_serve(app: Flask, hooks: ServeHooks) -> None:

@@ -4,20 +4,19 @@ the unique constraint itself, never by a read-then-write race."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Engine, Table, TextClause, bindparam, text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy import Connection, Dialect, Engine, Table, TextClause, bindparam, text
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from connector.store.db import (
     INTAKE_WRITE_WAIT,
     StoreBusy,
-    is_locked_error,
-    sqlite_write_options,
     writer_turn,
 )
 from connector.store.models import WebhookEvent, WebhookOutcome
@@ -80,29 +79,64 @@ def store_events(engine: Engine, events: Sequence[NewEvent]) -> dict[str, int]:
 
 
 def _insert(engine: Engine, batch: list[dict[str, Any]]) -> dict[str, int]:
-    statement = _insert_statement()
-    inserted: dict[str, int] = {}
     with engine.connect() as conn:
-        if len(batch) == 1 and engine.dialect.name == "postgresql":
+        if engine.dialect.name == "sqlite":
+            return _insert_sqlite(engine, conn, batch)
+        statement = _insert_statement()
+        if len(batch) == 1:
             # One statement is its own transaction: one round trip instead of BEGIN/…/COMMIT,
             # committed (and durable) before the answer all the same.
             conn.execution_options(isolation_level="AUTOCOMMIT")
             row = conn.execute(statement, batch[0]).first()
             return {row[0]: row[1]} if row is not None else {}
-        # SQLite's one writer: wait a bounded time for it, else StoreBusy (the caller answers
-        # 503 and the platform delivers again); nothing is half-written either way.
-        conn.execution_options(**sqlite_write_options(INTAKE_WRITE_WAIT))
-        with writer_turn(engine, INTAKE_WRITE_WAIT):
+        inserted: dict[str, int] = {}
+        with conn.begin():
+            for params in batch:  # a row per statement: RETURNING with executemany is not
+                row = conn.execute(statement, params).first()  # portable for text statements
+                if row is not None:
+                    inserted[row[0]] = row[1]
+        return inserted
+
+
+def _insert_sqlite(engine: Engine, conn: Connection, batch: list[dict[str, Any]]) -> dict[str, int]:
+    """The same statement and the same bind processing, run on the pooled connection's sqlite3
+    cursor: BEGIN IMMEDIATE, the INSERTs, COMMIT. Under a storm SQLAlchemy's execution around
+    them (events, contexts, result objects for BEGIN, INSERT and COMMIT) cost more CPU than the
+    statements themselves, and on `relance serve` that CPU holds the one interpreter lock the
+    tick's senders and the pump also need — while this thread holds SQLite's writer.
+
+    Same guarantees as the Core path: this process's writer gate first, SQLite's busy wait
+    bounded like it (other processes), StoreBusy past it, nothing half-written (rolled back)."""
+    sql, processors = _sqlite_statement(engine.dialect)
+    wait_ms = int(INTAKE_WRITE_WAIT * 1000)
+    inserted: dict[str, int] = {}
+    with writer_turn(engine, INTAKE_WRITE_WAIT):
+        driver: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
+        cursor = driver.cursor()
+        try:
+            if conn.info.get("busy_ms") != wait_ms:  # as connector.store.db's BEGIN hook does
+                cursor.execute(f"PRAGMA busy_timeout={wait_ms}")
+                conn.info["busy_ms"] = wait_ms
+            cursor.execute("BEGIN IMMEDIATE")
             try:
-                with conn.begin():
-                    for params in batch:  # a row per statement: RETURNING with executemany
-                        row = conn.execute(statement, params).first()  # is not portable for
-                        if row is not None:  # text statements
-                            inserted[row[0]] = row[1]
-            except OperationalError as exc:
-                if is_locked_error(exc):
-                    raise StoreBusy("another process held the store too long") from exc
+                for params in batch:
+                    cursor.execute(sql, [process(params[name]) for name, process in processors])
+                    row = cursor.fetchone()
+                    if row is not None:
+                        inserted[row[0]] = row[1]
+                cursor.execute("COMMIT")
+            except BaseException:
+                if driver.in_transaction:  # not when SQLite rolled back itself (a full disk)
+                    cursor.execute("ROLLBACK")
                 raise
+        except sqlite3.OperationalError as exc:
+            if "database is locked" in str(exc):
+                raise StoreBusy("another process held the store too long") from exc
+            raise OperationalError("INSERT INTO webhook_event", None, exc) from exc
+        except sqlite3.IntegrityError as exc:  # the connection was deleted since it was cached
+            raise IntegrityError("INSERT INTO webhook_event", None, exc) from exc
+        finally:
+            cursor.close()
     return inserted
 
 
@@ -122,6 +156,28 @@ _COLUMNS = (
     "outcome",
     "attempts",
 )
+
+
+_Processor = Callable[[Any], Any]
+
+
+@lru_cache(maxsize=4)
+def _sqlite_statement(dialect: Dialect) -> tuple[str, list[tuple[str, _Processor]]]:
+    """:func:`_insert_statement` compiled for SQLite (positional ``?`` binds), with each bind's
+    processor in order (the column types' own: JSON, enum, tz-aware timestamps)."""
+    compiled = _insert_statement().compile(dialect=dialect)
+    table = WebhookEvent.__table__
+    assert isinstance(table, Table)
+    names = compiled.positiontup or []
+    processors: list[tuple[str, _Processor]] = []
+    for name in names:
+        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        processors.append((name, process if process is not None else _same))
+    return compiled.string, processors
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 @lru_cache(maxsize=1)

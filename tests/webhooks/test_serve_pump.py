@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import pytest
 from sqlalchemy import select
 
+from adapters.stripe.adapter import StripeAdapter
 from connector.config import Settings
-from connector.platform import InvoiceStatus
+from connector.platform import ConnectionContext, InvoiceStatus, NormalizedEvent
 from connector.scheduler import build_scheduler
 from connector.services import Services
 from connector.shops import create_shop
@@ -19,6 +20,7 @@ from connector.store.db import write_session
 from connector.store.models import WebhookEvent
 from connector.web import create_app
 from connector.webhooks.activity import IntakeActivity
+from connector.webhooks.intake import WebhookIntake
 from connector.webhooks.pump import ApplyPump
 from connector.webhooks.routes import ServeHooks, attach_serve
 from tests.support.builders import invoice_by_number
@@ -168,3 +170,42 @@ def test_background_work_waits_for_a_lull_in_deliveries_a_bounded_time() -> None
         time.sleep(0.05)
     waiter.join(10)
     assert ended and ended[0] < 10  # woken when the last delivery ended, not at its bound
+
+
+def test_the_pump_applies_the_intakes_parse_and_parses_only_what_another_process_stored(
+    serve_services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parsing a body again in the pump cost as much CPU as the rest of its apply, inside the
+    transaction that holds SQLite's writer: the pump takes the intake's parse instead."""
+    svc = serve_services
+    with write_session(svc.sessions) as s:
+        shop_id = create_shop(s, name="Atelier", email="owner@atelier.example").id
+    conn_id = stripe_connection(svc, shop_id)
+    refs = [f"in_Q{i}" for i in range(5)]
+    seed_invoices(svc, shop_id, conn_id, [open_invoice(ref) for ref in refs])
+    parsed: list[bytes] = []
+    parse = StripeAdapter.parse_webhook
+
+    def counted(
+        self: StripeAdapter, ctx: ConnectionContext, headers: Mapping[str, str], body: bytes
+    ) -> NormalizedEvent:
+        parsed.append(body)
+        return parse(self, ctx, headers, body)
+
+    monkeypatch.setattr(StripeAdapter, "parse_webhook", counted)
+    app = create_app(services=svc)
+    pump = ApplyPump(svc, batch=8, idle=3600, activity=IntakeActivity())
+    attach_serve(app, ServeHooks(IntakeActivity(), pump.wake))
+    client = app.test_client()  # the pump's thread is not started: run_once below applies
+    bodies = [stripe_invoice_event(f"evt_{ref}", ref, created=NOW) for ref in refs[:4]]
+    for body in bodies:
+        answer = client.post(f"/webhooks/stripe/{conn_id}", data=body, headers=stripe_headers(body))
+        assert answer.status_code == 200
+    # One more, stored by another process's intake (no pump of ours was told of it).
+    other = stripe_invoice_event(f"evt_{refs[4]}", refs[4], created=NOW)
+    assert WebhookIntake(svc).receive("stripe", conn_id, stripe_headers(other), other).stored
+    assert parsed == [*bodies, other]  # each parsed once by the intake that stored it
+
+    assert pump.run_once() == 5
+    assert parsed == [*bodies, other, other]  # the pump parsed only the one it was not given
+    assert _paid(svc, refs)
