@@ -26,6 +26,7 @@ from connector.web import (
     connections,
     dashboard,
     dossier,
+    errors,
     health,
     home,
     invoices,
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         key_func=get_remote_address, app=app, storage_uri=settings.ratelimit_storage_uri
     )
     auth.init_auth(app, limiter)
+    errors.init_errors(app)
     # Deliveries skip Flask's request machinery (the blueprint still serves what it passes on).
     app.wsgi_app = WebhookFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
     return app

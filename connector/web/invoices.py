@@ -43,7 +43,7 @@ from connector.actions.send_now import send_now
 from connector.extension import services_of
 from connector.services import Services
 from connector.store.models import PaymentSource
-from connector.web.current import current_shop, signed_in_owner
+from connector.web.current import require_shop, signed_in_owner
 
 bp = Blueprint("invoices", __name__, url_prefix="/invoices")
 
@@ -70,9 +70,7 @@ def _svc() -> Services:
 
 
 def _shop_id() -> int:
-    found = current_shop()
-    if found is None:
-        abort(404)
+    found = require_shop()
     return found.id
 
 
