@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from connector.actions.connection_status import PLATFORM_NAMES
+from connector.actions.connections import CSV_PLATFORM
 from connector.domain.dates import BABEL_LOCALES, instant_label, language_of, local_date, long_date
 from connector.domain.money import Money
 from connector.dunning.sequence import DEFAULT_SEQUENCE_NAME
@@ -66,7 +67,7 @@ def sentence(text: object) -> str:
 
 def platform_name(platform: str) -> str:
     """A platform as its maker spells it: "WooCommerce", not "Woocommerce" or "woocommerce"."""
-    return PLATFORM_NAMES.get(platform, platform)
+    return {**PLATFORM_NAMES, CSV_PLATFORM: "CSV"}.get(platform, platform)
 
 
 def sequence_title(name: str, is_default: bool) -> str:
