@@ -5,6 +5,7 @@ and platforms spelt as their makers spell them ("WooCommerce")."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from html import unescape
 
 import pytest
 from flask.testing import FlaskClient
@@ -82,3 +83,19 @@ def test_woocommerce_is_spelt_woocommerce_on_the_home_page(
     html = signed_in.get("/").get_data(as_text=True)
     assert "<strong>WooCommerce</strong>" in html
     assert "Woocommerce" not in html
+
+
+def test_the_search_says_what_it_matches(
+    signed_in: FlaskClient, services: Services, shop: Shop
+) -> None:
+    add_invoices(
+        services,
+        shop,
+        [normalized("F-3", email="lea@client.example", name="Léa Dubois", due_on=TODAY)],
+    )
+    html = signed_in.get("/invoices?q=Dubois&status=all").get_data(as_text=True)
+    assert ">F-3</a>" in html
+    assert 'placeholder="Start of a number, name, company or email"' in html
+    empty = signed_in.get("/invoices?q=zzz&status=all").get_data(as_text=True)
+    assert "No invoice matches “zzz” with these filters." in empty
+    assert "or of any word of a customer's name or company" in unescape(empty)
