@@ -111,6 +111,8 @@ def run(svc: Services, label: str, total: int) -> list[Figure]:
         "text search 'c' (one letter: every customer)": ListQuery(search="c"),
         "text search 'customer' (a full word: every customer)": ListQuery(search="customer"),
         "text search 'ÉLODIE' (accents and case folded)": ListQuery(search="ÉLODIE"),
+        "text search 'martin' (a later word of a name)": ListQuery(search="martin"),
+        "text search 'zzz' (no match: every name scanned)": ListQuery(search="zzz"),
         "sorted by amount, descending": ListQuery(sort=Sort.AMOUNT, descending=True),
         "page 1,000 of 50 (keyset)": ListQuery(cursor=deep),
         "200 a page": ListQuery(per_page=200),

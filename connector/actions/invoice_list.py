@@ -5,9 +5,11 @@ after (or ends before), so page 1,000 is a range scan on the sort order's (shop,
 (``ix_invoice_shop_due``, ``_status``, ``_number``, ``_amount``), never an OFFSET.
 
 Text search matches, case and accents folded, the start of the invoice number, of the customer's
-name, of their company or of their email (``dup`` finds "Dupont SARL" and "dupont@x.fr", not
-"Jean Dupont"; ``elodie`` finds "Élodie"), each on a (shop, search key) index
-(connector.store.fold)."""
+name, of their company or of their email, each on a (shop, search key) index
+(connector.store.fold), and the start of any later word of the name or company (``dup`` finds
+"Dupont SARL", "dupont@x.fr" and "Jean Dupont"; ``elodie`` finds "Élodie"), which no index
+serves: a scan of the shop's customers' keys, kept apart from the indexed ranges so those keep
+their plans (see ``_Search``)."""
 
 from __future__ import annotations
 
@@ -348,6 +350,13 @@ _SEARCHED_CUSTOMER: tuple[_Text, ...] = (
     Customer.company_key,
     Customer.email_key,
 )
+#: Searched from the start of each word too ("dubois" finds "Léa Dubois").
+_WORDS_OF_CUSTOMER: tuple[_Text, ...] = (Customer.name_key, Customer.company_key)
+
+
+def _word_start(column: _Text, folded: str) -> ColumnElement[bool]:
+    """A later word of the key starts with the text (the first word is the prefix search's)."""
+    return column.like("% " + _escape(folded) + "%", escape="\\")
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,19 +377,26 @@ class _Search:
             or_(*(prefix(column, self.folded) for column in _SEARCHED_CUSTOMER))
         )
 
+    def _by_word(self, base: Select[tuple[int]]) -> Select[tuple[int]]:
+        """A later word of the name or company: no index, a scan of the shop's customers,
+        its own part of the UNION so the prefix parts keep their index ranges."""
+        return base.join(Customer, Customer.id == Invoice.customer_id).where(
+            or_(*(_word_start(column, self.folded) for column in _WORDS_OF_CUSTOMER))
+        )
+
+    def _parts(self, base: Select[tuple[int]]) -> tuple[Select[tuple[int]], ...]:
+        return (self._by_number(base), self._by_customer(base), self._by_word(base))
+
     def bounded_count(self, base: Select[tuple[int]], bound: int) -> Select[tuple[int]]:
         """How many match, up to ``bound``: each index range read at most ``bound`` rows deep,
         the union of those counted (a count above ``bound`` only says "more than")."""
-        parts = [
-            select(part.limit(bound).subquery().c.id)
-            for part in (self._by_number(base), self._by_customer(base))
-        ]
+        parts = [select(part.limit(bound).subquery().c.id) for part in self._parts(base)]
         return select(func.count()).select_from(union(*parts).subquery())
 
     def few(self, base: Select[tuple[int]]) -> Select[tuple[int]]:
         """Few matches: a UNION of the index ranges (an OR across the two tables would make
         PostgreSQL filter every invoice of the shop), then sorted."""
-        return base.where(Invoice.id.in_(union(self._by_number(base), self._by_customer(base))))
+        return base.where(Invoice.id.in_(union(*self._parts(base))))
 
     def many(self, base: Select[tuple[int]]) -> Select[tuple[int]]:
         """Many matches (a one-letter search): walk the sort order's index and test each row,
@@ -388,7 +404,12 @@ class _Search:
         The caller joins the customer."""
         prefix = _PREFIX[self.dialect]
         columns = (Invoice.number_key, *_SEARCHED_CUSTOMER)
-        return base.where(or_(*(prefix(column, self.folded) for column in columns)))
+        return base.where(
+            or_(
+                *(prefix(column, self.folded) for column in columns),
+                *(_word_start(column, self.folded) for column in _WORDS_OF_CUSTOMER),
+            )
+        )
 
 
 def _escape(text: str) -> str:

@@ -376,8 +376,8 @@ def set_plan(
     """Agree a payment plan: instalments with their own due days, adding up to what is due.
     The sequence then counts from the next unpaid instalment's due day (payments pay them in
     order, a webhook's too); when one is missed, the sequence resumes from it, at the step it
-    had reached, without a pile-up. A new plan replaces the one before (its rows go; the
-    timeline keeps what it was)."""
+    had reached, without a pile-up. While a plan holds, another is refused: the owner cancels
+    it first (the page offers no second plan beside the one shown)."""
     who = asked(actor, now)
     if not instalments:
         raise ActionError("instalments: give at least one (due day and amount)")
@@ -386,6 +386,11 @@ def set_plan(
     with invoice_edit(svc, shop_id, invoice_id, who, owed_to="plan") as edit:
         s, shop, inv, now = edit.s, edit.shop, edit.inv, who.now
         _refuse_other_pause(inv, "plan")
+        if inv.plan_due_at is not None:
+            raise ActionError(
+                f"Invoice {inv.number} already has a payment plan: cancel it before you agree"
+                " another."
+            )
         today = local_date(now, shop.timezone)
         amounts: list[int] = []
         previous: date | None = None
@@ -405,7 +410,10 @@ def set_plan(
         if sum(amounts) != inv.amount_due_minor:
             total = amount_label(shop, sum(amounts), inv.currency)
             due = amount_label(shop, inv.amount_due_minor, inv.currency)
-            raise ActionError(f"instalments: they add up to {total}, but {due} is due")
+            raise ActionError(
+                f"The instalments add up to {total}, but {due} is due: adjust them so they add"
+                " up to the amount due."
+            )
         s.execute(delete(Instalment).where(Instalment.invoice_id == inv.id))
         for n, (spec, minor) in enumerate(zip(instalments, amounts, strict=True), start=1):
             s.add(

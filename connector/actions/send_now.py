@@ -84,7 +84,10 @@ def send_now(
         if facts.paused and (facts.paused_until is None or facts.paused_until > now):
             raise ActionError(f"invoice {inv.number} is paused ({inv.pause_reason}): resume it")
         if facts.handed_off:
-            raise ActionError(f"invoice {inv.number} was handed to a person")
+            raise ActionError(
+                f"Invoice {inv.number} was handed to a person: nothing more is sent to the"
+                " customer."
+            )
         window = sending_window(shop)
         outside = not window.contains(now)
         if outside and not override_window:

@@ -26,6 +26,7 @@ from connector.web import (
     connections,
     dashboard,
     dossier,
+    errors,
     health,
     home,
     invoices,
@@ -37,7 +38,7 @@ from connector.web import (
     tasks,
 )
 from connector.web import settings as settings_pages
-from connector.web.filters import DATE_FILTERS
+from connector.web.filters import DATE_FILTERS, TEXT_FILTERS
 from connector.web.security import add_security_headers
 from connector.web.webhook_fast_path import WebhookFastPath
 from connector.webhooks import routes as webhook_routes
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.session_interface = _NoSessionOnWebhooks()
     init_services(app, services or Services.build(settings))
     app.jinja_env.filters.update(DATE_FILTERS)
+    app.jinja_env.filters.update(TEXT_FILTERS)
     csrf = CSRFProtect(app)
     app.after_request(add_security_headers)
     for blueprint in (
@@ -83,6 +85,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         key_func=get_remote_address, app=app, storage_uri=settings.ratelimit_storage_uri
     )
     auth.init_auth(app, limiter)
+    errors.init_errors(app)
     # Deliveries skip Flask's request machinery (the blueprint still serves what it passes on).
     app.wsgi_app = WebhookFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
     return app

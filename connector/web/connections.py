@@ -45,7 +45,7 @@ from connector.actions.connection_status import (
 from connector.actions.connections import ConnectionsError, ConnectionSummary, remove_connection
 from connector.extension import services_of
 from connector.services import Services
-from connector.web.current import current_shop, signed_in_owner
+from connector.web.current import require_shop, signed_in_owner
 
 bp = Blueprint("connections", __name__, url_prefix="/connections")
 
@@ -57,9 +57,7 @@ def _svc() -> Services:
 
 
 def _shop() -> ShopSummary:
-    found = current_shop()
-    if found is None:
-        abort(404)
+    found = require_shop()
     return found
 
 

@@ -55,6 +55,19 @@ def _current_shop() -> ShopSummary | None:
     return shops[0]
 
 
+class NoShopYet(Exception):
+    """The signed-in owner has no shop yet: every shop page sends them to the create-shop step
+    (see connector.web.errors) instead of a dead-end 404."""
+
+
+def require_shop() -> ShopSummary:
+    """The current shop, or NoShopYet while the owner has not created one."""
+    found = current_shop()
+    if found is None:
+        raise NoShopYet()
+    return found
+
+
 def remember_shop(shop_id: int) -> None:
     """The current shop of an owner just signed in to it (install, session token)."""
     session[_SHOP_KEY] = shop_id

@@ -37,15 +37,13 @@ from connector.actions.statement import (
     statement_pdf,
 )
 from connector.extension import services_of
-from connector.web.current import current_shop, signed_in_owner
+from connector.web.current import require_shop, signed_in_owner
 
 bp = Blueprint("dossier", __name__)
 
 
 def _shop_id() -> int:
-    shop = current_shop()
-    if shop is None:
-        abort(404)
+    shop = require_shop()
     return shop.id
 
 

@@ -12,8 +12,11 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any, Protocol
 
+from connector.actions.connection_status import PLATFORM_NAMES
+from connector.actions.connections import CSV_PLATFORM
 from connector.domain.dates import BABEL_LOCALES, instant_label, language_of, local_date, long_date
 from connector.domain.money import Money
+from connector.dunning.sequence import DEFAULT_SEQUENCE_NAME
 
 
 class ShopZone(Protocol):
@@ -52,4 +55,31 @@ DATE_FILTERS: dict[str, Callable[..., Any]] = {
     "local_time": local_time,
     "day": day,
     "money": money,
+}
+
+
+def sentence(text: object) -> str:
+    """A message as a sentence: its first letter capitalised, the rest as written (action
+    errors name fields in lower case — "step 'releve' sends…" — and read as a sentence here)."""
+    said = str(text)
+    return said[:1].upper() + said[1:]
+
+
+def platform_name(platform: str) -> str:
+    """A platform as its maker spells it: "WooCommerce", not "Woocommerce" or "woocommerce"."""
+    return {**PLATFORM_NAMES, CSV_PLATFORM: "CSV"}.get(platform, platform)
+
+
+def sequence_title(name: str, is_default: bool) -> str:
+    """A sequence's name said once: "Default sequence" for the shop's default (named
+    "default"), "Relances B2B (default sequence)" if the owner renamed it, else its name."""
+    if not is_default:
+        return name
+    return "Default sequence" if name == DEFAULT_SEQUENCE_NAME else f"{name} (default sequence)"
+
+
+TEXT_FILTERS: dict[str, Callable[..., Any]] = {
+    "sentence": sentence,
+    "platform_name": platform_name,
+    "sequence_title": sequence_title,
 }

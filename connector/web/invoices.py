@@ -43,7 +43,7 @@ from connector.actions.send_now import send_now
 from connector.extension import services_of
 from connector.services import Services
 from connector.store.models import PaymentSource
-from connector.web.current import current_shop, signed_in_owner
+from connector.web.current import require_shop, signed_in_owner
 
 bp = Blueprint("invoices", __name__, url_prefix="/invoices")
 
@@ -70,9 +70,7 @@ def _svc() -> Services:
 
 
 def _shop_id() -> int:
-    found = current_shop()
-    if found is None:
-        abort(404)
+    found = require_shop()
     return found.id
 
 
@@ -181,6 +179,11 @@ def _pager_args(args: MultiDict[str, str]) -> dict[str, str]:
 @bp.get("/<int:invoice_id>")
 @login_required
 def show(invoice_id: int) -> str:
+    return _show(invoice_id, MultiDict())
+
+
+def _show(invoice_id: int, plan_form: MultiDict[str, str]) -> str:
+    """The invoice page; ``plan_form`` refills the plan form after a refusal."""
     try:
         page = invoice_page(_svc().sessions, _shop_id(), invoice_id, _now())
     except NotFound:
@@ -191,6 +194,7 @@ def show(invoice_id: int) -> str:
         aging_label=AGING_LABELS[page.aging],
         sources=SOURCES,
         plan_rows=range(1, PLAN_ROWS + 1),
+        plan_form=plan_form,
         today=_now().date().isoformat(),
     )
 
@@ -265,7 +269,9 @@ def dispute(invoice_id: int) -> Response:
 
 @bp.post("/<int:invoice_id>/plan")
 @login_required
-def plan(invoice_id: int) -> Response:
+def plan(invoice_id: int) -> Response | tuple[str, int]:
+    """A refused plan comes back on the page with what the owner typed (a redirect lost it)."""
+
     def run(shop_id: int, form: MultiDict[str, str]) -> ActionResult:
         rows = []
         for n in range(1, PLAN_ROWS + 1):
@@ -279,7 +285,15 @@ def plan(invoice_id: int) -> Response:
             rows.append(actions.InstalmentSpec(day, raw_amount))
         return actions.set_plan(_svc(), shop_id, invoice_id, rows, actor=_actor())
 
-    return _act(invoice_id, run)
+    try:
+        result = run(_shop_id(), request.form)
+    except NotFound:
+        abort(404)
+    except ActionError as exc:
+        flash(str(exc), "error")
+        return _show(invoice_id, request.form), 400
+    flash(f"{result.number or ''} {result.title}".strip(), "done")
+    return redirect(url_for(".show", invoice_id=invoice_id), code=303)
 
 
 @bp.post("/<int:invoice_id>/plan/cancel")

@@ -28,7 +28,7 @@ from connector.actions.accounts import ShopSummary
 from connector.dunning.drafts import DraftError
 from connector.extension import services_of
 from connector.services import Services
-from connector.web.current import current_shop
+from connector.web.current import require_shop
 from connector.web.security import own_frame_ancestors
 
 bp = Blueprint("sequences", __name__, url_prefix="/sequences")
@@ -48,9 +48,7 @@ def _svc() -> Services:
 
 
 def _shop() -> ShopSummary:
-    shop = current_shop()
-    if shop is None:
-        abort(404)
+    shop = require_shop()
     return shop
 
 

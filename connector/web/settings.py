@@ -18,7 +18,7 @@ from connector.actions.accounts import ShopSummary
 from connector.domain.dates import local_date
 from connector.domain.rates import half_year_label, half_year_start
 from connector.extension import services_of
-from connector.web.current import current_shop
+from connector.web.current import require_shop
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -44,9 +44,7 @@ PAGES: dict[str, tuple[str, type[Any], Callable[..., actions.SettingsView], str]
 
 
 def _shop() -> ShopSummary:
-    found = current_shop()
-    if found is None:
-        abort(404)
+    found = require_shop()
     return found
 
 

@@ -29,26 +29,28 @@ from connector.actions import tasks as actions
 from connector.actions.tasks import TaskError, TaskNotFound
 from connector.extension import services_of
 from connector.store.models import TaskState
-from connector.web.current import current_shop, signed_in_owner
+from connector.web.current import current_shop, require_shop, signed_in_owner
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
 
 @bp.app_context_processor
 def open_task_count() -> dict[str, Any]:
-    """``open_tasks`` for base.html's nav: one COUNT, the signed-in owner's current shop only."""
+    """``open_tasks`` for base.html's nav: one COUNT, the signed-in owner's current shop only;
+    ``has_shop`` so the nav offers shop pages only once the shop exists."""
     if not current_user.is_authenticated:
         return {}
     shop = current_shop()
     if shop is None:
         return {}
-    return {"open_tasks": actions.open_task_count(services_of(current_app).sessions, shop.id)}
+    return {
+        "has_shop": True,
+        "open_tasks": actions.open_task_count(services_of(current_app).sessions, shop.id),
+    }
 
 
 def _shop_id() -> int:
-    shop = current_shop()
-    if shop is None:
-        abort(404)
+    shop = require_shop()
     return shop.id
 
 

@@ -98,7 +98,7 @@ def test_pay_partially_then_in_full_by_cheque(run: Run) -> None:
         ),
         (("dispute", "F-001", "--reason", " "), "reason: say why"),
         (("plan", "F-001", "--instalment", "2026-07-01"), "--instalment 1: DAY:AMOUNT"),
-        (("plan", "F-001", "--instalment", "2026-07-01:100"), "instalments: they add up to"),
+        (("plan", "F-001", "--instalment", "2026-07-01:100"), "The instalments add up to"),
         (("resume", "F-001"), "invoice F-001 is not paused"),
         (("plan-cancel", "F-001"), "invoice F-001 has no payment plan"),
         (("include", "F-001"), "invoice F-001 is not excluded"),

@@ -193,13 +193,13 @@ def test_a_payment_without_the_confirmation_or_with_a_bad_amount_changes_nothing
 ) -> None:
     inv = invoices["F-45"]
     html = post(signed_in, f"/invoices/{inv}/pay", inv, source="bank_transfer")
-    assert "confirm: tick the box" in html
+    assert "Confirm: tick the box" in html
     html = post(signed_in, f"/invoices/{inv}/pay", inv, amount="9999", confirm="yes")
-    assert "amount: more than what is due" in html
+    assert "Amount: more than what is due" in html
     html = post(signed_in, f"/invoices/{inv}/pay", inv, amount="12,345", confirm="yes")
-    assert "amount:" in html and "decimals" in html
+    assert "Amount:" in html and "decimals" in html
     html = post(signed_in, f"/invoices/{inv}/pay", inv, source="bitcoin", confirm="yes")
-    assert "source: &#39;bitcoin&#39; is not a choice" in html
+    assert "Source: &#39;bitcoin&#39; is not a choice" in html
     assert invoice_by_number(services, "F-45").amount_due_minor == 240000
     assert owner_entries(services, shop, inv) == []
 
@@ -316,7 +316,7 @@ def test_cancel_a_plan_through_the_page_and_in_bulk(
     page = signed_in.get(f"/invoices/{a}").get_data(as_text=True)
     assert 'id="plan-cancel-form"' in page
     html = post(signed_in, f"/invoices/{a}/plan/cancel", a, reason="mistake")
-    assert "confirm: tick the box" in html
+    assert "Confirm: tick the box" in html
     assert invoice_by_number(services, "F-75").plan_due_at is not None  # nothing changed
     html = post(signed_in, f"/invoices/{a}/plan/cancel", a, reason="mistake", confirm="yes")
     assert "payment plan cancelled" in html and 'id="plan-cancel-form"' not in html
