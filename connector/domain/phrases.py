@@ -33,6 +33,7 @@ class Phrase(StrEnum):
     REMINDER_CANCELLED = "reminder.cancelled"
     REMINDER_HANDED_OFF = "reminder.handed_off"
     LETTER_MADE = "letter.made"
+    LETTER_MADE_UNPOSTED = "letter.made_unposted"
     LETTER_POSTED = "letter.posted"
     LETTER_POSTED_TRACKED = "letter.posted_tracked"
     LETTER_READY = "letter.ready"
@@ -116,6 +117,7 @@ EN: dict[Phrase, str] = {
     Phrase.REMINDER_CANCELLED: "{step} cancelled: {reason}",
     Phrase.REMINDER_HANDED_OFF: "{step} handed to a person",
     Phrase.LETTER_MADE: "{step} letter made",
+    Phrase.LETTER_MADE_UNPOSTED: "{step} letter made, not posted",
     Phrase.LETTER_POSTED: "letter posted on {day}",
     Phrase.LETTER_POSTED_TRACKED: "letter posted on {day}, tracking {tracking}",
     Phrase.LETTER_READY: "letter ready to post: {filename}",
@@ -201,6 +203,7 @@ FR: dict[Phrase, str] = {
     Phrase.REMINDER_CANCELLED: "{step} annulé : {reason}",
     Phrase.REMINDER_HANDED_OFF: "{step} confié à une personne",
     Phrase.LETTER_MADE: "courrier établi : {step}",
+    Phrase.LETTER_MADE_UNPOSTED: "courrier établi, non posté : {step}",
     Phrase.LETTER_POSTED: "courrier posté le {day}",
     Phrase.LETTER_POSTED_TRACKED: "courrier posté le {day}, numéro de suivi {tracking}",
     Phrase.LETTER_READY: "courrier prêt à poster : {filename}",
@@ -329,6 +332,8 @@ FR_VALUES: dict[Value, dict[str, str]] = {
         "cancelled": "annulé",
         "skipped": "non envoyé",
         "handed_off": "confié à une personne",
+        "letter_made": "courrier établi, non posté",
+        "letter_posted": "courrier posté",
     },
     Value.OUTCOME: {
         "pending": "en attente",
@@ -360,7 +365,13 @@ FR_VALUES: dict[Value, dict[str, str]] = {
     },
 }
 
-VALUES: dict[str, dict[Value, dict[str, str]]] = {"en": {}, "fr": FR_VALUES}
+EN_VALUES: dict[Value, dict[str, str]] = {
+    # A letter's reminder is "sent" once the letter is made; what it says depends on the
+    # posting (connector.actions.timeline.shown_state): never "sent" before it is posted.
+    Value.STATE: {"letter_made": "letter made, not posted", "letter_posted": "letter posted"},
+}
+
+VALUES: dict[str, dict[Value, dict[str, str]]] = {"en": EN_VALUES, "fr": FR_VALUES}
 
 _VALUE_OF: dict[str, Value] = {
     "status": Value.STATUS,
