@@ -64,6 +64,7 @@ class Phrase(StrEnum):
     INVOICE_NOW = "reason.invoice_now"
     DISPUTE_OPENED = "reason.dispute_opened"
     CONNECTION_REMOVED = "reason.connection_removed"
+    PLAN_ENDED = "reason.plan_ended"
     # The planner's decisions (skips, hand-offs, prescription)
     TIME_BARRED = "plan.time_barred"
     SEQUENCE_FINISHED = "plan.sequence_finished"
@@ -103,6 +104,8 @@ class Phrase(StrEnum):
     CUSTOMER_INCLUDED_BY = "owner.customer_included"
     WRITTEN_OFF = "owner.written_off"
     PLAN = "owner.plan"
+    PLAN_CANCELLED = "owner.plan_cancelled"
+    PLAN_CANCELLED_WHY = "owner.plan_cancelled_why"
     SENT_NOW = "owner.sent_now"
     SENT_NOW_OVERRIDE = "owner.sent_now_override"
 
@@ -147,6 +150,7 @@ EN: dict[Phrase, str] = {
     Phrase.INVOICE_NOW: "invoice {status}",
     Phrase.DISPUTE_OPENED: "dispute opened",
     Phrase.CONNECTION_REMOVED: "connection removed",
+    Phrase.PLAN_ENDED: "payment plan cancelled",
     Phrase.TIME_BARRED: "prescribed: the claim is time-barred",
     Phrase.SEQUENCE_FINISHED: "sequence finished without payment",
     Phrase.NO_TIME_LEFT: "no allowed sending time left before the due date {day}",
@@ -187,6 +191,12 @@ EN: dict[Phrase, str] = {
     Phrase.CUSTOMER_INCLUDED_BY: "customer {who} included again",
     Phrase.WRITTEN_OFF: "written off: {amount}",
     Phrase.PLAN: "payment plan in {n} instalments: {days}",
+    Phrase.PLAN_CANCELLED: (
+        "payment plan cancelled ({unpaid} of {n} instalments unpaid): back to the sequence"
+    ),
+    Phrase.PLAN_CANCELLED_WHY: (
+        "payment plan cancelled ({unpaid} of {n} instalments unpaid): back to the sequence ({why})"
+    ),
     Phrase.SENT_NOW: "{name} sent now at the owner's request",
     Phrase.SENT_NOW_OVERRIDE: (
         "{name} sent now at the owner's request (outside the sending window, overridden)"
@@ -239,6 +249,7 @@ FR: dict[Phrase, str] = {
     Phrase.INVOICE_NOW: "facture {status}",
     Phrase.DISPUTE_OPENED: "litige ouvert",
     Phrase.CONNECTION_REMOVED: "connexion supprimée",
+    Phrase.PLAN_ENDED: "échéancier annulé",
     Phrase.TIME_BARRED: "prescrite : la créance est prescrite",
     Phrase.SEQUENCE_FINISHED: "séquence terminée sans paiement",
     Phrase.NO_TIME_LEFT: "plus aucun créneau d'envoi autorisé avant l'échéance du {day}",
@@ -277,6 +288,14 @@ FR: dict[Phrase, str] = {
     Phrase.CUSTOMER_INCLUDED_BY: "client {who} de nouveau inclus dans les relances",
     Phrase.WRITTEN_OFF: "passée en perte : {amount}",
     Phrase.PLAN: "échéancier en {n} versements : {days}",
+    Phrase.PLAN_CANCELLED: (
+        "échéancier annulé (versements impayés : {unpaid} sur {n}) :"
+        " retour à la séquence de relances"
+    ),
+    Phrase.PLAN_CANCELLED_WHY: (
+        "échéancier annulé (versements impayés : {unpaid} sur {n}) :"
+        " retour à la séquence de relances ({why})"
+    ),
     Phrase.SENT_NOW: "{name} envoyé immédiatement à la demande du commerçant",
     Phrase.SENT_NOW_OVERRIDE: (
         "{name} envoyé immédiatement à la demande du commerçant"
