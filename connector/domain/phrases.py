@@ -318,6 +318,7 @@ class Value(StrEnum):
     EVENT = "event"  # what the mail provider reported
     SEEN = "seen"  # how the invoice came in
     STEP = "step"  # a step of the shipped sequence, by its key (the owner's own keys are names)
+    PLATFORM = "platform"  # where an invoice comes from, by its code ("shopify", "csv")
 
 
 FR_VALUES: dict[Value, dict[str, str]] = {
@@ -384,7 +385,18 @@ FR_VALUES: dict[Value, dict[str, str]] = {
     },
 }
 
+PLATFORMS: dict[str, str] = {
+    "shopify": "Shopify",
+    "woocommerce": "WooCommerce",
+    "stripe": "Stripe",
+    "csv": "CSV",
+}
+"""Platform names as their makers write them, in every language (codes are lower case)."""
+
+FR_VALUES[Value.PLATFORM] = PLATFORMS
+
 EN_VALUES: dict[Value, dict[str, str]] = {
+    Value.PLATFORM: PLATFORMS,
     # A letter's reminder is "sent" once the letter is made; what it says depends on the
     # posting (connector.actions.timeline.shown_state): never "sent" before it is posted.
     Value.STATE: {"letter_made": "letter made, not posted", "letter_posted": "letter posted"},
@@ -404,6 +416,7 @@ _VALUE_OF: dict[str, Value] = {
     "event": Value.EVENT,
     "seen": Value.SEEN,
     "step": Value.STEP,
+    "platform": Value.PLATFORM,
 }
 """Which placeholders hold codes (the others are names, dates, amounts: said as they are)."""
 

@@ -132,7 +132,7 @@ def test_the_dossier_tells_messages_letter_and_payment_in_order(
     paid = chronology.index("payment received (webhook)")
     amount = " ".join(Money.of("108.00", "USD").format("en_US").split())
     assert f"amount: {amount}" in " ".join(chronology[paid:].split())
-    webhook = chronology.index("stripe webhook invoice.paid: applied")
+    webhook = chronology.index("Stripe webhook invoice.paid: applied")
     assert positions == sorted(positions) and positions[-1] < posted < webhook < paid
     assert "tracking number: 1A23456789012" in chronology
     assert "Evidence dossier" in text
