@@ -162,7 +162,7 @@ def _show_text(data: dict[str, object], locale: str) -> str:
     ]
     for r in data["reminders"]:  # type: ignore[attr-defined]
         day = _day(r["due_on"], locale)
-        lines.append(f"  {r['step']:<14} {r['state']:<10} {day:<18} {r['reason'] or ''}")
+        lines.append(f"  {r['step']:<14} {r['state']:<13} {day:<18} {r['reason'] or ''}")
     lines.append("timeline:")
     for t in data["timeline"]:  # type: ignore[attr-defined]
         by = f"  (by {t['actor']})" if t["actor"] else ""
