@@ -27,6 +27,7 @@ from connector.actions.schedule import next_step
 from connector.actions.timeline import OWNER_PAYMENT_PREFIX, InvoiceNotFound
 from connector.domain.dates import local_date
 from connector.domain.money import Money
+from connector.domain.phrases import Phrase, say
 from connector.ledger import cancel_pending_reminders, set_state
 from connector.platform import InvoiceStatus
 from connector.services import Services
@@ -478,17 +479,18 @@ def cancel_plan(
             )
         )
         left = [r for r in rows if r.paid_minor < r.amount_minor]
-        cancelled = cancel_pending_reminders(s, inv, "payment plan cancelled", now)
+        cancelled = cancel_pending_reminders(s, inv, say(Phrase.PLAN_ENDED, {}), now)
         s.execute(delete(Instalment).where(Instalment.invoice_id == inv.id))
         inv.plan_due_at = None
         if inv.pause_reason is None:
             _replan_now(inv, now)
+        # A coded sentence (connector.domain.phrases): the dossier says it in the shop's language.
+        counts = {"unpaid": len(left), "n": len(rows)}
         title = (
-            f"payment plan cancelled ({len(left)} of {len(rows)} instalments unpaid): "
-            "back to the sequence"
+            say(Phrase.PLAN_CANCELLED_WHY, {**counts, "why": why})
+            if why
+            else say(Phrase.PLAN_CANCELLED, counts)
         )
-        if why:
-            title += f" ({why})"
         event = edit.record(
             OwnerAction.PLAN_CANCEL,
             title,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -184,22 +184,73 @@ _REMINDER_TITLE: dict[ReminderState, Phrase] = {
 }
 
 
+LETTER_MADE = "letter_made"
+LETTER_POSTED = "letter_posted"
+"""What a letter's reminder is, said instead of "sent": the engine marks it sent once the
+letter is made, but nothing reached the customer until the owner records the posting."""
+
+
+def shown_state(channel: Channel, state: ReminderState, posted_on: date | None) -> str:
+    """A reminder's state as every surface shows it: a letter made but not posted is
+    ``letter_made`` (never "sent"), a posted one ``letter_posted``; others their state."""
+    if channel is Channel.EMAIL or state is not ReminderState.SENT:
+        return state.value
+    return LETTER_POSTED if posted_on is not None else LETTER_MADE
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderLine:
+    """One reminder of an invoice as the CLI lists it (state as :func:`shown_state` says)."""
+
+    step: str
+    state: str
+    due_on: date
+    sent_at: datetime | None
+    reason: str | None
+    subject: str | None
+
+
+def invoice_reminders(session: Session, shop_id: int, invoice_id: int) -> list[ReminderLine]:
+    """The invoice's reminders in order, a letter's state read from its posting."""
+    rows = session.execute(
+        select(Reminder, LetterDocument.posted_on)
+        .outerjoin(LetterDocument, LetterDocument.id == Reminder.letter_id)
+        .where(Reminder.invoice_id == invoice_id, Reminder.shop_id == shop_id)
+        .order_by(Reminder.id)
+    ).all()
+    return [
+        ReminderLine(
+            rem.step_key,
+            shown_state(rem.channel, rem.state, posted_on),
+            rem.due_on,
+            rem.sent_at,
+            rem.reason,
+            rem.subject,
+        )
+        for rem, posted_on in rows
+    ]
+
+
 def _reminders(session: Session, inv: Invoice) -> list[TimelineEntry]:
     rows = session.execute(
-        select(Reminder, Message)
+        select(Reminder, Message, LetterDocument.posted_on)
         .outerjoin(Message, Message.id == Reminder.message_id)
+        .outerjoin(LetterDocument, LetterDocument.id == Reminder.letter_id)
         .where(Reminder.invoice_id == inv.id, Reminder.shop_id == inv.shop_id)
         .order_by(Reminder.id)
     ).all()
     out = []
-    for rem, msg in rows:
+    for rem, msg, posted_on in rows:
         letter = rem.channel is not Channel.EMAIL and rem.state is ReminderState.SENT
         kind = TimelineKind.LETTER if letter else _REMINDER_KIND[rem.state]
         at = rem.sent_at if rem.state is ReminderState.SENT and rem.sent_at else rem.updated_at
         if rem.state in (ReminderState.CLAIMED, ReminderState.SENDING):
             at = rem.created_at
         recipient = rem.recipient or (msg.recipient if msg is not None else None)
-        phrase = Phrase.LETTER_MADE if letter else _REMINDER_TITLE[rem.state]
+        if letter:
+            phrase = Phrase.LETTER_MADE if posted_on else Phrase.LETTER_MADE_UNPOSTED
+        else:
+            phrase = _REMINDER_TITLE[rem.state]
         values = {
             "step": rem.step_key,
             "to": recipient or "—",
@@ -209,7 +260,7 @@ def _reminders(session: Session, inv: Invoice) -> list[TimelineEntry]:
             "reminder_id": rem.id,
             "step": rem.step_key,
             "channel": rem.channel.value,
-            "state": rem.state.value,
+            "state": shown_state(rem.channel, rem.state, posted_on),
             "reason": rem.reason,
             "due_on": rem.due_on.isoformat(),
             "recipient": recipient,

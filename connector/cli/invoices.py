@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
-from connector.actions.timeline import invoice_timeline
+from connector.actions.timeline import invoice_reminders, invoice_timeline
 from connector.cli import invoice_actions
 from connector.cli.common import CliError, emit, errors_as_cli, json_option, services
 from connector.domain.dates import instant_iso, instant_label, local_date, long_date
@@ -14,7 +14,7 @@ from connector.importer import ImportError_, import_invoices
 from connector.platform import InvoiceStatus
 from connector.shops import ShopError, resolve_shop
 from connector.store.db import write_session
-from connector.store.models import Invoice, Reminder
+from connector.store.models import Invoice
 
 
 def register(cli: click.Group) -> None:
@@ -105,16 +105,14 @@ def register(cli: click.Group) -> None:
             data = _summary(inv, tz)
             data["reminders"] = [
                 {
-                    "step": r.step_key,
-                    "state": r.state.value,
+                    "step": r.step,
+                    "state": r.state,
                     "due_on": r.due_on.isoformat(),
                     "sent_at": instant_iso(r.sent_at, tz) if r.sent_at else None,
                     "reason": r.reason,
                     "subject": r.subject,
                 }
-                for r in s.scalars(
-                    select(Reminder).where(Reminder.invoice_id == inv.id).order_by(Reminder.id)
-                )
+                for r in invoice_reminders(s, shop.id, inv.id)
             ]
             data["timeline"] = [
                 {
@@ -164,7 +162,7 @@ def _show_text(data: dict[str, object], locale: str) -> str:
     ]
     for r in data["reminders"]:  # type: ignore[attr-defined]
         day = _day(r["due_on"], locale)
-        lines.append(f"  {r['step']:<14} {r['state']:<10} {day:<18} {r['reason'] or ''}")
+        lines.append(f"  {r['step']:<14} {r['state']:<13} {day:<18} {r['reason'] or ''}")
     lines.append("timeline:")
     for t in data["timeline"]:  # type: ignore[attr-defined]
         by = f"  (by {t['actor']})" if t["actor"] else ""

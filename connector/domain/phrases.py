@@ -33,6 +33,7 @@ class Phrase(StrEnum):
     REMINDER_CANCELLED = "reminder.cancelled"
     REMINDER_HANDED_OFF = "reminder.handed_off"
     LETTER_MADE = "letter.made"
+    LETTER_MADE_UNPOSTED = "letter.made_unposted"
     LETTER_POSTED = "letter.posted"
     LETTER_POSTED_TRACKED = "letter.posted_tracked"
     LETTER_READY = "letter.ready"
@@ -63,6 +64,7 @@ class Phrase(StrEnum):
     INVOICE_NOW = "reason.invoice_now"
     DISPUTE_OPENED = "reason.dispute_opened"
     CONNECTION_REMOVED = "reason.connection_removed"
+    PLAN_ENDED = "reason.plan_ended"
     # The planner's decisions (skips, hand-offs, prescription)
     TIME_BARRED = "plan.time_barred"
     SEQUENCE_FINISHED = "plan.sequence_finished"
@@ -102,6 +104,8 @@ class Phrase(StrEnum):
     CUSTOMER_INCLUDED_BY = "owner.customer_included"
     WRITTEN_OFF = "owner.written_off"
     PLAN = "owner.plan"
+    PLAN_CANCELLED = "owner.plan_cancelled"
+    PLAN_CANCELLED_WHY = "owner.plan_cancelled_why"
     SENT_NOW = "owner.sent_now"
     SENT_NOW_OVERRIDE = "owner.sent_now_override"
 
@@ -116,6 +120,7 @@ EN: dict[Phrase, str] = {
     Phrase.REMINDER_CANCELLED: "{step} cancelled: {reason}",
     Phrase.REMINDER_HANDED_OFF: "{step} handed to a person",
     Phrase.LETTER_MADE: "{step} letter made",
+    Phrase.LETTER_MADE_UNPOSTED: "{step} letter made, not posted",
     Phrase.LETTER_POSTED: "letter posted on {day}",
     Phrase.LETTER_POSTED_TRACKED: "letter posted on {day}, tracking {tracking}",
     Phrase.LETTER_READY: "letter ready to post: {filename}",
@@ -145,6 +150,7 @@ EN: dict[Phrase, str] = {
     Phrase.INVOICE_NOW: "invoice {status}",
     Phrase.DISPUTE_OPENED: "dispute opened",
     Phrase.CONNECTION_REMOVED: "connection removed",
+    Phrase.PLAN_ENDED: "payment plan cancelled",
     Phrase.TIME_BARRED: "prescribed: the claim is time-barred",
     Phrase.SEQUENCE_FINISHED: "sequence finished without payment",
     Phrase.NO_TIME_LEFT: "no allowed sending time left before the due date {day}",
@@ -185,6 +191,12 @@ EN: dict[Phrase, str] = {
     Phrase.CUSTOMER_INCLUDED_BY: "customer {who} included again",
     Phrase.WRITTEN_OFF: "written off: {amount}",
     Phrase.PLAN: "payment plan in {n} instalments: {days}",
+    Phrase.PLAN_CANCELLED: (
+        "payment plan cancelled ({unpaid} of {n} instalments unpaid): back to the sequence"
+    ),
+    Phrase.PLAN_CANCELLED_WHY: (
+        "payment plan cancelled ({unpaid} of {n} instalments unpaid): back to the sequence ({why})"
+    ),
     Phrase.SENT_NOW: "{name} sent now at the owner's request",
     Phrase.SENT_NOW_OVERRIDE: (
         "{name} sent now at the owner's request (outside the sending window, overridden)"
@@ -201,6 +213,7 @@ FR: dict[Phrase, str] = {
     Phrase.REMINDER_CANCELLED: "{step} annulé : {reason}",
     Phrase.REMINDER_HANDED_OFF: "{step} confié à une personne",
     Phrase.LETTER_MADE: "courrier établi : {step}",
+    Phrase.LETTER_MADE_UNPOSTED: "courrier établi, non posté : {step}",
     Phrase.LETTER_POSTED: "courrier posté le {day}",
     Phrase.LETTER_POSTED_TRACKED: "courrier posté le {day}, numéro de suivi {tracking}",
     Phrase.LETTER_READY: "courrier prêt à poster : {filename}",
@@ -236,6 +249,7 @@ FR: dict[Phrase, str] = {
     Phrase.INVOICE_NOW: "facture {status}",
     Phrase.DISPUTE_OPENED: "litige ouvert",
     Phrase.CONNECTION_REMOVED: "connexion supprimée",
+    Phrase.PLAN_ENDED: "échéancier annulé",
     Phrase.TIME_BARRED: "prescrite : la créance est prescrite",
     Phrase.SEQUENCE_FINISHED: "séquence terminée sans paiement",
     Phrase.NO_TIME_LEFT: "plus aucun créneau d'envoi autorisé avant l'échéance du {day}",
@@ -274,6 +288,14 @@ FR: dict[Phrase, str] = {
     Phrase.CUSTOMER_INCLUDED_BY: "client {who} de nouveau inclus dans les relances",
     Phrase.WRITTEN_OFF: "passée en perte : {amount}",
     Phrase.PLAN: "échéancier en {n} versements : {days}",
+    Phrase.PLAN_CANCELLED: (
+        "échéancier annulé (versements impayés : {unpaid} sur {n}) :"
+        " retour à la séquence de relances"
+    ),
+    Phrase.PLAN_CANCELLED_WHY: (
+        "échéancier annulé (versements impayés : {unpaid} sur {n}) :"
+        " retour à la séquence de relances ({why})"
+    ),
     Phrase.SENT_NOW: "{name} envoyé immédiatement à la demande du commerçant",
     Phrase.SENT_NOW_OVERRIDE: (
         "{name} envoyé immédiatement à la demande du commerçant"
@@ -296,6 +318,7 @@ class Value(StrEnum):
     EVENT = "event"  # what the mail provider reported
     SEEN = "seen"  # how the invoice came in
     STEP = "step"  # a step of the shipped sequence, by its key (the owner's own keys are names)
+    PLATFORM = "platform"  # where an invoice comes from, by its code ("shopify", "csv")
 
 
 FR_VALUES: dict[Value, dict[str, str]] = {
@@ -329,6 +352,8 @@ FR_VALUES: dict[Value, dict[str, str]] = {
         "cancelled": "annulé",
         "skipped": "non envoyé",
         "handed_off": "confié à une personne",
+        "letter_made": "courrier établi, non posté",
+        "letter_posted": "courrier posté",
     },
     Value.OUTCOME: {
         "pending": "en attente",
@@ -360,7 +385,24 @@ FR_VALUES: dict[Value, dict[str, str]] = {
     },
 }
 
-VALUES: dict[str, dict[Value, dict[str, str]]] = {"en": {}, "fr": FR_VALUES}
+PLATFORMS: dict[str, str] = {
+    "shopify": "Shopify",
+    "woocommerce": "WooCommerce",
+    "stripe": "Stripe",
+    "csv": "CSV",
+}
+"""Platform names as their makers write them, in every language (codes are lower case)."""
+
+FR_VALUES[Value.PLATFORM] = PLATFORMS
+
+EN_VALUES: dict[Value, dict[str, str]] = {
+    Value.PLATFORM: PLATFORMS,
+    # A letter's reminder is "sent" once the letter is made; what it says depends on the
+    # posting (connector.actions.timeline.shown_state): never "sent" before it is posted.
+    Value.STATE: {"letter_made": "letter made, not posted", "letter_posted": "letter posted"},
+}
+
+VALUES: dict[str, dict[Value, dict[str, str]]] = {"en": EN_VALUES, "fr": FR_VALUES}
 
 _VALUE_OF: dict[str, Value] = {
     "status": Value.STATUS,
@@ -374,6 +416,7 @@ _VALUE_OF: dict[str, Value] = {
     "event": Value.EVENT,
     "seen": Value.SEEN,
     "step": Value.STEP,
+    "platform": Value.PLATFORM,
 }
 """Which placeholders hold codes (the others are names, dates, amounts: said as they are)."""
 

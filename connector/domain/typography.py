@@ -42,3 +42,52 @@ def french_typography(text: str) -> str:
     text = _BEFORE_COLON.sub(NBSP, text)
     text = _AFTER_OPENING.sub("«" + NBSP, text)
     return _BEFORE_CLOSING.sub(NBSP + "»", text)
+
+
+_VOWELS = frozenset("aeiouàâäéèêëîïôöùûüœæ")
+# Words whose h is aspirated: no elision ("de Hollande", "le héros"); any other h is mute.
+_ASPIRATED_H = (
+    "hach",
+    "haie",
+    "hall",
+    "hamb",
+    "hanch",
+    "hang",
+    "hard",
+    "hasard",
+    "haut",
+    "hér",
+    "hêtre",
+    "hibou",
+    "hiér",
+    "hol",
+    "hong",
+    "hont",
+    "hors",
+    "houx",
+    "huit",
+)
+
+
+def elides(word: str) -> bool:
+    """The word starts with a vowel sound (a vowel, a mute h, an "y" before a consonant: "Yves"),
+    so a French "de" or "le" before it is elided."""
+    low = word.strip().lower()
+    if not low:
+        return False
+    first = low[0]
+    if first in _VOWELS:
+        return True
+    if first == "h":
+        return not low.startswith(_ASPIRATED_H)
+    return first == "y" and len(low) > 1 and low[1] not in _VOWELS and low[1] != "y"
+
+
+def de(name: str) -> str:
+    """« de » followed by ``name``, elided before a vowel sound: "d'Atelier Lenoir", "de Dupont"."""
+    return f"d'{name.strip()}" if elides(name) else f"de {name.strip()}"
+
+
+def le(word: str) -> str:
+    """« le » followed by ``word``, elided before a vowel sound: "l'atelier", "le dossier"."""
+    return f"l'{word.strip()}" if elides(word) else f"le {word.strip()}"

@@ -33,7 +33,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from connector.domain.dates import BABEL_LOCALES, language_of, long_date
-from connector.domain.typography import NARROW_NBSP, french_typography, percent
+from connector.domain.typography import NARROW_NBSP, de, french_typography, le, percent
 from connector.dunning.context import CustomerView, InvoiceView, ReminderContext, ShopView
 from connector.dunning.payment_ways import is_web_url
 from connector.dunning.planner import StepSpec
@@ -356,6 +356,8 @@ def _make_env(overrides: Mapping[str, str]) -> _Sandbox:
         extensions=[_FrenchTypography],
     )
     env.globals.pop("lipsum", None)
+    env.filters["de"] = de  # French elision before a name: « d'Atelier », « de Dupont »
+    env.filters["le"] = le
     for name in ("center", "indent", "format", "wordwrap", "truncate"):
         env.filters[name] = _bounded(env.filters[name])
     return env

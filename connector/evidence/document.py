@@ -124,8 +124,8 @@ def terms_lines(record: InvoiceRecord) -> list[str]:
     shop, b2b = record.shop, record.customer.is_b2b
     w = words(shop.locale)
     policy = penalty_policy(shop)
-    mode = w.terms_modes.get(shop.terms_mode, shop.terms_mode.value)
-    lines = [w.payment_terms.format(mode=mode, days=shop.terms_days)]
+    mode = w.terms_modes.get(shop.terms_mode, f"{shop.terms_mode.value} {{days}}")
+    lines = [w.payment_terms.format(mode=mode.format(days=shop.terms_days))]
     if b2b:
         rate = policy.ecb_rate + policy.b2b_margin_points
         lines.append(

@@ -23,12 +23,13 @@ from connector.domain.money import Money
 from connector.domain.penalties import InterestLine, compute_penalties
 from connector.dunning.rules import penalty_policy
 from connector.evidence.document import Sheet
-from connector.evidence.record import InvoiceRecord
+from connector.evidence.record import FormalNotice, InvoiceRecord
 from connector.store.models import Channel
 
 
 class NoFormalNotice(ValueError):
-    """The pack exists only once the formal notice went out (the message says why)."""
+    """The pack exists only once the formal notice went out — its letter made and its posting
+    recorded (the message says what is missing)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +98,8 @@ def injonction_pdf(record: InvoiceRecord, on: date) -> bytes:
             f"invoice {record.invoice.number}: no formal notice has gone out yet; the "
             "injonction de payer pack comes after it"
         )
+    if notice.letter_posted_on is None:
+        raise NoFormalNotice(_unposted(record, notice))
     if not record.invoice.amount_due.is_positive():
         raise NoFormalNotice(f"invoice {record.invoice.number}: nothing is due any more")
     claim = claim_on(record, on)
@@ -153,6 +156,27 @@ def injonction_pdf(record: InvoiceRecord, on: date) -> bytes:
     sheet.text(f"Fait à {shop.rcs_city or '…'}, le {long_date(on, 'fr')}")
     sheet.text(signatory or "Signature du représentant légal")
     return sheet.output()
+
+
+def _unposted(record: InvoiceRecord, notice: FormalNotice) -> str:
+    """Why a formal notice made but never posted opens no pack: it was not sent, and its
+    deadline runs only from its posting — the owner records the posting first."""
+    number = record.invoice.number
+    if notice.letter_id is None:
+        return (
+            f"invoice {number}: its formal notice has no letter; make and post the letter, "
+            "record the posting, then make the injonction de payer pack"
+        )
+    made = (
+        long_date(local_date(notice.sent_at, record.shop.timezone), "en") if notice.sent_at else "?"
+    )
+    return (
+        f"invoice {number}: the formal notice letter {notice.letter_filename} (letter "
+        f"{notice.letter_id}, made {made}) has no posting recorded — it was not sent and its "
+        "deadline has not started. Record the posting first (relance letters posted "
+        f"{notice.letter_id} --on YYYY-MM-DD [--tracking NUMBER], or the Tasks page), then make "
+        "the injonction de payer pack"
+    )
 
 
 def _facts(record: InvoiceRecord, on: date) -> list[str]:

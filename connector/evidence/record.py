@@ -13,7 +13,12 @@ from datetime import date, datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from connector.actions.timeline import InvoiceNotFound, TimelineEntry, invoice_timeline
+from connector.actions.timeline import (
+    InvoiceNotFound,
+    TimelineEntry,
+    invoice_timeline,
+    shown_state,
+)
 from connector.domain.dates import local_date
 from connector.domain.money import Money
 from connector.store.models import (
@@ -80,13 +85,16 @@ class RawWebhook:
 
 @dataclass(frozen=True, slots=True)
 class FormalNotice:
-    """The formal notice of this invoice as it went out: what opens the injonction pack."""
+    """The formal notice of this invoice as it was made: what opens the injonction pack once
+    its letter is posted (``letter_posted_on``; its deadline runs from the posting)."""
 
     step: str
     sent_at: datetime | None
     deadline_on: date | None
     letter_posted_on: date | None
     tracking: str | None
+    letter_id: int | None = None
+    letter_filename: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,8 +212,11 @@ def gather(session: Session, shop_id: int, invoice_id: int) -> InvoiceRecord:
         )
         for row in letter_rows
     )
+    posted_on = {letter.id: letter.posted_on for letter in letters}
     messages = tuple(
-        _sent(rem, msg) for rem, _, msg in reminders if rem.state in _WENT_OUT
+        _sent(rem, msg, posted_on.get(rem.letter_id) if rem.letter_id else None)
+        for rem, _, msg in reminders
+        if rem.state in _WENT_OUT
     ) + tuple(_thank_you(msg) for msg in thanks)
     events = invoice_timeline(session, shop_id, invoice.id)
     paid = Money.zero(invoice.currency)
@@ -246,7 +257,8 @@ def _replaced_step(
     return None
 
 
-def _sent(rem: Reminder, msg: Message | None) -> SentMessage:
+def _sent(rem: Reminder, msg: Message | None, letter_posted_on: date | None) -> SentMessage:
+    """The message as it went out; a letter's state says whether its posting is recorded."""
     return SentMessage(
         id=msg.id if msg else rem.id,
         step=rem.step_key,
@@ -257,7 +269,7 @@ def _sent(rem: Reminder, msg: Message | None) -> SentMessage:
         body_text=(msg.body_text if msg else None) or rem.body_text,
         body_html=msg.body_html if msg else None,
         provider_message_id=rem.provider_message_id or (msg.provider_message_id if msg else None),
-        state=rem.state.value,
+        state=shown_state(rem.channel, rem.state, letter_posted_on),
     )
 
 
@@ -289,5 +301,7 @@ def _formal_notice(
                 deadline_on=rem.deadline_on,
                 letter_posted_on=letter.posted_on if letter else None,
                 tracking=letter.tracking if letter else None,
+                letter_id=letter.id if letter else None,
+                letter_filename=letter.filename if letter else None,
             )
     return None

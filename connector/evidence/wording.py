@@ -66,7 +66,7 @@ class DossierWords:
     statuses: dict[InvoiceStatus, str]
     kinds: dict[TimelineKind, str]
     details: dict[str, str] = field(default_factory=dict)  # timeline detail key → label
-    terms_modes: dict[TermsMode, str] = field(default_factory=dict)  # none: the code
+    terms_modes: dict[TermsMode, str] = field(default_factory=dict)  # {days}; none: the code
     # "at" ({day} {time} {zone}); None: the ISO-like wall clock label
     instant: str | None = None
 
@@ -109,7 +109,7 @@ EN = DossierWords(
     business="business (B2B)",
     consumer="consumer",
     terms="Terms",
-    payment_terms="Payment terms: {mode}, {days} days",
+    payment_terms="Payment terms: {mode}",
     b2b_interest=(
         "Late interest: ECB rate {ecb} % + {margin} points = {rate} % a year"
         " (L441-10 Code de commerce)"
@@ -148,6 +148,11 @@ EN = DossierWords(
         "outcome": "outcome",
         "sg_event_id": "provider event id",
     },
+    terms_modes={
+        TermsMode.NET: "{days} days from the issue date",
+        TermsMode.EOM_THEN_DAYS: "{days} days after the end of the issue month",
+        TermsMode.DAYS_THEN_EOM: "{days} days from the issue date, then the end of that month",
+    },
 )
 
 FR = DossierWords(
@@ -177,7 +182,7 @@ FR = DossierWords(
     business="professionnel (B2B)",
     consumer="particulier",
     terms="Conditions",
-    payment_terms="Conditions de paiement : {mode}, {days} jours",
+    payment_terms="Conditions de paiement : {mode}",
     b2b_interest=(
         "Pénalités de retard : taux BCE {ecb} % + {margin} points = {rate} % l'an"
         " (art. L441-10 du Code de commerce)"
@@ -243,9 +248,9 @@ FR = DossierWords(
     },
     instant="{day} à {time} ({zone})",
     terms_modes={
-        TermsMode.NET: "date d'émission + N jours",
-        TermsMode.EOM_THEN_DAYS: "fin du mois d'émission + N jours",
-        TermsMode.DAYS_THEN_EOM: "date d'émission + N jours, fin de mois",
+        TermsMode.NET: "{days} jours à compter de la date d'émission",
+        TermsMode.EOM_THEN_DAYS: "{days} jours après la fin du mois d'émission",
+        TermsMode.DAYS_THEN_EOM: "{days} jours fin de mois à compter de la date d'émission",
     },
 )
 

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from connector.actions import invoices as actions
+from connector.actions.dossier import dossier
 from connector.actions.errors import ActionError
 from connector.actions.invoice_base import ActionResult
 from connector.actions.schedule import next_step
@@ -36,6 +37,7 @@ from connector.store.models import (
 )
 from tests.engine.conftest import on_a_plan, outbox_messages, steps
 from tests.engine.test_exactly_once import NOW, seed
+from tests.engine.test_letters import pdf_text
 from tests.support.builders import add_invoices, invoice_by_number, normalized, paris
 from tests.support.fake_sendgrid import FakeSendGrid
 from tests.support.statements import counting
@@ -278,3 +280,38 @@ def test_instalment_reminders_cost_one_statement_per_message_more(services: Serv
     top = Counter(counted.texts).most_common(8)
     assert statements <= 8, (statements, top)
     assert commits <= 0.2, (commits, top)
+
+
+def test_a_french_dossier_says_the_cancelled_plan_in_french(
+    services: Services, shop: Shop, make_runner: Callable[..., DunningRunner]
+) -> None:
+    """The cancel writes a coded sentence: the French dossier says it in French, like the
+    plan it ends (not "payment plan cancelled … back to the sequence")."""
+    shop.locale = "fr"
+    with write_session(services.sessions) as s:
+        s.merge(shop)
+    inv = on_a_plan(services, shop, make_runner())
+    now = paris(date(2026, 6, 26), 9)
+    actions.cancel_plan(services, shop.id, inv.id, actor=OWNER, now=now)
+    actions.set_plan(
+        services,
+        shop.id,
+        inv.id,
+        [actions.InstalmentSpec(date(2026, 7, 3), "120.00")],
+        actor=OWNER,
+        now=now,
+    )
+    actions.cancel_plan(services, shop.id, inv.id, actor=OWNER, reason="à sa demande", now=now)
+    text = " ".join(
+        pdf_text(dossier(services, shop.id, invoice_id=inv.id).content)
+        .replace("\u202f", " ")
+        .replace("\xa0", " ")
+        .split()
+    )
+    assert "échéancier en 3 versements" in text, text
+    assert (
+        "échéancier annulé (versements impayés : 3 sur 3) : retour à la séquence de relances"
+        in text
+    ), text
+    assert "retour à la séquence de relances (à sa demande)" in text
+    assert "payment plan" not in text and "back to the sequence" not in text

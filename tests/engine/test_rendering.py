@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from html import unescape
 
 import pytest
 from markupsafe import escape
@@ -770,3 +771,20 @@ def test_validation_refuses_a_payment_message_that_cannot_say_how_to_pay() -> No
     ctx = dataclasses.replace(ctx, shop=dataclasses.replace(ctx.shop, payment_instructions=None))
     problems = message_problems(ctx, SHIPPED.render(ctx))
     assert "no way to pay F-2025-0042: no link, no instructions" in problems
+
+
+@pytest.mark.parametrize(
+    ("name", "greeting"),
+    [
+        ("Atelier Lenoir SARL", "À l'attention d'Atelier Lenoir SARL"),
+        ("Hélène Roux", "À l'attention d'Hélène Roux"),
+        ("Camille Martin", "À l'attention de Camille Martin"),
+        ("Hollande Négoce", "À l'attention de Hollande Négoce"),  # an aspirated h
+    ],
+)
+def test_a_french_greeting_elides_de_before_a_vowel_sound(name: str, greeting: str) -> None:
+    ctx = sample_context("reminder_2", "fr")
+    customer = dataclasses.replace(ctx.customer, name=name, company=None, is_company=True)
+    message = SHIPPED.render(dataclasses.replace(ctx, customer=customer))
+    assert message.text.startswith(greeting + "\n"), message.text[:80]
+    assert greeting in unescape(message.html)  # the name is escaped, its elision too

@@ -39,10 +39,16 @@ DUE = date(2026, 5, 2)
 
 
 def _chase_to_formal_notice(
-    services: Services, shop: Shop, amount: str = "108.00", currency: str = "USD"
+    services: Services,
+    shop: Shop,
+    amount: str = "108.00",
+    currency: str = "USD",
+    *,
+    post: bool = True,
 ) -> int:
-    """A B2B Stripe invoice due on 2 May, ticked every morning until its formal notice went out;
-    the letter recorded as posted with a tracking number. Returns the connection id."""
+    """A B2B Stripe invoice due on 2 May, ticked every morning until its formal notice letter
+    was made; the letter recorded as posted with a tracking number unless ``post`` is False.
+    Returns the connection id."""
     conn = stripe_connection(services, shop.id)
     item = normalized(
         "in_D1", email="dora@client.example", due_on=DUE, b2b=True, amount=amount, currency=currency
@@ -66,6 +72,8 @@ def _chase_to_formal_notice(
         letter = s.get(LetterDocument, notice.letter_id)
         assert letter is not None
         made = letter.created_at
+    if not post:
+        return conn
     record_posting(
         services, shop.id, notice.letter_id, paris(day).date(), "1A23456789012", now=made
     )
@@ -124,7 +132,7 @@ def test_the_dossier_tells_messages_letter_and_payment_in_order(
     paid = chronology.index("payment received (webhook)")
     amount = " ".join(Money.of("108.00", "USD").format("en_US").split())
     assert f"amount: {amount}" in " ".join(chronology[paid:].split())
-    webhook = chronology.index("stripe webhook invoice.paid: applied")
+    webhook = chronology.index("Stripe webhook invoice.paid: applied")
     assert positions == sorted(positions) and positions[-1] < posted < webhook < paid
     assert "tracking number: 1A23456789012" in chronology
     assert "Evidence dossier" in text

@@ -85,6 +85,7 @@ def test_an_english_shops_dossier_stays_english(services: Services, shop: Shop) 
         "Chronology",
         "2026-06-02 10:00 CEST — reminder_1 sent to marie@client.example",
         "No letter was made for this invoice.",
+        "Payment terms: 30 days from the issue date",  # the days said once
     ):
         assert words in text, words
     for french in ("Chronologie", "Échéance", "Reste dû", "Créancier"):  # the email is in French
@@ -149,8 +150,9 @@ def test_a_french_shops_chronology_has_no_english_left(
         "courrier posté le 4 juin 2026, numéro de suivi 1A23456789012",
         "numéro de suivi 1A23456789012",
         "paiement reçu (notification de la plateforme)",
-        "notification stripe invoice.paid : appliquée",
-        "facture synchronisée depuis stripe",
+        "notification Stripe invoice.paid : appliquée",  # platform names as written
+        "facture synchronisée depuis Stripe",
+        "Conditions de paiement : 30 jours à compter de la date d'émission Pénalités",
         "statut passé de « impayée » à « payée »",
         "(envoyé)",
     ):
