@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from connector.domain.email import email_problem
 from connector.ledger import apply_platform_state, plan_from, resolve_due_at
-from connector.ledger_batch import HeldInvoice, InvoiceBatch
+from connector.ledger_batch import HeldInvoice, InvoiceBatch, PlatformMove
 from connector.platform import NormalizedCustomer, NormalizedInvoice
 from connector.store.bulk import insert_rows
 from connector.store.fold import fold
@@ -105,37 +105,14 @@ def _platform_state(
     field name, or None when it must go row by row (a payment plan, an amount due going up)."""
     if inv.plan_due_at is not None:
         return None
-    if inv.platform_updated_at is not None and item.updated_at < inv.platform_updated_at:
-        return "stale"
-    due_at = resolve_due_at(shop, item)
-    status, amount_due = item.status, item.amount_due.to_minor()
-    if amount_due > inv.amount_due_minor and status.is_owed:
-        return None  # the owner's own payments must be counted: row by row
-    total = item.total.to_minor()
-    changed = (
-        inv.status != status
-        or inv.amount_due_minor != amount_due
-        or inv.due_at != due_at
-        or inv.total_minor != total
-        or inv.payment_url != item.payment_url
-    )
-    if inv.platform_updated_at != item.updated_at:
-        inv.platform_updated_at = item.updated_at
-        inv.changed = True  # a nightly re-sync of what the store holds writes nothing
-    if not changed:
-        return "unchanged"
-    inv.total_minor = total
-    inv.due_at = due_at  # before set_state, which re-plans from the due date
-    inv.payment_url = item.payment_url
-    inv.number = item.number
-    closed = batch.set_state(
+    move = batch.apply_platform_state(
         inv,
-        status=status,
-        amount_due_minor=amount_due,
+        shop,
+        item,
         source=PaymentSource.SYNC,
         payment_external_id=f"{PaymentSource.SYNC.value}:{item.updated_at.isoformat()}",
     )
-    return "closed" if closed else "updated"
+    return None if move is PlatformMove.ROW_BY_ROW else move.value
 
 
 def _row_by_row(

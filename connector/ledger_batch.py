@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
@@ -28,11 +29,12 @@ from connector.ledger import (
     cancel_reason,
     customer_unreachable,
     plan_from,
+    resolve_due_at,
     state_timeline,
     unused_payment_id,
     upsert_insert,
 )
-from connector.platform import InvoiceStatus
+from connector.platform import InvoiceStatus, NormalizedInvoice
 from connector.store.fold import fold
 from connector.store.models import (
     Channel,
@@ -114,6 +116,16 @@ class _Cancel:
     timeline_at: int  # where its timeline entry goes (it needs the count: known once written)
 
 
+class PlatformMove(StrEnum):
+    """What the platform's state of an invoice did to the held one (the sync's stats names)."""
+
+    STALE = "stale"  # older than what is held: ignored
+    ROW_BY_ROW = "row_by_row"  # the amount due went up while owed: the row-by-row ledger
+    UNCHANGED = "unchanged"
+    UPDATED = "updated"
+    CLOSED = "closed"  # it stopped being owed
+
+
 @dataclass(slots=True)
 class InvoiceBatch:
     """One transaction's set-based state changes (``session``: the apply's, under its locks)."""
@@ -169,6 +181,50 @@ class InvoiceBatch:
 
     def get(self, connection_id: int, external_id: str) -> HeldInvoice | None:
         return self.held.get((connection_id, external_id))
+
+    def apply_platform_state(
+        self,
+        inv: HeldInvoice,
+        shop: Shop,
+        item: NormalizedInvoice,
+        *,
+        source: PaymentSource,
+        payment_external_id: str,
+    ) -> PlatformMove:
+        """``connector.ledger.apply_platform_state`` on a held invoice (never one under a payment
+        plan), for a sync page and a webhook chunk alike. Nothing is written when the platform
+        says what the store holds already (a nightly re-sync)."""
+        if inv.platform_updated_at is not None and item.updated_at < inv.platform_updated_at:
+            return PlatformMove.STALE
+        due_at = resolve_due_at(shop, item)
+        status, amount_due = item.status, item.amount_due.to_minor()
+        if amount_due > inv.amount_due_minor and status.is_owed:
+            return PlatformMove.ROW_BY_ROW  # the owner's own payments must be counted
+        total = item.total.to_minor()
+        changed = (
+            inv.status != status
+            or inv.amount_due_minor != amount_due
+            or inv.due_at != due_at
+            or inv.total_minor != total
+            or inv.payment_url != item.payment_url
+        )
+        if inv.platform_updated_at != item.updated_at:
+            inv.platform_updated_at = item.updated_at
+            inv.changed = True
+        if not changed:
+            return PlatformMove.UNCHANGED
+        inv.total_minor = total
+        inv.due_at = due_at  # before set_state, which re-plans from the due date
+        inv.payment_url = item.payment_url
+        inv.number = item.number
+        closed = self.set_state(
+            inv,
+            status=status,
+            amount_due_minor=amount_due,
+            source=source,
+            payment_external_id=payment_external_id,
+        )
+        return PlatformMove.CLOSED if closed else PlatformMove.UPDATED
 
     def set_state(
         self,

@@ -15,8 +15,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from connector.ledger import resolve_due_at
-from connector.ledger_batch import HeldInvoice, InvoiceBatch
+from connector.ledger_batch import HeldInvoice, InvoiceBatch, PlatformMove
 from connector.platform import EventKind, NormalizedEvent
 from connector.store.models import PaymentSource, Shop, WebhookOutcome
 from connector.webhooks.handlers import named_invoice, target_state
@@ -132,34 +131,21 @@ def _platform_state(
     """``connector.ledger.apply_platform_state`` (source: webhook) on a held invoice."""
     item = event.invoice
     assert item is not None
-    if inv.platform_updated_at is not None and item.updated_at < inv.platform_updated_at:
-        return WebhookOutcome.IGNORED  # stale
-    due_at = resolve_due_at(shop, item)
-    status, amount_due = item.status, item.amount_due.to_minor()
-    if amount_due > inv.amount_due_minor and status.is_owed:
-        return None  # the owner's own payments must be counted: row by row
-    total = item.total.to_minor()
-    changed = (
-        inv.status != status
-        or inv.amount_due_minor != amount_due
-        or inv.due_at != due_at
-        or inv.total_minor != total
-        or inv.payment_url != item.payment_url
-    )
-    inv.platform_updated_at = item.updated_at
-    inv.changed = True
-    if not changed:
-        return WebhookOutcome.APPLIED
-    inv.total_minor = total
-    inv.due_at = due_at
-    inv.payment_url = item.payment_url
-    inv.number = item.number
-    batch.set_state(
+    move = batch.apply_platform_state(
         inv,
-        status=status,
-        amount_due_minor=amount_due,
+        shop,
+        item,
         source=PaymentSource.WEBHOOK,
         payment_external_id=event.payment_external_id
         or f"{PaymentSource.WEBHOOK.value}:{item.updated_at.isoformat()}",
     )
-    return WebhookOutcome.APPLIED
+    return _OUTCOME_OF[move]
+
+
+_OUTCOME_OF: dict[PlatformMove, WebhookOutcome | None] = {
+    PlatformMove.STALE: WebhookOutcome.IGNORED,
+    PlatformMove.ROW_BY_ROW: None,  # the row-by-row ledger counts the owner's payments
+    PlatformMove.UNCHANGED: WebhookOutcome.APPLIED,
+    PlatformMove.UPDATED: WebhookOutcome.APPLIED,
+    PlatformMove.CLOSED: WebhookOutcome.APPLIED,
+}
