@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from flask.testing import FlaskClient
 
-from connector.actions.accounts import create_owner
 from connector.actions.errors import ActionError
 from connector.actions.invoices import InstalmentSpec, set_plan
 from connector.actions.send_now import send_now
@@ -19,25 +18,9 @@ from connector.store.db import write_session
 from connector.store.models import Invoice, Shop
 from tests.support.builders import add_invoices, invoice_by_number, normalized
 from tests.support.pages import csrf_token
+from tests.web.conftest import OWNER
 
-OWNER = "claire@dupont.example"
-PASSWORD = "correct horse battery"
 TODAY = datetime.now(UTC).date()
-
-
-@pytest.fixture
-def signed_in(client: FlaskClient, services: Services, shop: Shop) -> FlaskClient:
-    create_owner(
-        services.sessions,
-        email=OWNER,
-        password=PASSWORD,
-        now=datetime.now(UTC),
-        shop_ids=(shop.id,),
-    )
-    token = csrf_token(client.get("/signin").get_data(as_text=True))
-    resp = client.post("/signin", data={"csrf_token": token, "email": OWNER, "password": PASSWORD})
-    assert resp.status_code == 302
-    return client
 
 
 @pytest.fixture

@@ -7,10 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from html import unescape
 
-import pytest
 from flask.testing import FlaskClient
 
-from connector.actions.accounts import create_owner
 from connector.actions.sequences import list_sequences
 from connector.dunning.sequence import ensure_default_sequence
 from connector.services import Services
@@ -20,24 +18,7 @@ from tests.support.builders import add_invoices, invoice_by_number, normalized
 from tests.support.pages import csrf_token
 from tests.support.webhooks import make_connection
 
-OWNER = "claire@dupont.example"
-PASSWORD = "correct horse battery"
 TODAY = datetime.now(UTC).date()
-
-
-@pytest.fixture
-def signed_in(client: FlaskClient, services: Services, shop: Shop) -> FlaskClient:
-    create_owner(
-        services.sessions,
-        email=OWNER,
-        password=PASSWORD,
-        now=datetime.now(UTC),
-        shop_ids=(shop.id,),
-    )
-    token = csrf_token(client.get("/signin").get_data(as_text=True))
-    resp = client.post("/signin", data={"csrf_token": token, "email": OWNER, "password": PASSWORD})
-    assert resp.status_code == 302
-    return client
 
 
 def test_the_default_sequence_is_named_once(

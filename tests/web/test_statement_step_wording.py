@@ -6,14 +6,13 @@ written."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from html import unescape
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from connector.actions.accounts import create_owner
 from connector.actions.sequence_files import export_sequence, import_sequence
 from connector.actions.sequence_preview import preview_template
 from connector.actions.sequences import (
@@ -108,18 +107,10 @@ def test_wording_kept_from_a_reminder_turned_statement_is_not_exported(
 
 
 def test_the_editor_opened_by_url_goes_back_to_the_sequence_saying_why(
-    client: FlaskClient, services: Services, shop: Shop
+    signed_in: FlaskClient, services: Services, shop: Shop
 ) -> None:
+    client = signed_in
     seq_id, step_id = statement_step(services, shop)
-    create_owner(
-        services.sessions,
-        email=OWNER,
-        password=PASSWORD,
-        now=datetime.now(UTC),
-        shop_ids=(shop.id,),
-    )
-    token = csrf_token(client.get("/signin").get_data(as_text=True))
-    client.post("/signin", data={"csrf_token": token, "email": OWNER, "password": PASSWORD})
 
     resp = client.get(f"/sequences/steps/{step_id}/template?lang=fr")
     assert resp.status_code == 302
