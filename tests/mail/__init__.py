@@ -6,6 +6,18 @@ from typing import Any
 
 from connector.mail.base import OutgoingMail
 
+KEY = "SG.test-key"
+
+
+class Waits:
+    """An injected ``sleep`` that records the waits instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
 
 def make_mail(**overrides: Any) -> OutgoingMail:
     """A valid two-invoice reminder; override any field."""

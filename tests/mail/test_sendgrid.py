@@ -9,7 +9,6 @@ import sys
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,27 +16,10 @@ import pytest
 
 from connector.mail.base import DeliveryOutcome, OutgoingMail
 from connector.mail.sendgrid import SendGridTransport, build_payload
-from tests.mail import make_mail
+from tests.mail import KEY, Waits, make_mail
 from tests.support.fake_sendgrid import DROP, HANG, FakeSendGrid, Reply
 
-KEY = "SG.test-key"
 REPO = Path(__file__).resolve().parents[2]
-
-
-class Waits:
-    """An injected ``sleep`` that records the waits instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSendGrid]:
-    with FakeSendGrid(api_key=KEY) as server:
-        yield server
 
 
 @pytest.fixture

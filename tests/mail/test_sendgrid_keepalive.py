@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -17,26 +16,8 @@ import pytest
 from connector.mail.base import DeliveryOutcome
 from connector.mail.keepalive import MAX_IDLE_SECONDS, KeepAliveConnection
 from connector.mail.sendgrid import SendGridTransport
-from tests.mail import make_mail
+from tests.mail import KEY, Waits, make_mail
 from tests.support.fake_sendgrid import DROP, HANG, FakeSendGrid, LocalTLS, Reply
-
-KEY = "SG.test-key"
-
-
-class Waits:
-    """An injected ``sleep`` that records the waits instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSendGrid]:
-    with FakeSendGrid(api_key=KEY) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
