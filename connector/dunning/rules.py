@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from functools import lru_cache
 
@@ -34,14 +35,31 @@ def sending_window(shop: Shop) -> SendingWindow:
 def penalty_policy(shop: Shop, ecb_rate: Decimal | None = None) -> PenaltyPolicy:
     """The shop's penalty settings; ``ecb_rate``: the current half-year's rate from the shop's
     ECB table (the shop's single ``ecb_rate_bp`` column otherwise)."""
+    policy = _penalty_policy(
+        shop.ecb_rate_bp,
+        shop.contractual_rate_bp,
+        shop.b2b_margin_bp,
+        shop.consumer_rate_bp,
+        shop.indemnity_minor,
+    )
+    return policy if ecb_rate is None else replace(policy, ecb_rate=ecb_rate)
+
+
+@lru_cache(maxsize=1_024)
+def _penalty_policy(
+    ecb_rate_bp: int,
+    contractual_rate_bp: int | None,
+    b2b_margin_bp: int,
+    consumer_rate_bp: int | None,
+    indemnity_minor: int,
+) -> PenaltyPolicy:
+    """One policy per set of settings (a frozen value, built for every message otherwise)."""
     return PenaltyPolicy(
-        ecb_rate=_bp(shop.ecb_rate_bp) if ecb_rate is None else ecb_rate,
-        contractual_rate=None
-        if shop.contractual_rate_bp is None
-        else _bp(shop.contractual_rate_bp),
-        b2b_margin_points=_bp(shop.b2b_margin_bp),
-        consumer_rate=None if shop.consumer_rate_bp is None else _bp(shop.consumer_rate_bp),
-        indemnity=Money.from_minor(shop.indemnity_minor, "EUR"),
+        ecb_rate=_bp(ecb_rate_bp),
+        contractual_rate=None if contractual_rate_bp is None else _bp(contractual_rate_bp),
+        b2b_margin_points=_bp(b2b_margin_bp),
+        consumer_rate=None if consumer_rate_bp is None else _bp(consumer_rate_bp),
+        indemnity=Money.from_minor(indemnity_minor, "EUR"),
     )
 
 

@@ -2,12 +2,14 @@
 (connector.dunning.deliver) in a few statements for the whole batch instead of a few dozen per
 message.
 
-1. one read (no lock) of everything the batch needs: messages, customers, shops, reminders,
-   invoices, steps, waiting payments, sent history — one query each;
+1. one read (no lock) of what the messages would say: their reminders, invoices and customers
+   in one Core select of the columns the context reads, then shops, steps, waiting payments,
+   sent history — plain rows, not ORM objects (they cost ~100 µs per message more);
 2. render every message with no transaction open;
-3. one short write transaction: the same read under lock, and each message whose context is
-   still what was rendered is marked SENDING (per message: a crash from here on leaves *that*
-   message UNKNOWN, never resent), all in one flush;
+3. one short write transaction: the messages, reminders and invoices read again under lock
+   (the customers joined and locked with their invoices), as plain rows, and each message
+   whose context is still what was rendered is marked SENDING (per message: a crash from here
+   on leaves *that* message UNKNOWN, never resent), one Core executemany per table;
 4. the mail calls, concurrently on the tick's send pool, outside any transaction;
 5. one write transaction records every plain SENT outcome (messages, reminders, timeline: one
    statement each).
@@ -21,24 +23,33 @@ every case; the batch only takes the common path faster.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, and_, bindparam, insert, inspect, select, tuple_, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Mapper, Session, lazyload
+from sqlalchemy.orm import Mapper, Session
 
 from connector.crypto import SecretError
+from connector.domain.money import Money
 from connector.dunning.claims import Outcome
-from connector.dunning.compose import current_instalments, sent_history
+from connector.dunning.compose import (
+    PlanFacts,
+    SentHistory,
+    build_context,
+    current_instalments,
+    sent_history,
+)
 from connector.dunning.context import ReminderContext
 from connector.dunning.deliver import Deliverer, _Gathered, _not_sendable, _Prepared
+from connector.dunning.planner import StepSpec
 from connector.dunning.rendering import RenderedMessage, TemplateError
 from connector.dunning.sequence import spec_of
 from connector.mail.base import DeliveryOutcome, DeliveryResult, OutgoingMail
+from connector.platform import InvoiceStatus
 from connector.store.db import write_session
 from connector.store.idset import among
 from connector.store.models import (
@@ -106,10 +117,14 @@ class BatchSender:
 
     def _prepare(self, ids: list[int], now: datetime, alone: list[int]) -> list[_Ready]:
         with self.d.sessions() as s:
-            snapshot, waiting = self._gather(s, ids, now, lock=False)
+            snapshot, waiting = self._snapshot(s, ids, now)
+        # A message the snapshot does not have (settled meanwhile, or with no reminder left to
+        # send) is the one-message path's to settle or leave alone: it re-reads everything.
+        alone.extend(m for m in ids if m not in snapshot)
         contexts: dict[int, ReminderContext] = {}
         rendered: dict[int, RenderedMessage] = {}
         inputs: dict[int, _Inputs | None] = {}
+        snapshot_shops = _ShopRows()
         for message_id, gathered in snapshot.items():
             ctx = gathered.context(now)
             if ctx is None or gathered.unsendable or message_id in waiting:
@@ -121,7 +136,7 @@ class BatchSender:
                 alone.append(message_id)  # failed, with its task, by the one-message path
                 continue
             contexts[message_id] = ctx
-            inputs[message_id] = _inputs(gathered)
+            inputs[message_id] = _snapshot_inputs(gathered, snapshot_shops)
         if not rendered:
             return []
         ready: list[_Ready] = []
@@ -129,7 +144,9 @@ class BatchSender:
             with write_session(self.d.sessions) as s:
                 marks: list[dict[str, Any]] = []
                 reminder_marks: list[dict[str, Any]] = []
-                current, waiting = self._gather(s, list(rendered), now, lock=True)
+                current, waiting, others = self._gather(s, list(rendered), now)
+                alone.extend(others)
+                locked_shops = _ShopRows()
                 for message_id, ctx in contexts.items():
                     cur = current.get(message_id)
                     if cur is None:
@@ -137,7 +154,7 @@ class BatchSender:
                     if (
                         cur.unsendable
                         or message_id in waiting
-                        or not _same_context(inputs[message_id], cur, ctx, now)
+                        or not _same_context(inputs[message_id], cur, ctx, now, locked_shops)
                     ):
                         alone.append(message_id)
                         continue
@@ -174,64 +191,126 @@ class BatchSender:
             return []
         return ready
 
+    def _snapshot(
+        self, s: Session, ids: list[int], now: datetime
+    ) -> tuple[dict[int, _Snapshot], set[int]]:
+        """What each message still ours and CLAIMED would say, read without locks to render
+        it: one Core select for its reminders, invoices and customer (only the columns the
+        context and the checks read, as plain rows), then the shops, the sent history, the
+        instalments and the waiting deliveries. The locked re-read (``_gather``) decides."""
+        rows = s.execute(
+            select(
+                Reminder.message_id,
+                Reminder.step_id,
+                Message.shop_id,
+                *_CUSTOMER_COLS,
+                *_INVOICE_COLS,
+            )
+            .join(Message, Message.id == Reminder.message_id)
+            .join(Invoice, Invoice.id == Reminder.invoice_id)
+            .join(Customer, Customer.id == Message.customer_id)
+            .where(
+                among(s, Message.id, ids),
+                Message.kind == MessageKind.REMINDER,
+                Message.state == MessageState.CLAIMED,
+                Message.lease_owner == self.d.worker,
+                Reminder.state == ReminderState.CLAIMED,
+            )
+            .order_by(Reminder.message_id, Reminder.id)
+        ).all()
+        if not rows:
+            return {}, set()
+        shops = _by_id(s, Shop, {row[2] for row in rows})
+        self._load_specs(s, {row[1] for row in rows})
+        snapshot: dict[int, _Snapshot] = {}
+        for row in rows:
+            snap = snapshot.get(row[0])
+            if snap is None:
+                customer = cast(Customer, _CustomerRow(*row[3:_INVOICE_AT]))
+                snap = snapshot[row[0]] = _Snapshot(shops[row[2]], customer)
+            inv = cast(Invoice, _InvoiceRow(*row[_INVOICE_AT:]))
+            if _not_sendable(inv, snap.customer, snap.shop, now) is not None:
+                snap.unsendable = True
+            else:
+                snap.live.append((inv, self.d._specs[row[1]]))
+        live = [(mid, inv) for mid, snap in snapshot.items() for inv, _ in snap.live]
+        history = sent_history(s, {inv.id for _, inv in live})
+        plans = current_instalments(s, (inv for _, inv in live))
+        for snap in snapshot.values():
+            snap.history = {inv.id: history[inv.id] for inv, _ in snap.live if inv.id in history}
+            snap.plans = {inv.id: plans[inv.id] for inv, _ in snap.live if inv.id in plans}
+        return snapshot, self._waiting(s, live)
+
     def _gather(
-        self, s: Session, ids: list[int], now: datetime, *, lock: bool
-    ) -> tuple[dict[int, _Gathered], set[int]]:
-        """Each message still ours and CLAIMED, with its reminders and invoices (locked, in id
-        order, when ``lock``), one query per table; and the messages a stored, unapplied
-        delivery names an invoice of."""
-        query = select(Message).where(among(s, Message.id, ids)).order_by(Message.id)
+        self, s: Session, ids: list[int], now: datetime
+    ) -> tuple[dict[int, _Gathered], set[int], set[int]]:
+        """Each message still ours and CLAIMED, with its reminders and invoices, locked in id
+        order, one query per table, as plain rows (the writes are Core statements); the
+        messages a stored, unapplied delivery names an invoice of; and the messages still ours
+        that this read cannot tell about (no reminder left to send, or invoices of another
+        customer): the one-message path's, which settles them."""
+        query = select(*_MESSAGE_COLS).where(among(s, Message.id, ids)).order_by(Message.id)
         messages = [
-            m
-            for m in s.scalars(query.with_for_update() if lock else query)
-            if m.kind is MessageKind.REMINDER
-            and m.state is MessageState.CLAIMED
-            and m.lease_owner == self.d.worker
+            _MessageRow(*row)
+            for row in s.execute(query.with_for_update()).tuples()
+            if row[_KIND] is MessageKind.REMINDER
+            and row[_STATE] is MessageState.CLAIMED
+            and row[_LEASE_OWNER] == self.d.worker
         ]
         if not messages:
-            return {}, set()
-        customers = _by_id(s, Customer, {m.customer_id for m in messages})
+            return {}, set(), set()
         shops = _by_id(s, Shop, {m.shop_id for m in messages})
+        by_id = {m.id: m for m in messages}
+        reminders = [
+            _ReminderRow(*row)
+            for row in s.execute(
+                select(*_REMINDER_COLS)
+                .where(
+                    among(s, Reminder.message_id, by_id), Reminder.state == ReminderState.CLAIMED
+                )
+                .order_by(Reminder.id)
+            ).tuples()
+        ]
+        # The customers are joined and locked with their invoices, and read there: an owner
+        # who excluded (or erased, or re-addressed) the customer while this read waited for
+        # the invoices' locks has committed by now. Read before it, they would be stale.
+        invoices: dict[int, Invoice] = {}
+        customers: dict[int, Customer] = {}
+        if reminders:
+            for row in s.execute(
+                select(*_INVOICE_COLS, *_CUSTOMER_COLS)
+                .join(Customer, Customer.id == Invoice.customer_id)
+                .where(among(s, Invoice.id, {r.invoice_id for r in reminders}))
+                .order_by(Invoice.id)
+                .with_for_update()
+            ).tuples():
+                invoices[row[0]] = cast(Invoice, _InvoiceRow(*row[:_CUSTOMER_AT]))
+                customer = _CustomerRow(*row[_CUSTOMER_AT:])
+                customers[customer.id] = cast(Customer, customer)
         gathered = {
-            m.id: _Gathered(m, shops[m.shop_id], customers[m.customer_id]) for m in messages
+            m.id: _Gathered(cast(Message, m), shops[m.shop_id], customers[m.customer_id])
+            for m in messages
+            if m.customer_id in customers
         }
-        reminders = s.scalars(
-            select(Reminder)
-            .where(among(s, Reminder.message_id, gathered), Reminder.state == ReminderState.CLAIMED)
-            .order_by(Reminder.id)
-        ).all()
-        invoice_query = (
-            select(Invoice)
-            .where(among(s, Invoice.id, {r.invoice_id for r in reminders}))
-            .order_by(Invoice.id)
-        )
-        if lock:
-            # The customers are joined, locked and read again with their invoices: an owner
-            # who excluded (or erased, or re-addressed) the customer while this read waited
-            # for the invoices' locks has committed by now, and ``customers`` above are the
-            # same objects, refreshed. Read once without it, they would be the stale copy.
-            invoice_query = invoice_query.with_for_update().execution_options(
-                populate_existing=True
-            )
-        else:
-            invoice_query = invoice_query.options(lazyload(Invoice.customer))  # read above
-        invoices = {inv.id: inv for inv in s.scalars(invoice_query)} if reminders else {}
         self._load_specs(s, {r.step_id for r in reminders})
         for rem in reminders:
-            g = gathered[rem.message_id]  # type: ignore[index]
+            g = gathered.get(rem.message_id)
+            if g is None:
+                continue
             inv = invoices[rem.invoice_id]
             reason = _not_sendable(inv, g.customer, g.shop, now)
             if reason is not None:
-                g.unsendable.append((inv, rem, reason))
+                g.unsendable.append((inv, cast(Reminder, rem), reason))
             else:
-                g.live.append((inv, rem, self.d._spec(s, rem.step_id)))
+                g.live.append((inv, cast(Reminder, rem), self.d._specs[rem.step_id]))
         live = [(mid, inv) for mid, g in gathered.items() for inv, _, _ in g.live]
         history = sent_history(s, {inv.id for _, inv in live})
         plans = current_instalments(s, (inv for _, inv in live))
         for g in gathered.values():
             g.history = {inv.id: history[inv.id] for inv, _, _ in g.live if inv.id in history}
             g.plans = {inv.id: plans[inv.id] for inv, _, _ in g.live if inv.id in plans}
-        return gathered, self._waiting(s, live)
+        others = {m.id for m in messages if m.id not in gathered}
+        return gathered, self._waiting(s, live), others
 
     def _waiting(self, s: Session, live: list[tuple[int, Invoice]]) -> set[int]:
         """The messages whose invoices a stored delivery not yet applied names (one probe)."""
@@ -369,35 +448,171 @@ _BY_MESSAGE_ID = update(_MESSAGES).where(_MESSAGES.c.id == bindparam("m_id"))
 _BY_REMINDER_ID = update(_REMINDERS).where(_REMINDERS.c.id == bindparam("r_id"))
 
 
+@dataclass(frozen=True, slots=True)
+class _CustomerRow:
+    """The customer columns a message's context and the sending checks read (``facts_for``),
+    read by the unlocked snapshot as a plain row standing in for the mapped object: any other
+    attribute raises, so nothing reads a column this did not load."""
+
+    id: int
+    email: str | None
+    name: str | None
+    company: str | None
+    postal_address: str | None
+    locale: str | None
+    is_b2b: bool
+    excluded: bool
+    email_blocked_reason: str | None
+    erased_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class _InvoiceRow:
+    """The invoice columns a message's context, the sending checks and the waiting-delivery
+    probe read; as :class:`_CustomerRow`, with the mapped class's money properties."""
+
+    id: int
+    connection_id: int
+    external_id: str
+    number: str
+    currency: str
+    total_minor: int
+    amount_due_minor: int
+    status: InvoiceStatus
+    issued_at: datetime
+    due_at: datetime
+    payment_url: str | None
+    paused_until: datetime | None
+    pause_reason: str | None
+    plan_due_at: datetime | None
+    handed_off_at: datetime | None
+    prescribed_at: datetime | None
+
+    @property
+    def amount_due(self) -> Money:
+        return Money.from_minor(self.amount_due_minor, self.currency)
+
+    @property
+    def total(self) -> Money:
+        return Money.from_minor(self.total_minor, self.currency)
+
+
+@dataclass(frozen=True, slots=True)
+class _MessageRow:
+    """The message columns the locked re-read checks and marking it SENDING reads."""
+
+    id: int
+    kind: MessageKind
+    state: MessageState
+    lease_owner: str | None
+    customer_id: int
+    shop_id: int
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class _ReminderRow:
+    """The reminder columns a batch reads: which message, invoice and step."""
+
+    id: int
+    message_id: int
+    invoice_id: int
+    step_id: int
+    step_key: str
+
+
+_MESSAGE_COLS = tuple(getattr(Message, f.name) for f in fields(_MessageRow))
+_KIND, _STATE, _LEASE_OWNER = 1, 2, 3  # where a message row holds them
+_REMINDER_COLS = tuple(getattr(Reminder, f.name) for f in fields(_ReminderRow))
+_CUSTOMER_FIELDS = tuple(f.name for f in fields(_CustomerRow))
+_INVOICE_FIELDS = tuple(f.name for f in fields(_InvoiceRow))
+_CUSTOMER_COLS = tuple(getattr(Customer, name) for name in _CUSTOMER_FIELDS)
+_INVOICE_COLS = tuple(getattr(Invoice, name) for name in _INVOICE_FIELDS)
+_INVOICE_AT = 3 + len(_CUSTOMER_COLS)  # where a snapshot row's invoice columns start
+_CUSTOMER_AT = len(_INVOICE_COLS)  # where a locked row's customer columns start
+
+
+@dataclass(slots=True)
+class _Snapshot:
+    """One message as the unlocked snapshot read it: what its context is made of."""
+
+    shop: Shop
+    customer: Customer  # a _CustomerRow
+    live: list[tuple[Invoice, StepSpec]] = field(default_factory=list)  # _InvoiceRow each
+    unsendable: bool = False  # an invoice that must not get it: the one-message path's
+    history: SentHistory = field(default_factory=dict)
+    plans: PlanFacts = field(default_factory=dict)
+
+    def context(self, now: datetime) -> ReminderContext | None:
+        if not self.live:
+            return None
+        return build_context(
+            self.shop, self.customer, self.live, now, self.history, plans=self.plans
+        )
+
+
 _COLUMNS: dict[type, tuple[str, ...]] = {}
 
 
-def _row(obj: object) -> tuple[object, ...]:
-    """The values of a row's columns."""
-    keys = _COLUMNS.get(type(obj))
+def _row(obj: object, keys: tuple[str, ...] | None = None) -> tuple[object, ...]:
+    """The values of a row's columns (``keys``: of those only)."""
     if keys is None:
-        mapper = cast(Mapper[Any], inspect(type(obj)))
-        keys = _COLUMNS[type(obj)] = tuple(attr.key for attr in mapper.column_attrs)
+        keys = _COLUMNS.get(type(obj))
+        if keys is None:
+            mapper = cast(Mapper[Any], inspect(type(obj)))
+            keys = _COLUMNS[type(obj)] = tuple(attr.key for attr in mapper.column_attrs)
     return tuple(getattr(obj, key) for key in keys)
 
 
-def _inputs(g: _Gathered) -> _Inputs | None:
-    """Everything ``g.context(now)`` is made of, as plain values: the shop, customer and
-    invoice rows, the steps, the sent history, the current instalments. Equal inputs make
-    equal contexts, so the locked re-read is compared without building its context again.
-    None when the context also reads the store (B2B interest: the ECB rate table)."""
-    if g.customer.is_b2b and any(spec.show_penalties for *_, spec in g.live):
+class _ShopRows:
+    """Each shop's row values, taken once per read (a batch's messages share a few shops)."""
+
+    def __init__(self) -> None:
+        self._rows: dict[int, tuple[object, ...]] = {}
+
+    def __call__(self, shop: Shop) -> tuple[object, ...]:
+        row = self._rows.get(id(shop))
+        if row is None:
+            row = self._rows[id(shop)] = _row(shop)
+        return row
+
+
+def _inputs(
+    shop: tuple[object, ...],
+    customer: Customer,
+    items: Iterable[tuple[Invoice, StepSpec]],
+    history: SentHistory,
+    plans: PlanFacts,
+) -> _Inputs | None:
+    """Everything a message's context is made of, as plain values: the shop row, the customer
+    and invoice columns it reads, the steps, the sent history, the current instalments. Equal
+    inputs make equal contexts, so the locked re-read is compared with the snapshot without
+    building its context again. None when the context also reads the store (B2B interest: the
+    ECB rate table)."""
+    items = tuple(items)
+    if customer.is_b2b and any(spec.show_penalties for _, spec in items):
         return None
-    invoices = tuple((_row(inv), spec) for inv, _, spec in g.live)
-    return _row(g.shop), _row(g.customer), invoices, dict(g.history), dict(g.plans)
+    invoices = tuple((_row(inv, _INVOICE_FIELDS), spec) for inv, spec in items)
+    return shop, _row(customer, _CUSTOMER_FIELDS), invoices, dict(history), dict(plans)
+
+
+def _snapshot_inputs(snap: _Snapshot, shop_rows: _ShopRows) -> _Inputs | None:
+    return _inputs(shop_rows(snap.shop), snap.customer, snap.live, snap.history, snap.plans)
 
 
 def _same_context(
-    before: _Inputs | None, current: _Gathered, ctx: ReminderContext, now: datetime
+    before: _Inputs | None,
+    current: _Gathered,
+    ctx: ReminderContext,
+    now: datetime,
+    shop_rows: _ShopRows,
 ) -> bool:
     """The customer would read what was rendered (not so after a payment, a new amount, a new
     name…): the same inputs, or else the same context built from what is read now."""
-    if before is not None and before == _inputs(current):
+    items = ((inv, spec) for inv, _, spec in current.live)
+    if before is not None and before == _inputs(
+        shop_rows(current.shop), current.customer, items, current.history, current.plans
+    ):
         return True
     return current.context(now) == ctx
 
