@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from itertools import product
 from pathlib import Path
 from types import BuiltinMethodType, MethodType, TracebackType
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
 from babel.numbers import format_currency
 from jinja2 import BaseLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError
@@ -31,6 +31,7 @@ from jinja2.lexer import Token, TokenStream
 from jinja2.nodes import Concat
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup, escape
 
 from connector.domain.dates import BABEL_LOCALES, language_of, long_date
 from connector.domain.typography import NARROW_NBSP, de, french_typography, le, percent
@@ -44,6 +45,8 @@ from connector.store.models import Channel
 STEPS: tuple[str, ...] = (*(spec.key for spec in default_step_specs()), THANK_YOU_STEP.key)
 DEFAULT_LOCALE = "en"
 LAYOUT = "layout.html"
+LAYOUT_BLOCKS = "layout_blocks.html"  # the macros making each block of the layout
+_LAYOUTS = frozenset({LAYOUT, LAYOUT_BLOCKS})
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 
 _NAME_RE = re.compile(r"^(?P<locale>[a-z]{2})/(?P<step>_?[a-z][a-z0-9_]*)$")
@@ -150,8 +153,11 @@ class _Loader(BaseLoader):
         self._overrides = dict(overrides)
 
     @staticmethod
+    @lru_cache(maxsize=1_024)
     def shipped_path(name: str) -> Path | None:
-        if name != LAYOUT and not _NAME_RE.match(name):
+        """Remembered: the shipped files never change while the process runs (as the
+        compiled templates, see ``_shipped_env``), and each render asks which one it uses."""
+        if name not in _LAYOUTS and not _NAME_RE.match(name):
             return None
         path = TEMPLATES_DIR / f"{name}.j2"
         return path if path.is_file() else None
@@ -469,11 +475,15 @@ def _link_segments(line: str) -> tuple[_Segment, ...]:
     return tuple(out)
 
 
-def _html_blocks(paragraphs: tuple[Paragraph, ...], button_urls: set[str]) -> list[dict[str, Any]]:
-    blocks: list[dict[str, Any]] = []
+_Block = tuple[Literal["invoices", "button", "list", "text"], Any]
+"""A block of the HTML layout: its kind and what its macro prints (a hashable value)."""
+
+
+def _html_blocks(paragraphs: tuple[Paragraph, ...], button_urls: set[str]) -> list[_Block]:
+    blocks: list[_Block] = []
     for para in paragraphs:
         if para.kind == "invoices":
-            blocks.append({"kind": "invoices"})
+            blocks.append(("invoices", None))
         elif para.kind == "list":
             items: list[list[tuple[_Segment, ...]]] = []
             for line in para.lines:
@@ -481,20 +491,116 @@ def _html_blocks(paragraphs: tuple[Paragraph, ...], button_urls: set[str]) -> li
                     items.append([_link_segments(line[2:] if line.startswith("- ") else line)])
                 else:
                     items[-1].append(_link_segments(line.strip()))
-            blocks.append({"kind": "list", "items": items})
+            blocks.append(("list", tuple(tuple(item) for item in items)))
         else:
             lines: list[tuple[_Segment, ...]] = []
             for line in para.lines:
                 if line.strip() in button_urls:
                     if lines:
-                        blocks.append({"kind": "text", "lines": lines})
+                        blocks.append(("text", tuple(lines)))
                         lines = []
-                    blocks.append({"kind": "button", "url": line.strip()})
+                    blocks.append(("button", line.strip()))
                 else:
                     lines.append(_link_segments(line))
             if lines:
-                blocks.append({"kind": "text", "lines": lines})
+                blocks.append(("text", tuple(lines)))
     return blocks
+
+
+_SUBJECT = "\x00subject\x00"  # where the frame of the layout takes the subject…
+_CONTENT = "\x00content\x00"  # …and the blocks
+_MAX_LAYOUT_PARTS = 4_096  # frames and blocks a renderer remembers
+
+
+class _Layout:
+    """The HTML layout, made of what it has already made: the frame once per (language,
+    shop), each block of text, list or button once per (language, value); the invoice table
+    for each message. Each part is a template (or macro) that sees only its arguments, so
+    the same arguments print the same bytes."""
+
+    def __init__(self, env: _Sandbox) -> None:
+        self._env = env
+        self._frames: dict[tuple[str, ShopView], tuple[str, str, str] | None] = {}
+        self._blocks: dict[tuple[str, _Block], str] = {}
+
+    def html(self, ctx: ReminderContext, subject: str, blocks: list[_Block], urls: set[str]) -> str:
+        lang = language(ctx.locale)
+        labels = _LABELS.get(lang, _LABELS[DEFAULT_LOCALE])
+        macros = self._env.get_template(LAYOUT_BLOCKS).module
+        content: list[str] = []
+        for block in blocks:
+            kind, value = block
+            if kind == "invoices":
+                content.append(
+                    str(
+                        macros.invoices(  # type: ignore[attr-defined]
+                            ctx,
+                            labels,
+                            show_interest=any(inv.interest for inv in ctx.invoices),
+                            show_indemnity=ctx.customer.is_b2b
+                            and any(inv.indemnity for inv in ctx.invoices),
+                            show_total=any(inv.total_with_penalties for inv in ctx.invoices),
+                            row_links=len(urls) > 1
+                            or (bool(urls) and len(ctx.invoices) > len(urls)),
+                            link_urls=urls,
+                        )
+                    )
+                )
+                continue
+            html = self._blocks.get((lang, block))
+            if html is None:
+                made = getattr(macros, kind)
+                html = str(made(value, labels) if kind == "button" else made(value))
+                _remember(self._blocks, (lang, block), html)
+            content.append(html)
+        frame = self._frame(lang, labels, ctx.shop)
+        if frame is None:  # the shop's own words hold a marker: no frame kept for it
+            return self._render_frame(lang, labels, ctx.shop, subject, "".join(content))
+        head, middle, tail = frame
+        return "".join((head, str(escape(subject)), middle, *content, tail))
+
+    def _frame(
+        self, lang: str, labels: Mapping[str, str], shop: ShopView
+    ) -> tuple[str, str, str] | None:
+        key = (lang, shop)
+        if key in self._frames:
+            return self._frames[key]
+        html = self._render_frame(lang, labels, shop, _SUBJECT, _CONTENT, marked=True)
+        frame: tuple[str, str, str] | None = None
+        if html.count(_SUBJECT) == 1 and html.count(_CONTENT) == 1:
+            head, rest = html.split(_SUBJECT)
+            middle, tail = rest.split(_CONTENT)
+            frame = (head, middle, tail)
+        _remember(self._frames, key, frame)
+        return frame
+
+    def _render_frame(
+        self,
+        lang: str,
+        labels: Mapping[str, str],
+        shop: ShopView,
+        subject: str,
+        content: str,
+        *,
+        marked: bool = False,
+    ) -> str:
+        return self._env.get_template(LAYOUT).render(
+            lang=lang,
+            labels=labels,
+            shop=shop,
+            subject=Markup(subject) if marked else subject,
+            content=Markup(content),  # the blocks' HTML, escaped by their macros
+        )
+
+
+_Key = TypeVar("_Key")
+_Value = TypeVar("_Value")
+
+
+def _remember(memory: dict[_Key, _Value], key: _Key, value: _Value) -> None:
+    if len(memory) >= _MAX_LAYOUT_PARTS:
+        memory.clear()  # owners' words vary without end: stay small
+    memory[key] = value
 
 
 # ---------------------------------------------------------------- the renderer
@@ -511,6 +617,7 @@ class ReminderRenderer:
         self._overrides = overrides
         self._loader = _Loader(overrides)
         self._env = _make_env(overrides) if overrides else _shipped_env()
+        self._layout = _Layout(self._env)
 
     # -- queries
 
@@ -585,20 +692,8 @@ class ReminderRenderer:
         # Only http(s) payment links become links or buttons (never "javascript:" and the like).
         urls = {url for inv in ctx.invoices if (url := inv.payment_url) and is_web_url(url)}
         blocks = _html_blocks(split_paragraphs(body, numbers), urls if len(urls) == 1 else set())
-        variables = {
-            "ctx": ctx,
-            "subject": subject,
-            "lang": language(ctx.locale),
-            "labels": _LABELS.get(language(ctx.locale), _LABELS[DEFAULT_LOCALE]),
-            "blocks": blocks,
-            "show_interest": any(inv.interest for inv in ctx.invoices),
-            "show_indemnity": ctx.customer.is_b2b and any(inv.indemnity for inv in ctx.invoices),
-            "show_total": any(inv.total_with_penalties for inv in ctx.invoices),
-            "row_links": len(urls) > 1 or (bool(urls) and len(ctx.invoices) > len(urls)),
-            "link_urls": urls,
-        }
         try:
-            return self._env.get_template(LAYOUT).render(variables)
+            return self._layout.html(ctx, subject, blocks, urls)
         except Exception as exc:
             raise _render_error(exc, LAYOUT) from exc
 
