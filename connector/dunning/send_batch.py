@@ -232,7 +232,7 @@ class BatchSender:
             if _not_sendable(inv, snap.customer, snap.shop, now) is not None:
                 snap.unsendable = True
             else:
-                snap.live.append((inv, self.d._specs[row[1]]))
+                snap.live.append((inv, self.d._spec(s, row[1])))
         live = [(mid, inv) for mid, snap in snapshot.items() for inv, _ in snap.live]
         history = sent_history(s, {inv.id for _, inv in live})
         plans = current_instalments(s, (inv for _, inv in live))
@@ -302,7 +302,7 @@ class BatchSender:
             if reason is not None:
                 g.unsendable.append((inv, cast(Reminder, rem), reason))
             else:
-                g.live.append((inv, cast(Reminder, rem), self.d._specs[rem.step_id]))
+                g.live.append((inv, cast(Reminder, rem), self.d._spec(s, rem.step_id)))
         live = [(mid, inv) for mid, g in gathered.items() for inv, _, _ in g.live]
         history = sent_history(s, {inv.id for _, inv in live})
         plans = current_instalments(s, (inv for _, inv in live))
