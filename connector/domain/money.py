@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
@@ -151,5 +152,41 @@ _set_currency = Money.__dict__["currency"].__set__
 @lru_cache(maxsize=8_192)
 def _format_money(amount: str, currency: str, locale: str) -> str:
     """Babel's formatting is slow (a reminder formats a dozen amounts, twice): remembered per
-    exact amount text, so equal amounts written differently ("-0", "1.0") stay distinct."""
-    return str(format_currency(Decimal(amount), currency, locale=locale))
+    exact amount text, so equal amounts written differently ("-0", "1.0") stay distinct. A new
+    amount is written as Babel wrote another of its shape (see :func:`_shape_of`), its own
+    digits in place of that one's."""
+    shape = _shape_of(amount, currency)
+    template = _format_shape(shape, currency, locale) if shape is not None else None
+    if template is None:
+        return str(format_currency(Decimal(amount), currency, locale=locale))
+    digits = iter(amount.replace("-", "").replace(".", ""))
+    return "".join(next(digits) if char == "1" else char for char in template)
+
+
+_PLAIN_AMOUNT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+_DIGIT = re.compile(r"[0-9]")
+
+
+def _shape_of(amount: str, currency: str) -> str | None:
+    """The amount with each of its digits a 1 ("-1234.50" → "-1111.11"): Babel writes both
+    alike but for the digits (the sign, the grouping by the count of integer digits, the
+    currency's decimals), when the amount is a plain decimal with the currency's own number of
+    decimals (nothing to round) and not zero (Babel may drop the sign of "-0.00"). None: not
+    such an amount; Babel writes it itself."""
+    if not _PLAIN_AMOUNT.fullmatch(amount) or not amount.strip("-.0"):
+        return None
+    decimals = len(amount) - amount.index(".") - 1 if "." in amount else 0
+    if decimals != get_currency_precision(currency):
+        return None
+    return _DIGIT.sub("1", amount)
+
+
+@lru_cache(maxsize=1_024)
+def _format_shape(shape: str, currency: str, locale: str) -> str | None:
+    """Babel's text for an amount made of 1s, when each of its 1s is one of the amount's
+    digits, in order (no other digit, none dropped); else None (another numbering system)."""
+    text = str(format_currency(Decimal(shape), currency, locale=locale))
+    written = [char for char in text if char.isdigit()]
+    if written != ["1"] * sum(char.isdigit() for char in shape):
+        return None
+    return text
