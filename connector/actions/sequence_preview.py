@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -20,6 +20,7 @@ from connector.dunning.dry_run import (
 )
 from connector.dunning.render_pool import RenderPool
 from connector.dunning.rendering import message_problems
+from connector.dunning.rules import sending_window
 from connector.dunning.sequence import spec_of
 from connector.platform import InvoiceStatus
 from connector.services import Services
@@ -123,6 +124,9 @@ class NextDay:
     now: datetime
     messages: list[PlannedMessage]
     waiting: tuple[Waiting, ...]
+    # The days before it on which nothing goes out, and why (a public holiday by its name, a
+    # weekend): the shop's own sending window says so, as it does for the engine.
+    days_off: tuple[tuple[date, str], ...] = ()
 
     @property
     def going_out(self) -> int:
@@ -146,13 +150,20 @@ def next_business_day(svc: Services, shop_id: int | None, now: datetime | None =
         shop = resolve_shop(s, shop_id)
         when = next_business_opening(shop, now)
         the_shop = shop.id
+        window = sending_window(shop)
     report = dry_run(svc.sessions, when, shop_id=the_shop)
+    day, first = window.local_date(now) + timedelta(days=1), window.local_date(when)
+    days_off: list[tuple[date, str]] = []
+    while day < first:
+        holiday = window.calendar.holiday_name(day)
+        days_off.append((day, f"public holiday: {holiday}" if holiday else "weekend"))
+        day += timedelta(days=1)
     waiting = tuple(
         Waiting(o.invoice, o.step, o.reason)
         for o in report.outcomes
         if o.outcome == "waiting" and o.step is not None
     )
-    return NextDay(report.now, report.messages, waiting)
+    return NextDay(report.now, report.messages, waiting, tuple(days_off))
 
 
 def tick_dry_run(svc: Services, now: datetime, shop_id: int | None = None) -> DryRunReport:

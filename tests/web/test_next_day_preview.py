@@ -4,15 +4,16 @@ ones that wait wait, from the engine's own judgement (a tick's claim, rolled bac
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from flask.testing import FlaskClient
 
 from connector.actions.onboarding import import_csv
 from connector.actions.schedule import WAITS_FOR_A_WAY_TO_PAY
+from connector.actions.sequence_preview import next_business_day
 from connector.services import Services
 from connector.store.models import Shop
-from tests.support.builders import invoice_by_number
+from tests.support.builders import invoice_by_number, paris
 
 HEADER = "number,customer_email,customer_name,amount,currency,issued_at,due_at,b2b,locale\n"
 
@@ -39,3 +40,17 @@ def test_steps_waiting_for_payment_instructions_are_counted_with_why(
     inv = invoice_by_number(services, "W-1")
     shown = _text(signed_in.get(f"/invoices/{inv.id}").get_data(as_text=True))
     assert f"— {WAITS_FOR_A_WAY_TO_PAY}" in shown
+
+
+def test_the_days_before_the_next_business_day_say_why_nothing_goes_out(
+    services: Services, shop: Shop
+) -> None:
+    """Christmas Eve after the window: the preview is of Monday 28, and the page says why not
+    Friday 25 (a public holiday) nor the weekend, from the shop's sending window."""
+    day = next_business_day(services, shop.id, now=paris(date(2026, 12, 24), 19))
+    assert day.now == paris(date(2026, 12, 28), 9)
+    assert day.days_off == (
+        (date(2026, 12, 25), "public holiday: Noël"),
+        (date(2026, 12, 26), "weekend"),
+        (date(2026, 12, 27), "weekend"),
+    )
