@@ -401,7 +401,9 @@ def _planned(
 
     A step is due on due day + offset, so each of the shop's few active steps is one range of
     the (shop_id, status, due_at) index, bounded here from its offset and the next step's: one
-    SELECT per step in a UNION ALL, so no database can choose to walk every owed invoice."""
+    SELECT per step in a UNION ALL. The ranges of a sequence do not overlap, and the last
+    step's is open below: each owed invoice is read once, the backlog included (the price of
+    counting it; a count of the new steps alone read only one day's range per step)."""
     shop_id = at.shop.id
     steps = [st for st in all_steps if st.active]
     if not steps:
@@ -416,8 +418,8 @@ def _planned(
     last = at.midnight(planned_day + timedelta(days=1))
 
     def falling_due(st: _StepRow) -> Select[tuple[int, int]]:
-        later = [o.offset_days for o in steps if o.sequence_id == st.sequence_id]
-        after = min((o for o in later if o > st.offset_days), default=None)
+        offsets = [o.offset_days for o in steps if o.sequence_id == st.sequence_id]
+        after = min((o for o in offsets if o > st.offset_days), default=None)
         # A reminder for this step or one further along: the invoice is past this step.
         past = [
             o.id
