@@ -387,16 +387,23 @@ def _recovered(s: Session, at: _Scope) -> tuple[Month, ...]:
 
 
 def _planned(
-    s: Session, at: _Scope, all_steps: list[_StepRow], planned_day: date
+    s: Session, at: _Scope, all_steps: list[_StepRow], opening: datetime, planned_day: date
 ) -> tuple[Planned, ...]:
-    """New steps falling due by the next business day, per step: the owed, unpaused invoices
-    of reachable customers whose step has no reminder yet, each under the sequence the planner
-    gives it (pinned, else the shop's first matching rule, else the default:
-    ``governing_sequence``, as the sequences page counts them).
+    """Steps due by the next business day, per step, as a tick at its opening would find them
+    (the sequences page's dry run says which go out and which wait): the owed, unpaused
+    invoices of reachable customers the engine looks at by then (``next_action_at``), each
+    under the sequence the planner gives it (pinned, else the shop's first matching rule, else
+    the default: ``governing_sequence``), counted under the one step it is due for — the
+    latest of its sequence whose day has come by then, with no reminder for it or a later
+    step. A backlog (an overdue invoice imported, a step held while nothing could go out)
+    counts under the step that catches it up, as the engine sends only that one; a step
+    before the due date counts only while it can still go out before it.
 
-    A step falls due on due day + offset, so each of the shop's few active steps is one range
-    of the (shop_id, status, due_at) index, bounded here from the step's offset: one SELECT per
-    step in a UNION ALL, so no database can choose to walk every owed invoice instead."""
+    A step is due on due day + offset, so each of the shop's few active steps is one range of
+    the (shop_id, status, due_at) index, bounded here from its offset and the next step's: one
+    SELECT per step in a UNION ALL. The ranges of a sequence do not overlap, and the last
+    step's is open below: each owed invoice is read once, the backlog included (the price of
+    counting it; a count of the new steps alone read only one day's range per step)."""
     shop_id = at.shop.id
     steps = [st for st in all_steps if st.active]
     if not steps:
@@ -408,35 +415,45 @@ def _planned(
     ).all()
     default_id = next((st.sequence_id for st in steps if st.is_default), 0)  # 0: no such id
     governing = governing_sequence([rule_spec(r) for r in rules], default_id)
-    first = at.midnight(at.today + timedelta(days=1))
     last = at.midnight(planned_day + timedelta(days=1))
 
-    def falling_due(step_id: int, sequence_id: int, offset_days: int) -> Select[tuple[int, int]]:
+    def falling_due(st: _StepRow) -> Select[tuple[int, int]]:
+        offsets = [o.offset_days for o in steps if o.sequence_id == st.sequence_id]
+        after = min((o for o in offsets if o > st.offset_days), default=None)
+        # A reminder for this step or one further along: the invoice is past this step.
+        past = [
+            o.id
+            for o in all_steps
+            if o.sequence_id == st.sequence_id and o.offset_days >= st.offset_days
+        ]
         done = (
             select(Reminder.id)
-            .where(Reminder.invoice_id == Invoice.id, Reminder.step_id == step_id)
+            .where(Reminder.invoice_id == Invoice.id, Reminder.step_id.in_(past))
             .exists()
         )
+        bounds = [Invoice.due_at < last - timedelta(days=st.offset_days)]
+        if after is not None:  # the next step's day has not come by then
+            bounds.append(Invoice.due_at >= last - timedelta(days=after))
+        if st.offset_days < 0:  # before the due date, or not at all
+            bounds.append(Invoice.due_at >= last)
         return (
-            select(literal(step_id).label("step_id"), Invoice.id.label("invoice_id"))
+            select(literal(st.id).label("step_id"), Invoice.id.label("invoice_id"))
             .join(Customer, Customer.id == Invoice.customer_id)
             .join(Connection, Connection.id == Invoice.connection_id)
             .where(
                 Invoice.shop_id == shop_id,
                 Invoice.status.in_(OWED),
-                Invoice.due_at >= first - timedelta(days=offset_days),
-                Invoice.due_at < last - timedelta(days=offset_days),
-                governing == sequence_id,
-                or_(Invoice.paused_until.is_(None), Invoice.paused_until < at.now),
+                *bounds,
+                governing == st.sequence_id,
+                Invoice.next_action_at <= opening,  # NULL: the engine has nothing more to do
+                or_(Invoice.paused_until.is_(None), Invoice.paused_until <= opening),
                 Customer.excluded.is_(False),
                 Customer.erased_at.is_(None),
                 ~done,
             )
         )
 
-    each = union_all(
-        *(falling_due(st.id, st.sequence_id, st.offset_days) for st in steps)
-    ).subquery()
+    each = union_all(*(falling_due(st) for st in steps)).subquery()
     counts: dict[int, int] = {
         int(step_id): int(n)
         for step_id, n in s.execute(
@@ -465,7 +482,8 @@ def dashboard(
         dso_30, dso_90 = _dso(s, at, outstanding_minor)
         sent, opened, clicked = _email_rates(s, at)
         steps = _steps(s, at)
-        planned_day = window.local_date(window.opening_on_or_after(at.today + timedelta(days=1)))
+        opening = window.opening_on_or_after(at.today + timedelta(days=1))
+        planned_day = window.local_date(opening)
         return Dashboard(
             shop_id=shop.id,
             name=shop.name,
@@ -484,7 +502,7 @@ def dashboard(
             clicked=clicked,
             recovered=_recovered(s, at),
             planned_day=planned_day,
-            planned=_planned(s, at, steps, planned_day),
+            planned=_planned(s, at, steps, opening, planned_day),
         )
 
 

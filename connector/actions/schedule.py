@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector.dunning.claims import ANNOUNCES_DEADLINE, COUNTS_AS_SENT, facts_for
+from connector.dunning.payment_ways import can_be_paid
 from connector.dunning.planner import (
     Action,
     History,
@@ -29,6 +30,10 @@ from connector.store.models import (
     Reminder,
     Sequence,
     Shop,
+)
+
+WAITS_FOR_A_WAY_TO_PAY = (
+    "waits until it can say how to pay: no payment link, and no payment instructions in Settings"
 )
 
 
@@ -120,5 +125,8 @@ def next_step(
         start = facts.paused_until
         day = max(day, window.local_date(start))
     at = window.next_opening(max(start, window.opening_on_or_after(day)))
-    note = "counted from the next instalment" if invoice.plan_due_at is not None else ""
-    return NextStep(step.key, step.channel, window.local_date(at), at, note)
+    notes = ["counted from the next instalment"] if invoice.plan_due_at is not None else []
+    # The engine's own gate before a claim (claims.Claimer._payable): it waits, and says so.
+    if step.asks_payment and not can_be_paid(invoice.payment_url, shop.payment_instructions):
+        notes.append(WAITS_FOR_A_WAY_TO_PAY)
+    return NextStep(step.key, step.channel, window.local_date(at), at, "; ".join(notes))

@@ -3,17 +3,24 @@ day, and a whole tick's dry run. Nothing here writes to the store."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
 from connector.actions.sequences import SequenceNotFound, wording_step
 from connector.dunning.compose import build_context, sent_history
 from connector.dunning.drafts import Draft, render_draft
-from connector.dunning.dry_run import DryRunReport, dry_run, next_business_opening
+from connector.dunning.dry_run import (
+    DryRunReport,
+    PlannedMessage,
+    dry_run,
+    next_business_opening,
+)
 from connector.dunning.render_pool import RenderPool
 from connector.dunning.rendering import message_problems
+from connector.dunning.rules import sending_window
 from connector.dunning.sequence import spec_of
 from connector.platform import InvoiceStatus
 from connector.services import Services
@@ -98,16 +105,65 @@ def preview_template(
     return Preview(message.subject, message.text, message.html, tuple(problems))
 
 
-def next_business_day(
-    svc: Services, shop_id: int | None, now: datetime | None = None
-) -> DryRunReport:
-    """What the engine would send at the opening of the shop's next business day."""
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """A step due that day that does not go out, and the engine's reason (as it stores it)."""
+
+    invoice: str
+    step: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class NextDay:
+    """The shop's next business day as a tick at its opening would judge it (the same claim,
+    rolled back): the messages that go out, and the steps due that wait, each with its reason
+    (no way to pay, a statement first…). A step due is one or the other: nothing due is left
+    unsaid, and "nothing goes out" never hides a step that waits."""
+
+    now: datetime
+    messages: list[PlannedMessage]
+    waiting: tuple[Waiting, ...]
+    # The days before it on which nothing goes out, and why (a public holiday by its name, a
+    # weekend): the shop's own sending window says so, as it does for the engine.
+    days_off: tuple[tuple[date, str], ...] = ()
+
+    @property
+    def going_out(self) -> int:
+        return sum(len(m.items) for m in self.messages)
+
+    @property
+    def due(self) -> int:
+        return self.going_out + len(self.waiting)
+
+    def due_by_step(self) -> Counter[str]:
+        """Steps due that day per step key, going out or waiting (the dashboard's tile)."""
+        steps = Counter(item.step for m in self.messages for item in m.items)
+        steps.update(w.step for w in self.waiting)
+        return steps
+
+
+def next_business_day(svc: Services, shop_id: int | None, now: datetime | None = None) -> NextDay:
+    """What the engine would do at the opening of the shop's next business day."""
     now = now or datetime.now(UTC)
     with svc.sessions() as s:
         shop = resolve_shop(s, shop_id)
         when = next_business_opening(shop, now)
         the_shop = shop.id
-    return dry_run(svc.sessions, when, shop_id=the_shop)
+        window = sending_window(shop)
+    report = dry_run(svc.sessions, when, shop_id=the_shop)
+    day, first = window.local_date(now) + timedelta(days=1), window.local_date(when)
+    days_off: list[tuple[date, str]] = []
+    while day < first:
+        holiday = window.calendar.holiday_name(day)
+        days_off.append((day, f"public holiday: {holiday}" if holiday else "weekend"))
+        day += timedelta(days=1)
+    waiting = tuple(
+        Waiting(o.invoice, o.step, o.reason)
+        for o in report.outcomes
+        if o.outcome == "waiting" and o.step is not None
+    )
+    return NextDay(report.now, report.messages, waiting, tuple(days_off))
 
 
 def tick_dry_run(svc: Services, now: datetime, shop_id: int | None = None) -> DryRunReport:

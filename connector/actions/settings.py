@@ -583,6 +583,22 @@ class SettingsView:
         }
 
 
+def settings_changed(before: SettingsView, after: SettingsView) -> dict[str, tuple[str, str]]:
+    """What a change made different, as the forms show it: setting → (before, after), the
+    ECB rates by half-year ("ecb_rate 2026-H2") included. Empty: nothing changed."""
+    changed = {
+        name: (was, after.values.get(name, ""))
+        for name, was in before.values.items()
+        if after.values.get(name, "") != was
+    }
+    rates_before = {row.half_year: str(row.rate) for row in before.ecb_rows}
+    rates_after = {row.half_year: str(row.rate) for row in after.ecb_rows}
+    for half in sorted(rates_before.keys() | rates_after.keys()):
+        if rates_before.get(half) != rates_after.get(half):
+            changed[f"ecb_rate {half}"] = (rates_before.get(half, ""), rates_after.get(half, ""))
+    return changed
+
+
 def settings_of(svc: Services, shop_id: int, today: date) -> SettingsView:
     with svc.sessions() as s:
         shop = s.get(Shop, shop_id)

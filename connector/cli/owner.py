@@ -5,12 +5,29 @@ land in the shell's history and the process list."""
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 
 import click
 
 from connector.actions.accounts import AccountError, create_owner
-from connector.cli.common import emit, errors_as_cli, json_option, services
+from connector.cli.common import CliError, emit, errors_as_cli, json_option, services
+
+
+def _on_a_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def _password() -> str:
+    """Asked twice on a terminal (hidden, so a typo would go unseen); read once, silently,
+    from a pipe (a script gives it once: a prompt there warns of an echo that never happens
+    and waits for a confirmation the script never sends)."""
+    if _on_a_terminal():
+        return str(click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True))
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise CliError("password: none on stdin (pipe it in, or run this on a terminal)")
+    return password
 
 
 def register(cli: click.Group) -> None:
@@ -31,7 +48,7 @@ def register(cli: click.Group) -> None:
     @errors_as_cli(AccountError)
     def owner_create(email: str, shop_ids: tuple[int, ...], as_json: bool) -> None:
         """Create an owner account; the password is asked for (or read from stdin)."""
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+        password = _password()
         with services() as svc:
             account = create_owner(
                 svc.sessions,

@@ -172,6 +172,7 @@ def register(cli: click.Group) -> None:
         now = parse_now(now_raw)
         with services() as svc:
             try:
+                before = settings.settings_of(svc, shop_id, now.date())
                 view = settings.update_settings(
                     svc,
                     shop_id,
@@ -182,14 +183,22 @@ def register(cli: click.Group) -> None:
                 )
             except settings.SettingsError as exc:
                 raise CliError(_one_line(exc)) from exc
-            changed = shops.get(svc, shop_id)
-        data = {**view.as_dict(), **changed.as_dict()}
+            summary = shops.get(svc, shop_id)
+        changes = settings.settings_changed(before, view)
+        data = {
+            **view.as_dict(),
+            **summary.as_dict(),
+            "changed": {name: {"from": was, "to": new} for name, (was, new) in changes.items()},
+        }
+        said = "; ".join(
+            f"{name.replace('_', ' ')}: {_said(was)} → {_said(new)}"
+            for name, (was, new) in changes.items()
+        )
         emit(
             as_json,
             data,
-            f"shop {changed.id}: thank-you {'on' if changed.thank_you else 'off'}, "
-            f"letters arrive {changed.posting_delay_days} day(s) after posting"
-            + (f", SIREN {changed.siren}" if changed.siren else "")
+            f"shop {summary.id}: "
+            + (f"changed {said}" if changes else _UNCHANGED)
             + (
                 f"; no ECB rate for {view.ecb_missing}: add it with --ecb-rate "
                 f"{view.ecb_missing}=RATE"
@@ -197,6 +206,14 @@ def register(cli: click.Group) -> None:
                 else ""
             ),
         )
+
+
+_UNCHANGED = "nothing changed (the values given were already set)"
+
+
+def _said(value: str) -> str:
+    """A setting's value in a one-line report: quoted, ``(none)`` when empty."""
+    return repr(value) if value else "(none)"
 
 
 #: The form field a problem is about → the option that sets it.

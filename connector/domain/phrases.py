@@ -56,6 +56,7 @@ class Phrase(StrEnum):
     NO_TRANSPORT = "reason.no_transport"
     PASSED_OVER = "reason.passed_over"
     SUPERSEDED = "reason.superseded"
+    PAST_WHEN_IMPORTED = "reason.past_when_imported"
     NO_WAY_TO_PAY = "reason.no_way_to_pay"
     PAUSED_BY_OWNER = "reason.paused_by_owner"
     DISPUTED = "reason.disputed"
@@ -142,6 +143,7 @@ EN: dict[Phrase, str] = {
     Phrase.NO_TRANSPORT: "step '{step}': channel '{channel}' has no transport; nothing was sent",
     Phrase.PASSED_OVER: "passed over: {step} sent at the owner's request",
     Phrase.SUPERSEDED: "passed while nothing could go out; superseded by {step}",
+    Phrase.PAST_WHEN_IMPORTED: "already past when the invoice was imported; superseded by {step}",
     Phrase.NO_WAY_TO_PAY: "no way to pay: no payment link and no payment instructions",
     Phrase.PAUSED_BY_OWNER: "paused: {why}",
     Phrase.DISPUTED: "disputed: {why}",
@@ -239,6 +241,7 @@ FR: dict[Phrase, str] = {
     ),
     Phrase.PASSED_OVER: "sautée : {step} envoyé à la demande du commerçant",
     Phrase.SUPERSEDED: "échue pendant que rien ne pouvait partir ; remplacée par {step}",
+    Phrase.PAST_WHEN_IMPORTED: "déjà passée à l'import de la facture ; remplacée par {step}",
     Phrase.NO_WAY_TO_PAY: (
         "aucun moyen de payer : ni lien de paiement, ni instructions de paiement"
     ),

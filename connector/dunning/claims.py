@@ -35,6 +35,7 @@ from connector.dunning.planner import (
 )
 from connector.dunning.rules import escalation_policy, sending_window
 from connector.dunning.sequence import ensure_default_sequence, step_specs
+from connector.dunning.skip_reasons import superseded_reasons
 from connector.ledger import add_timeline
 from connector.store.models import (
     Channel,
@@ -647,8 +648,10 @@ class Claimer:
                         Outcome(inv.number, step.key, "waiting", reason, customer.email)
                     )
                     continue
-                superseded = f"passed while nothing could go out; superseded by {step.key}"
-                skipped += self._skip(inv, decision.skipped, superseded, facts, result, customer)
+                for superseded, passed in superseded_reasons(
+                    inv.created_at, decision.skipped, step, facts, history, window
+                ):
+                    skipped += self._skip(inv, passed, superseded, facts, result, customer)
                 reminder = self._reminder(inv, step, facts, ReminderState.CLAIMED)
                 if earlier is not None:
                     self._cover(inv, reminder, earlier, now, result)

@@ -72,6 +72,10 @@ def _page(shop: ShopSummary, *, status: int = 200, **form: str) -> tuple[str, in
         shop=shop,
         connections=connection_views(svc, shop.id),
         stripe_connect=svc.settings.stripe_connect_enabled,
+        # Without the app's key and secret there is no install from Shopify: the page says
+        # how to connect a custom app's token instead (`relance connect shopify`).
+        shopify_app=bool(svc.settings.shopify_api_key and svc.settings.shopify_api_secret),
+        shopify_scopes=svc.settings.shopify_scopes,
         form=form,
     )
     return html, status

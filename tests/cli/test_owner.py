@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
 from click.testing import CliRunner
 
 from connector.actions.accounts import authenticate, shops_of_owner
 from connector.cli import cli
+from connector.cli import owner as owner_cli
 from connector.config import Settings
 from connector.services import Services
 from connector.store.models import Shop
@@ -59,3 +61,35 @@ def test_the_password_is_never_a_flag() -> None:
     result = CliRunner().invoke(cli, ["owner", "create", "--help"])
     assert "--email" in result.output
     assert "--password" not in result.output
+
+
+def test_a_piped_password_is_read_once_without_a_warning(env: dict[str, str], shop: Shop) -> None:
+    """A script pipes the password once: no echo warning, no confirmation prompt (which
+    aborted, waiting for a second line the script never sends)."""
+    code, out, err = _invoke(env, ["owner", "create", "--email", "p@shop.example"], f"{PASSWORD}\n")
+    assert code == 0, err
+    assert out.strip().endswith("created: p@shop.example")
+    assert err == ""
+    code, _, err = _invoke(env, ["owner", "create", "--email", "q@shop.example"], "")
+    assert code == 1
+    assert err.strip().splitlines()[-1] == (
+        "relance: password: none on stdin (pipe it in, or run this on a terminal)"
+    )
+
+
+def test_on_a_terminal_the_password_is_asked_twice(
+    env: dict[str, str], shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[dict[str, object]] = []
+
+    def prompt(text: str, **kw: object) -> str:
+        asked.append({"text": text, **kw})
+        return PASSWORD
+
+    monkeypatch.setattr(owner_cli, "_on_a_terminal", lambda: True)
+    monkeypatch.setattr(owner_cli.click, "prompt", prompt)
+    code, _, err = _invoke(env, ["owner", "create", "--email", "t@shop.example"], "")
+    assert code == 0, err
+    assert asked == [
+        {"text": "Password", "hide_input": True, "confirmation_prompt": True, "err": True}
+    ]

@@ -85,3 +85,19 @@ def test_a_bad_value_is_one_line_naming_the_option_and_nothing_changes(  # type:
     assert len(err.strip().splitlines()) == 1, err
     _, after, _ = run("shop", "set", "1", "--json")
     assert json.loads(after) == json.loads(before)
+
+
+def test_the_line_says_what_changed_or_that_nothing_did(run) -> None:  # type: ignore[no-untyped-def]
+    """It used to echo the same line ("thank-you off, letters arrive 2 day(s)…") whatever the
+    options changed, and after a command that changed nothing."""
+    code, out, err = run("shop", "set", "1", "--posting-delay", "3", "--window", "08:30-18:00")
+    assert code == 0, err
+    assert out.strip() == (
+        "shop 1: changed window start: '09:00' → '08:30'; posting delay: '2' → '3'"
+    )
+    code, out, _ = run("shop", "set", "1", "--posting-delay", "3")
+    assert out.strip() == "shop 1: nothing changed (the values given were already set)"
+    code, out, _ = run("shop", "set", "1", "--payment-instructions", "IBAN FR76", "--json")
+    assert json.loads(out)["changed"] == {"payment_instructions": {"from": "", "to": "IBAN FR76"}}
+    code, out, _ = run("shop", "set", "1", "--payment-instructions", "")
+    assert out.strip() == "shop 1: changed payment instructions: 'IBAN FR76' → (none)"

@@ -15,6 +15,7 @@ from flask import Flask
 from sqlalchemy import event, select
 
 from connector.actions.dashboard import DSO_CEILING_DAYS, Dso, dashboard
+from connector.actions.onboarding import import_csv
 from connector.actions.sequence_preview import next_business_day
 from connector.actions.sequences import (
     RuleInput,
@@ -284,6 +285,7 @@ def test_steps_falling_due_follow_the_shop_assignment_rules(services: Services, 
     report = next_business_day(services, shop.id, now=NOW)
     going_out = Counter(item.step for m in report.messages for item in m.items)
     assert going_out == {p.step: p.invoices for p in board.planned}
+    assert report.due_by_step() == going_out and not report.waiting
 
 
 def _page(app: Flask, services: Services, shop: Shop) -> str:
@@ -372,3 +374,45 @@ def test_dso_with_no_sales_at_all(app: Flask, services: Services, shop: Shop) ->
     page = _page(app, services, shop)
     assert "not enough sales over the last 90 days" in page
     assert "No invoice was issued in the last 90 days" in page
+
+
+def test_steps_due_count_the_backlog_and_what_waits(services: Services, shop: Shop) -> None:
+    """The tile and the sequences page agree on what is due by the next business day when the
+    day's steps are not all new ones: an overdue backlog imported today is caught up by its
+    latest step (the tile read 0 while the page listed it), and a step that waits for payment
+    instructions is due all the same (the page says why it waits). The test above only had
+    steps falling due on that very day, each with a payment link."""
+    header = "number,customer_email,customer_name,amount,currency,issued_at,due_at,b2b,locale\n"
+    # Imported today, due 1 October: its formal notice (D+30) catches it up; no payment link
+    # and no payment instructions, so it waits.
+    row = "CSV-1,csv@client.example,Paul,300.00,EUR,2026-09-01,2026-10-01,false,fr\n"
+    import_csv(services.sessions, shop.id, (header + row).encode(), NOW)
+    add_invoices(
+        services,
+        shop,
+        [
+            # Due 20 November: its reminder_2 (D+7, the 27th) never went out; D+14 is the 4th.
+            normalized("L1", email="l1@client.example", due_on=date(2026, 11, 20)),
+            # Courtesy (D-2) on Tuesday 1 December.
+            normalized("N1", email="n1@client.example", due_on=date(2026, 12, 3)),
+            # Due on the 1st itself: its courtesy can no longer go out before it, reminder_1
+            # is the 2nd: nothing due.
+            normalized("Z1", email="z1@client.example", due_on=date(2026, 12, 1)),
+        ],
+    )
+    board = dashboard(services.sessions, shop.id, now=NOW)
+    assert board.planned_day == date(2026, 12, 1)
+    assert {p.step: p.invoices for p in board.planned} == {
+        "courtesy": 1,
+        "reminder_2": 1,
+        "formal_notice": 1,
+    }
+    day = next_business_day(services, shop.id, now=NOW)
+    assert sorted((i.invoice, i.step) for m in day.messages for i in m.items) == [
+        ("L1", "reminder_2"),
+        ("N1", "courtesy"),
+    ]
+    assert [(w.invoice, w.step) for w in day.waiting] == [("CSV-1", "formal_notice")]
+    assert "no payment instructions" in day.waiting[0].reason
+    assert (day.due, day.going_out) == (3, 2)
+    assert day.due_by_step() == {p.step: p.invoices for p in board.planned}
