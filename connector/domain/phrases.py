@@ -453,8 +453,13 @@ a date (a French shop's older rows wrote "1er juin 2026" inside an English sente
 _NESTED = frozenset({"reason"})
 """Placeholders holding a sentence of their own (a reason inside a title)."""
 
+_STEP_KEY_OF: dict[str, str] = {name: key for key, name in EN_VALUES[Value.STEP].items()}
+"""A shipped step's English name back to its key: English sentences say a step by its name."""
+
+_STEP_SHAPE = "(?:" + "|".join(map(re.escape, _STEP_KEY_OF)) + r"|[\w-]+)"
+
 _SHAPES: dict[str, str] = {
-    "step": r"[\w-]+",
+    "step": _STEP_SHAPE,
     "n": r"\d+",
     "status": r"[\w ]+",
     "old": r"[\w ]+",
@@ -478,10 +483,14 @@ def _pattern(template: str) -> re.Pattern[str]:
     return re.compile("".join(parts), re.DOTALL)
 
 
+_CLOSED = frozenset({"seen", "what", "event"})
+"""Fields with a closed list of values."""
+
+
 def _precedence(code: Phrase) -> tuple[int, int]:
     """The most words fixed first, then the most fields with a closed list of values."""
     template = EN[code]
-    closed = sum("|" in _SHAPES.get(f, "") for f in _FIELD.findall(template))
+    closed = sum(f in _CLOSED for f in _FIELD.findall(template))
     return -len(_FIELD.sub("", template)), -closed
 
 
@@ -501,7 +510,11 @@ def parse(text: str) -> tuple[Phrase, dict[str, str]] | None:
     for code, pattern in _PATTERNS:
         m = pattern.fullmatch(text)
         if m is not None:
-            return code, m.groupdict()
+            values = m.groupdict()
+            for name in ("step", "name"):
+                if name in values:
+                    values[name] = _STEP_KEY_OF.get(values[name], values[name])
+            return code, values
     return None
 
 
