@@ -170,7 +170,7 @@ def _show_text(data: dict[str, object]) -> str:
     for r in data["reminders"]:  # type: ignore[attr-defined]
         day, name = _day(r["due_on"]), step_name(r["step"], CLI_LANGUAGE)
         why = translate(r["reason"], CLI_LANGUAGE)
-        lines.append(f"  {name:<17} {r['state']:<13} {day:<18} {why}")
+        lines.append(f"  {name:<18} {r['state']:<13} {day:<18} {why}")
     lines.append("timeline:")
     for t in data["timeline"]:  # type: ignore[attr-defined]
         by = f"  (by {t['actor']})" if t["actor"] else ""

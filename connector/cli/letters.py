@@ -111,7 +111,7 @@ def _letter_line(letter: LetterSummary) -> str:
     invoice, which step by its name, its file."""
     made = instant_words(letter.created_at, letter.timezone, CLI_LANGUAGE)
     step = step_name(letter.step, CLI_LANGUAGE) if letter.step else "—"
-    return f"{letter.id:>5}  {made:<28} {letter.invoice_number:<16} {step:<17} {letter.filename}"
+    return f"{letter.id:>5}  {made:<28} {letter.invoice_number:<16} {step:<18} {letter.filename}"
 
 
 def _day(day: date | None) -> str:

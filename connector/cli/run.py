@@ -169,7 +169,7 @@ def _demo_text(report: DemoReport) -> str:
         if send.outcome == "letter":
             what, subject = "letter to post", f"PDF: relance letters list --shop {report.shop_id}"
         day, step = long_date(send.day, CLI_LANGUAGE), step_name(send.step, CLI_LANGUAGE)
-        line = f"  {day:<17} {send.invoice:<9} {step:<17} {what:<26} {subject}"
+        line = f"  {day:<17} {send.invoice:<9} {step:<18} {what:<26} {subject}"
         events.append((send.day, 0, line))
     if report.payment is not None:
         events.append((report.payment.day, 1, _payment_text(report.payment)))
