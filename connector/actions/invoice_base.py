@@ -23,6 +23,8 @@ from connector.store.models import Customer, Invoice, InvoiceEvent, OwnerAction,
 
 ACTOR_MAX = 255
 REASON_MAX = 500
+TITLE_LANGUAGE = "en"
+"""The language of the sentences the owner's actions store as titles (connector.domain.phrases)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +200,9 @@ def shop_day(shop: Shop, day: date) -> datetime:
 
 
 def day_label(shop: Shop, day: date) -> str:
-    return long_date(day, shop.locale)
+    """A day inside an owner action's title: the title is an English sentence, so is its date
+    (a page or a dossier in another language says it again in its own)."""
+    return long_date(day, TITLE_LANGUAGE)
 
 
 def amount_label(shop: Shop, minor: int, currency: str) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, aliased
 
 from connector.domain.dates import local_date
 from connector.dunning.compose import sent_history
@@ -50,6 +50,8 @@ class LetterSummary:
     tracking: str | None = None
     replaces: int | None = None  # the earlier version (kept as it was) this one dates
     deadline_on: date | None = None  # the deadline it prints, where known
+    timezone: str = "UTC"  # the shop's: where people read ``created_at``
+    step: str | None = None  # the key of the step whose letter it is, where one is
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -63,6 +65,8 @@ class LetterSummary:
             "tracking": self.tracking,
             "replaces": self.replaces,
             "deadline": self.deadline_on.isoformat() if self.deadline_on else None,
+            "timezone": self.timezone,
+            "step": self.step,
         }
 
 
@@ -70,13 +74,23 @@ def list_letters(svc: Services, shop_id: int | None) -> list[LetterSummary]:
     """The shop's letters, newest first (the content stays in the store)."""
     with svc.sessions() as s:
         shop = resolve_shop(s, shop_id)
+        # A reminder holds its letter's newest version: the first one is the version it dates.
+        dated = aliased(LetterDocument)
         rows = s.execute(
-            select(LetterDocument, Invoice.number)
+            select(LetterDocument, Invoice.number, Reminder.step_key)
             .join(Invoice, Invoice.id == LetterDocument.invoice_id)
+            .outerjoin(dated, dated.replaces_id == LetterDocument.id)
+            .outerjoin(
+                Reminder,
+                or_(Reminder.letter_id == LetterDocument.id, Reminder.letter_id == dated.id),
+            )
             .where(LetterDocument.shop_id == shop.id)
             .order_by(LetterDocument.created_at.desc(), LetterDocument.id.desc())
         ).all()
-        return [_summary(letter, number) for letter, number in rows]
+        return [
+            _summary(letter, number, timezone=shop.timezone, step=step)
+            for letter, number, step in rows
+        ]
 
 
 def letter_content(svc: Services, shop_id: int | None, letter_id: int) -> tuple[str, bytes]:
@@ -116,6 +130,7 @@ def record_posting(
     # Read and render with no transaction held (owner templates may take a while) …
     with svc.sessions() as s:
         shop, letter, reminder = _postable(s, shop_id, letter_id)
+        timezone = shop.timezone
         _check_posted_on(posted_on, letter, local_date(now, shop.timezone), shop.timezone)
         invoice = s.get(Invoice, letter.invoice_id)
         step = s.get(Step, reminder.step_id)
@@ -174,7 +189,7 @@ def record_posting(
         if deadline is not None:
             posted += f"; deadline {deadline.isoformat()}"
         add_timeline(s, inv, now, TimelineKind.LETTER_POSTED, posted, reminder_id=reminder.id)
-        return _summary(dated, inv.number, deadline)
+        return _summary(dated, inv.number, deadline, timezone=timezone, step=reminder.step_key)
 
 
 def _postable(
@@ -226,7 +241,14 @@ def _dated_name(filename: str, posted_on: date) -> str:
     return f"{stem}-posted-{posted_on.isoformat()}.pdf"
 
 
-def _summary(letter: LetterDocument, number: str, deadline: date | None = None) -> LetterSummary:
+def _summary(
+    letter: LetterDocument,
+    number: str,
+    deadline: date | None = None,
+    *,
+    timezone: str = "UTC",
+    step: str | None = None,
+) -> LetterSummary:
     return LetterSummary(
         letter.id,
         letter.shop_id,
@@ -238,4 +260,6 @@ def _summary(letter: LetterDocument, number: str, deadline: date | None = None) 
         tracking=letter.tracking,
         replaces=letter.replaces_id,
         deadline_on=deadline,
+        timezone=timezone,
+        step=step,
     )

@@ -22,6 +22,10 @@ from connector.store.migrate import store_problem
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+CLI_LANGUAGE = "en"
+"""The language the CLI writes in: its dates ("1 June 2026") and step names ("first reminder")
+are said in it, whatever the shop writes to its customers in."""
+
 
 class CliError(click.ClickException):
     """Bad input or state: one line on stderr, exit code 1. Under ``--json`` that line is a JSON

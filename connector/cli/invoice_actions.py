@@ -19,7 +19,16 @@ from connector.actions.errors import ActionError, NotFound
 from connector.actions.invoice_base import ActionResult
 from connector.actions.invoice_list import find_by_number
 from connector.actions.send_now import send_now
-from connector.cli.common import CliError, emit, errors_as_cli, json_option, parse_now, services
+from connector.cli.common import (
+    CLI_LANGUAGE,
+    CliError,
+    emit,
+    errors_as_cli,
+    json_option,
+    parse_now,
+    services,
+)
+from connector.domain.phrases import translate
 from connector.services import Services
 from connector.shops import ShopError
 from connector.store.models import PaymentSource
@@ -50,7 +59,8 @@ def _run(number: str, shop_id: int | None, as_json: bool, act: Action) -> None:
             result = act(svc, shop, invoice_id)
         except (ActionError, NotFound, ShopError) as exc:
             raise CliError(str(exc)) from exc
-    emit(as_json, result.as_dict(), f"{result.number or number}: {result.title}")
+    title = translate(result.title, CLI_LANGUAGE)
+    emit(as_json, result.as_dict(), f"{result.number or number}: {title}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,16 @@ from sqlalchemy import select
 
 from connector.actions.timeline import invoice_reminders, invoice_timeline
 from connector.cli import invoice_actions
-from connector.cli.common import CliError, emit, errors_as_cli, json_option, services
-from connector.domain.dates import instant_iso, instant_label, local_date, long_date
+from connector.cli.common import (
+    CLI_LANGUAGE,
+    CliError,
+    emit,
+    errors_as_cli,
+    json_option,
+    services,
+)
+from connector.domain.dates import instant_iso, instant_words, local_date, long_date
+from connector.domain.phrases import step_name, translate
 from connector.importer import ImportError_, import_invoices
 from connector.platform import InvoiceStatus
 from connector.shops import ShopError, resolve_shop
@@ -73,14 +81,13 @@ def register(cli: click.Group) -> None:
             if status:
                 q = q.where(Invoice.status == InvoiceStatus(status))
             rows = [_summary(inv, shop.timezone) for inv in s.scalars(q)]
-            locale = shop.locale
         emit(
             as_json,
             rows,
             lambda: (
                 "\n".join(
                     f"{r['number']:<16} {r['status']:<15} {r['amount_due']:>14} {r['currency']} "
-                    f"due {_day(r['due_on'], locale)}  {r['customer_email'] or ''}"
+                    f"due {_day(r['due_on'])}  {r['customer_email'] or ''}"
                     for r in rows
                 )
                 or "no invoices"
@@ -101,7 +108,7 @@ def register(cli: click.Group) -> None:
             )
             if inv is None:
                 raise CliError(f"no invoice {number!r} in shop {shop.id}")
-            tz, locale = shop.timezone, shop.locale
+            tz = shop.timezone
             data = _summary(inv, tz)
             data["reminders"] = [
                 {
@@ -117,15 +124,15 @@ def register(cli: click.Group) -> None:
             data["timeline"] = [
                 {
                     "at": instant_iso(t.at, tz),
-                    "at_label": instant_label(t.at, tz),
+                    "at_label": instant_words(t.at, tz, CLI_LANGUAGE),
                     "kind": t.kind.value,
-                    "title": t.title,
+                    "title": t.said(CLI_LANGUAGE),
                     "actor": t.actor,
                     "detail": dict(t.detail),
                 }
                 for t in invoice_timeline(s, shop.id, inv.id)
             ]
-        emit(as_json, data, lambda: _show_text(data, locale))
+        emit(as_json, data, lambda: _show_text(data))
 
 
 def _summary(inv: Invoice, timezone: str) -> dict[str, object]:
@@ -149,22 +156,23 @@ def _summary(inv: Invoice, timezone: str) -> dict[str, object]:
     }
 
 
-def _day(iso_day: object, locale: str) -> str:
-    """A shop-local day as the owner reads it ("1er juin 2026")."""
-    return long_date(date.fromisoformat(str(iso_day)), locale)
+def _day(iso_day: object) -> str:
+    """A shop-local day as the owner reads it ("1 June 2026")."""
+    return long_date(date.fromisoformat(str(iso_day)), CLI_LANGUAGE)
 
 
-def _show_text(data: dict[str, object], locale: str) -> str:
+def _show_text(data: dict[str, object]) -> str:
     lines = [
         f"{data['number']}  {data['status']}  {data['amount_due']} {data['currency']} "
-        f"due {_day(data['due_on'], locale)}  {data['customer_email']}",
+        f"due {_day(data['due_on'])}  {data['customer_email']}",
         "reminders:",
     ]
     for r in data["reminders"]:  # type: ignore[attr-defined]
-        day = _day(r["due_on"], locale)
-        lines.append(f"  {r['step']:<14} {r['state']:<13} {day:<18} {r['reason'] or ''}")
+        day, name = _day(r["due_on"]), step_name(r["step"], CLI_LANGUAGE)
+        why = translate(r["reason"], CLI_LANGUAGE)
+        lines.append(f"  {name:<18} {r['state']:<13} {day:<18} {why}")
     lines.append("timeline:")
     for t in data["timeline"]:  # type: ignore[attr-defined]
         by = f"  (by {t['actor']})" if t["actor"] else ""
-        lines.append(f"  {t['at_label']:<22} {t['kind']:<10} {t['title']}{by}")
+        lines.append(f"  {t['at_label']:<28} {t['kind']:<10} {t['title']}{by}")
     return "\n".join(lines)

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import click
 
-from connector.actions.letters import letter_content, list_letters, record_posting
-from connector.cli.common import CliError, emit, errors_as_cli, json_option, services
+from connector.actions.letters import (
+    LetterSummary,
+    letter_content,
+    list_letters,
+    record_posting,
+)
+from connector.cli.common import (
+    CLI_LANGUAGE,
+    CliError,
+    emit,
+    errors_as_cli,
+    json_option,
+    services,
+)
+from connector.domain.dates import instant_words, long_date
+from connector.domain.phrases import step_name
 from connector.shops import ShopError
 
 
@@ -24,17 +38,11 @@ def register(cli: click.Group) -> None:
     def letters_list(shop_id: int | None, as_json: bool) -> None:
         """The shop's letters, newest first."""
         with services() as svc:
-            rows = [letter.as_dict() for letter in list_letters(svc, shop_id)]
+            found = list_letters(svc, shop_id)
         emit(
             as_json,
-            rows,
-            lambda: (
-                "\n".join(
-                    f"{r['id']:>5}  {str(r['created_at'])[:16]}  {r['invoice']:<16} {r['filename']}"
-                    for r in rows
-                )
-                or "no letters"
-            ),
+            [letter.as_dict() for letter in found],
+            lambda: "\n".join(_letter_line(letter) for letter in found) or "no letters",
         )
 
     @letters.command("get")
@@ -93,6 +101,18 @@ def register(cli: click.Group) -> None:
         emit(
             as_json,
             row,
-            f"letter {letter_id} posted on {row['posted_on']}: dated version is letter {dated.id}"
-            + (f", deadline {row['deadline']}" if row["deadline"] else ""),
+            f"letter {letter_id} posted on {_day(dated.posted_on)}: dated version is letter "
+            f"{dated.id}" + (f", deadline {_day(dated.deadline_on)}" if dated.deadline_on else ""),
         )
+
+
+def _letter_line(letter: LetterSummary) -> str:
+    """A letter as the owner reads it: made when on the shop's clock (with its zone), which
+    invoice, which step by its name, its file."""
+    made = instant_words(letter.created_at, letter.timezone, CLI_LANGUAGE)
+    step = step_name(letter.step, CLI_LANGUAGE) if letter.step else "—"
+    return f"{letter.id:>5}  {made:<28} {letter.invoice_number:<16} {step:<18} {letter.filename}"
+
+
+def _day(day: date | None) -> str:
+    return "—" if day is None else long_date(day, CLI_LANGUAGE)

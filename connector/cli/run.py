@@ -12,9 +12,17 @@ from types import FrameType
 import click
 
 from connector.actions.shops import list_shops
-from connector.cli.common import check_secrets_at_start, emit, json_option, services
+from connector.cli.common import (
+    CLI_LANGUAGE,
+    check_secrets_at_start,
+    emit,
+    json_option,
+    services,
+)
 from connector.config import Settings
 from connector.demo import DEMO_DAYS, DemoPayment, DemoReport, run_demo
+from connector.domain.dates import long_date
+from connector.domain.phrases import step_name
 from connector.store.migrate import upgrade
 
 NO_SHOP_YET = (
@@ -144,7 +152,7 @@ def register(cli: click.Group) -> None:
 
 
 def _demo_text(report: DemoReport) -> str:
-    first, last = report.days[0], report.days[-1]
+    first, last = (long_date(d, CLI_LANGUAGE) for d in (report.days[0], report.days[-1]))
     made = "created" if report.created else "reused"
     lines = [f"demo shop {report.shop_id} ({made})"]
     for sync in report.syncs:
@@ -160,7 +168,8 @@ def _demo_text(report: DemoReport) -> str:
         what, subject = send.recipient or "", send.subject or ""
         if send.outcome == "letter":
             what, subject = "letter to post", f"PDF: relance letters list --shop {report.shop_id}"
-        line = f"  {send.day}  {send.invoice:<9} {send.step:<14} {what:<26} {subject}"
+        day, step = long_date(send.day, CLI_LANGUAGE), step_name(send.step, CLI_LANGUAGE)
+        line = f"  {day:<17} {send.invoice:<9} {step:<18} {what:<26} {subject}"
         events.append((send.day, 0, line))
     if report.payment is not None:
         events.append((report.payment.day, 1, _payment_text(report.payment)))
@@ -175,7 +184,8 @@ def _demo_text(report: DemoReport) -> str:
 
 def _payment_text(payment: DemoPayment) -> str:
     head = (
-        f"  {payment.day}  {payment.invoice:<9} paid: {payment.platform} {payment.topic} "
+        f"  {long_date(payment.day, CLI_LANGUAGE):<17} {payment.invoice:<9} "
+        f"paid: {payment.platform} {payment.topic} "
         f"POST {payment.url} -> {payment.http_status}"
     )
     if payment.already_paid:

@@ -9,7 +9,15 @@ import click
 
 from connector.actions.sequence_files import export_sequence, import_sequence
 from connector.actions.sequences import SequenceView, list_rules, list_sequences, show_sequence
-from connector.cli.common import CliError, emit, errors_as_cli, json_option, services
+from connector.cli.common import (
+    CLI_LANGUAGE,
+    CliError,
+    emit,
+    errors_as_cli,
+    json_option,
+    services,
+)
+from connector.domain.phrases import step_name
 from connector.shops import ShopError
 
 _SHOP = click.option("--shop", "shop_id", type=int, help="The shop (default: the only one).")
@@ -31,10 +39,18 @@ def _steps_text(view: SequenceView) -> str:
         ]
         deadline = f" deadline +{st.new_deadline_days}d" if st.new_deadline_days else ""
         lines.append(
-            f"  {st.id:>5}  D{st.offset_days:+d}  {st.key:<16} {st.channel:<6} {st.tone:<9}"
+            f"  {st.id:>5}  D{st.offset_days:+d}  {_step_label(st.key):<34} "
+            f"{st.channel:<6} {st.tone:<9}"
             f"{deadline} {' '.join(flags)}".rstrip()
         )
     return "\n".join(lines)
+
+
+def _step_label(key: str) -> str:
+    """A step by its name, its key after it when they differ: the key is what sequence files
+    and the other commands name it by ("first reminder [reminder_1]")."""
+    name = step_name(key, CLI_LANGUAGE)
+    return key if name == key else f"{name} [{key}]"
 
 
 def register(cli: click.Group) -> None:

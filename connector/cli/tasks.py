@@ -14,7 +14,15 @@ from connector.actions.tasks import (
     record_letter_posted,
     tasks_page,
 )
-from connector.cli.common import CliError, emit, errors_as_cli, json_option, services
+from connector.cli.common import (
+    CLI_LANGUAGE,
+    CliError,
+    emit,
+    errors_as_cli,
+    json_option,
+    services,
+)
+from connector.domain.phrases import translate
 from connector.services import Services
 from connector.shops import ShopError, resolve_shop
 from connector.store.models import TaskState
@@ -48,7 +56,8 @@ def register(cli: click.Group) -> None:
             rows,
             lambda: (
                 "\n".join(
-                    f"{r['id']:>6}  {r['kind']:<20} {r['invoice'] or '':<14} {r['title']}"
+                    f"{r['id']:>6}  {r['kind']:<20} {r['invoice'] or '':<14} "
+                    f"{translate(str(r['title']), CLI_LANGUAGE)}"
                     for r in rows
                 )
                 or "no tasks"

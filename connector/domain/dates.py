@@ -3,11 +3,14 @@
 The store keeps instants in UTC; a due date is the shop's local midnight of that day, so shown in
 UTC a 1 June due date in Paris reads 31 May. Everything shown goes through here: the local date
 of an instant in the shop's time zone, long dates ("1er juin 2026", "1 June 2026") and instants
-labelled with their zone ("2026-06-01 10:00 CEST", or ISO 8601 with the shop's offset).
+labelled with their zone ("1 June 2026, 10:00 CEST" for people, ISO 8601 with the shop's offset
+for machines). A date is written in the language of the page or message that shows it, never in
+another one's.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -50,6 +53,12 @@ def long_date(day: date, locale: str | None) -> str:
     return text
 
 
+def month_words(day: date, locale: str | None) -> str:
+    """The month a day falls in, written out: "June 2026", "juin 2026"."""
+    lang = language_of(locale)
+    return str(format_date(day, format="LLLL y", locale=BABEL_LOCALES.get(lang, lang)))
+
+
 def date_span(first: date, last: date, locale: str | None) -> tuple[str, str]:
     """The two ends of a period as a sentence writes them, the shared month and year said once:
     ("2", "8 juin 2026") for « du 2 au 8 juin 2026 », ("2 May", "8 June 2026") in English."""
@@ -66,6 +75,21 @@ def date_span(first: date, last: date, locale: str | None) -> tuple[str, str]:
     return text, end
 
 
+#: How a day and a time of day join, per language ("1 June 2026, 10:00 CEST",
+#: "1er juin 2026 à 10:00 CEST").
+_AT = {"en": "{day}, {time}", "fr": "{day} à {time}"}
+
+
+def instant_words(instant: datetime, timezone: str, locale: str | None) -> str:
+    """An instant for people, as the page's language writes a date: the shop-local day written
+    out, then the time on the shop's wall clock with its zone ("1 June 2026, 10:00 CEST")."""
+    local = in_zone(instant, timezone)
+    lang = language_of(locale)
+    return _AT.get(lang, _AT[DEFAULT_LANGUAGE]).format(
+        day=long_date(local.date(), lang), time=local.strftime("%H:%M %Z")
+    )
+
+
 def instant_label(instant: datetime, timezone: str) -> str:
     """An instant for people: the shop's wall clock with its zone ("2026-06-01 10:00 CEST")."""
     return in_zone(instant, timezone).strftime("%Y-%m-%d %H:%M %Z")
@@ -74,3 +98,37 @@ def instant_label(instant: datetime, timezone: str) -> str:
 def instant_iso(instant: datetime, timezone: str) -> str:
     """An instant for machines: ISO 8601 with the shop's offset ("2026-06-01T10:00:00+02:00")."""
     return in_zone(instant, timezone).isoformat()
+
+
+_MONTHS: dict[str, int] = {
+    name: n
+    for names in (
+        "January February March April May June July August September October November December",
+        "janvier février mars avril mai juin juillet août septembre octobre novembre décembre",
+    )
+    for n, name in enumerate(names.split(), start=1)
+}
+_WRITTEN = re.compile(
+    r"\b(?:(?P<iso>\d{4}-\d{2}-\d{2})"
+    r"|(?P<d>1er|\d{1,2}) (?P<m>" + "|".join(_MONTHS) + r") (?P<y>\d{4}))\b"
+)
+
+
+def _written_day(m: re.Match[str]) -> date | None:
+    try:
+        if m["iso"]:
+            return date.fromisoformat(m["iso"])
+        return date(int(m["y"]), _MONTHS[m["m"]], 1 if m["d"] == "1er" else int(m["d"]))
+    except ValueError:
+        return None
+
+
+def redate(text: str, locale: str | None) -> str:
+    """The dates a stored sentence writes (ISO, or long in English or French: rows written
+    before the sentences' dates were English) rewritten as the locale writes a date."""
+
+    def said(m: re.Match[str]) -> str:
+        day = _written_day(m)
+        return m[0] if day is None else long_date(day, locale)
+
+    return _WRITTEN.sub(said, text)

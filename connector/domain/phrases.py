@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from datetime import date
 from enum import StrEnum
 
-from connector.domain.dates import long_date
+from connector.domain.dates import long_date, redate
 
 
 class Phrase(StrEnum):
@@ -109,6 +109,11 @@ class Phrase(StrEnum):
     PLAN_CANCELLED_WHY = "owner.plan_cancelled_why"
     SENT_NOW = "owner.sent_now"
     SENT_NOW_OVERRIDE = "owner.sent_now_override"
+    # The engine's tasks' titles (connector.dunning.deliver): a step named in them
+    TASK_YOURS = "task.yours"
+    TASK_NO_TRANSPORT = "task.no_transport"
+    TASK_LETTER = "task.letter"
+    TASK_ESCALATION = "task.escalation"
 
 
 EN: dict[Phrase, str] = {
@@ -203,6 +208,10 @@ EN: dict[Phrase, str] = {
     Phrase.SENT_NOW_OVERRIDE: (
         "{name} sent now at the owner's request (outside the sending window, overridden)"
     ),
+    Phrase.TASK_YOURS: "Invoice {number}: {name} is yours to do (contact {to})",
+    Phrase.TASK_NO_TRANSPORT: "Invoice {number}: {step} could not go out — change its channel",
+    Phrase.TASK_LETTER: "Letter to post: {name} for invoice {number}",
+    Phrase.TASK_ESCALATION: "Invoice {number}: {name} sent, over to you",
 }
 
 FR: dict[Phrase, str] = {
@@ -304,6 +313,12 @@ FR: dict[Phrase, str] = {
         "{name} envoyé immédiatement à la demande du commerçant"
         " (hors des heures d'envoi, sur décision expresse)"
     ),
+    Phrase.TASK_YOURS: "Facture {number} : {name} à faire par vous (contact {to})",
+    Phrase.TASK_NO_TRANSPORT: (
+        "Facture {number} : {step} n'a pas pu partir — changez son canal d'envoi"
+    ),
+    Phrase.TASK_LETTER: "Courrier à poster : {name}, facture {number}",
+    Phrase.TASK_ESCALATION: "Facture {number} : {name} envoyé, à vous de prendre le relais",
 }
 
 PHRASES: dict[str, dict[Phrase, str]] = {"en": EN, "fr": FR}
@@ -400,6 +415,16 @@ FR_VALUES[Value.PLATFORM] = PLATFORMS
 
 EN_VALUES: dict[Value, dict[str, str]] = {
     Value.PLATFORM: PLATFORMS,
+    # The shipped steps as the design names them; a step the owner added keeps its key.
+    Value.STEP: {
+        "courtesy": "courtesy reminder",
+        "reminder_1": "first reminder",
+        "reminder_2": "second reminder",
+        "reminder_3": "third reminder",
+        "final_warning": "final warning",
+        "formal_notice": "formal notice",
+        "thank_you": "thank-you message",
+    },
     # A letter's reminder is "sent" once the letter is made; what it says depends on the
     # posting (connector.actions.timeline.shown_state): never "sent" before it is posted.
     Value.STATE: {"letter_made": "letter made, not posted", "letter_posted": "letter posted"},
@@ -419,15 +444,25 @@ _VALUE_OF: dict[str, Value] = {
     "event": Value.EVENT,
     "seen": Value.SEEN,
     "step": Value.STEP,
+    "name": Value.STEP,
     "platform": Value.PLATFORM,
 }
 """Which placeholders hold codes (the others are names, dates, amounts: said as they are)."""
 
+_DAYS = frozenset({"day", "days"})
+"""Placeholders holding dates as a sentence was stored with them: said as the language writes
+a date (a French shop's older rows wrote "1er juin 2026" inside an English sentence)."""
+
 _NESTED = frozenset({"reason"})
 """Placeholders holding a sentence of their own (a reason inside a title)."""
 
+_STEP_KEY_OF: dict[str, str] = {name: key for key, name in EN_VALUES[Value.STEP].items()}
+"""A shipped step's English name back to its key: English sentences say a step by its name."""
+
+_STEP_SHAPE = "(?:" + "|".join(map(re.escape, _STEP_KEY_OF)) + r"|[\w-]+)"
+
 _SHAPES: dict[str, str] = {
-    "step": r"[\w-]+",
+    "step": _STEP_SHAPE,
     "n": r"\d+",
     "status": r"[\w ]+",
     "old": r"[\w ]+",
@@ -451,10 +486,14 @@ def _pattern(template: str) -> re.Pattern[str]:
     return re.compile("".join(parts), re.DOTALL)
 
 
+_CLOSED = frozenset({"seen", "what", "event"})
+"""Fields with a closed list of values."""
+
+
 def _precedence(code: Phrase) -> tuple[int, int]:
     """The most words fixed first, then the most fields with a closed list of values."""
     template = EN[code]
-    closed = sum("|" in _SHAPES.get(f, "") for f in _FIELD.findall(template))
+    closed = sum(f in _CLOSED for f in _FIELD.findall(template))
     return -len(_FIELD.sub("", template)), -closed
 
 
@@ -474,7 +513,11 @@ def parse(text: str) -> tuple[Phrase, dict[str, str]] | None:
     for code, pattern in _PATTERNS:
         m = pattern.fullmatch(text)
         if m is not None:
-            return code, m.groupdict()
+            values = m.groupdict()
+            for name in ("step", "name"):
+                if name in values:
+                    values[name] = _STEP_KEY_OF.get(values[name], values[name])
+            return code, values
     return None
 
 
@@ -488,6 +531,10 @@ def say(code: Phrase, values: Mapping[str, object], locale: str | None = "en") -
         kind = _VALUE_OF.get(name)
         if name in _NESTED:
             text = translate(text, lang)
+        elif name in _DAYS:
+            text = redate(text, lang)
+        elif kind is Value.STEP:
+            text = step_name(text, lang)
         elif kind is not None:
             text = words.get(kind, {}).get(text, text)
         said[name] = text
@@ -508,3 +555,11 @@ def translate(text: str | None, locale: str | None) -> str:
 def value(kind: Value, code: str, locale: str | None) -> str:
     """One coded value in words (a state, a source…), as it is when the table has no word."""
     return VALUES[language(locale)].get(kind, {}).get(code, code)
+
+
+def step_name(key: str, locale: str | None) -> str:
+    """A step as people read it: a shipped step by its name in the locale's language ("first
+    reminder", "premier rappel"), an owner's step by the key they gave it. Older sentences
+    wrote a key with spaces ("reminder 1"): it is the same step."""
+    names = VALUES[language(locale)][Value.STEP]
+    return names.get(key) or names.get(key.replace(" ", "_"), key)

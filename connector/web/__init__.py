@@ -38,7 +38,7 @@ from connector.web import (
     tasks,
 )
 from connector.web import settings as settings_pages
-from connector.web.filters import DATE_FILTERS, TEXT_FILTERS
+from connector.web.filters import DATE_FILTERS, PAGE_GLOBALS, TEXT_FILTERS
 from connector.web.security import add_security_headers
 from connector.web.webhook_fast_path import WebhookFastPath
 from connector.webhooks import routes as webhook_routes
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     init_services(app, services or Services.build(settings))
     app.jinja_env.filters.update(DATE_FILTERS)
     app.jinja_env.filters.update(TEXT_FILTERS)
+    app.jinja_env.globals.update(PAGE_GLOBALS)
     csrf = CSRFProtect(app)
     app.after_request(add_security_headers)
     for blueprint in (

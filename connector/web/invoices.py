@@ -40,10 +40,12 @@ from connector.actions.invoice_list import (
     list_invoices,
 )
 from connector.actions.send_now import send_now
+from connector.domain.phrases import translate
 from connector.extension import services_of
 from connector.services import Services
 from connector.store.models import PaymentSource
 from connector.web.current import require_shop, signed_in_owner
+from connector.web.filters import PAGE_LANGUAGE
 
 bp = Blueprint("invoices", __name__, url_prefix="/invoices")
 
@@ -209,7 +211,7 @@ def _act(invoice_id: int, run: Callable[[int, MultiDict[str, str]], ActionResult
     except ActionError as exc:
         flash(str(exc), "error")
     else:
-        flash(f"{result.number or ''} {result.title}".strip(), "done")
+        flash(f"{result.number or ''} {translate(result.title, PAGE_LANGUAGE)}".strip(), "done")
     return redirect(url_for(".show", invoice_id=invoice_id), code=303)
 
 
@@ -292,7 +294,7 @@ def plan(invoice_id: int) -> Response | tuple[str, int]:
     except ActionError as exc:
         flash(str(exc), "error")
         return _show(invoice_id, request.form), 400
-    flash(f"{result.number or ''} {result.title}".strip(), "done")
+    flash(f"{result.number or ''} {translate(result.title, PAGE_LANGUAGE)}".strip(), "done")
     return redirect(url_for(".show", invoice_id=invoice_id), code=303)
 
 

@@ -25,10 +25,12 @@ from werkzeug.wrappers import Response
 from connector.actions import sequence_preview as preview
 from connector.actions import sequences as actions
 from connector.actions.accounts import ShopSummary
+from connector.domain.phrases import step_name
 from connector.dunning.drafts import DraftError
 from connector.extension import services_of
 from connector.services import Services
 from connector.web.current import require_shop
+from connector.web.filters import PAGE_LANGUAGE
 from connector.web.security import own_frame_ancestors
 
 bp = Blueprint("sequences", __name__, url_prefix="/sequences")
@@ -235,7 +237,7 @@ def add_step(sequence_id: int) -> Response:
         )
     )
     if made is not None:
-        flash(f"Step {made.key} added on D{made.offset_days:+d}.")
+        flash(f"Step “{step_name(made.key, PAGE_LANGUAGE)}” added on D{made.offset_days:+d}.")
     return redirect(url_for(".show", sequence_id=sequence_id))
 
 
@@ -246,7 +248,8 @@ def update_step(step_id: int) -> Response:
     done = _attempt(lambda: actions.update_step(_svc(), shop.id, step_id, _step_input()))
     sequence_id = _int("sequence_id", required=False)
     if done is not None:
-        flash(f"Step {done.key} saved: D{done.offset_days:+d}, {done.channel}.")
+        name = step_name(done.key, PAGE_LANGUAGE)
+        flash(f"Step “{name}” saved: D{done.offset_days:+d}, {done.channel}.")
     return redirect(url_for(".show", sequence_id=sequence_id) if sequence_id else url_for(".index"))
 
 

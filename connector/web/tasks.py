@@ -27,9 +27,11 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from connector.actions import tasks as actions
 from connector.actions.tasks import TaskError, TaskNotFound
+from connector.domain.dates import long_date
 from connector.extension import services_of
 from connector.store.models import TaskState
 from connector.web.current import current_shop, require_shop, signed_in_owner
+from connector.web.filters import PAGE_LANGUAGE
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
@@ -117,7 +119,7 @@ def posted(task_id: int) -> BaseResponse | tuple[str, int]:
     tracking = request.form.get("tracking") or None
     return _act(
         task_id,
-        f"Posting recorded: posted on {posted_on.isoformat()}"
+        f"Posting recorded: posted on {long_date(posted_on, PAGE_LANGUAGE)}"
         + (f", tracking {tracking.strip()}." if tracking and tracking.strip() else "."),
         actions.record_letter_posted,
         posted_on,

@@ -59,7 +59,8 @@ def test_sequences_rules_step_edit_and_wording_preview(
     page.click("text=Sequences")
     page.wait_for_selector("text=What goes out on the next business day")
     rows = _next_day_rows(page)
-    assert "F-CONS-1" in rows and "F-PRO-1" in rows and "reminder_1" in rows
+    assert "F-CONS-1" in rows and "F-PRO-1" in rows and "first reminder" in rows
+    assert "reminder_1" not in rows  # a step by its name, never its key
     screenshot(page, "sequences-list")
 
     # A second sequence, and a rule sending business customers to it.
@@ -81,10 +82,10 @@ def test_sequences_rules_step_edit_and_wording_preview(
     # The default sequence's first reminder moves from D+1 to D+3: the consumer's invoice no
     # longer goes out on the next business day; the business one (other sequence) still does.
     page.click("a:has-text('default')")
-    card = page.locator("section.step-card", has_text="reminder_1")
+    card = page.locator("section.step-card", has_text="first reminder")
     card.locator("input[name=offset_days]").fill("3")
     card.locator("button:has-text('Save step')").click()
-    page.wait_for_selector("text=Step reminder_1 saved")
+    page.wait_for_selector("text=Step “first reminder” saved")
     screenshot(page, "sequences-step-saved")
     page.click("text=All sequences")
     rows = _next_day_rows(page)
@@ -93,7 +94,7 @@ def test_sequences_rules_step_edit_and_wording_preview(
 
     # The wording editor: the live preview follows the draft.
     page.click("a:has-text('default')")
-    card = page.locator("section.step-card", has_text="reminder_2")
+    card = page.locator("section.step-card", has_text="second reminder")
     card.locator("a:has-text('fr')").click()
     page.wait_for_selector("#preview-subject:has-text('F-')")
     body = page.locator("#body")

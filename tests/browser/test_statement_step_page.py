@@ -47,7 +47,7 @@ def test_the_owner_adds_a_statement_step(
     page.select_option("#new-content", "statement")
     page.select_option("#new-tone", "polite")
     page.click("button:has-text('Add step')")
-    page.wait_for_selector("text=Step statement_d20 added on D+20")
+    page.wait_for_selector("text=Step “statement_d20” added on D+20")
     card = page.locator("section.step-card", has_text="statement_d20")
     assert "Sends the statement of account" in card.inner_text()
     assert card.locator("select[name=content]").input_value() == "statement"

@@ -69,6 +69,13 @@ def test_formal_notice_is_stored_listed_fetched_and_erased(
     (letter,) = json.loads(out)
     assert letter["invoice"] == "F-100" and letter["filename"].endswith(".pdf")
     assert not Settings.from_env(env).letters_dir.exists()  # nothing on the worker's disk
+    assert letter["step"] == "formal_notice"  # the JSON names the step by its key
+
+    # Made at 08:00 UTC: listed on the shop's clock with its zone, the step by its name.
+    code, out, err = run("letters", "list", "--shop", "1")
+    assert code == 0, err
+    assert "2 June 2026, 10:00 CEST" in out and "08:00" not in out
+    assert "formal notice" in out
 
     target = tmp_path / "notice.pdf"
     code, out, err = run("letters", "get", str(letter["id"]), "--shop", "1", "-o", str(target))

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from connector.actions.dossier import NoFormalNotice, NotInShop, dossier, injonction
 from connector.actions.letters import record_posting
 from connector.domain.money import Money
+from connector.domain.phrases import step_name
 from connector.mail.outbox import OutboxTransport
 from connector.platform import InvoiceStatus
 from connector.runners import dunning_runner
@@ -115,10 +116,11 @@ def test_the_dossier_tells_messages_letter_and_payment_in_order(
     for rem in sent:
         assert rem.sent_at is not None
         stamp = rem.sent_at.astimezone(paris(DUE).tzinfo).strftime("%Y-%m-%d")
+        name = step_name(rem.step_key, "en")  # an English dossier names the step
         title = (
-            f"{rem.step_key} letter made"
+            f"{name} letter made"
             if rem.channel.value == "letter"
-            else f"{rem.step_key} sent to {rem.recipient}"
+            else f"{name} sent to {rem.recipient}"
         )
         line = next(
             (ln for ln in chronology.splitlines() if stamp in ln and title in ln),

@@ -83,7 +83,7 @@ def test_an_english_shops_dossier_stays_english(services: Services, shop: Shop) 
         "Still due",
         "€120.00",
         "Chronology",
-        "2026-06-02 10:00 CEST — reminder_1 sent to marie@client.example",
+        "2026-06-02 10:00 CEST — first reminder sent to marie@client.example",
         "No letter was made for this invoice.",
         "Payment terms: 30 days from the issue date",  # the days said once
     ):

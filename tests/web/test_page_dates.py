@@ -1,4 +1,5 @@
-"""The pages show dates in the shop's time zone, never in UTC, and amounts in its language."""
+"""The pages show dates in the shop's time zone, never in UTC, written in the page's language
+(English), and amounts in the shop's language."""
 
 from __future__ import annotations
 
@@ -20,10 +21,12 @@ def test_due_date_is_the_shops_day(
         [normalized("F-2026-061", email="marie@client.example", due_on=date(2026, 6, 1))],
     )
     page = operator_client.get("/overview").get_data(as_text=True)
-    assert "1er juin 2026" in page  # the Paris shop's day, in its language
-    assert "2026-05-31" not in page
-    # The next action (the planner's first look, 60 days before) is labelled with its zone.
-    assert "2026-04-02 00:00 CEST" in page
+    # The Paris shop's day, in the page's language (English), not the shop's (French).
+    assert "1 June 2026" in page and "1er juin 2026" not in page
+    assert "2026-05-31" not in page and "31 May" not in page
+    # The next action (the planner's first look, 60 days before) on the shop's clock, with
+    # its zone, its day written as every other day of the page.
+    assert "2 April 2026, 00:00 CEST" in page
 
 
 def test_amounts_are_written_in_the_shops_language(
