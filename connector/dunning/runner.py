@@ -25,7 +25,13 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from connector.dunning.claims import Claimer, Outcome, StepCatalog, due_customer_ids
+from connector.dunning.claims import (
+    Claimer,
+    Outcome,
+    StepCatalog,
+    due_customer_ids,
+    plan_then_claim,
+)
 from connector.dunning.deliver import Deliverer, StatusChecker, WaitingPayments
 from connector.dunning.rendering import ReminderRenderer
 from connector.dunning.send_batch import BatchSender
@@ -190,6 +196,27 @@ class DunningRunner:
                 settle(2 * batch_threads)
                 self._give_way()
                 lease_until = self.clock() + self.options.claim_lease
+                if not self._skip_locked:  # SQLite: planned before its short write transaction
+                    claimed = plan_then_claim(
+                        self.sessions,
+                        now,
+                        batch,
+                        worker=worker,
+                        lease_until=lease_until,
+                        catalog=catalog,
+                        shop_id=shop_id,
+                    )
+                    if claimed is None:
+                        break  # nothing due (one writer: nothing is someone else's)
+                    report.outcomes.extend(claimed.outcomes)
+                    submit_messages(claimed.message_ids)
+                    submit_statements(claimed.statement_ids)
+                    in_flight.update(
+                        pool.submit(deliverer.deliver_letter, r, now)
+                        for r in claimed.letter_reminder_ids
+                    )
+                    continue
+                # PostgreSQL: planned under the rows' locks (SKIP LOCKED shares the work out).
                 with write_session(self.sessions) as s:
                     customers = due_customer_ids(
                         s, now, batch, skip_locked=self._skip_locked, shop_id=shop_id
