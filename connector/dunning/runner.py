@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from connector.dunning.claims import (
     Claimer,
+    ClaimResult,
     Outcome,
     StepCatalog,
     due_customer_ids,
@@ -188,6 +189,15 @@ class DunningRunner:
             def submit_statements(ids: list[int]) -> None:
                 in_flight.update(pool.submit(deliver_statement, deliverer, m, now) for m in ids)
 
+            def submit_claimed(claimed: ClaimResult) -> None:
+                report.outcomes.extend(claimed.outcomes)
+                submit_messages(claimed.message_ids)
+                submit_statements(claimed.statement_ids)
+                in_flight.update(
+                    pool.submit(deliverer.deliver_letter, r, now)
+                    for r in claimed.letter_reminder_ids
+                )
+
             submit_messages(messages)
             submit_statements(statements)
             in_flight.update(pool.submit(deliverer.deliver_letter, r, now) for r in letters)
@@ -208,13 +218,7 @@ class DunningRunner:
                     )
                     if claimed is None:
                         break  # nothing due (one writer: nothing is someone else's)
-                    report.outcomes.extend(claimed.outcomes)
-                    submit_messages(claimed.message_ids)
-                    submit_statements(claimed.statement_ids)
-                    in_flight.update(
-                        pool.submit(deliverer.deliver_letter, r, now)
-                        for r in claimed.letter_reminder_ids
-                    )
+                    submit_claimed(claimed)
                     continue
                 # PostgreSQL: planned under the rows' locks (SKIP LOCKED shares the work out).
                 with write_session(self.sessions) as s:
@@ -238,13 +242,7 @@ class DunningRunner:
                         break
                     time.sleep(0.02)
                     continue
-                report.outcomes.extend(claimed.outcomes)
-                submit_messages(claimed.message_ids)
-                submit_statements(claimed.statement_ids)
-                in_flight.update(
-                    pool.submit(deliverer.deliver_letter, r, now)
-                    for r in claimed.letter_reminder_ids
-                )
+                submit_claimed(claimed)
             settle(0)
         if shop_id is None and not self._stopping():
             report.outcomes.extend(self.thank_you_sender().run(now))
