@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
@@ -103,9 +103,12 @@ _CUSTOMERS = _table(Customer)
 _SHOPS = _table(Shop)
 
 
+_GETTERS = {m: attrgetter(*keys) for m, keys in _ROW_KEYS.items()}
+
+
 def _values(obj: object) -> tuple[object, ...]:
     """An ORM row's columns, in its table's order (as a Core select of the table reads them)."""
-    return tuple(getattr(obj, key) for key in _ROW_KEYS[type(obj)])
+    return cast(tuple[object, ...], _GETTERS[type(obj)](obj))
 
 
 def _basis(
@@ -464,10 +467,12 @@ class Claimer:
                 self.shops[shop.id] = shop
 
     def _before_planning(self, by_customer: dict[int, list[Invoice]], now: datetime) -> None:
-        """What planning reads besides the batch's rows, read before it starts: the shops (one
-        query), their steps and rules (once per tick), the ECB check (once per shop and tick).
-        A query during planning would flush what is planned so far (autoflush): with many
-        shops, that was a flush per shop and most of a batch's statements."""
+        """What planning reads besides the batch's rows, read before it starts: the shops'
+        steps and rules (a few queries for all of them, once per tick: StepCatalog.preload),
+        the ECB check (once per shop and tick; planning outside the write transaction leaves
+        it to the write). A query during planning would flush what is planned so far
+        (autoflush): with many shops, that was a flush per shop and most of a batch's
+        statements."""
         self.catalog.preload(
             self.s,
             ((self.shop(inv.shop_id), inv) for invs in by_customer.values() for inv in invs),
@@ -701,6 +706,7 @@ class Claimer:
         days = self._days(by_customer, now)
         # As read: planning changes the invoices' next looks.
         read = {cid: [_values(inv) for inv in invs] for cid, invs in by_customer.items()}
+        shops: dict[int, tuple[object, ...]] = {}  # each shop's row, as read
         planned: list[_Planned] = []
         later: list[int] = []
         for cid, invoices in by_customer.items():
@@ -719,9 +725,11 @@ class Claimer:
                 later.append(cid)
                 continue
             customer = invoices[0].customer
+            if customer.shop_id not in shops:
+                shops[customer.shop_id] = _values(self.shop(customer.shop_id))
             basis = _basis(
                 _values(customer),
-                _values(self.shop(customer.shop_id)),
+                shops[customer.shop_id],
                 read[cid],
                 rows,
                 (cid, days[cid]) in planning.emailed,
