@@ -170,6 +170,34 @@ def load_rules(session: Session, shop_id: int) -> ShopRules:
     )
 
 
+def load_rules_of(session: Session, shop_ids: Iterable[int]) -> dict[int, ShopRules]:
+    """:func:`load_rules` for many shops at once: one query for all their rules, and one for
+    the connections of the shops that have any (a batch of a tick spans many shops)."""
+    ids = list(shop_ids)
+    rows: dict[int, list[SequenceRule]] = {sid: [] for sid in ids}
+    for rule in session.scalars(
+        select(SequenceRule)
+        .where(SequenceRule.shop_id.in_(ids))
+        .order_by(SequenceRule.position, SequenceRule.id)
+    ):
+        rows[rule.shop_id].append(rule)
+    with_rules = [sid for sid in ids if rows[sid]]
+    platforms: dict[int, list[tuple[int, str]]] = {sid: [] for sid in with_rules}
+    if with_rules:
+        for cid, sid, platform in session.execute(
+            select(Connection.id, Connection.shop_id, Connection.platform).where(
+                Connection.shop_id.in_(with_rules)
+            )
+        ):
+            platforms[sid].append((cid, platform))
+    return {
+        sid: ShopRules(tuple(rule_spec(r) for r in rows[sid]), tuple(platforms[sid]))
+        if rows[sid]
+        else ShopRules()
+        for sid in ids
+    }
+
+
 def governing_sequence(rules: Iterable[RuleSpec], default_id: int) -> ColumnElement[int]:
     """SQL: the sequence each invoice row follows (pinned, else first matching rule, else
     ``default_id``), for set-based counts over invoice ⋈ customer ⋈ connection."""

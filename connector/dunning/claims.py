@@ -1,8 +1,14 @@
 """Phase 1 of a tick: find due customers, plan their invoices and claim what must go out.
 
-Everything here happens inside one write transaction per batch (a savepoint per customer):
-the Reminder rows (unique per invoice and step) and the Message row (unique per customer and
+The Reminder rows (unique per invoice and step) and the Message row (unique per customer and
 local day) are the claim. Nothing external is called here.
+
+On PostgreSQL a batch is read, planned and claimed in one transaction, under the row locks
+(SKIP LOCKED) that share the due customers out between workers: nobody waits on a lock
+held while planning. On SQLite the one writer is what the webhook intake waits for, so a
+batch is planned in a read transaction and only written in a short write transaction that
+re-reads what each plan relied on and drops the plans no longer true (plan_then_claim,
+Claimer.write_planned lists what is compared).
 """
 
 from __future__ import annotations
@@ -11,19 +17,21 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from operator import attrgetter, itemgetter
 from typing import cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, class_mapper, sessionmaker
 
 from connector.domain.calendar import SendingWindow
-from connector.dunning.assignment import ShopRules, load_rules
+from connector.dunning.assignment import ShopRules, load_rules, load_rules_of
 from connector.dunning.compose import schedule_due_on
-from connector.dunning.ecb import flag_missing_ecb_rate
+from connector.dunning.ecb import flag_missing_ecb_rates
 from connector.dunning.payment_ways import can_be_paid
 from connector.dunning.planner import (
     Action,
+    EscalationPolicy,
     History,
     InvoiceFacts,
     Plan,
@@ -37,6 +45,7 @@ from connector.dunning.rules import escalation_policy, sending_window
 from connector.dunning.sequence import ensure_default_sequence, step_specs
 from connector.dunning.skip_reasons import superseded_reasons
 from connector.ledger import add_timeline
+from connector.store.db import write_session
 from connector.store.models import (
     Channel,
     Customer,
@@ -63,6 +72,59 @@ RECHECK_DELAY = timedelta(minutes=1)
 # The tables, for Core inserts of a batch's claim (see Claimer._insert_batch).
 _MESSAGES = cast(Table, Message.__table__)
 _REMINDERS = cast(Table, Reminder.__table__)
+_INVOICES = cast(Table, Invoice.__table__)
+# A reminder row as planning reads it: id, step, state, deadline announced, due_on,
+# counted_from, attempt, retry, and its message's kind.
+_HistoryRow = tuple[
+    int, int, ReminderState, date | None, date, date, int, ReminderRetry | None, MessageKind | None
+]
+_NEXT_LOOK = (
+    update(_INVOICES)
+    .where(_INVOICES.c.id == bindparam("invoice_id"))
+    .values(next_action_at=bindparam("next_look"))
+)
+
+
+def _table(model: type[object]) -> Table:
+    return cast(Table, class_mapper(model).local_table)
+
+
+def _keys(model: type[object]) -> tuple[str, ...]:
+    """The attribute of each of the model's table columns, in the table's order."""
+    mapper = class_mapper(model)
+    return tuple(mapper.get_property_by_column(c).key for c in _table(model).c)
+
+
+# Every column of the rows a claim's planning reads (see Claimer.write_planned): a change to
+# any of them since planning drops the plan. Re-read with Core (no ORM objects to build).
+_ROW_KEYS: dict[type[object], tuple[str, ...]] = {m: _keys(m) for m in (Invoice, Customer, Shop)}
+_INVOICE_ID = _ROW_KEYS[Invoice].index("id")
+_SHOP_OF_CUSTOMER = _ROW_KEYS[Customer].index("shop_id")
+_CUSTOMERS = _table(Customer)
+_SHOPS = _table(Shop)
+
+
+_GETTERS = {m: attrgetter(*keys) for m, keys in _ROW_KEYS.items()}
+
+
+def _values(obj: object) -> tuple[object, ...]:
+    """An ORM row's columns, in its table's order (as a Core select of the table reads them)."""
+    return cast(tuple[object, ...], _GETTERS[type(obj)](obj))
+
+
+def _basis(
+    customer: tuple[object, ...],
+    shop: tuple[object, ...] | None,
+    invoices: list[tuple[object, ...]],
+    reminders: Mapping[int, list[_HistoryRow]],
+    emailed: bool,
+    stated: Message | None,
+) -> tuple[object, ...]:
+    """What a customer's claim was planned from, comparable whole (Claimer.write_planned)."""
+    ordered = tuple(sorted(invoices, key=itemgetter(_INVOICE_ID)))
+    history = tuple(tuple(reminders.get(cast(int, inv[_INVOICE_ID]), ())) for inv in ordered)
+    today = None if stated is None else (stated.id, stated.state)
+    return (customer, shop, ordered, history, emailed, today)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +176,29 @@ class _Batch:
     joins: dict[Reminder, Message] = field(default_factory=dict)  # each one's message
 
 
+class _NeedsLock(Exception):
+    """Planning outside the write transaction met a path that writes more than a claim's rows
+    (a task, a timeline entry, a statement covering a step, a retry, a default sequence): that
+    customer is planned again inside the write transaction, the usual way."""
+
+
+@dataclass(slots=True)
+class _Planned:
+    """One customer's claim planned outside the write transaction: what it writes, and the
+    rows it relied on as they were read (``basis``, compared again under the write lock)."""
+
+    customer_id: int
+    day: date  # the customer's local day (their shop's)
+    basis: tuple[object, ...]
+    next_looks: dict[int, datetime | None]  # invoice → its next_action_at after the claim
+    batch: _Batch
+    skipped: list[tuple[Invoice, Reminder]]
+    outcomes: list[Outcome]
+    message: Message | None
+    statement: Message | None
+    letters: list[Reminder]
+
+
 class StepCatalog:
     """Step specs per sequence, loaded once per tick (shared by its claim transactions: the
     specs are plain values, so they outlive the session that read them); and the shops whose
@@ -125,7 +210,43 @@ class StepCatalog:
         self._rules_for_shop: dict[int, ShopRules] = {}
         self.ecb_checked: set[int] = set()  # shops whose ECB table was checked in this tick
 
-    def for_invoice(self, session: Session, shop: Shop, invoice: Invoice) -> tuple[StepSpec, ...]:
+    def preload(self, session: Session, batch: Iterable[tuple[Shop, Invoice]]) -> None:
+        """What :meth:`for_invoice` needs for a batch's invoices, read in a few queries for all
+        their shops (rules, default sequences, steps) instead of three per shop: a batch spans
+        many shops, and each worker of a tick reads each shop once (twice the per-shop reads
+        with two workers, a cost that did not scale)."""
+        pairs = list(batch)
+        new_shops = {shop.id for shop, _ in pairs} - self._rules_for_shop.keys()
+        if new_shops:
+            self._rules_for_shop.update(load_rules_of(session, new_shops))
+        ruled = [(shop, inv, self._ruled(shop, inv)) for shop, inv in pairs]
+        defaults = {shop.id for shop, _, seq_id in ruled if seq_id is None}
+        defaults -= self._default_for_shop.keys()
+        if defaults:
+            for sid, seq_id in session.execute(
+                select(Sequence.shop_id, Sequence.id).where(
+                    Sequence.shop_id.in_(defaults), Sequence.is_default.is_(True)
+                )
+            ).tuples():
+                self._default_for_shop[sid] = seq_id
+        wanted = {
+            seq_id if seq_id is not None else self._default_for_shop.get(shop.id)
+            for shop, _, seq_id in ruled
+        }
+        missing = {seq_id for seq_id in wanted if seq_id is not None} - self._by_sequence.keys()
+        if missing:
+            for seq in session.scalars(select(Sequence).where(Sequence.id.in_(missing))):
+                self._by_sequence[seq.id] = step_specs(seq)  # steps: one selectin for all
+
+    def _ruled(self, shop: Shop, invoice: Invoice) -> int | None:
+        """The sequence the owner pinned or the shop's rules choose (None: the default)."""
+        if invoice.sequence_id is not None:
+            return invoice.sequence_id
+        return self._rules_for_shop[shop.id].sequence_for(invoice)
+
+    def for_invoice(
+        self, session: Session, shop: Shop, invoice: Invoice, *, may_write: bool = True
+    ) -> tuple[StepSpec, ...]:
         seq_id = invoice.sequence_id  # pinned by the owner; else the rules decide
         if seq_id is None:
             if shop.id not in self._rules_for_shop:
@@ -133,6 +254,8 @@ class StepCatalog:
             seq_id = self._rules_for_shop[shop.id].sequence_for(invoice)
         if seq_id is None:
             if shop.id not in self._default_for_shop:
+                if not may_write:
+                    raise _NeedsLock("the shop's default sequence is created")
                 self._default_for_shop[shop.id] = ensure_default_sequence(session, shop).id
             seq_id = self._default_for_shop[shop.id]
         if seq_id not in self._by_sequence:
@@ -174,6 +297,32 @@ def due_customer_ids(
     )
 
 
+def plan_then_claim(
+    sessions: sessionmaker[Session],
+    now: datetime,
+    limit: int,
+    *,
+    worker: str,
+    lease_until: datetime,
+    catalog: StepCatalog,
+    shop_id: int | None = None,
+) -> ClaimResult | None:
+    """A batch's claim on SQLite, whose one writer the webhook intake waits for: the due
+    customers are read and planned in a read transaction (no write lock held), then one short
+    write transaction re-reads what each plan relied on and writes the plans still true
+    (Claimer.write_planned). None: nothing is due."""
+    with sessions(autoflush=False) as rs:
+        ids = due_customer_ids(rs, now, limit, skip_locked=False, shop_id=shop_id)
+        if not ids:
+            return None
+        planner = Claimer(rs, worker=worker, lease_until=lease_until, catalog=catalog)
+        planned, later = planner.plan_customers(ids, now)
+    with write_session(sessions) as s:
+        claimer = Claimer(s, worker=worker, lease_until=lease_until, catalog=catalog)
+        claimer.ecb_due = planner.ecb_due
+        return claimer.write_planned(planned, later, now)
+
+
 class Claimer:
     def __init__(
         self,
@@ -192,6 +341,19 @@ class Claimer:
         # A whole-batch claim (_claim_all) keeps its new rows out of the session; None: they
         # are the session's (one customer at a time, _claim_each).
         self._batch: _Batch | None = None
+        # Planning outside the write transaction (plan_customers): nothing may be written, a
+        # path that would write raises _NeedsLock; the ECB checks wait for the write.
+        self._planning_only = False
+        self.ecb_due: dict[int, Shop] = {}
+        self._by_shop: dict[int, tuple[SendingWindow, EscalationPolicy]] = {}
+
+    def _policies(self, shop: Shop) -> tuple[SendingWindow, EscalationPolicy]:
+        """The shop's sending window and hand-off policy, built once per claim (not per
+        customer)."""
+        policies = self._by_shop.get(shop.id)
+        if policies is None:
+            policies = self._by_shop[shop.id] = (sending_window(shop), escalation_policy(shop))
+        return policies
 
     def shop(self, shop_id: int) -> Shop:
         if shop_id not in self.shops:
@@ -203,66 +365,14 @@ class Claimer:
     def claim_customers(
         self, customer_ids: Iterable[int], now: datetime, *, skip_locked: bool
     ) -> ClaimResult:
+        """Read, plan and claim in this (write) transaction: the rows planning relies on are
+        read under it (on PostgreSQL, locked with SKIP LOCKED)."""
         result = ClaimResult()
         ids = list(customer_ids)
         if not ids:
             return result
-        q = select(Invoice).where(Invoice.customer_id.in_(ids), Invoice.next_action_at <= now)
-        if skip_locked:
-            q = q.with_for_update(skip_locked=True, of=Invoice)
-        by_customer: dict[int, list[Invoice]] = defaultdict(list)
-        for inv in self.s.scalars(q):
-            by_customer[inv.customer_id].append(inv)
-        inv_ids = [i.id for invs in by_customer.values() for i in invs]
-        done: dict[int, set[int]] = defaultdict(set)
-        sent: dict[int, int] = defaultdict(int)
-        deadlines: dict[int, date] = {}
-        reached: dict[int, int] = {}  # invoice → offset reached (planner.History)
-        retries: dict[int, tuple[int, int]] = {}  # invoice → (bounced reminder, its step)
-        for (
-            rem_id,
-            inv_id,
-            step_id,
-            state,
-            deadline_on,
-            due_on,
-            counted_from,
-            attempt,
-            retry,
-            kind,
-        ) in self.s.execute(
-            select(
-                Reminder.id,
-                Reminder.invoice_id,
-                Reminder.step_id,
-                Reminder.state,
-                Reminder.deadline_on,
-                Reminder.due_on,
-                Reminder.counted_from,
-                Reminder.attempt,
-                Reminder.retry,
-                Message.kind,
-            )
-            .outerjoin(Message, Message.id == Reminder.message_id)
-            .where(Reminder.invoice_id.in_(inv_ids))
-        ):
-            done[inv_id].add(step_id)
-            offset = (due_on - counted_from).days
-            reached[inv_id] = max(offset, reached.get(inv_id, offset))
-            # Reminders sent, for the hand-off after N: a statement of account is not one, and
-            # a retry is the same reminder.
-            if state in COUNTS_AS_SENT and attempt == 0 and kind is not MessageKind.STATEMENT:
-                sent[inv_id] += 1
-            if retry is ReminderRetry.ALLOWED:
-                retries[inv_id] = (rem_id, step_id)
-            if deadline_on is not None and state in ANNOUNCES_DEADLINE:
-                deadlines[inv_id] = max(deadline_on, deadlines.get(inv_id, deadline_on))
+        by_customer, planning, _ = self._read(ids, now, skip_locked=skip_locked)
         self._before_planning(by_customer, now)
-        emailed = self._emailed_today(by_customer, now)
-        # The customers, in one query (each invoice's ``customer`` is then found in the session).
-        list(self.s.scalars(select(Customer).where(Customer.id.in_(list(by_customer)))))
-        stated = self._stated_today(by_customer, now)
-        planning = _Planning(done, sent, deadlines, reached, retries, now, emailed, stated)
         whole = self._claim_all(by_customer, planning)
         if whole is not None:
             claimed, skipped = whole
@@ -276,22 +386,118 @@ class Claimer:
         self._skipped_timeline(skipped, now)
         return result
 
-    def _before_planning(self, by_customer: dict[int, list[Invoice]], now: datetime) -> None:
-        """What planning reads besides the batch's rows, read before it starts: the shops (one
-        query), their steps and rules (once per tick), the ECB check (once per shop and tick).
-        A query during planning would flush what is planned so far (autoflush): with many
-        shops, that was a flush per shop and most of a batch's statements."""
+    def _read(
+        self, ids: list[int], now: datetime, *, skip_locked: bool
+    ) -> tuple[dict[int, list[Invoice]], _Planning, dict[int, list[_HistoryRow]]]:
+        """What planning reads of the batch's customers, a few queries for all of them: their
+        due invoices (with the customers, joined), the invoices' reminders, the shops, today's
+        emails; and the reminder rows by invoice, as read (the basis a re-check compares)."""
+        q = select(Invoice).where(Invoice.customer_id.in_(ids), Invoice.next_action_at <= now)
+        if skip_locked:
+            q = q.with_for_update(skip_locked=True, of=Invoice)
+        by_customer: dict[int, list[Invoice]] = defaultdict(list)
+        for inv in self.s.scalars(q):
+            by_customer[inv.customer_id].append(inv)
+        rows = self._reminder_rows([i.id for invs in by_customer.values() for i in invs])
+        done: dict[int, set[int]] = defaultdict(set)
+        sent: dict[int, int] = defaultdict(int)
+        deadlines: dict[int, date] = {}
+        reached: dict[int, int] = {}  # invoice → offset reached (planner.History)
+        retries: dict[int, tuple[int, int]] = {}  # invoice → (bounced reminder, its step)
+        for inv_id, invoice_rows in rows.items():
+            for (
+                rem_id,
+                step_id,
+                state,
+                deadline_on,
+                due_on,
+                counted_from,
+                attempt,
+                retry,
+                kind,
+            ) in invoice_rows:
+                done[inv_id].add(step_id)
+                offset = (due_on - counted_from).days
+                reached[inv_id] = max(offset, reached.get(inv_id, offset))
+                # Reminders sent, for the hand-off after N: a statement of account is not one,
+                # and a retry is the same reminder.
+                if state in COUNTS_AS_SENT and attempt == 0 and kind is not MessageKind.STATEMENT:
+                    sent[inv_id] += 1
+                if retry is ReminderRetry.ALLOWED:
+                    retries[inv_id] = (rem_id, step_id)
+                if deadline_on is not None and state in ANNOUNCES_DEADLINE:
+                    deadlines[inv_id] = max(deadline_on, deadlines.get(inv_id, deadline_on))
+        self._load_shops(by_customer)
+        days = self._days(by_customer, now)
+        emailed = self._emailed_today(days)
+        stated = self._stated_today(days)
+        planning = _Planning(done, sent, deadlines, reached, retries, now, emailed, stated)
+        return by_customer, planning, rows
+
+    def _reminder_rows(self, invoice_ids: list[int]) -> dict[int, list[_HistoryRow]]:
+        """Each invoice's reminder rows as planning reads them, in id order (one query)."""
+        rows: dict[int, list[_HistoryRow]] = defaultdict(list)
+        if not invoice_ids:
+            return rows
+        r, m = _REMINDERS.c, _MESSAGES.c  # Core: plain tuples, no ORM rows to build
+        for rem_id, inv_id, *rest in self.s.execute(
+            select(
+                r.id,
+                r.invoice_id,
+                r.step_id,
+                r.state,
+                r.deadline_on,
+                r.due_on,
+                r.counted_from,
+                r.attempt,
+                r.retry,
+                m.kind,
+            )
+            .outerjoin(_MESSAGES, m.id == r.message_id)
+            .where(r.invoice_id.in_(invoice_ids))
+            .order_by(r.id)
+        ):
+            rows[inv_id].append(cast(_HistoryRow, (rem_id, *rest)))
+        return rows
+
+    def _load_shops(self, by_customer: dict[int, list[Invoice]]) -> None:
+        """The batch's shops not read yet, in one query."""
         missing = {invs[0].shop_id for invs in by_customer.values()} - self.shops.keys()
         if missing:
             for shop in self.s.scalars(select(Shop).where(Shop.id.in_(missing))):
                 self.shops[shop.id] = shop
+
+    def _before_planning(self, by_customer: dict[int, list[Invoice]], now: datetime) -> None:
+        """What planning reads besides the batch's rows, read before it starts: the shops'
+        steps and rules (a few queries for all of them, once per tick: StepCatalog.preload),
+        the ECB check (once per shop and tick; planning outside the write transaction leaves
+        it to the write). A query during planning would flush what is planned so far
+        (autoflush): with many shops, that was a flush per shop and most of a batch's
+        statements."""
+        self.catalog.preload(
+            self.s,
+            ((self.shop(inv.shop_id), inv) for invs in by_customer.values() for inv in invs),
+        )
+        b2b = (
+            self.shop(invs[0].shop_id) for invs in by_customer.values() if invs[0].customer.is_b2b
+        )
+        ecb = {shop.id: shop for shop in b2b if shop.id not in self.catalog.ecb_checked}
+        if self._planning_only:
+            self.ecb_due.update(ecb)  # flagged by the write (write_planned)
+            return
         for invoices in by_customer.values():
             shop = self.shop(invoices[0].shop_id)
             for inv in invoices:
                 self.catalog.for_invoice(self.s, shop, inv)
-            if invoices[0].customer.is_b2b and shop.id not in self.catalog.ecb_checked:
-                self.catalog.ecb_checked.add(shop.id)
-                flag_missing_ecb_rate(self.s, shop, sending_window(shop).local_date(now))
+        self._flag_ecb(ecb, now)
+
+    def _flag_ecb(self, shops: dict[int, Shop], now: datetime) -> None:
+        """The ECB rate checks of these shops, once per shop and tick."""
+        shops = {k: v for k, v in shops.items() if k not in self.catalog.ecb_checked}
+        self.catalog.ecb_checked.update(shops)
+        flag_missing_ecb_rates(
+            self.s, ((shop, sending_window(shop).local_date(now)) for shop in shops.values())
+        )
 
     def _claim_all(
         self,
@@ -453,38 +659,33 @@ class Claimer:
                 ],
             )
 
-    def _emailed_today(
-        self, by_customer: dict[int, list[Invoice]], now: datetime
-    ) -> set[tuple[int, date]]:
+    def _days(self, by_customer: dict[int, list[Invoice]], now: datetime) -> dict[int, date]:
+        """Each customer's local day (their shop's)."""
+        shop_ids = {invs[0].shop_id for invs in by_customer.values()}
+        windows = {sid: self._policies(self.shop(sid))[0].local_date(now) for sid in shop_ids}
+        return {cid: windows[invs[0].shop_id] for cid, invs in by_customer.items()}
+
+    def _emailed_today(self, days: dict[int, date]) -> set[tuple[int, date]]:
         """(customer, local day) pairs that already had a reminder email today, in one query
         for the whole batch (each customer's day is its shop's)."""
-        days = {
-            cid: sending_window(self.shop(invs[0].shop_id)).local_date(now)
-            for cid, invs in by_customer.items()
-        }
         if not days:
             return set()
+        m = _MESSAGES.c
         rows = self.s.execute(
-            select(Message.customer_id, Message.local_day)
+            select(m.customer_id, m.local_day)
             .where(
-                Message.customer_id.in_(list(days)),
-                Message.channel == Channel.EMAIL,
-                Message.local_day.in_(set(days.values())),
-                Message.kind == MessageKind.REMINDER,  # a thank-you is not a reminder
+                m.customer_id.in_(list(days)),
+                m.channel == Channel.EMAIL,
+                m.local_day.in_(set(days.values())),
+                m.kind == MessageKind.REMINDER,  # a thank-you is not a reminder
             )
             .distinct()
         ).tuples()
         return {(cid, day) for cid, day in rows if days.get(cid) == day}
 
-    def _stated_today(
-        self, by_customer: dict[int, list[Invoice]], now: datetime
-    ) -> dict[int, Message]:
+    def _stated_today(self, days: dict[int, date]) -> dict[int, Message]:
         """Each customer's statement of account of today (the owner's or a step's) if there is
         one, in one query for the whole batch: the daily key admits no second."""
-        days = {
-            cid: sending_window(self.shop(invs[0].shop_id)).local_date(now)
-            for cid, invs in by_customer.items()
-        }
         if not days:
             return {}
         rows = self.s.scalars(
@@ -495,6 +696,172 @@ class Claimer:
             )
         )
         return {m.customer_id: m for m in rows if days.get(m.customer_id) == m.local_day}
+
+    def plan_customers(self, ids: list[int], now: datetime) -> tuple[list[_Planned], list[int]]:
+        """Plan these customers' claims with no write (a read transaction): the claims planned,
+        each with its basis, and the customers whose planning would write more than a claim's
+        rows (planned again by :meth:`write_planned`, inside the write transaction)."""
+        self._planning_only = True
+        by_customer, planning, rows = self._read(ids, now, skip_locked=False)
+        self._before_planning(by_customer, now)
+        days = self._days(by_customer, now)
+        # As read: planning changes the invoices' next looks.
+        read = {cid: [_values(inv) for inv in invs] for cid, invs in by_customer.items()}
+        shops: dict[int, tuple[object, ...]] = {}  # each shop's row, as read
+        planned: list[_Planned] = []
+        later: list[int] = []
+        for cid, invoices in by_customer.items():
+            self._batch = _Batch()
+            result = ClaimResult()
+            try:
+                skipped, message, statement, letters = self._plan_one(invoices, planning, result)
+            except _NeedsLock:
+                later.append(cid)
+                continue
+            finally:
+                batch, self._batch = self._batch, None
+            if self.s.new:  # a row added to the session: not a plain claim, plan it under lock
+                for obj in list(self.s.new):
+                    self.s.expunge(obj)
+                later.append(cid)
+                continue
+            customer = invoices[0].customer
+            if customer.shop_id not in shops:
+                shops[customer.shop_id] = _values(self.shop(customer.shop_id))
+            basis = _basis(
+                _values(customer),
+                shops[customer.shop_id],
+                read[cid],
+                rows,
+                (cid, days[cid]) in planning.emailed,
+                planning.stated.get(cid),
+            )
+            planned.append(
+                _Planned(
+                    cid,
+                    days[cid],
+                    basis,
+                    {inv.id: inv.next_action_at for inv in invoices},
+                    batch,
+                    skipped,
+                    result.outcomes,
+                    message,
+                    statement,
+                    letters,
+                )
+            )
+        return planned, later
+
+    def write_planned(
+        self, planned: list[_Planned], later: list[int], now: datetime
+    ) -> ClaimResult:
+        """In the write transaction: each planned claim whose basis still holds is written
+        (set-based, as a whole batch); a customer whose rows changed since planning is left for
+        the next tick; the customers planning left for the lock are claimed the usual way.
+
+        The basis is everything planning read of a customer, read again here and compared
+        whole: the customer's row (excluded, erased, email blocked, address, B2B); their shop's
+        row (window, timezone, escalation, payment instructions, prescription); the set of
+        their due invoices and each one's row (status, amount due, paused and until when,
+        payment plan's due date, handed off, prescribed, pinned sequence, payment link,
+        next_action_at); each invoice's reminder rows (steps done, states, sent count,
+        deadlines announced, offsets reached from counted_from, retries); whether they had a
+        reminder email today, and their statement of today (id, state). The sequences, steps
+        and rules are the tick's (StepCatalog), as for a claim planned under the lock."""
+        result = ClaimResult()
+        current = self._bases(planned, now)
+        fresh = [p for p in planned if current.get(p.customer_id) == p.basis]
+        stale = [p.customer_id for p in planned if current.get(p.customer_id) != p.basis]
+        self._flag_ecb(self.ecb_due, now)
+        if fresh:
+            try:
+                with self.s.begin_nested():
+                    self._write_fresh(fresh)
+            except IntegrityError:  # a claim the basis did not show: under the lock, one by one
+                later = [*later, *(p.customer_id for p in fresh)]
+                fresh = []
+        for p in fresh:
+            result.customers_seen += 1
+            result.outcomes += p.outcomes
+            if p.message is not None:
+                result.message_ids.append(p.message.id)
+            if p.statement is not None:
+                result.statement_ids.append(p.statement.id)
+            result.letter_reminder_ids.extend(r.id for r in p.letters)
+        self._skipped_timeline([row for p in fresh for row in p.skipped], now)
+        if stale:
+            # Looked at again on the next tick, planned from what the rows say then.
+            self.s.execute(
+                update(_INVOICES)
+                .where(_INVOICES.c.customer_id.in_(stale), _INVOICES.c.next_action_at <= now)
+                .values(next_action_at=now + RECHECK_DELAY)
+            )
+        if later:
+            locked = self.claim_customers(later, now, skip_locked=False)
+            result.message_ids += locked.message_ids
+            result.statement_ids += locked.statement_ids
+            result.letter_reminder_ids += locked.letter_reminder_ids
+            result.outcomes += locked.outcomes
+            result.customers_seen += locked.customers_seen
+        return result
+
+    def _bases(self, planned: list[_Planned], now: datetime) -> dict[int, tuple[object, ...]]:
+        """The basis of each planned customer as the store holds it now (see write_planned)."""
+        if not planned:
+            return {}
+        ids = [p.customer_id for p in planned]
+        invoices: dict[int, list[tuple[object, ...]]] = defaultdict(list)
+        for row in self.s.execute(
+            select(*_INVOICES.c).where(
+                _INVOICES.c.customer_id.in_(ids), _INVOICES.c.next_action_at <= now
+            )
+        ):
+            invoices[row.customer_id].append(tuple(row))
+        customers = {
+            row.id: tuple(row)
+            for row in self.s.execute(select(*_CUSTOMERS.c).where(_CUSTOMERS.c.id.in_(ids)))
+        }
+        shop_ids = {row[_SHOP_OF_CUSTOMER] for row in customers.values()}
+        shops = {
+            row.id: tuple(row)
+            for row in self.s.execute(select(*_SHOPS.c).where(_SHOPS.c.id.in_(shop_ids)))
+        }
+        rows = self._reminder_rows(
+            [cast(int, row[_INVOICE_ID]) for invs in invoices.values() for row in invs]
+        )
+        days = {p.customer_id: p.day for p in planned}
+        emailed = self._emailed_today(days)
+        stated = self._stated_today(days)
+        bases: dict[int, tuple[object, ...]] = {}
+        for cid in ids:
+            customer = customers.get(cid)
+            if customer is None or not invoices[cid]:
+                continue
+            bases[cid] = _basis(
+                customer,
+                shops.get(customer[_SHOP_OF_CUSTOMER]),
+                invoices[cid],
+                rows,
+                (cid, days[cid]) in emailed,
+                stated.get(cid),
+            )
+        return bases
+
+    def _write_fresh(self, fresh: list[_Planned]) -> None:
+        """The planned claims: the invoices' next looks (one executemany), then the messages
+        and reminders (_insert_batch)."""
+        looks = [
+            {"invoice_id": inv_id, "next_look": when}
+            for p in fresh
+            for inv_id, when in p.next_looks.items()
+        ]
+        self.s.execute(_NEXT_LOOK, looks)
+        batch = _Batch()
+        for p in fresh:
+            batch.messages += p.batch.messages
+            batch.reminders += p.batch.reminders
+            batch.joins.update(p.batch.joins)
+        self._insert_batch(batch)
 
     def _claim_one(
         self, invoices: list[Invoice], planning: _Planning, result: ClaimResult
@@ -538,8 +905,7 @@ class Claimer:
         )
         customer = invoices[0].customer
         shop = self.shop(customer.shop_id)
-        window = sending_window(shop)
-        escalation = escalation_policy(shop)
+        window, escalation = self._policies(shop)
         today = window.local_date(now)
         emailed_today = (customer.id, today) in emailed
         message: Message | None = None
@@ -585,7 +951,7 @@ class Claimer:
         pending = list(invoices)
         again: set[int] = set()  # statement steps planned again after the other invoices
         for inv in pending:
-            steps = self.catalog.for_invoice(self.s, shop, inv)
+            steps = self.catalog.for_invoice(self.s, shop, inv, may_write=not self._planning_only)
             facts = facts_for(inv, customer, shop)
             history = History(
                 frozenset(done[inv.id]),
@@ -595,6 +961,8 @@ class Claimer:
                 reached.get(inv.id),
             )
             decision = plan(facts, steps, history, now, window, escalation)
+            if inv.id in retries and self._planning_only:
+                raise _NeedsLock("a bounced reminder's retry")
             if inv.id in retries and self._retry(
                 inv,
                 retries[inv.id],
@@ -718,6 +1086,8 @@ class Claimer:
     ) -> None:
         """The step is the statement the customer already got today: recorded as sent by it
         (its message, its evidence, when it went), nothing sent again."""
+        if self._planning_only:
+            raise _NeedsLock("a step covered by today's statement")
         reminder.state = ReminderState.SENT
         reminder.message_id = statement.id
         reminder.recipient = statement.recipient
@@ -823,6 +1193,8 @@ class Claimer:
         )
         if shop.id in self.told_no_way_to_pay:
             return
+        if self._planning_only:
+            raise _NeedsLock("the owner's payment-instructions task")
         self.told_no_way_to_pay.add(shop.id)
         open_task(
             self.s,
@@ -902,6 +1274,8 @@ class Claimer:
         if decision.action is Action.WAIT:
             inv.next_action_at = _later_than(decision.next_action_at, now)
             return
+        if self._planning_only and decision.action in (Action.HAND_OFF, Action.PRESCRIBE):
+            raise _NeedsLock("a hand-off or a prescription")
         inv.next_action_at = None
         if decision.action is Action.HAND_OFF:
             inv.handed_off_at = now

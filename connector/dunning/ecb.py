@@ -3,13 +3,14 @@ is asked, once per half-year, to add it (L441-10 II: each half-year has its own 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 
 from sqlalchemy.orm import Session
 
 from connector.domain.rates import half_year_label, half_year_start
 from connector.store.models import Shop, TaskKind
-from connector.store.rates import ecb_table
+from connector.store.rates import ecb_table, shops_without_rate
 from connector.tasks import open_task
 
 
@@ -34,3 +35,18 @@ def flag_missing_ecb_rate(session: Session, shop: Shop, today: date) -> bool:
         dedupe_key=f"ecb_rate_missing:{label}",
     )
     return True
+
+
+def flag_missing_ecb_rates(session: Session, shops: Iterable[tuple[Shop, date]]) -> None:
+    """:func:`flag_missing_ecb_rate` for many shops (each with its local ``today``): the rate
+    tables are probed in one or two queries for them all, and only a shop whose half-year has
+    no rate goes the one-shop way (it opens the task)."""
+    by_half: dict[date, list[Shop]] = {}
+    for shop, today in shops:
+        if shop.contractual_rate_bp is None:
+            by_half.setdefault(half_year_start(today), []).append(shop)
+    for start, group in by_half.items():
+        missing = shops_without_rate(session, {shop.id for shop in group}, start)
+        for shop in group:
+            if shop.id in missing:
+                flag_missing_ecb_rate(session, shop, start)

@@ -25,7 +25,14 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from connector.dunning.claims import Claimer, Outcome, StepCatalog, due_customer_ids
+from connector.dunning.claims import (
+    Claimer,
+    ClaimResult,
+    Outcome,
+    StepCatalog,
+    due_customer_ids,
+    plan_then_claim,
+)
 from connector.dunning.deliver import Deliverer, StatusChecker, WaitingPayments
 from connector.dunning.rendering import ReminderRenderer
 from connector.dunning.send_batch import BatchSender
@@ -182,6 +189,15 @@ class DunningRunner:
             def submit_statements(ids: list[int]) -> None:
                 in_flight.update(pool.submit(deliver_statement, deliverer, m, now) for m in ids)
 
+            def submit_claimed(claimed: ClaimResult) -> None:
+                report.outcomes.extend(claimed.outcomes)
+                submit_messages(claimed.message_ids)
+                submit_statements(claimed.statement_ids)
+                in_flight.update(
+                    pool.submit(deliverer.deliver_letter, r, now)
+                    for r in claimed.letter_reminder_ids
+                )
+
             submit_messages(messages)
             submit_statements(statements)
             in_flight.update(pool.submit(deliverer.deliver_letter, r, now) for r in letters)
@@ -190,6 +206,21 @@ class DunningRunner:
                 settle(2 * batch_threads)
                 self._give_way()
                 lease_until = self.clock() + self.options.claim_lease
+                if not self._skip_locked:  # SQLite: planned before its short write transaction
+                    claimed = plan_then_claim(
+                        self.sessions,
+                        now,
+                        batch,
+                        worker=worker,
+                        lease_until=lease_until,
+                        catalog=catalog,
+                        shop_id=shop_id,
+                    )
+                    if claimed is None:
+                        break  # nothing due (one writer: nothing is someone else's)
+                    submit_claimed(claimed)
+                    continue
+                # PostgreSQL: planned under the rows' locks (SKIP LOCKED shares the work out).
                 with write_session(self.sessions) as s:
                     customers = due_customer_ids(
                         s, now, batch, skip_locked=self._skip_locked, shop_id=shop_id
@@ -211,13 +242,7 @@ class DunningRunner:
                         break
                     time.sleep(0.02)
                     continue
-                report.outcomes.extend(claimed.outcomes)
-                submit_messages(claimed.message_ids)
-                submit_statements(claimed.statement_ids)
-                in_flight.update(
-                    pool.submit(deliverer.deliver_letter, r, now)
-                    for r in claimed.letter_reminder_ids
-                )
+                submit_claimed(claimed)
             settle(0)
         if shop_id is None and not self._stopping():
             report.outcomes.extend(self.thank_you_sender().run(now))

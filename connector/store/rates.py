@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date
 from decimal import Decimal
 
@@ -23,6 +24,21 @@ def ecb_table(session: Session, shop_id: int) -> RateTable:
     for starts_on, rate_bp, _ in sorted(rows, key=lambda r: (r[2], r[0])):  # own ones last
         rates[starts_on] = (Decimal(rate_bp) / 100).quantize(Decimal("0.01"))  # « 2,40 % »
     return RateTable(rates)
+
+
+def shops_without_rate(session: Session, shop_ids: Collection[int], starts_on: date) -> set[int]:
+    """Which of ``shop_ids`` have no rate for the half-year starting ``starts_on`` (neither
+    shipped nor their own): one query when it is shipped, two at most, for all the shops."""
+    if not shop_ids:
+        return set()
+    if session.scalar(select(EcbRate.rate_bp).where(EcbRate.starts_on == starts_on)) is not None:
+        return set()
+    own = session.scalars(
+        select(ShopEcbRate.shop_id).where(
+            ShopEcbRate.shop_id.in_(list(shop_ids)), ShopEcbRate.starts_on == starts_on
+        )
+    )
+    return set(shop_ids) - set(own)
 
 
 def own_half_years(session: Session, shop_id: int) -> set[date]:

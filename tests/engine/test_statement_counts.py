@@ -118,9 +118,12 @@ def test_a_send_batch_reads_plain_rows_not_mapped_objects(services: Services) ->
     assert not built, built
 
 
-def _claim_over_shops(services: Services, shops: int, customers: int) -> int:
+def _claim_over_shops(
+    services: Services, shops: int, customers: int, *, known_steps: bool = True
+) -> int:
     """Statements of one claim of ``customers`` due customers spread over ``shops`` new shops,
-    once the tick knows their steps (as after its first batch)."""
+    once the tick knows their steps (as after its first batch), or, ``known_steps`` False, as
+    the tick's first batch over them."""
     for n in range(shops):
         with write_session(services.sessions) as s:
             shop = create_shop(s, name=f"Shop {shops}-{n}", email=f"owner{n}@s{shops}.example")
@@ -134,7 +137,8 @@ def _claim_over_shops(services: Services, shops: int, customers: int) -> int:
         )
     catalog = StepCatalog()
     with write_session(services.sessions) as s:
-        for inv in s.scalars(select(Invoice).where(Invoice.next_action_at <= NOW)):
+        known = s.scalars(select(Invoice).where(Invoice.next_action_at <= NOW))
+        for inv in known if known_steps else ():
             shop_row = s.get(Shop, inv.shop_id)
             assert shop_row is not None
             catalog.for_invoice(s, shop_row, inv)
@@ -156,6 +160,16 @@ def test_a_claim_costs_the_same_statements_however_many_shops_it_spans(
     planning flushed what was planned so far): 24 customers of 2 shops or of 8 shops, the
     same statements (with a read per shop: 8 more, and as many flushes)."""
     assert _claim_over_shops(services, 2, 24) == _claim_over_shops(services, 8, 24)
+
+
+def test_a_first_claim_reads_its_shops_steps_in_the_same_statements_however_many_shops(
+    services: Services,
+) -> None:
+    """A tick's first batch over its shops reads their rules, default sequences, steps and ECB
+    rates in a few queries for all of them: 2 shops or 8, the same statements (read per shop,
+    it was 3 or 4 more a shop — and each worker of a tick read every shop again)."""
+    two = _claim_over_shops(services, 2, 24, known_steps=False)
+    assert two == _claim_over_shops(services, 8, 24, known_steps=False)
 
 
 PAYMENTS = 100
