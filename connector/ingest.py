@@ -19,14 +19,14 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import BindParameter, Table, bindparam, insert, literal, select, update
+from sqlalchemy import Table, bindparam, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from connector.domain.email import email_problem
 from connector.ledger import apply_platform_state, plan_from, terms_due_at
 from connector.ledger_batch import HeldInvoice, InvoiceBatch, PlatformMove
 from connector.platform import InvoiceRow, NormalizedInvoice, invoice_row
-from connector.store.bulk import insert_rows
+from connector.store.bulk import insert_rows, one_of
 from connector.store.fold import fold
 from connector.store.models import (
     Connection,
@@ -48,10 +48,6 @@ class UpsertStats:
     unchanged: int = 0
     stale: int = 0
     closed: int = 0  # stopped being owed: pending reminders cancelled
-
-
-_EXTERNAL_IDS: BindParameter[str] = bindparam("external_ids", expanding=True)
-"""A batch's external ids, bound as one list (not a literal per id built into the statement)."""
 
 
 def upsert_invoices(
@@ -130,7 +126,8 @@ def _row_by_row(
         inv.external_id: inv
         for inv in session.scalars(
             select(Invoice).where(
-                Invoice.connection_id == connection.id, Invoice.external_id.in_(_EXTERNAL_IDS)
+                Invoice.connection_id == connection.id,
+                one_of(session, Invoice.external_id, "external_ids"),
             ),
             {"external_ids": [i.external_id for i in items]},
         )
@@ -169,7 +166,7 @@ def _insert_new_invoices(
         literal(f"{timeline_kind.value} from {connection.platform}", timeline.c.summary.type),
     ).where(
         invoices.c.connection_id == connection.id,
-        invoices.c.external_id.in_(_EXTERNAL_IDS),
+        one_of(session, invoices.c.external_id, "external_ids"),
     )
     session.execute(
         insert(timeline).from_select(["shop_id", "invoice_id", "at", "kind", "summary"], found),
@@ -280,7 +277,9 @@ def _upsert_customers(
             cols.erased_at.is_not(None),  # a flag: no timestamp to parse per row
             cols.email_blocked_reason,
             *(cols[f] for f in _CUSTOMER_FIELDS),
-        ).where(cols.connection_id == connection.id, cols.external_id.in_(_EXTERNAL_IDS)),
+        ).where(
+            cols.connection_id == connection.id, one_of(session, cols.external_id, "external_ids")
+        ),
         {"external_ids": list(by_ext)},
     ).all()  # fetched at once: row-by-row iteration costs more than the rows
     for customer_id, ext, erased, blocked, *values in held_rows:
@@ -337,7 +336,7 @@ def _upsert_customers(
             session.execute(  # type: ignore[arg-type]
                 select(cols.external_id, cols.id).where(
                     cols.connection_id == connection.id,
-                    cols.external_id.in_(_EXTERNAL_IDS),
+                    one_of(session, cols.external_id, "external_ids"),
                 ),
                 {"external_ids": [r["external_id"] for r in fresh]},
             ).all()

@@ -35,6 +35,7 @@ from connector.ledger import (
     upsert_insert,
 )
 from connector.platform import InvoiceRow, InvoiceStatus
+from connector.store.bulk import one_of
 from connector.store.fold import fold
 from connector.store.models import (
     Channel,
@@ -161,9 +162,12 @@ class InvoiceBatch:
                             # range-scan a (shop_id, …) index over every invoice of the shop
                             # instead of the unique (connection_id, external_id) one.
                             cols.shop_id + 0 == shops[connection_id],
-                            # One list bound as a whole, not a literal coerced per id.
-                            cols.external_id.in_(
-                                bindparam(f"external_ids_{n}", sorted(external_ids), expanding=True)
+                            # One list bound as a whole, not a parameter per id.
+                            one_of(
+                                self.session,
+                                cols.external_id,
+                                f"external_ids_{n}",
+                                sorted(external_ids),
                             ),
                         )
                         for n, (connection_id, external_ids) in enumerate(
