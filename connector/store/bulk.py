@@ -138,6 +138,11 @@ class _TextList(TypeDecorator[Sequence[str]]):
         return list(value) if dialect.name == "postgresql" else json.dumps(list(value))
 
 
+_TEXT_LIST = _TextList()
+"""One instance: a type's cache key is remembered per instance (a new one per statement would
+have SQLAlchemy inspect its constructor on every execution)."""
+
+
 def one_of(
     session: Session,
     column: ColumnElement[str] | QueryableAttribute[str],
@@ -147,7 +152,7 @@ def one_of(
     """``column IN (the strings bound as parameter name)``, the list bound as one value: an
     expanding IN renders and binds a parameter per element on every execution, which costs
     more than the statement's work for a page's few hundred ids."""
-    bound = bindparam(name, values, type_=_TextList())
+    bound = bindparam(name, values, type_=_TEXT_LIST)
     if session.get_bind().dialect.name == "postgresql":
         return column == any_(bound)
     return column.in_(select(literal_column("value")).select_from(func.json_each(bound)))
