@@ -22,12 +22,17 @@ from sqlalchemy.orm import Session
 
 from connector.domain.email import InvalidEmail, valid_email
 from connector.domain.identity import PostalAddress
-from connector.domain.money import Money, UnknownCurrency, currency_exponent, normalize_currency
+from connector.domain.money import (
+    UnknownCurrency,
+    currency_exponent,
+    normalize_currency,
+    parse_minor,
+)
 from connector.domain.terms import due_date
 from connector.dunning.compose import SUPPORTED_LOCALES
 from connector.ingest import UpsertStats, upsert_invoices
 from connector.ledger import ensure_csv_connection, local_midnight
-from connector.platform import InvoiceStatus, NormalizedCustomer, NormalizedInvoice
+from connector.platform import InvoiceRow, InvoiceStatus
 from connector.store.models import Invoice, Shop, TimelineKind
 
 Report = Callable[[str, str], None]  # (field, message)
@@ -206,7 +211,7 @@ def _unsafe_values(line: int, row: dict[str, str]) -> list[RowError]:
     return errors
 
 
-def parse_file(source: Path | bytes, shop: Shop, now: datetime) -> list[NormalizedInvoice]:
+def parse_file(source: Path | bytes, shop: Shop, now: datetime) -> list[InvoiceRow]:
     header, rows = read_rows(source)
     errors: list[RowError] = []
     missing = [c for c in REQUIRED if c not in header]
@@ -219,7 +224,7 @@ def parse_file(source: Path | bytes, shop: Shop, now: datetime) -> list[Normaliz
         raise ImportError_(errors)
     if not rows:
         raise ImportError_([RowError(1, "file", "no rows after the header")])
-    items: list[NormalizedInvoice] = []
+    items: list[InvoiceRow] = []
     seen: dict[str, int] = {}
     for line, row in rows:
         if "__extra__" in row:
@@ -246,7 +251,8 @@ def parse_file(source: Path | bytes, shop: Shop, now: datetime) -> list[Normaliz
 
 def _parse_row(
     line: int, row: dict[str, str], shop: Shop, now: datetime, errors: list[RowError]
-) -> NormalizedInvoice | None:
+) -> InvoiceRow | None:
+    """One line as the store's row (the shape the platforms' syncs send)."""
     before = len(errors)
 
     def err(field: str, message: str) -> None:
@@ -285,23 +291,25 @@ def _parse_row(
     if len(errors) > before or amount is None or issued_at is None:
         return None
     is_b2b = shop.default_b2b if b2b_raw == "" else b2b_raw in TRUE
-    return NormalizedInvoice(
+    return InvoiceRow(
         external_id=number,
         number=number,
-        customer=NormalizedCustomer(
-            external_id=email,
-            email=email,
-            name=row.get("customer_name") or None,
-            locale=locale,
-            is_b2b=is_b2b,
-            postal_address=address,
-        ),
-        total=amount,
-        amount_due=amount,
+        currency=currency,
+        total_minor=amount,
+        amount_due_minor=amount,
         status=InvoiceStatus.OPEN,
         issued_at=issued_at,
         due_at=due_at,
         updated_at=now,
+        payment_url=None,
+        customer_external_id=email,
+        email=email,
+        name=row.get("customer_name") or None,
+        company=None,
+        phone=None,
+        locale=locale,
+        is_b2b=is_b2b,
+        postal_address=None if address is None else address.text(),
     )
 
 
@@ -322,7 +330,8 @@ def _parse_address(row: dict[str, str], report: Report) -> PostalAddress | None:
     )
 
 
-def _parse_amount(raw: str, currency: str, report: Report) -> Money | None:
+def _parse_amount(raw: str, currency: str, report: Report) -> int | None:
+    """The amount in the currency's minor units (exact: parsed as a Decimal)."""
     text = raw.replace("\u00a0", "").replace(" ", "")
     if "," in text and "." not in text:
         text = text.replace(",", ".")  # French decimal comma
@@ -345,7 +354,7 @@ def _parse_amount(raw: str, currency: str, report: Report) -> Money | None:
     if value != value.quantize(Decimal(1).scaleb(-currency_exponent(currency))):
         report("amount", f"{raw} has more decimals than {currency} allows")
         return None
-    return Money.of(value, currency)
+    return parse_minor(value, currency)[1]
 
 
 def _parse_when(

@@ -19,14 +19,14 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import BindParameter, Table, bindparam, insert, literal, select, update
+from sqlalchemy import Table, bindparam, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from connector.domain.email import email_problem
-from connector.ledger import apply_platform_state, plan_from, resolve_due_at
+from connector.ledger import apply_platform_state, plan_from, terms_due_at
 from connector.ledger_batch import HeldInvoice, InvoiceBatch, PlatformMove
-from connector.platform import NormalizedCustomer, NormalizedInvoice
-from connector.store.bulk import insert_rows
+from connector.platform import InvoiceRow, NormalizedInvoice, invoice_row
+from connector.store.bulk import insert_rows, one_of
 from connector.store.fold import fold
 from connector.store.models import (
     Connection,
@@ -50,26 +50,23 @@ class UpsertStats:
     closed: int = 0  # stopped being owed: pending reminders cancelled
 
 
-_EXTERNAL_IDS: BindParameter[str] = bindparam("external_ids", expanding=True)
-"""A batch's external ids, bound as one list (not a literal per id built into the statement)."""
-
-
 def upsert_invoices(
     session: Session,
     shop: Shop,
     connection: Connection,
-    items: Sequence[NormalizedInvoice],
+    invoices: Sequence[InvoiceRow | NormalizedInvoice],
     now: datetime,
     *,
     timeline_kind: TimelineKind = TimelineKind.SYNCED,
 ) -> UpsertStats:
     """Batched, idempotent upsert of a few pages; the caller commits it with the last page's
-    cursor."""
+    cursor. Rows as the built-in adapters map them, or NormalizedInvoices (converted here)."""
     stats = UpsertStats()
-    if not items:
+    if not invoices:
         return stats
+    items = [i if type(i) is InvoiceRow else invoice_row(i) for i in invoices]
     customer_ids = _upsert_customers(session, shop, connection, items, now)
-    latest: dict[str, NormalizedInvoice] = {}
+    latest: dict[str, InvoiceRow] = {}
     for item in items:  # a page may carry the same invoice twice: keep the newest
         prev = latest.get(item.external_id)
         if prev is None or item.updated_at >= prev.updated_at:
@@ -78,7 +75,7 @@ def upsert_invoices(
     shop_id, connection_id = shop.id, connection.id  # read once, not through the ORM per row
     batch.lock((shop_id, connection_id, external_id) for external_id in latest)
     new_rows: list[dict[str, object]] = []
-    row_by_row: list[NormalizedInvoice] = []
+    row_by_row: list[InvoiceRow] = []
     for item in latest.values():
         held = batch.get(connection_id, item.external_id)
         if held is None:
@@ -99,7 +96,7 @@ def upsert_invoices(
 
 
 def _platform_state(
-    batch: InvoiceBatch, inv: HeldInvoice, shop: Shop, item: NormalizedInvoice
+    batch: InvoiceBatch, inv: HeldInvoice, shop: Shop, item: InvoiceRow
 ) -> str | None:
     """``connector.ledger.apply_platform_state`` (source: sync) on a held invoice: the stats
     field name, or None when it must go row by row (a payment plan, an amount due going up)."""
@@ -119,7 +116,7 @@ def _row_by_row(
     session: Session,
     shop: Shop,
     connection: Connection,
-    items: Sequence[NormalizedInvoice],
+    items: Sequence[InvoiceRow],
     now: datetime,
 ) -> Iterable[str]:
     """The rare moves through the row-by-row ledger, after the batch was written."""
@@ -129,13 +126,16 @@ def _row_by_row(
         inv.external_id: inv
         for inv in session.scalars(
             select(Invoice).where(
-                Invoice.connection_id == connection.id, Invoice.external_id.in_(_EXTERNAL_IDS)
+                Invoice.connection_id == connection.id,
+                one_of(session, Invoice.external_id, "external_ids"),
             ),
             {"external_ids": [i.external_id for i in items]},
         )
     }
     for item in items:
-        yield apply_platform_state(session, held[item.external_id], item, now, shop=shop)
+        yield apply_platform_state(
+            session, held[item.external_id], item.normalized(), now, shop=shop
+        )
 
 
 def _insert_new_invoices(
@@ -166,7 +166,7 @@ def _insert_new_invoices(
         literal(f"{timeline_kind.value} from {connection.platform}", timeline.c.summary.type),
     ).where(
         invoices.c.connection_id == connection.id,
-        invoices.c.external_id.in_(_EXTERNAL_IDS),
+        one_of(session, invoices.c.external_id, "external_ids"),
     )
     session.execute(
         insert(timeline).from_select(["shop_id", "invoice_id", "at", "kind", "summary"], found),
@@ -175,19 +175,19 @@ def _insert_new_invoices(
 
 
 def _new_invoice_row(
-    shop: Shop, customer_ids: dict[str, int], item: NormalizedInvoice
+    shop: Shop, customer_ids: dict[str, int], item: InvoiceRow
 ) -> dict[str, object]:
     """The one place a new invoice's row is built (its shop, connection and timestamps, the
     same for the whole batch, are added by ``_insert_new_invoices``)."""
-    due_at = resolve_due_at(shop, item)
+    due_at = terms_due_at(shop, item.due_at, item.issued_at)
     return {
-        "customer_id": customer_ids[item.customer.external_id],
+        "customer_id": customer_ids[item.customer_external_id],
         "external_id": item.external_id,
         "number": item.number,
         "number_key": fold(item.number),
-        "currency": item.amount_due.currency,
-        "total_minor": item.total.to_minor(),
-        "amount_due_minor": item.amount_due.to_minor(),
+        "currency": item.currency,
+        "total_minor": item.total_minor,
+        "amount_due_minor": item.amount_due_minor,
         "status": item.status,
         "issued_at": item.issued_at,
         "due_at": due_at,
@@ -207,22 +207,22 @@ _KEPT_AFTER_ERASURE = ("locale", "is_b2b")
 _CUSTOMER_FIELDS = (*_PERSONAL, *_KEPT_AFTER_ERASURE)
 
 
-def _customer_values(shop: Shop, customer: NormalizedCustomer) -> tuple[Any, ...]:
+def _customer_values(shop: Shop, item: InvoiceRow) -> tuple[Any, ...]:
     """The one place a platform's customer becomes the columns it sets, in ``_CUSTOMER_FIELDS``
     order: for the rows inserted and for the comparison that skips unchanged ones (a tuple, as
     the held row is read: compared in one C call, no dict per customer)."""
-    email, name, company = customer.email, customer.name, customer.company
+    email, name, company = item.email, item.name, item.company
     return (
         email,
         name,
         company,
-        customer.phone,
-        customer.postal_address.text() if customer.postal_address else None,
+        item.phone,
+        item.postal_address,
         None if email is None else fold(email),
         None if name is None else fold(name),
         None if company is None else fold(company),
-        customer.locale,
-        shop.default_b2b if customer.is_b2b is None else customer.is_b2b,
+        item.locale,
+        shop.default_b2b if item.is_b2b is None else item.is_b2b,
     )
 
 
@@ -257,12 +257,12 @@ def _upsert_customers(
     session: Session,
     shop: Shop,
     connection: Connection,
-    items: Sequence[NormalizedInvoice],
+    items: Sequence[InvoiceRow],
     now: datetime,
 ) -> dict[str, int]:
     """Customers of a page → their ids. One read; then only what is new is inserted and only
     what changed is updated (pages mostly name customers the store already holds)."""
-    by_ext = {i.customer.external_id: i.customer for i in items}
+    by_ext = {i.customer_external_id: i for i in items}
     blocks = {ext: address_block(c.email) for ext, c in by_ext.items()}
     wanted = {ext: _customer_values(shop, c) for ext, c in by_ext.items()}
     table = cast(Table, Customer.__table__)
@@ -277,7 +277,9 @@ def _upsert_customers(
             cols.erased_at.is_not(None),  # a flag: no timestamp to parse per row
             cols.email_blocked_reason,
             *(cols[f] for f in _CUSTOMER_FIELDS),
-        ).where(cols.connection_id == connection.id, cols.external_id.in_(_EXTERNAL_IDS)),
+        ).where(
+            cols.connection_id == connection.id, one_of(session, cols.external_id, "external_ids")
+        ),
         {"external_ids": list(by_ext)},
     ).all()  # fetched at once: row-by-row iteration costs more than the rows
     for customer_id, ext, erased, blocked, *values in held_rows:
@@ -334,7 +336,7 @@ def _upsert_customers(
             session.execute(  # type: ignore[arg-type]
                 select(cols.external_id, cols.id).where(
                     cols.connection_id == connection.id,
-                    cols.external_id.in_(_EXTERNAL_IDS),
+                    one_of(session, cols.external_id, "external_ids"),
                 ),
                 {"external_ids": [r["external_id"] for r in fresh]},
             ).all()

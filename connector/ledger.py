@@ -63,9 +63,14 @@ def plan_from(due_at: datetime) -> datetime:
 
 def resolve_due_at(shop: Shop, item: NormalizedInvoice) -> datetime:
     """The platform's due date, or the shop's payment terms applied to the issue date."""
-    if item.due_at is not None:
-        return item.due_at if item.due_at.tzinfo is UTC else item.due_at.astimezone(UTC)
-    issued_local = item.issued_at.astimezone(ZoneInfo(shop.timezone)).date()
+    return terms_due_at(shop, item.due_at, item.issued_at)
+
+
+def terms_due_at(shop: Shop, due_at: datetime | None, issued_at: datetime) -> datetime:
+    """``resolve_due_at`` on plain values (a sync's rows)."""
+    if due_at is not None:
+        return due_at if due_at.tzinfo is UTC else due_at.astimezone(UTC)
+    issued_local = issued_at.astimezone(ZoneInfo(shop.timezone)).date()
     return local_midnight(due_date(issued_local, shop.terms_mode, shop.terms_days), shop.timezone)
 
 

@@ -29,12 +29,13 @@ from connector.ledger import (
     cancel_reason,
     customer_unreachable,
     plan_from,
-    resolve_due_at,
     state_timeline,
+    terms_due_at,
     unused_payment_id,
     upsert_insert,
 )
-from connector.platform import InvoiceStatus, NormalizedInvoice
+from connector.platform import InvoiceRow, InvoiceStatus
+from connector.store.bulk import one_of
 from connector.store.fold import fold
 from connector.store.models import (
     Channel,
@@ -161,9 +162,12 @@ class InvoiceBatch:
                             # range-scan a (shop_id, …) index over every invoice of the shop
                             # instead of the unique (connection_id, external_id) one.
                             cols.shop_id + 0 == shops[connection_id],
-                            # One list bound as a whole, not a literal coerced per id.
-                            cols.external_id.in_(
-                                bindparam(f"external_ids_{n}", sorted(external_ids), expanding=True)
+                            # One list bound as a whole, not a parameter per id.
+                            one_of(
+                                self.session,
+                                cols.external_id,
+                                f"external_ids_{n}",
+                                sorted(external_ids),
                             ),
                         )
                         for n, (connection_id, external_ids) in enumerate(
@@ -186,7 +190,7 @@ class InvoiceBatch:
         self,
         inv: HeldInvoice,
         shop: Shop,
-        item: NormalizedInvoice,
+        item: InvoiceRow,
         *,
         source: PaymentSource,
         payment_external_id: str,
@@ -196,11 +200,11 @@ class InvoiceBatch:
         says what the store holds already (a nightly re-sync)."""
         if inv.platform_updated_at is not None and item.updated_at < inv.platform_updated_at:
             return PlatformMove.STALE
-        due_at = resolve_due_at(shop, item)
-        status, amount_due = item.status, item.amount_due.to_minor()
+        due_at = terms_due_at(shop, item.due_at, item.issued_at)
+        status, amount_due = item.status, item.amount_due_minor
         if amount_due > inv.amount_due_minor and status.is_owed:
             return PlatformMove.ROW_BY_ROW  # the owner's own payments must be counted
-        total = item.total.to_minor()
+        total = item.total_minor
         changed = (
             inv.status != status
             or inv.amount_due_minor != amount_due

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from importlib.metadata import entry_points
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from connector.domain.identity import PostalAddress
 from connector.domain.money import Money
@@ -61,11 +61,100 @@ class NormalizedInvoice:
     payment_url: str | None = None
 
 
+class InvoiceRow(NamedTuple):
+    """An order or invoice as a sync page carries it to the store: plain values, money exact in
+    integer minor units of ``currency`` (ISO 4217), the customer's columns flattened in. The
+    built-in adapters map a page's JSON straight to these (a sync's hot path: no object per
+    amount or customer); anything else goes through :func:`invoice_row`."""
+
+    external_id: str
+    number: str
+    currency: str
+    total_minor: int
+    amount_due_minor: int  # still owed now
+    status: InvoiceStatus
+    issued_at: datetime  # tz-aware
+    due_at: datetime | None  # tz-aware; None: the core applies the shop's payment terms
+    updated_at: datetime  # the platform's own timestamp, tz-aware; orders stale updates
+    payment_url: str | None
+    customer_external_id: str
+    email: str | None
+    name: str | None
+    company: str | None
+    phone: str | None
+    locale: str | None  # None: the shop's
+    is_b2b: bool | None  # None: the shop's default
+    postal_address: str | None  # as stored: ``PostalAddress.text()``
+
+    @property
+    def total(self) -> Money:
+        """Money at the boundary (display, tests), never on the hot path."""
+        return Money.from_minor(self.total_minor, self.currency)
+
+    @property
+    def amount_due(self) -> Money:
+        return Money.from_minor(self.amount_due_minor, self.currency)
+
+    def normalized(self) -> NormalizedInvoice:
+        """The ledger's shape, for the rare moves it applies row by row (the address as its
+        stored text is not a PostalAddress: the ledger never reads it)."""
+        return NormalizedInvoice(
+            external_id=self.external_id,
+            number=self.number,
+            customer=NormalizedCustomer(
+                external_id=self.customer_external_id,
+                email=self.email,
+                name=self.name,
+                company=self.company,
+                phone=self.phone,
+                locale=self.locale,
+                is_b2b=self.is_b2b,
+            ),
+            total=self.total,
+            amount_due=self.amount_due,
+            status=self.status,
+            issued_at=self.issued_at,
+            due_at=self.due_at,
+            updated_at=self.updated_at,
+            payment_url=self.payment_url,
+        )
+
+
+def invoice_row(item: NormalizedInvoice | InvoiceRow) -> InvoiceRow:
+    """Any invoice as the store's row shape (a row is returned as is)."""
+    if type(item) is InvoiceRow:
+        return item
+    assert isinstance(item, NormalizedInvoice)
+    customer = item.customer
+    address = customer.postal_address
+    return InvoiceRow(
+        external_id=item.external_id,
+        number=item.number,
+        currency=item.amount_due.currency,
+        total_minor=item.total.to_minor(),
+        amount_due_minor=item.amount_due.to_minor(),
+        status=item.status,
+        issued_at=item.issued_at,
+        due_at=item.due_at,
+        updated_at=item.updated_at,
+        payment_url=item.payment_url,
+        customer_external_id=customer.external_id,
+        email=customer.email,
+        name=customer.name,
+        company=customer.company,
+        phone=customer.phone,
+        locale=customer.locale,
+        is_b2b=customer.is_b2b,
+        postal_address=None if address is None else address.text(),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class SyncPage:
-    """One page of a sync. ``cursor`` resumes *after* this page; stored with the page's rows."""
+    """One page of a sync. ``cursor`` resumes *after* this page; stored with the page's rows.
+    The built-in adapters send rows; a plug-in may send NormalizedInvoices."""
 
-    invoices: list[NormalizedInvoice]
+    invoices: Sequence[InvoiceRow | NormalizedInvoice]
     cursor: str | None
 
 

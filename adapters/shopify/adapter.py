@@ -20,6 +20,7 @@ from adapters.shopify.normalize import (
     invoice_from_graphql,
     is_tracked,
     legacy_id,
+    row_from_graphql,
     utc_now,
 )
 from adapters.shopify.settings import WEBHOOK_PATH, ShopifySettings
@@ -30,6 +31,7 @@ from connector.platform import (
     AppCredentials,
     ConnectionContext,
     CredentialField,
+    InvoiceRow,
     NormalizedEvent,
     NormalizedInvoice,
     SyncPage,
@@ -117,10 +119,10 @@ class ShopifyAdapter:
                 {"first": self.settings.page_size, "after": state.after, "query": query},
             )
             nodes, has_next, end_cursor = _orders_page(data)
-            invoices: list[NormalizedInvoice] = []
+            invoices: list[InvoiceRow] = []
             for node in nodes:
                 try:
-                    invoice = invoice_from_graphql(node)
+                    invoice = row_from_graphql(node)
                     tracked = is_tracked(
                         financial_status(node.get("displayFinancialStatus")),
                         graphql_has_terms(node),

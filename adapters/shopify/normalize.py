@@ -1,4 +1,6 @@
-"""Shopify orders (GraphQL nodes and REST webhook bodies) -> the core's NormalizedInvoice.
+"""Shopify orders (GraphQL nodes and REST webhook bodies) -> the core's NormalizedInvoice, or
+straight to the store's InvoiceRow for a sync's pages (:func:`row_from_graphql`: the same rules
+in integer minor units, no object per amount or customer).
 
 Pure functions, no I/O. Anything that does not have the expected shape raises
 :class:`MalformedOrder`; callers map it to AdapterMalformedResponse (sync) or WebhookParseError
@@ -28,8 +30,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connector.domain.identity import PostalAddress
-from connector.domain.money import Money
-from connector.platform import InvoiceStatus, NormalizedCustomer, NormalizedInvoice
+from connector.domain.money import Money, parse_minor
+from connector.platform import InvoiceRow, InvoiceStatus, NormalizedCustomer, NormalizedInvoice
 
 #: The displayFinancialStatus values of an order that may be owed (what a first sync asks for).
 OWED_FINANCIAL_STATUSES = ("PENDING", "PARTIALLY_PAID", "AUTHORIZED")
@@ -120,6 +122,18 @@ def _money(amount: Any, currency: Any) -> Money:
         raise MalformedOrder(str(exc)) from exc
 
 
+def _minor(amount: Any, currency: Any) -> tuple[str, int]:
+    """``_money``'s checks and errors, as (ISO code, minor units)."""
+    if not isinstance(amount, str | int) or isinstance(amount, bool):
+        raise MalformedOrder(f"amount is not a decimal string: {amount!r}")
+    if not isinstance(currency, str):
+        raise MalformedOrder(f"currency is not a string: {currency!r}")
+    try:
+        return parse_minor(amount, currency)
+    except ValueError as exc:  # UnknownCurrency is a ValueError too
+        raise MalformedOrder(str(exc)) from exc
+
+
 def legacy_id(gid_or_id: Any) -> str:
     """``gid://shopify/Order/123`` or ``123`` -> ``"123"``."""
     if isinstance(gid_or_id, int) and not isinstance(gid_or_id, bool):
@@ -162,6 +176,11 @@ def is_tracked(financial: str | None, has_terms: bool) -> bool:
 
 def invoice_status(financial: str | None, cancelled: bool, outstanding: Money) -> InvoiceStatus:
     """The core's status for a Shopify order."""
+    return _status(financial, cancelled, outstanding.is_positive())
+
+
+def _status(financial: str | None, cancelled: bool, outstanding: bool) -> InvoiceStatus:
+    """``invoice_status`` on whether anything is outstanding."""
     if cancelled:
         return InvoiceStatus.VOID
     if financial in ("PAID", "PARTIALLY_REFUNDED"):
@@ -171,7 +190,7 @@ def invoice_status(financial: str | None, cancelled: bool, outstanding: Money) -
     if financial in ("VOIDED", "EXPIRED"):
         return InvoiceStatus.VOID
     # PENDING, AUTHORIZED, PARTIALLY_PAID or none: owed while something is outstanding.
-    if not outstanding.is_positive():
+    if not outstanding:
         return InvoiceStatus.PAID
     if financial == "PARTIALLY_PAID":
         return InvoiceStatus.PARTIALLY_PAID
@@ -213,15 +232,8 @@ def _customer(
     is_b2b: bool | None,
     postal_address: PostalAddress | None = None,
 ) -> NormalizedCustomer:
-    """Guests (no customer record) are keyed by e-mail, else by order."""
-    if customer_id is not None:
-        external_id = customer_id
-    elif email:
-        external_id = f"email:{email.strip().lower()}"
-    else:
-        external_id = f"order:{order_id}"
     return NormalizedCustomer(
-        external_id=external_id,
+        external_id=_customer_key(order_id, customer_id, email),
         email=email,
         name=name,
         company=company,
@@ -230,6 +242,15 @@ def _customer(
         is_b2b=is_b2b,
         postal_address=postal_address,
     )
+
+
+def _customer_key(order_id: str, customer_id: str | None, email: str | None) -> str:
+    """Guests (no customer record) are keyed by e-mail, else by order."""
+    if customer_id is not None:
+        return customer_id
+    if email:
+        return f"email:{email.strip().lower()}"
+    return f"order:{order_id}"
 
 
 def _address(bag: Any, *, zip_key: str, country_keys: tuple[str, ...]) -> PostalAddress | None:
@@ -259,6 +280,13 @@ def _shop_money(bag: Any, field: str) -> Money:
         raise MalformedOrder(f"{field} is not a MoneyBag")
     shop = _get(bag, "shopMoney")
     return _money(_get(shop, "amount"), _get(shop, "currencyCode"))
+
+
+def _shop_minor(bag: Any, field: str) -> tuple[str, int]:
+    if not isinstance(bag, Mapping):
+        raise MalformedOrder(f"{field} is not a MoneyBag")
+    shop = _get(bag, "shopMoney")
+    return _minor(_get(shop, "amount"), _get(shop, "currencyCode"))
 
 
 def graphql_has_terms(node: Mapping[str, Any]) -> bool:
@@ -337,6 +365,82 @@ def invoice_from_graphql(node: Any) -> NormalizedInvoice:
         due_at=due_at,
         updated_at=parse_timestamp(_get(node, "updatedAt"), "updatedAt"),
         payment_url=_opt_str(node, "statusPageUrl"),
+    )
+
+
+def row_from_graphql(node: Any) -> InvoiceRow:
+    """``invoice_from_graphql``'s rules and errors, straight to the store's row (a sync page's
+    hot path; tests/adapters/test_rows.py compares the two)."""
+    if not isinstance(node, Mapping):
+        raise MalformedOrder("order node is not an object")
+    order_id = legacy_id(_get(node, "legacyResourceId"))
+    currency, total = _shop_minor(_get(node, "currentTotalPriceSet"), "currentTotalPriceSet")
+    code, outstanding = _shop_minor(_get(node, "totalOutstandingSet"), "totalOutstandingSet")
+    if code != currency:
+        raise MalformedOrder("outstanding and total are in different currencies")
+    financial = financial_status(_get(node, "displayFinancialStatus"))
+    cancelled = _opt_timestamp(node, "cancelledAt") is not None
+    status = _status(financial, cancelled, outstanding > 0)
+
+    schedules: list[Mapping[str, Any]] = []
+    terms = _opt_obj(node, "paymentTerms")
+    if terms is not None:
+        nodes = _get(_get(terms, "paymentSchedules"), "nodes")
+        if not isinstance(nodes, list):
+            raise MalformedOrder("paymentSchedules.nodes is not a list")
+        schedules = nodes
+    due_at, schedule_issued = _due_and_issued(schedules)
+    created = parse_timestamp(_get(node, "createdAt"), "createdAt")
+    processed = _opt_timestamp(node, "processedAt")
+
+    customer = _opt_obj(node, "customer")
+    entity = _opt_obj(node, "purchasingEntity")
+    billing = _opt_obj(node, "billingAddress")
+    company_name: str | None = None
+    is_b2b: bool | None = None
+    if entity is not None and entity.get("__typename") == "PurchasingCompany":
+        is_b2b = True
+        company = _opt_obj(entity, "company")
+        company_name = _opt_str(company, "name") if company else None
+    if company_name is None and billing is not None:
+        company_name = _opt_str(billing, "company")
+    email = _opt_str(node, "email")
+    phone = _opt_str(node, "phone")
+    name: str | None = None
+    customer_id: str | None = None
+    locale = _opt_str(node, "customerLocale")
+    if customer is not None:
+        customer_id = legacy_id(_get(customer, "id"))
+        email_obj = _opt_obj(customer, "defaultEmailAddress")
+        phone_obj = _opt_obj(customer, "defaultPhoneNumber")
+        email = email or (_opt_str(email_obj, "emailAddress") if email_obj else None)
+        phone = phone or (_opt_str(phone_obj, "phoneNumber") if phone_obj else None)
+        name = _opt_str(customer, "displayName") or _full_name(
+            _opt_str(customer, "firstName"), _opt_str(customer, "lastName")
+        )
+        locale = locale or _opt_str(customer, "locale")
+
+    number = _str(node, "name")
+    address = _address(billing, zip_key="zip", country_keys=("countryCodeV2",))
+    return InvoiceRow(
+        order_id,
+        number,
+        currency,
+        total,
+        outstanding if status.is_owed else 0,
+        status,
+        schedule_issued or processed or created,
+        due_at,
+        parse_timestamp(_get(node, "updatedAt"), "updatedAt"),
+        _opt_str(node, "statusPageUrl"),
+        _customer_key(order_id, customer_id, email),
+        email,
+        name,
+        company_name,
+        phone,
+        _locale(locale),
+        is_b2b,
+        None if address is None else address.text(),
     )
 
 

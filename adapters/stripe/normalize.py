@@ -1,4 +1,6 @@
-"""Stripe invoice JSON → :class:`NormalizedInvoice`; the only place minor units become Money.
+"""Stripe invoice JSON → :class:`NormalizedInvoice` (webhooks, re-checks) or straight to the
+store's :class:`InvoiceRow` (a sync's pages: :func:`row_from_invoice`, the same rules with no
+object per amount or customer); the only place Stripe's minor units are read.
 
 Works on the plain JSON dicts Stripe sends (list pages, retrieves, event snapshots of any API
 version): it reads only fields present in every version since 2020 and never the ones
@@ -16,12 +18,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from typing import Any, Final, TypeGuard
 
 from adapters.stripe.exceptions import NormalizationError, NotOwedYet
 from connector.domain.identity import PostalAddress
-from connector.domain.money import Money, UnknownCurrency
-from connector.platform import InvoiceStatus, NormalizedCustomer, NormalizedInvoice
+from connector.domain.money import Money, UnknownCurrency, currency_scale
+from connector.platform import InvoiceRow, InvoiceStatus, NormalizedCustomer, NormalizedInvoice
 
 # Fields of ``components.schemas.invoice`` this module reads (the fake server's objects are checked
 # against the spec for exactly these). Required ones make the object unreadable when missing.
@@ -74,23 +77,23 @@ _STRIPE_EXTRA_DIGITS: Final = {"ISK": 2}
 
 def stripe_money(minor: Any, currency: str) -> Money:
     """An amount in Stripe's smallest unit → Money (JPY 1500 → 1500 JPY, EUR 1050 → 10.50 EUR)."""
+    code, amount = stripe_minor(minor, currency)
+    return Money.from_minor(amount, code)
+
+
+def stripe_minor(minor: Any, currency: str) -> tuple[str, int]:
+    """An amount in Stripe's smallest unit → (ISO code, ISO minor units): the same number but
+    for ISK (Stripe's 1050 → 11 krónur)."""
     amount = _int(minor, "amount")
-    try:
-        code = currency.upper()
-        extra = _STRIPE_EXTRA_DIGITS.get(code, 0)
-        if extra:
-            # Pre-2023 fractional ISK cannot be represented; round half-up to whole krónur.
-            scaled = Decimal(amount).scaleb(-extra).to_integral_value(rounding=ROUND_HALF_UP)
-            return Money.from_minor(int(scaled), code)
-        return Money.from_minor(amount, code)
-    except (UnknownCurrency, AttributeError) as exc:
-        raise NormalizationError(f"unknown currency {currency!r}") from exc
+    iso, extra = _stripe_currency(currency)
+    # Pre-2023 fractional ISK cannot be represented; round half-up to whole krónur.
+    return iso, _scaled(amount, extra) if extra else amount
 
 
 def from_unix(value: Any, name: str) -> datetime:
     """Unix seconds → tz-aware UTC datetime."""
     try:
-        return datetime.fromtimestamp(_int(value, name), tz=UTC)
+        return datetime.fromtimestamp(_int(value, name), UTC)
     except (OverflowError, OSError, ValueError) as exc:
         raise NormalizationError(f"{name} is not a timestamp: {value!r}") from exc
 
@@ -140,6 +143,88 @@ def normalize_invoice(obj: Any, *, observed_at: datetime | None = None) -> Norma
     )
 
 
+def row_from_invoice(obj: Any, *, observed_at: datetime | None = None) -> InvoiceRow:
+    """``normalize_invoice``'s rules and errors, straight to the store's row (a sync page's
+    hot path: no Money, no customer object; tests/adapters/test_rows.py compares the two).
+    Values of the expected type are taken as they are; any other goes through the checks."""
+    if not _is_object(obj):
+        raise NormalizationError("invoice is not an object")
+    if not obj.keys() >= _REQUIRED:
+        missing = [name for name in INVOICE_REQUIRED_FIELDS if name not in obj]
+        raise NormalizationError(f"invoice {obj.get('id')!r} lacks {', '.join(missing)}")
+    invoice_id = obj["id"]
+    if type(invoice_id) is not str or not invoice_id:
+        invoice_id = _str(invoice_id, "id")
+    raw_status = obj["status"]
+    if raw_status == "draft":
+        raise NotOwedYet(f"invoice {invoice_id} is a draft")
+    status = _STATUSES.get(raw_status)
+    if status is None:
+        raise NormalizationError(f"invoice {invoice_id}: unknown status {raw_status!r}")
+    currency = obj["currency"]
+    if type(currency) is not str or not currency:
+        currency = _str(currency, "currency")
+    total, remaining, paid = obj["total"], obj["amount_remaining"], obj["amount_paid"]
+    if type(total) is not int:
+        total = _int(total, "amount")
+    code, extra = _stripe_currency(currency)
+    if type(remaining) is not int:
+        remaining = _int(remaining, "amount")
+    if type(paid) is not int:
+        paid = _int(paid, "amount_paid")
+    if extra:
+        total, remaining, paid = (
+            _scaled(total, extra),
+            _scaled(remaining, extra),
+            _scaled(paid, extra),
+        )
+    if status is InvoiceStatus.OPEN and remaining > 0 and paid > 0:
+        status = InvoiceStatus.PARTIALLY_PAID
+    created = from_unix(obj["created"], "created")
+    due = obj.get("due_date")
+    number = obj.get("number")
+    url = obj.get("hosted_invoice_url")
+    if type(number) is not str or not number:
+        number = _opt_str(number, "number")
+    customer_id, email, name, phone, locale, is_b2b, address = _customer_parts(obj)
+    return InvoiceRow(
+        invoice_id,
+        number or invoice_id,
+        code,
+        total,
+        remaining,
+        status,
+        created,
+        None if due is None else from_unix(due, "due_date"),
+        _updated_at(obj, created, observed_at),
+        url if type(url) is str and url else _opt_str(url, "hosted_invoice_url"),
+        customer_id,
+        email,
+        name,
+        None,
+        phone,
+        locale,
+        is_b2b,
+        None if address is None else address.text(),
+    )
+
+
+@lru_cache(maxsize=256)
+def _stripe_currency(currency: str) -> tuple[str, int]:
+    """A Stripe currency → (ISO code, Stripe's extra digits): ``stripe_minor``'s, remembered
+    (a page has one or two); unknown ones raise, and are not remembered."""
+    try:
+        code = currency.upper()
+        return currency_scale(code)[0], _STRIPE_EXTRA_DIGITS.get(code, 0)
+    except (UnknownCurrency, AttributeError) as exc:
+        raise NormalizationError(f"unknown currency {currency!r}") from exc
+
+
+def _scaled(amount: int, extra: int) -> int:
+    """Stripe's minor units with ``extra`` digits → ISO ones, half-up (ISK 1050 → 11)."""
+    return int(Decimal(amount).scaleb(-extra).to_integral_value(rounding=ROUND_HALF_UP))
+
+
 def is_send_invoice(obj: Mapping[str, Any]) -> bool:
     """Only ``collection_method=send_invoice`` invoices are dunned by us."""
     return obj.get("collection_method") == "send_invoice"
@@ -154,6 +239,25 @@ def reduce_locale(tag: Any) -> str | None:
 
 
 def _customer(obj: Mapping[str, Any]) -> NormalizedCustomer:
+    customer_id, email, name, phone, locale, is_b2b, address = _customer_parts(obj)
+    return NormalizedCustomer(
+        external_id=customer_id,
+        email=email,
+        name=name,
+        phone=phone,
+        locale=locale,
+        is_b2b=is_b2b,
+        postal_address=address,
+    )
+
+
+_CustomerParts = tuple[
+    str, str | None, str | None, str | None, str | None, bool | None, PostalAddress | None
+]
+
+
+def _customer_parts(obj: Mapping[str, Any]) -> _CustomerParts:
+    """(id, email, name, phone, locale, is_b2b, address) of the invoice's customer."""
     raw = obj["customer"]
     expanded: Mapping[str, Any] = {}
     if _is_object(raw):  # expanded (list/retrieve with expand=customer)
@@ -180,16 +284,9 @@ def _customer(obj: Mapping[str, Any]) -> NormalizedCustomer:
         address = address or _address(expanded.get("address"), "customer.address")
         locales = expanded.get("preferred_locales")
         locale = reduce_locale(locales[0]) if isinstance(locales, list) and locales else None
-    return NormalizedCustomer(
-        external_id=customer_id,
-        email=email,
-        name=name,
-        phone=phone,
-        locale=locale,
-        # A tax id (VAT number…) on the invoice marks a business; otherwise the shop's default.
-        is_b2b=True if isinstance(tax_ids, list) and tax_ids else None,
-        postal_address=address,
-    )
+    # A tax id (VAT number…) on the invoice marks a business; otherwise the shop's default.
+    is_b2b = True if isinstance(tax_ids, list) and tax_ids else None
+    return customer_id, email, name, phone, locale, is_b2b, address
 
 
 def _address(raw: Any, name: str) -> PostalAddress | None:

@@ -31,8 +31,8 @@ from adapters.stripe import settings
 from adapters.stripe.client import StripeApi
 from adapters.stripe.cursor import Pass, SyncCursor
 from adapters.stripe.exceptions import NormalizationError, NotOwedYet
-from adapters.stripe.normalize import from_unix, is_send_invoice, normalize_invoice
-from connector.platform import AdapterMalformedResponse, NormalizedInvoice, SyncPage
+from adapters.stripe.normalize import from_unix, is_send_invoice, row_from_invoice
+from connector.platform import AdapterMalformedResponse, InvoiceRow, SyncPage
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class StripeSync:
             return cursor  # ran less than SETTLE_SECONDS ago: nothing new to read
         return SyncCursor(since=cursor.since, current=Pass(until=until, phase="invoices"))
 
-    def _invoice_page(self, cursor: SyncCursor) -> tuple[list[NormalizedInvoice], SyncCursor]:
+    def _invoice_page(self, cursor: SyncCursor) -> tuple[list[InvoiceRow], SyncCursor]:
         current = _current(cursor)
         created: InvoiceListParamsCreated = {"lte": current.until}
         if cursor.since is not None:
@@ -100,7 +100,7 @@ class StripeSync:
             params["starting_after"] = current.after
         fetched = self._api.list_invoices(params)
         items, has_more = _list_items(fetched.data)
-        invoices: list[NormalizedInvoice] = []
+        invoices: list[InvoiceRow] = []
         for obj in items:
             if not is_send_invoice(obj):
                 continue
@@ -109,7 +109,7 @@ class StripeSync:
                 invoices.append(invoice)
         return invoices, _next(cursor, items, has_more)
 
-    def _event_page(self, cursor: SyncCursor) -> tuple[list[NormalizedInvoice], SyncCursor]:
+    def _event_page(self, cursor: SyncCursor) -> tuple[list[InvoiceRow], SyncCursor]:
         current = _current(cursor)
         assert cursor.since is not None
         params: EventListParams = {
@@ -135,7 +135,7 @@ class StripeSync:
                 invoice_id = _referenced_invoice(obj)
                 if invoice_id and invoice_id not in reread:
                     reread.append(invoice_id)
-        found: dict[str, NormalizedInvoice] = {}
+        found: dict[str, InvoiceRow] = {}
         for created, obj in snapshots.values():
             invoice = _normalize(obj, from_unix(created, "event.created"))
             if invoice is not None:
@@ -163,9 +163,9 @@ def _next(cursor: SyncCursor, items: list[dict[str, Any]], has_more: bool) -> Sy
     return cursor.advanced(items[-1]["id"])
 
 
-def _normalize(obj: Mapping[str, Any], observed_at: datetime | None) -> NormalizedInvoice | None:
+def _normalize(obj: Mapping[str, Any], observed_at: datetime | None) -> InvoiceRow | None:
     try:
-        return normalize_invoice(obj, observed_at=observed_at)
+        return row_from_invoice(obj, observed_at=observed_at)
     except NotOwedYet:
         return None
     except NormalizationError as exc:

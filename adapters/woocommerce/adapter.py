@@ -17,7 +17,13 @@ from adapters.woocommerce.exceptions import (
     UnknownStatus,
     WooCommerceConfigError,
 )
-from adapters.woocommerce.normalize import is_tracked, normalize_order, order_id, parse_gmt
+from adapters.woocommerce.normalize import (
+    is_tracked,
+    normalize_order,
+    order_id,
+    parse_gmt,
+    row_from_order,
+)
 from adapters.woocommerce.webhooks import parse_event, verify
 from connector.platform import (
     AdapterAuthError,
@@ -26,6 +32,7 @@ from connector.platform import (
     AdapterNotFound,
     ConnectionContext,
     CredentialField,
+    InvoiceRow,
     NormalizedEvent,
     NormalizedInvoice,
     SyncPage,
@@ -107,11 +114,11 @@ class WooCommerceAdapter:
             fetched = api.list_orders(self.order_query(state.since, page))
             state = state.start(fetched.observed_at)
             orders, total_pages = _orders_page(fetched, page)
-            invoices: list[NormalizedInvoice] = []
+            invoices: list[InvoiceRow] = []
             for obj in orders:
                 try:
                     state = state.saw(parse_gmt(obj.get("date_modified_gmt"), "date_modified_gmt"))
-                    invoice = normalize_order(obj, site_url=site, checkout_path=checkout)
+                    invoice = row_from_order(obj, site_url=site, checkout_path=checkout)
                 except UnknownStatus as exc:
                     log.info("woocommerce: skipping order: %s", exc)
                     continue

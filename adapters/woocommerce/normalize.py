@@ -1,6 +1,8 @@
-"""WooCommerce order JSON (REST wc/v3, also every order.* webhook body) → NormalizedInvoice.
+"""WooCommerce order JSON (REST wc/v3, also every order.* webhook body) → NormalizedInvoice,
+or straight to the store's InvoiceRow for a sync's pages (:func:`row_from_order`: the same
+rules in integer minor units, no object per amount or customer).
 
-Pure functions, no I/O; the only place WooCommerce's decimal strings become Money. Anything
+Pure functions, no I/O; the only place WooCommerce's decimal strings are read. Anything
 that does not have the shape of an order raises :class:`NormalizationError`; callers map it to
 AdapterMalformedResponse (sync, fetch_status) or WebhookParseError (webhooks).
 
@@ -34,8 +36,8 @@ from typing import Any
 from adapters.woocommerce import settings
 from adapters.woocommerce.exceptions import NormalizationError, UnknownStatus
 from connector.domain.identity import PostalAddress
-from connector.domain.money import Money
-from connector.platform import InvoiceStatus, NormalizedCustomer, NormalizedInvoice
+from connector.domain.money import Money, parse_minor
+from connector.platform import InvoiceRow, InvoiceStatus, NormalizedCustomer, NormalizedInvoice
 
 # Fields this module reads; required ones make the order unreadable when missing.
 ORDER_REQUIRED_FIELDS = (
@@ -150,6 +152,59 @@ def normalize_order(obj: Any, *, site_url: str, checkout_path: str) -> Normalize
     )
 
 
+def row_from_order(obj: Any, *, site_url: str, checkout_path: str) -> InvoiceRow:
+    """``normalize_order``'s rules and errors, straight to the store's row (a sync page's hot
+    path; tests/adapters/test_rows.py compares the two)."""
+    if not isinstance(obj, Mapping):
+        raise NormalizationError("order is not an object")
+    missing = [name for name in ORDER_REQUIRED_FIELDS if name not in obj]
+    if missing:
+        raise NormalizationError(f"order {obj.get('id')!r} lacks {', '.join(missing)}")
+    oid = order_id(obj["id"])
+    status_name = raw_status(obj)
+    currency = _str(obj["currency"], "currency")
+    code, total = _minor(obj["total"], currency, "total")
+    paid_at = _opt_gmt(obj.get("date_paid_gmt"), "date_paid_gmt")
+    status = _STATUSES.get(status_name)
+    if status is None:
+        if paid_at is None:
+            raise UnknownStatus(f"order {oid}: unknown status {status_name!r}")
+        status = InvoiceStatus.PAID
+    refunded = _refunded_minor(obj.get("refunds"), currency)
+    amount_due = 0
+    if status.is_owed:
+        amount_due = total - refunded
+        if amount_due <= 0:
+            status, amount_due = InvoiceStatus.REFUNDED, 0
+    meta = _meta(obj.get("meta_data"))
+    order_key = _opt_str(obj.get("order_key"), "order_key")
+    payment_url = None
+    if status_name in settings.PAYABLE_STATUSES and status.is_owed and order_key:
+        payment_url = order_pay_url(site_url, checkout_path, oid, order_key)
+    number = _opt_str(obj.get("number"), "number") or str(oid)
+    customer_id, email, name, company, phone, is_b2b, address = _customer_parts(obj, oid, meta)
+    return InvoiceRow(
+        str(oid),
+        number,
+        code,
+        total,
+        amount_due,
+        status,
+        parse_gmt(obj["date_created_gmt"], "date_created_gmt"),
+        _due_at(meta),
+        parse_gmt(obj["date_modified_gmt"], "date_modified_gmt"),
+        payment_url,
+        customer_id,
+        email,
+        name,
+        company,
+        phone,
+        None,
+        is_b2b,
+        address.text(),
+    )
+
+
 def order_pay_url(site_url: str, checkout_path: str, oid: int, order_key: str) -> str:
     """``{site}/checkout/order-pay/{id}/?pay_for_order=true&key={order_key}`` (WooCommerce's
     ``WC_Order::get_checkout_payment_url`` with pretty permalinks)."""
@@ -174,6 +229,32 @@ def _money(amount: Any, currency: Any, name: str) -> Money:
         return Money.of(amount, currency)
     except ValueError as exc:  # UnknownCurrency is a ValueError too
         raise NormalizationError(f"{name}: {exc}") from exc
+
+
+def _minor(amount: Any, currency: Any, name: str) -> tuple[str, int]:
+    """``_money``'s checks and errors, as (ISO code, minor units)."""
+    if isinstance(amount, bool) or not isinstance(amount, str | int):
+        raise NormalizationError(f"{name} is not a decimal string: {amount!r}")
+    if not isinstance(currency, str):
+        raise NormalizationError(f"currency is not a string: {currency!r}")
+    try:
+        return parse_minor(amount, currency)
+    except ValueError as exc:  # UnknownCurrency is a ValueError too
+        raise NormalizationError(f"{name}: {exc}") from exc
+
+
+def _refunded_minor(refunds: Any, currency: str) -> int:
+    """``_refunded`` in minor units."""
+    total = 0
+    if refunds is None:
+        return total
+    if not isinstance(refunds, list):
+        raise NormalizationError("refunds is not a list")
+    for refund in refunds:
+        if not isinstance(refund, Mapping):
+            raise NormalizationError("refund is not an object")
+        total += abs(_minor(refund.get("total"), currency, "refunds.total")[1])
+    return total
 
 
 def _refunded(refunds: Any, currency: str) -> Money:
@@ -221,6 +302,26 @@ def _due_at(meta: Mapping[str, Any]) -> datetime | None:
 
 
 def _customer(obj: Mapping[str, Any], oid: int, meta: Mapping[str, Any]) -> NormalizedCustomer:
+    external_id, email, name, company, phone, is_b2b, address = _customer_parts(obj, oid, meta)
+    return NormalizedCustomer(
+        external_id=external_id,
+        email=email,
+        name=name,
+        company=company,
+        phone=phone,
+        locale=None,
+        is_b2b=is_b2b,
+        postal_address=address,
+    )
+
+
+_CustomerParts = tuple[
+    str, str | None, str | None, str | None, str | None, bool | None, PostalAddress
+]
+
+
+def _customer_parts(obj: Mapping[str, Any], oid: int, meta: Mapping[str, Any]) -> _CustomerParts:
+    """(external id, email, name, company, phone, is_b2b, address) of the order's customer."""
     billing = obj.get("billing") or {}
     if not isinstance(billing, Mapping):
         raise NormalizationError(f"order {oid}: billing is not an object")
@@ -241,22 +342,16 @@ def _customer(obj: Mapping[str, Any], oid: int, meta: Mapping[str, Any]) -> Norm
         if part
     )
     vat = any(isinstance(meta.get(k), str) and meta[k].strip() for k in settings.VAT_META_KEYS)
-    return NormalizedCustomer(
-        external_id=external_id,
-        email=email,
-        name=name or None,
-        company=_opt_str(billing.get("company"), "billing.company"),
-        phone=_opt_str(billing.get("phone"), "billing.phone"),
-        locale=None,
-        is_b2b=True if vat else None,
-        postal_address=PostalAddress(
-            line1=_opt_str(billing.get("address_1"), "billing.address_1"),
-            line2=_opt_str(billing.get("address_2"), "billing.address_2"),
-            postal_code=_opt_str(billing.get("postcode"), "billing.postcode"),
-            city=_opt_str(billing.get("city"), "billing.city"),
-            country=_opt_str(billing.get("country"), "billing.country"),
-        ),
+    company = _opt_str(billing.get("company"), "billing.company")
+    phone = _opt_str(billing.get("phone"), "billing.phone")
+    address = PostalAddress(
+        line1=_opt_str(billing.get("address_1"), "billing.address_1"),
+        line2=_opt_str(billing.get("address_2"), "billing.address_2"),
+        postal_code=_opt_str(billing.get("postcode"), "billing.postcode"),
+        city=_opt_str(billing.get("city"), "billing.city"),
+        country=_opt_str(billing.get("country"), "billing.country"),
     )
+    return external_id, email, name or None, company, phone, True if vat else None, address
 
 
 def _opt_gmt(value: Any, name: str) -> datetime | None:

@@ -61,6 +61,36 @@ def _scale_of(code: str) -> tuple[str, int]:
     return iso, currency_exponent(iso)
 
 
+def currency_scale(code: str) -> tuple[str, int]:
+    """A currency code → (its ISO form, its exponent); UnknownCurrency if it is not one."""
+    return _scale(code) if isinstance(code, str) else _scale_of(code)
+
+
+def parse_minor(amount: str | int | Decimal, currency: str) -> tuple[str, int]:
+    """``Money.of``'s parsing, its checks and errors, as (ISO code, integer minor units): a
+    platform's decimal string ("12.50" EUR → 1250) with no Money built."""
+    code, value, exponent = _parsed(amount, currency)
+    return code, int(value.scaleb(exponent))
+
+
+def _parsed(amount: str | int | Decimal, currency: str) -> tuple[str, Decimal, int]:
+    """A decimal amount checked for its currency: (ISO code, exact value, exponent)."""
+    code = normalize_currency(currency)
+    try:
+        value = Decimal(str(amount).strip())
+    except InvalidOperation as exc:
+        raise ValueError(f"not an amount: {amount!r}") from exc
+    if not value.is_finite():
+        raise ValueError(f"not an amount: {amount!r}")
+    exponent = currency_exponent(code)
+    if value and value.adjusted() + exponent >= MAX_MINOR_DIGITS:  # no arithmetic: no trap
+        raise ValueError(f"{amount!r} is out of range for {code}")
+    quantum = Decimal(1).scaleb(-exponent)
+    if value != value.quantize(quantum):
+        raise ValueError(f"{amount!r} has more decimals than {code} allows")
+    return code, value, exponent
+
+
 @dataclass(frozen=True, slots=True)
 class Money:
     amount: Decimal
@@ -73,20 +103,8 @@ class Money:
     @classmethod
     def of(cls, amount: str | int | Decimal, currency: str) -> Money:
         """Parse a decimal string ("12.50") exactly; reject more digits than the currency has."""
-        code = normalize_currency(currency)
-        try:
-            value = Decimal(str(amount).strip())
-        except InvalidOperation as exc:
-            raise ValueError(f"not an amount: {amount!r}") from exc
-        if not value.is_finite():
-            raise ValueError(f"not an amount: {amount!r}")
-        exponent = currency_exponent(code)
-        if value and value.adjusted() + exponent >= MAX_MINOR_DIGITS:  # no arithmetic: no trap
-            raise ValueError(f"{amount!r} is out of range for {code}")
-        quantum = Decimal(1).scaleb(-exponent)
-        if value != value.quantize(quantum):
-            raise ValueError(f"{amount!r} has more decimals than {code} allows")
-        return cls(value.quantize(quantum), code)
+        code, value, exponent = _parsed(amount, currency)
+        return cls(value.quantize(Decimal(1).scaleb(-exponent)), code)
 
     @classmethod
     def from_minor(cls, minor: int, currency: str) -> Money:

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from connector.ledger_batch import HeldInvoice, InvoiceBatch, PlatformMove
-from connector.platform import EventKind, NormalizedEvent
+from connector.platform import EventKind, NormalizedEvent, invoice_row
 from connector.store.models import PaymentSource, Shop, WebhookOutcome
 from connector.webhooks.handlers import named_invoice, target_state
 from connector.webhooks.resolve import rereads_invoice
@@ -134,7 +134,7 @@ def _platform_state(
     move = batch.apply_platform_state(
         inv,
         shop,
-        item,
+        invoice_row(item),
         source=PaymentSource.WEBHOOK,
         payment_external_id=event.payment_external_id
         or f"{PaymentSource.WEBHOOK.value}:{item.updated_at.isoformat()}",

@@ -341,16 +341,12 @@ def test_normalized_fields(
 
     assert b2b.number == "#77"
     assert b2b.issued_at == datetime(2026, 2, 1, 8, 0, tzinfo=UTC)
-    assert b2b.customer.external_id == "7001"
-    assert b2b.customer.email == "buyer@example.com"
-    assert (b2b.customer.company, b2b.customer.is_b2b, b2b.customer.locale) == (
-        "ACME SAS",
-        True,
-        "fr",
-    )
+    assert b2b.customer_external_id == "7001"
+    assert b2b.email == "buyer@example.com"
+    assert (b2b.company, b2b.is_b2b, b2b.locale) == ("ACME SAS", True, "fr")
     assert b2b.payment_url == "https://relance-test.myshopify.com/1/orders/77/authenticate"
-    assert guest.customer.external_id == "email:g@x.fr"
-    assert guest.customer.is_b2b is None
+    assert guest.customer_external_id == "email:g@x.fr"
+    assert guest.is_b2b is None
 
 
 def test_no_shopify_session_is_left_behind(
