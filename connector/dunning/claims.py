@@ -200,15 +200,24 @@ class _Planned:
 
 
 class StepCatalog:
-    """Step specs per sequence, loaded once per tick (shared by its claim transactions: the
-    specs are plain values, so they outlive the session that read them); and the shops whose
-    ECB rate table the tick has checked."""
+    """Step specs per sequence, loaded once per claim batch (plain values, so they outlive the
+    session that read them: a batch planned in a read transaction writes with them); and the
+    shops whose ECB rate table the tick has checked."""
 
     def __init__(self) -> None:
         self._by_sequence: dict[int, tuple[StepSpec, ...]] = {}
         self._default_for_shop: dict[int, int] = {}
         self._rules_for_shop: dict[int, ShopRules] = {}
         self.ecb_checked: set[int] = set()  # shops whose ECB table was checked in this tick
+
+    def for_next_batch(self) -> StepCatalog:
+        """The catalog a tick's next claim batch plans with: steps and rules read again (the
+        owner may have edited a sequence since the last batch: a step moved to D+27 must not
+        go out at D+1 to the customers the tick has not reached yet), the shops whose ECB
+        table this tick checked kept (one check per tick)."""
+        fresh = StepCatalog()
+        fresh.ecb_checked = self.ecb_checked
+        return fresh
 
     def preload(self, session: Session, batch: Iterable[tuple[Shop, Invoice]]) -> None:
         """What :meth:`for_invoice` needs for a batch's invoices, read in a few queries for all

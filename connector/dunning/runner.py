@@ -206,6 +206,7 @@ class DunningRunner:
                 settle(2 * batch_threads)
                 self._give_way()
                 lease_until = self.clock() + self.options.claim_lease
+                catalog = catalog.for_next_batch()
                 if not self._skip_locked:  # SQLite: planned before its short write transaction
                     claimed = plan_then_claim(
                         self.sessions,

@@ -247,8 +247,9 @@ class BatchSender:
         """Each message still ours and CLAIMED, with its reminders and invoices, locked in id
         order, one query per table, as plain rows (the writes are Core statements); the
         messages a stored, unapplied delivery names an invoice of; and the messages still ours
-        that this read cannot tell about (no reminder left to send, or invoices of another
-        customer): the one-message path's, which settles them."""
+        that this read cannot tell about (no reminder left to send, or none of its invoices
+        still its customer's): the one-message path's, which settles them. (An invoice moved
+        to another customer is not looked for: no sync or action moves one.)"""
         query = select(*_MESSAGE_COLS).where(among(s, Message.id, ids)).order_by(Message.id)
         messages = [
             _MessageRow(*row)
