@@ -52,16 +52,21 @@ def _shop(svc: Services) -> Shop:
     return shop
 
 
-def _until_a_writer_waits_on_a_lock(svc: Services) -> None:
-    with svc.engine.connect() as conn:
+def _until_someone_waits_on(svc: Services, holder_pid: int) -> None:
+    """Returns once another backend waits on a lock held by ``holder_pid``'s transaction.
+
+    Each poll is its own transaction (AUTOCOMMIT): PostgreSQL reads pg_stat_activity once per
+    transaction and shows that snapshot until it ends, so polls in one transaction never saw a
+    wait that began after the first of them (the claim then went through, the test failed)."""
+    with svc.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         for _ in range(600):
-            waiting = conn.scalar(
+            if conn.scalar(
                 text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-            )
-            if waiting:
+                    "SELECT EXISTS (SELECT FROM pg_stat_activity "
+                    "WHERE CAST(:holder AS integer) = ANY(pg_blocking_pids(pid)))"
+                ),
+                {"holder": holder_pid},
+            ):
                 return
             time.sleep(0.05)
     raise AssertionError("the claim never waited on the other writer's row")
@@ -83,28 +88,35 @@ def test_a_customer_claimed_meanwhile_leaves_the_rest_of_the_batch_claimed(
     )
     taken = invoice_by_number(svc, "F-2")
     inserted = threading.Event()
+    failed: list[BaseException] = []
 
     def other_writer() -> None:
-        """Claims F-2's customer day, and commits only once our claim waits on that row."""
-        with write_session(svc.sessions) as s:
-            s.add(
-                Message(
-                    shop_id=taken.shop_id,
-                    customer_id=taken.customer_id,
-                    channel=Channel.EMAIL,
-                    local_day=date(2026, 6, 11),
-                    state=MessageState.CLAIMED,
-                    lease_owner="other",
-                    lease_until=NOW + timedelta(minutes=5),
+        """Claims F-2's customer day, and commits only once our claim waits on that row (its
+        failure is the test's: an exception of a thread would only be a warning)."""
+        try:
+            with write_session(svc.sessions) as s:
+                s.add(
+                    Message(
+                        shop_id=taken.shop_id,
+                        customer_id=taken.customer_id,
+                        channel=Channel.EMAIL,
+                        local_day=date(2026, 6, 11),
+                        state=MessageState.CLAIMED,
+                        lease_owner="other",
+                        lease_until=NOW + timedelta(minutes=5),
+                    )
                 )
-            )
-            s.flush()
-            inserted.set()
-            _until_a_writer_waits_on_a_lock(svc)
+                s.flush()
+                pid = s.scalar(text("SELECT pg_backend_pid()"))
+                assert isinstance(pid, int)
+                inserted.set()
+                _until_someone_waits_on(svc, pid)
+        except BaseException as exc:
+            failed.append(exc)
 
     other = threading.Thread(target=other_writer)
     other.start()
-    assert inserted.wait(10)
+    assert inserted.wait(10), failed
     # Our flush waits on that uncommitted row (no customer locks taken here: the other
     # writer's row holds a key-share lock on its customer that SKIP LOCKED would pass over).
     with write_session(svc.sessions) as s:
@@ -113,6 +125,7 @@ def test_a_customer_claimed_meanwhile_leaves_the_rest_of_the_batch_claimed(
             ids, NOW, skip_locked=False
         )
     other.join(10)
+    assert not other.is_alive() and not failed, failed
     assert claimed.customers_seen == 3
     with svc.sessions() as s:
         mine = s.scalars(select(Message).where(Message.id.in_(claimed.message_ids))).all()
