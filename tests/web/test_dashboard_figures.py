@@ -416,3 +416,101 @@ def test_steps_due_count_the_backlog_and_what_waits(services: Services, shop: Sh
     assert "no payment instructions" in day.waiting[0].reason
     assert (day.due, day.going_out) == (3, 2)
     assert day.due_by_step() == {p.step: p.invoices for p in board.planned}
+
+
+def test_steps_due_leave_out_what_a_tick_would_not_look_at(services: Services, shop: Shop) -> None:
+    """The tile's shape without assignment rules (the customers never to remind as a small
+    set, the sequence read on the invoice's own column, no customer or connection joined):
+    it still agrees with the dry run on excluded and erased customers, a paused invoice, a
+    step already sent and an invoice pinned to another sequence."""
+    pinned = create_sequence(services, shop.id, "Pinned")  # a copy of the default's steps
+    add_step(services, shop.id, pinned.id, StepInput(offset_days=4), key="pinned_call")
+    add_invoices(
+        services,
+        shop,
+        [
+            normalized(n, email=f"{n.lower()}@client.example", due_on=d)
+            for n, d in (
+                ("N1", date(2026, 12, 3)),  # courtesy (D-2) on Tuesday 1 December
+                ("X1", date(2026, 12, 3)),  # its customer is excluded
+                ("E1", date(2026, 12, 3)),  # its customer was erased
+                ("P1", date(2026, 11, 20)),  # reminder_2 due, but paused until the 5th
+                ("S1", date(2026, 11, 20)),  # reminder_2 went out on the 27th
+                ("L1", date(2026, 11, 20)),  # reminder_2 never went out
+                ("K1", date(2026, 11, 27)),  # pinned: pinned_call (D+4) on the 1st
+            )
+        ],
+    )
+    with write_session(services.sessions) as s:
+        inv = {i.number: i for i in s.scalars(select(Invoice))}
+        inv["X1"].customer.excluded = True
+        inv["E1"].customer.erased_at = NOW - timedelta(days=1)
+        inv["P1"].paused_until = NOW + timedelta(days=5)
+        inv["P1"].pause_reason = "manual"
+        inv["K1"].sequence_id = pinned.id
+        step = s.scalar(select(Step).where(Step.sequence_id != pinned.id, Step.key == "reminder_2"))
+        assert step is not None
+        s.add(
+            Reminder(
+                shop_id=shop.id,
+                invoice_id=inv["S1"].id,
+                step_id=step.id,
+                step_key=step.key,
+                channel=step.channel,
+                state=ReminderState.SENT,
+                due_on=date(2026, 11, 27),
+                counted_from=date(2026, 11, 20),
+                sent_at=paris(date(2026, 11, 27)),
+            )
+        )
+    board = dashboard(services.sessions, shop.id, now=NOW)
+    assert {p.step: p.invoices for p in board.planned} == {
+        "courtesy": 1,
+        "reminder_2": 1,
+        "pinned_call": 1,
+    }
+    day = next_business_day(services, shop.id, now=NOW)
+    assert day.due_by_step() == {p.step: p.invoices for p in board.planned}
+
+
+def test_steps_due_read_the_invoices_from_the_index_alone(services: Services, shop: Shop) -> None:
+    """The tile reads each owed invoice from (shop, status, due_at, next_action_at,
+    paused_until, sequence_id, customer_id, id) without its row, the customers never to remind
+    from (shop, excluded, erased_at), and joins neither customer nor connection when no rule
+    reads them: at 100,000 invoices a table row per invoice doubled its cost."""
+    add_invoices(
+        services,
+        shop,
+        [normalized("N1", email="n1@client.example", due_on=date(2026, 12, 3))],
+    )
+    seen: list[tuple[str, Any]] = []
+
+    def keep(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(services.engine, "before_cursor_execute", keep)
+    try:
+        board = dashboard(services.sessions, shop.id, now=NOW)
+    finally:
+        event.remove(services.engine, "before_cursor_execute", keep)
+    assert {p.step: p.invoices for p in board.planned} == {"courtesy": 1}
+    [(tile, parameters)] = [
+        (st, p) for st, p in seen if "UNION ALL" in st and "FROM reminder" in st
+    ]
+    with services.engine.connect() as c:
+        if c.dialect.name != "sqlite":  # PostgreSQL: what the statement reads, not its plan
+            plan = " ".join(str(r[0]) for r in c.exec_driver_sql("EXPLAIN " + tile, parameters))
+            assert " on connection" not in plan, plan
+            assert not re.search(r"(Hash|Merge) Join|Nested Loop  \(", plan), plan  # anti only
+            return
+        steps = [str(r[3]) for r in c.exec_driver_sql("EXPLAIN QUERY PLAN " + tile, parameters)]
+    reads = [st for st in steps if st.startswith(("SCAN", "SEARCH"))]
+    on_invoice = [st for st in reads if " invoice " in st]
+    on_customer = [st for st in reads if " customer " in st]
+    assert on_invoice and all(
+        "COVERING INDEX ix_invoice_shop_status_due_plan" in st for st in on_invoice
+    ), steps
+    assert on_customer and all(
+        "COVERING INDEX ix_customer_shop_unreachable" in st for st in on_customer
+    ), steps
+    assert not [st for st in reads if " connection " in st], steps
