@@ -95,9 +95,10 @@ class InvoiceRow(NamedTuple):
     def amount_due(self) -> Money:
         return Money.from_minor(self.amount_due_minor, self.currency)
 
-    def normalized(self) -> NormalizedInvoice:
-        """The ledger's shape, for the rare moves it applies row by row (the address as its
-        stored text is not a PostalAddress: the ledger never reads it)."""
+    def normalized(self, postal_address: PostalAddress | None = None) -> NormalizedInvoice:
+        """The ledger's and the webhooks' shape. The row keeps the address only as its stored
+        text: an adapter passes the PostalAddress it parsed along with the row (the ledger's
+        row-by-row moves never read it and pass none)."""
         return NormalizedInvoice(
             external_id=self.external_id,
             number=self.number,
@@ -109,6 +110,7 @@ class InvoiceRow(NamedTuple):
                 phone=self.phone,
                 locale=self.locale,
                 is_b2b=self.is_b2b,
+                postal_address=postal_address,
             ),
             total=self.total,
             amount_due=self.amount_due,

@@ -1,6 +1,7 @@
-"""Shopify orders (GraphQL nodes and REST webhook bodies) -> the core's NormalizedInvoice, or
-straight to the store's InvoiceRow for a sync's pages (:func:`row_from_graphql`: the same rules
-in integer minor units, no object per amount or customer).
+"""Shopify orders (GraphQL nodes and REST webhook bodies) -> the core's NormalizedInvoice. A
+GraphQL node's rules live once, in :func:`_graphql_row`: the store's InvoiceRow (a sync page's
+hot path, integer minor units, no object per amount or customer) and the parsed billing address;
+:func:`invoice_from_graphql` is that row made a NormalizedInvoice with the address.
 
 Pure functions, no I/O. Anything that does not have the expected shape raises
 :class:`MalformedOrder`; callers map it to AdapterMalformedResponse (sync) or WebhookParseError
@@ -112,18 +113,12 @@ def _opt_timestamp(obj: Mapping[str, Any], key: str) -> datetime | None:
 
 
 def _money(amount: Any, currency: Any) -> Money:
-    if not isinstance(amount, str | int) or isinstance(amount, bool):
-        raise MalformedOrder(f"amount is not a decimal string: {amount!r}")
-    if not isinstance(currency, str):
-        raise MalformedOrder(f"currency is not a string: {currency!r}")
-    try:
-        return Money.of(amount, currency)
-    except ValueError as exc:  # UnknownCurrency is a ValueError too
-        raise MalformedOrder(str(exc)) from exc
+    code, minor = _minor(amount, currency)
+    return Money.from_minor(minor, code)
 
 
 def _minor(amount: Any, currency: Any) -> tuple[str, int]:
-    """``_money``'s checks and errors, as (ISO code, minor units)."""
+    """A Shopify amount checked for its currency, as (ISO code, minor units)."""
     if not isinstance(amount, str | int) or isinstance(amount, bool):
         raise MalformedOrder(f"amount is not a decimal string: {amount!r}")
     if not isinstance(currency, str):
@@ -275,13 +270,6 @@ def _full_name(first: str | None, last: str | None) -> str | None:
 # --- GraphQL ---------------------------------------------------------------------------------
 
 
-def _shop_money(bag: Any, field: str) -> Money:
-    if not isinstance(bag, Mapping):
-        raise MalformedOrder(f"{field} is not a MoneyBag")
-    shop = _get(bag, "shopMoney")
-    return _money(_get(shop, "amount"), _get(shop, "currencyCode"))
-
-
 def _shop_minor(bag: Any, field: str) -> tuple[str, int]:
     if not isinstance(bag, Mapping):
         raise MalformedOrder(f"{field} is not a MoneyBag")
@@ -294,83 +282,19 @@ def graphql_has_terms(node: Mapping[str, Any]) -> bool:
 
 
 def invoice_from_graphql(node: Any) -> NormalizedInvoice:
-    """One ``RelanceOrder`` fragment -> NormalizedInvoice."""
-    if not isinstance(node, Mapping):
-        raise MalformedOrder("order node is not an object")
-    order_id = legacy_id(_get(node, "legacyResourceId"))
-    total = _shop_money(_get(node, "currentTotalPriceSet"), "currentTotalPriceSet")
-    outstanding = _shop_money(_get(node, "totalOutstandingSet"), "totalOutstandingSet")
-    if outstanding.currency != total.currency:
-        raise MalformedOrder("outstanding and total are in different currencies")
-    financial = financial_status(_get(node, "displayFinancialStatus"))
-    cancelled = _opt_timestamp(node, "cancelledAt") is not None
-    status = invoice_status(financial, cancelled, outstanding)
-
-    schedules: list[Mapping[str, Any]] = []
-    terms = _opt_obj(node, "paymentTerms")
-    if terms is not None:
-        nodes = _get(_get(terms, "paymentSchedules"), "nodes")
-        if not isinstance(nodes, list):
-            raise MalformedOrder("paymentSchedules.nodes is not a list")
-        schedules = nodes
-    due_at, schedule_issued = _due_and_issued(schedules)
-    created = parse_timestamp(_get(node, "createdAt"), "createdAt")
-    processed = _opt_timestamp(node, "processedAt")
-
-    customer = _opt_obj(node, "customer")
-    entity = _opt_obj(node, "purchasingEntity")
-    billing = _opt_obj(node, "billingAddress")
-    company_name: str | None = None
-    is_b2b: bool | None = None
-    if entity is not None and entity.get("__typename") == "PurchasingCompany":
-        is_b2b = True
-        company = _opt_obj(entity, "company")
-        company_name = _opt_str(company, "name") if company else None
-    if company_name is None and billing is not None:
-        company_name = _opt_str(billing, "company")
-    email = _opt_str(node, "email")
-    phone = _opt_str(node, "phone")
-    name: str | None = None
-    customer_id: str | None = None
-    locale = _opt_str(node, "customerLocale")
-    if customer is not None:
-        customer_id = legacy_id(_get(customer, "id"))
-        email_obj = _opt_obj(customer, "defaultEmailAddress")
-        phone_obj = _opt_obj(customer, "defaultPhoneNumber")
-        email = email or (_opt_str(email_obj, "emailAddress") if email_obj else None)
-        phone = phone or (_opt_str(phone_obj, "phoneNumber") if phone_obj else None)
-        name = _opt_str(customer, "displayName") or _full_name(
-            _opt_str(customer, "firstName"), _opt_str(customer, "lastName")
-        )
-        locale = locale or _opt_str(customer, "locale")
-
-    return NormalizedInvoice(
-        external_id=order_id,
-        number=_str(node, "name"),
-        customer=_customer(
-            order_id=order_id,
-            customer_id=customer_id,
-            email=email,
-            name=name,
-            company=company_name,
-            phone=phone,
-            locale=_locale(locale),
-            is_b2b=is_b2b,
-            postal_address=_address(billing, zip_key="zip", country_keys=("countryCodeV2",)),
-        ),
-        total=total,
-        amount_due=outstanding if status.is_owed else Money.zero(total.currency),
-        status=status,
-        issued_at=schedule_issued or processed or created,
-        due_at=due_at,
-        updated_at=parse_timestamp(_get(node, "updatedAt"), "updatedAt"),
-        payment_url=_opt_str(node, "statusPageUrl"),
-    )
+    """One ``RelanceOrder`` fragment -> NormalizedInvoice: the sync's row, with the billing
+    address parsed (webhooks' re-checks, ``fetch_status``)."""
+    row, address = _graphql_row(node)
+    return row.normalized(address)
 
 
 def row_from_graphql(node: Any) -> InvoiceRow:
-    """``invoice_from_graphql``'s rules and errors, straight to the store's row (a sync page's
-    hot path; tests/adapters/test_rows.py compares the two)."""
+    """One ``RelanceOrder`` fragment -> the store's row (a sync page's hot path)."""
+    return _graphql_row(node)[0]
+
+
+def _graphql_row(node: Any) -> tuple[InvoiceRow, PostalAddress | None]:
+    """The order's rules, once: the row and the billing address it stores as text."""
     if not isinstance(node, Mapping):
         raise MalformedOrder("order node is not an object")
     order_id = legacy_id(_get(node, "legacyResourceId"))
@@ -422,7 +346,7 @@ def row_from_graphql(node: Any) -> InvoiceRow:
 
     number = _str(node, "name")
     address = _address(billing, zip_key="zip", country_keys=("countryCodeV2",))
-    return InvoiceRow(
+    row = InvoiceRow(
         order_id,
         number,
         currency,
@@ -442,6 +366,7 @@ def row_from_graphql(node: Any) -> InvoiceRow:
         is_b2b,
         None if address is None else address.text(),
     )
+    return row, address
 
 
 # --- REST (webhook bodies) -------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""Stripe invoice JSON → :class:`NormalizedInvoice` (webhooks, re-checks) or straight to the
-store's :class:`InvoiceRow` (a sync's pages: :func:`row_from_invoice`, the same rules with no
-object per amount or customer); the only place Stripe's minor units are read.
+"""Stripe invoice JSON → the store's :class:`InvoiceRow` (a sync's pages:
+:func:`row_from_invoice`, no object per amount or customer) or :class:`NormalizedInvoice`
+(webhooks, re-checks: :func:`normalize_invoice`, the same row with the parsed customer address);
+the rules live once, in :func:`_invoice_row`, the only place Stripe's minor units are read.
 
 Works on the plain JSON dicts Stripe sends (list pages, retrieves, event snapshots of any API
 version): it reads only fields present in every version since 2020 and never the ones
@@ -24,7 +25,7 @@ from typing import Any, Final, TypeGuard
 from adapters.stripe.exceptions import NormalizationError, NotOwedYet
 from connector.domain.identity import PostalAddress
 from connector.domain.money import Money, UnknownCurrency, currency_scale
-from connector.platform import InvoiceRow, InvoiceStatus, NormalizedCustomer, NormalizedInvoice
+from connector.platform import InvoiceRow, InvoiceStatus, NormalizedInvoice
 
 # Fields of ``components.schemas.invoice`` this module reads (the fake server's objects are checked
 # against the spec for exactly these). Required ones make the object unreadable when missing.
@@ -100,53 +101,19 @@ def from_unix(value: Any, name: str) -> datetime:
 
 def normalize_invoice(obj: Any, *, observed_at: datetime | None = None) -> NormalizedInvoice:
     """A Stripe invoice → NormalizedInvoice; NotOwedYet (draft) or NormalizationError."""
-    if not _is_object(obj):
-        raise NormalizationError("invoice is not an object")
-    if not obj.keys() >= _REQUIRED:  # the keys' view compared as is (issubset copies it)
-        missing = [name for name in INVOICE_REQUIRED_FIELDS if name not in obj]
-        raise NormalizationError(f"invoice {obj.get('id')!r} lacks {', '.join(missing)}")
-    invoice_id = _str(obj["id"], "id")
-    raw_status = obj["status"]
-    if raw_status == "draft":
-        raise NotOwedYet(f"invoice {invoice_id} is a draft")
-    if raw_status not in _STATUSES:
-        raise NormalizationError(f"invoice {invoice_id}: unknown status {raw_status!r}")
-    currency = _str(obj["currency"], "currency")
-    total = stripe_money(obj["total"], currency)
-    remaining = stripe_money(obj["amount_remaining"], currency)
-    paid = _int(obj["amount_paid"], "amount_paid")  # Money only when something was paid
-    status = _STATUSES[raw_status]
-    if (
-        status is InvoiceStatus.OPEN
-        and remaining.is_positive()
-        and paid > 0
-        and stripe_money(paid, currency).is_positive()
-    ):
-        status = InvoiceStatus.PARTIALLY_PAID
-    created = from_unix(obj["created"], "created")
-    due = obj.get("due_date")
-    number = obj.get("number")
-    url = obj.get("hosted_invoice_url")
-    return NormalizedInvoice(
-        external_id=invoice_id,
-        number=(number if type(number) is str and number else None)
-        or _opt_str(number, "number")
-        or invoice_id,
-        customer=_customer(obj),
-        total=total,
-        amount_due=remaining,
-        status=status,
-        issued_at=created,
-        due_at=None if due is None else from_unix(due, "due_date"),
-        updated_at=_updated_at(obj, created, observed_at),
-        payment_url=url if type(url) is str and url else _opt_str(url, "hosted_invoice_url"),
-    )
+    row, address = _invoice_row(obj, observed_at)
+    return row.normalized(address)
 
 
 def row_from_invoice(obj: Any, *, observed_at: datetime | None = None) -> InvoiceRow:
-    """``normalize_invoice``'s rules and errors, straight to the store's row (a sync page's
-    hot path: no Money, no customer object; tests/adapters/test_rows.py compares the two).
-    Values of the expected type are taken as they are; any other goes through the checks."""
+    """A Stripe invoice → the store's row (a sync page's hot path)."""
+    return _invoice_row(obj, observed_at)[0]
+
+
+def _invoice_row(obj: Any, observed_at: datetime | None) -> tuple[InvoiceRow, PostalAddress | None]:
+    """The invoice's rules, once: the row and the customer address it stores as text. Values
+    of the expected type are taken as they are (no Money, no customer object); any other goes
+    through the checks."""
     if not _is_object(obj):
         raise NormalizationError("invoice is not an object")
     if not obj.keys() >= _REQUIRED:
@@ -187,7 +154,7 @@ def row_from_invoice(obj: Any, *, observed_at: datetime | None = None) -> Invoic
     if type(number) is not str or not number:
         number = _opt_str(number, "number")
     customer_id, email, name, phone, locale, is_b2b, address = _customer_parts(obj)
-    return InvoiceRow(
+    row = InvoiceRow(
         invoice_id,
         number or invoice_id,
         code,
@@ -207,6 +174,7 @@ def row_from_invoice(obj: Any, *, observed_at: datetime | None = None) -> Invoic
         is_b2b,
         None if address is None else address.text(),
     )
+    return row, address
 
 
 @lru_cache(maxsize=256)
@@ -236,19 +204,6 @@ def reduce_locale(tag: Any) -> str | None:
         return None
     language = tag.replace("_", "-").split("-", 1)[0].strip().lower()
     return language if 2 <= len(language) <= 3 and language.isalpha() else None
-
-
-def _customer(obj: Mapping[str, Any]) -> NormalizedCustomer:
-    customer_id, email, name, phone, locale, is_b2b, address = _customer_parts(obj)
-    return NormalizedCustomer(
-        external_id=customer_id,
-        email=email,
-        name=name,
-        phone=phone,
-        locale=locale,
-        is_b2b=is_b2b,
-        postal_address=address,
-    )
 
 
 _CustomerParts = tuple[

@@ -1,6 +1,7 @@
-"""WooCommerce order JSON (REST wc/v3, also every order.* webhook body) → NormalizedInvoice,
-or straight to the store's InvoiceRow for a sync's pages (:func:`row_from_order`: the same
-rules in integer minor units, no object per amount or customer).
+"""WooCommerce order JSON (REST wc/v3, also every order.* webhook body) → the store's
+InvoiceRow (:func:`row_from_order`, a sync page's hot path: integer minor units, no object per
+amount or customer) or NormalizedInvoice (:func:`normalize_order`: the same row with the parsed
+billing address; webhooks, ``fetch_status``). The rules live once, in :func:`_order_row`.
 
 Pure functions, no I/O; the only place WooCommerce's decimal strings are read. Anything
 that does not have the shape of an order raises :class:`NormalizationError`; callers map it to
@@ -37,7 +38,7 @@ from adapters.woocommerce import settings
 from adapters.woocommerce.exceptions import NormalizationError, UnknownStatus
 from connector.domain.identity import PostalAddress
 from connector.domain.money import Money, parse_minor
-from connector.platform import InvoiceRow, InvoiceStatus, NormalizedCustomer, NormalizedInvoice
+from connector.platform import InvoiceRow, InvoiceStatus, NormalizedInvoice
 
 # Fields this module reads; required ones make the order unreadable when missing.
 ORDER_REQUIRED_FIELDS = (
@@ -112,49 +113,17 @@ def raw_status(order: Mapping[str, Any]) -> str:
 
 def normalize_order(obj: Any, *, site_url: str, checkout_path: str) -> NormalizedInvoice:
     """One order → NormalizedInvoice; UnknownStatus or NormalizationError."""
-    if not isinstance(obj, Mapping):
-        raise NormalizationError("order is not an object")
-    missing = [name for name in ORDER_REQUIRED_FIELDS if name not in obj]
-    if missing:
-        raise NormalizationError(f"order {obj.get('id')!r} lacks {', '.join(missing)}")
-    oid = order_id(obj["id"])
-    status_name = raw_status(obj)
-    currency = _str(obj["currency"], "currency")
-    total = _money(obj["total"], currency, "total")
-    paid_at = _opt_gmt(obj.get("date_paid_gmt"), "date_paid_gmt")
-    status = _STATUSES.get(status_name)
-    if status is None:
-        if paid_at is None:
-            raise UnknownStatus(f"order {oid}: unknown status {status_name!r}")
-        status = InvoiceStatus.PAID
-    refunded = _refunded(obj.get("refunds"), currency)
-    amount_due = Money.zero(total.currency)
-    if status.is_owed:
-        amount_due = total - refunded
-        if not amount_due.is_positive():
-            status, amount_due = InvoiceStatus.REFUNDED, Money.zero(total.currency)
-    meta = _meta(obj.get("meta_data"))
-    order_key = _opt_str(obj.get("order_key"), "order_key")
-    payment_url = None
-    if status_name in settings.PAYABLE_STATUSES and status.is_owed and order_key:
-        payment_url = order_pay_url(site_url, checkout_path, oid, order_key)
-    return NormalizedInvoice(
-        external_id=str(oid),
-        number=_opt_str(obj.get("number"), "number") or str(oid),
-        customer=_customer(obj, oid, meta),
-        total=total,
-        amount_due=amount_due,
-        status=status,
-        issued_at=parse_gmt(obj["date_created_gmt"], "date_created_gmt"),
-        due_at=_due_at(meta),
-        updated_at=parse_gmt(obj["date_modified_gmt"], "date_modified_gmt"),
-        payment_url=payment_url,
-    )
+    row, address = _order_row(obj, site_url, checkout_path)
+    return row.normalized(address)
 
 
 def row_from_order(obj: Any, *, site_url: str, checkout_path: str) -> InvoiceRow:
-    """``normalize_order``'s rules and errors, straight to the store's row (a sync page's hot
-    path; tests/adapters/test_rows.py compares the two)."""
+    """One order → the store's row; UnknownStatus or NormalizationError."""
+    return _order_row(obj, site_url, checkout_path)[0]
+
+
+def _order_row(obj: Any, site_url: str, checkout_path: str) -> tuple[InvoiceRow, PostalAddress]:
+    """The order's rules, once: the row and the billing address it stores as text."""
     if not isinstance(obj, Mapping):
         raise NormalizationError("order is not an object")
     missing = [name for name in ORDER_REQUIRED_FIELDS if name not in obj]
@@ -183,7 +152,7 @@ def row_from_order(obj: Any, *, site_url: str, checkout_path: str) -> InvoiceRow
         payment_url = order_pay_url(site_url, checkout_path, oid, order_key)
     number = _opt_str(obj.get("number"), "number") or str(oid)
     customer_id, email, name, company, phone, is_b2b, address = _customer_parts(obj, oid, meta)
-    return InvoiceRow(
+    row = InvoiceRow(
         str(oid),
         number,
         code,
@@ -203,6 +172,7 @@ def row_from_order(obj: Any, *, site_url: str, checkout_path: str) -> InvoiceRow
         is_b2b,
         address.text(),
     )
+    return row, address
 
 
 def order_pay_url(site_url: str, checkout_path: str, oid: int, order_key: str) -> str:
@@ -221,18 +191,12 @@ def wc_money(amount: Any, currency: str, name: str = "amount") -> Money:
 
 
 def _money(amount: Any, currency: Any, name: str) -> Money:
-    if isinstance(amount, bool) or not isinstance(amount, str | int):
-        raise NormalizationError(f"{name} is not a decimal string: {amount!r}")
-    if not isinstance(currency, str):
-        raise NormalizationError(f"currency is not a string: {currency!r}")
-    try:
-        return Money.of(amount, currency)
-    except ValueError as exc:  # UnknownCurrency is a ValueError too
-        raise NormalizationError(f"{name}: {exc}") from exc
+    code, minor = _minor(amount, currency, name)
+    return Money.from_minor(minor, code)
 
 
 def _minor(amount: Any, currency: Any, name: str) -> tuple[str, int]:
-    """``_money``'s checks and errors, as (ISO code, minor units)."""
+    """A WooCommerce amount checked for its currency, as (ISO code, minor units)."""
     if isinstance(amount, bool) or not isinstance(amount, str | int):
         raise NormalizationError(f"{name} is not a decimal string: {amount!r}")
     if not isinstance(currency, str):
@@ -244,7 +208,8 @@ def _minor(amount: Any, currency: Any, name: str) -> tuple[str, int]:
 
 
 def _refunded_minor(refunds: Any, currency: str) -> int:
-    """``_refunded`` in minor units."""
+    """Σ |refunds[].total| in minor units (WooCommerce lists refund totals as negative
+    strings)."""
     total = 0
     if refunds is None:
         return total
@@ -254,21 +219,6 @@ def _refunded_minor(refunds: Any, currency: str) -> int:
         if not isinstance(refund, Mapping):
             raise NormalizationError("refund is not an object")
         total += abs(_minor(refund.get("total"), currency, "refunds.total")[1])
-    return total
-
-
-def _refunded(refunds: Any, currency: str) -> Money:
-    """Σ |refunds[].total| (WooCommerce lists refund totals as negative strings)."""
-    total = Money.zero(currency)
-    if refunds is None:
-        return total
-    if not isinstance(refunds, list):
-        raise NormalizationError("refunds is not a list")
-    for refund in refunds:
-        if not isinstance(refund, Mapping):
-            raise NormalizationError("refund is not an object")
-        amount = _money(refund.get("total"), currency, "refunds.total")
-        total = total + Money(abs(amount.amount), amount.currency)
     return total
 
 
@@ -299,20 +249,6 @@ def _due_at(meta: Mapping[str, Any]) -> datetime | None:
             except NormalizationError:
                 continue
     return None
-
-
-def _customer(obj: Mapping[str, Any], oid: int, meta: Mapping[str, Any]) -> NormalizedCustomer:
-    external_id, email, name, company, phone, is_b2b, address = _customer_parts(obj, oid, meta)
-    return NormalizedCustomer(
-        external_id=external_id,
-        email=email,
-        name=name,
-        company=company,
-        phone=phone,
-        locale=None,
-        is_b2b=is_b2b,
-        postal_address=address,
-    )
 
 
 _CustomerParts = tuple[
