@@ -35,7 +35,8 @@ def test_steps_waiting_for_payment_instructions_are_counted_with_why(
     page = _text(signed_in.get("/sequences").get_data(as_text=True))
     assert "Nothing goes out that day." not in page
     assert "1 step due that day: 0 go out, 1 waits." in page
-    assert "W-1 formal_notice No way to pay: no payment link and no payment instructions" in page
+    assert "W-1 formal notice No way to pay: no payment link and no payment instructions" in page
+    assert "formal_notice" not in page  # the step by its name, not its key
     # The invoice page, planning the same step, says it waits and why.
     inv = invoice_by_number(services, "W-1")
     shown = _text(signed_in.get(f"/invoices/{inv.id}").get_data(as_text=True))
@@ -54,3 +55,10 @@ def test_the_days_before_the_next_business_day_say_why_nothing_goes_out(
         (date(2026, 12, 26), "weekend"),
         (date(2026, 12, 27), "weekend"),
     )
+
+
+def test_a_day_with_nothing_due_says_so_once(signed_in: FlaskClient) -> None:
+    """No invoice: the table says nothing falls due, and no "0 steps due that day" repeats it."""
+    page = _text(signed_in.get("/sequences").get_data(as_text=True))
+    assert "Nothing falls due that day." in page
+    assert "0 steps due" not in page
