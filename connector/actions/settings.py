@@ -20,6 +20,7 @@ import holidays
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connector.actions.sequences import wake_invoices
 from connector.domain.calendar import BusinessCalendar
 from connector.domain.email import InvalidEmail, valid_email
 from connector.domain.identity import PostalAddress, city_of, valid_siren
@@ -527,8 +528,12 @@ def update_settings(
             rates.extend(more)
         if errors:
             raise SettingsError(errors)
+        no_way_to_pay = not (shop.payment_instructions or "").strip()
         for name, value in changes.items():
             setattr(shop, name, value)
+        if no_way_to_pay and (shop.payment_instructions or "").strip():
+            # The steps waiting for a way to pay (looked at again once a day) go at the next tick.
+            wake_invoices(s, shop)
         for starts_on, rate_bp in rates:
             put_ecb_rate(s, shop.id, starts_on, rate_bp)
 

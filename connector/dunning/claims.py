@@ -174,6 +174,9 @@ class _Batch:
     messages: list[Message] = field(default_factory=list)
     reminders: list[Reminder] = field(default_factory=list)
     joins: dict[Reminder, Message] = field(default_factory=dict)  # each one's message
+    # Shops whose owner is told there is no way to pay: planned outside the write transaction,
+    # the task is opened by the write (write_planned), not by planning the customer again.
+    no_way_to_pay: set[int] = field(default_factory=set)
 
 
 class _NeedsLock(Exception):
@@ -351,7 +354,8 @@ class Claimer:
         # are the session's (one customer at a time, _claim_each).
         self._batch: _Batch | None = None
         # Planning outside the write transaction (plan_customers): nothing may be written, a
-        # path that would write raises _NeedsLock; the ECB checks wait for the write.
+        # path that would write raises _NeedsLock; the ECB checks and the owner's
+        # payment-instructions task wait for the write.
         self._planning_only = False
         self.ecb_due: dict[int, Shop] = {}
         self._by_shop: dict[int, tuple[SendingWindow, EscalationPolicy]] = {}
@@ -765,8 +769,10 @@ class Claimer:
         self, planned: list[_Planned], later: list[int], now: datetime
     ) -> ClaimResult:
         """In the write transaction: each planned claim whose basis still holds is written
-        (set-based, as a whole batch); a customer whose rows changed since planning is left for
-        the next tick; the customers planning left for the lock are claimed the usual way.
+        (set-based, as a whole batch), with the payment-instructions task of the shops whose
+        steps wait for a way to pay (once per shop); a customer whose rows changed since
+        planning is left for the next tick; the customers planning left for the lock are
+        claimed the usual way.
 
         The basis is everything planning read of a customer, read again here and compared
         whole: the customer's row (excluded, erased, email blocked, address, B2B); their shop's
@@ -789,6 +795,8 @@ class Claimer:
             except IntegrityError:  # a claim the basis did not show: under the lock, one by one
                 later = [*later, *(p.customer_id for p in fresh)]
                 fresh = []
+        for shop_id in sorted({sid for p in fresh for sid in p.batch.no_way_to_pay}):
+            self._tell_no_way_to_pay(shop_id)
         for p in fresh:
             result.customers_seen += 1
             result.outcomes += p.outcomes
@@ -1191,11 +1199,14 @@ class Claimer:
         result: ClaimResult,
         customer: Customer,
     ) -> None:
-        """The step stays due (nothing claimed, nothing skipped): it is judged again on the next
-        tick, which sends it once the owner has added payment instructions. The owner gets one
-        task per shop, however many invoices wait."""
+        """The step stays due (nothing claimed, nothing skipped): it is judged again at the
+        window's opening tomorrow, or at the next tick once the invoice gets a payment link (the
+        sync re-plans it) or the owner adds payment instructions (saving them wakes the shop's
+        invoices); not every minute meanwhile. The owner gets one task per shop, however many
+        invoices wait: planned outside the write transaction, it is opened by the write."""
         assert decision.step is not None
-        inv.next_action_at = now + RECHECK_DELAY
+        window = self._policies(shop)[0]
+        inv.next_action_at = window.opening_on_or_after(window.local_date(now) + timedelta(days=1))
         reason = "no way to pay: no payment link and no payment instructions"
         result.outcomes.append(
             Outcome(inv.number, decision.step.key, "waiting", reason, customer.email)
@@ -1203,11 +1214,20 @@ class Claimer:
         if shop.id in self.told_no_way_to_pay:
             return
         if self._planning_only:
-            raise _NeedsLock("the owner's payment-instructions task")
-        self.told_no_way_to_pay.add(shop.id)
+            assert self._batch is not None
+            self._batch.no_way_to_pay.add(shop.id)
+            return
+        self._tell_no_way_to_pay(shop.id)
+
+    def _tell_no_way_to_pay(self, shop_id: int) -> None:
+        """The owner's task: add payment instructions (once per shop and claim; open_task
+        keeps it to one per shop)."""
+        if shop_id in self.told_no_way_to_pay:
+            return
+        self.told_no_way_to_pay.add(shop_id)
         open_task(
             self.s,
-            shop_id=shop.id,
+            shop_id=shop_id,
             kind=TaskKind.PAYMENT_INSTRUCTIONS,
             title="Add payment instructions: reminders are waiting",
             detail=(
@@ -1216,7 +1236,7 @@ class Claimer:
                 "(How to pay without a payment link) or with `relance shop set SHOP_ID "
                 "--payment-instructions TEXT` (IBAN/BIC, cheque address); the next tick sends."
             ),
-            dedupe_key=f"payment_instructions:shop:{shop.id}",
+            dedupe_key=f"payment_instructions:shop:{shop_id}",
         )
 
     def _reminder(

@@ -122,6 +122,7 @@ def build_context(
     *,
     locale: str | None = None,
     plans: PlanFacts | None = None,
+    ecb: RateTable | None = None,
 ) -> ReminderContext:
     """One message for one customer covering one or more invoices, each at its own step.
 
@@ -131,13 +132,15 @@ def build_context(
     write it in this language rather than the customer's (a letter's French version).
     ``plans``: the current instalment of the invoices under a payment plan (see
     :func:`current_instalments`); None: read in the session that loaded the invoices.
+    ``ecb``: the shop's ECB table, read beforehand when :func:`reads_ecb` (a batch reads it
+    once per shop, in the session that read its rows); None: read in the shop's session.
     """
     if not items:
         raise ValueError("a message needs at least one invoice")
     lead = max((step for _, step in items), key=lambda s: s.offset_days)
     locale = locale or owner_language(customer, lead) or message_locale(shop, customer)
     today = local_date(now, shop.timezone)
-    table = _ecb_table(shop, customer, items)
+    table = _ecb_table(shop, customer, items, ecb)
     policy = penalty_policy(shop, table.rate_for(today) if table is not None else None)
     ecb_rate_for = table.rate_for if table is not None else None
     views = []
@@ -258,22 +261,32 @@ def _instalment_view(
     )
 
 
-def _ecb_table(
-    shop: Shop, customer: Customer, items: Sequence[tuple[Invoice, StepSpec]]
-) -> RateTable | None:
-    """The shop's ECB table by half-year (L441-10 II), read only when a B2B message shows
-    ECB-based interest: one query, in the session that loaded the shop (every caller builds the
-    context inside one). A half-year missing from it uses the last known rate (the tick opens a
-    task for the owner to add it)."""
+def reads_ecb(shop: Shop, customer: Customer, steps: Iterable[StepSpec]) -> bool:
+    """A message of these steps shows ECB-based interest (B2B, no contractual rate): its
+    context reads the shop's ECB table."""
     if not customer.is_b2b or shop.contractual_rate_bp is not None:
+        return False
+    return any(step.show_penalties for step in steps)
+
+
+def _ecb_table(
+    shop: Shop,
+    customer: Customer,
+    items: Sequence[tuple[Invoice, StepSpec]],
+    given: RateTable | None = None,
+) -> RateTable | None:
+    """The shop's ECB table by half-year (L441-10 II), only when a B2B message shows
+    ECB-based interest: ``given``, or one query in the session that loaded the shop (every
+    other caller builds the context inside one). A half-year missing from it uses the last
+    known rate (the tick opens a task for the owner to add it)."""
+    if not reads_ecb(shop, customer, (step for _, step in items)):
         return None
-    if not any(step.show_penalties for _, step in items):
-        return None
-    session = object_session(shop)
-    if session is None:
-        return None
-    table = ecb_table(session, shop.id)
-    return table if table.rates else None
+    if given is None:
+        session = object_session(shop)
+        if session is None:
+            return None
+        given = ecb_table(session, shop.id)
+    return given if given.rates else None
 
 
 def message_deadline(shop: Shop, steps: Iterable[StepSpec], now: datetime) -> date | None:

@@ -4,7 +4,8 @@ message.
 
 1. one read (no lock) of what the messages would say: their reminders, invoices and customers
    in one Core select of the columns the context reads, then shops, steps, waiting payments,
-   sent history — plain rows, not ORM objects (they cost ~100 µs per message more);
+   sent history, the ECB table of a B2B message's interest (once per shop) — plain rows, not
+   ORM objects (they cost ~100 µs per message more);
 2. render every message with no transaction open;
 3. one short write transaction: the messages, reminders and invoices read again under lock
    (the customers joined and locked with their invoices), as plain rows, and each message
@@ -35,12 +36,14 @@ from sqlalchemy.orm import Mapper, Session
 
 from connector.crypto import SecretError
 from connector.domain.money import Money
+from connector.domain.rates import RateTable
 from connector.dunning.claims import Outcome
 from connector.dunning.compose import (
     PlanFacts,
     SentHistory,
     build_context,
     current_instalments,
+    reads_ecb,
     sent_history,
 )
 from connector.dunning.context import ReminderContext
@@ -67,6 +70,7 @@ from connector.store.models import (
     WebhookEvent,
     WebhookOutcome,
 )
+from connector.store.rates import ecb_table
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +127,7 @@ class BatchSender:
         alone.extend(m for m in ids if m not in snapshot)
         contexts: dict[int, ReminderContext] = {}
         rendered: dict[int, RenderedMessage] = {}
-        inputs: dict[int, _Inputs | None] = {}
+        inputs: dict[int, _Inputs] = {}
         snapshot_shops = _ShopRows()
         for message_id, gathered in snapshot.items():
             ctx = gathered.context(now)
@@ -147,6 +151,7 @@ class BatchSender:
                 current, waiting, others = self._gather(s, list(rendered), now)
                 alone.extend(others)
                 locked_shops = _ShopRows()
+                locked_ecb = _EcbTables()
                 for message_id, ctx in contexts.items():
                     cur = current.get(message_id)
                     if cur is None:
@@ -154,7 +159,14 @@ class BatchSender:
                     if (
                         cur.unsendable
                         or message_id in waiting
-                        or not _same_context(inputs[message_id], cur, ctx, now, locked_shops)
+                        or not _same_context(
+                            inputs[message_id],
+                            cur,
+                            ctx,
+                            now,
+                            locked_shops,
+                            locked_ecb(s, cur.shop, cur.customer, (sp for *_, sp in cur.live)),
+                        )
                     ):
                         alone.append(message_id)
                         continue
@@ -197,7 +209,9 @@ class BatchSender:
         """What each message still ours and CLAIMED would say, read without locks to render
         it: one Core select for its reminders, invoices and customer (only the columns the
         context and the checks read, as plain rows), then the shops, the sent history, the
-        instalments and the waiting deliveries. The locked re-read (``_gather``) decides."""
+        instalments, the ECB tables B2B interest reads (the context is built once the session
+        is closed: it would read none, and differ from the locked re-read's) and the waiting
+        deliveries. The locked re-read (``_gather``) decides."""
         rows = s.execute(
             select(
                 Reminder.message_id,
@@ -236,9 +250,12 @@ class BatchSender:
         live = [(mid, inv) for mid, snap in snapshot.items() for inv, _ in snap.live]
         history = sent_history(s, {inv.id for _, inv in live})
         plans = current_instalments(s, (inv for _, inv in live))
+        tables = _EcbTables()
         for snap in snapshot.values():
             snap.history = {inv.id: history[inv.id] for inv, _ in snap.live if inv.id in history}
             snap.plans = {inv.id: plans[inv.id] for inv, _ in snap.live if inv.id in plans}
+            # Read here: its context is built once this session is closed.
+            snap.ecb = tables(s, snap.shop, snap.customer, (spec for _, spec in snap.live))
         return snapshot, self._waiting(s, live)
 
     def _gather(
@@ -543,12 +560,13 @@ class _Snapshot:
     unsendable: bool = False  # an invoice that must not get it: the one-message path's
     history: SentHistory = field(default_factory=dict)
     plans: PlanFacts = field(default_factory=dict)
+    ecb: RateTable | None = None  # the shop's ECB table, when the context shows B2B interest
 
     def context(self, now: datetime) -> ReminderContext | None:
         if not self.live:
             return None
         return build_context(
-            self.shop, self.customer, self.live, now, self.history, plans=self.plans
+            self.shop, self.customer, self.live, now, self.history, plans=self.plans, ecb=self.ecb
         )
 
 
@@ -578,41 +596,60 @@ class _ShopRows:
         return row
 
 
+class _EcbTables:
+    """Each shop's ECB table, read once per read of a batch, in its session, for the messages
+    whose context shows B2B interest (compose.reads_ecb); None for the others."""
+
+    def __init__(self) -> None:
+        self._tables: dict[int, RateTable] = {}
+
+    def __call__(
+        self, s: Session, shop: Shop, customer: Customer, steps: Iterable[StepSpec]
+    ) -> RateTable | None:
+        if not reads_ecb(shop, customer, steps):
+            return None
+        table = self._tables.get(shop.id)
+        if table is None:
+            table = self._tables[shop.id] = ecb_table(s, shop.id)
+        return table
+
+
 def _inputs(
     shop: tuple[object, ...],
     customer: Customer,
     items: Iterable[tuple[Invoice, StepSpec]],
     history: SentHistory,
     plans: PlanFacts,
-) -> _Inputs | None:
+    ecb: RateTable | None,
+) -> _Inputs:
     """Everything a message's context is made of, as plain values: the shop row, the customer
-    and invoice columns it reads, the steps, the sent history, the current instalments. Equal
-    inputs make equal contexts, so the locked re-read is compared with the snapshot without
-    building its context again. None when the context also reads the store (B2B interest: the
-    ECB rate table)."""
-    items = tuple(items)
-    if customer.is_b2b and any(spec.show_penalties for _, spec in items):
-        return None
+    and invoice columns it reads, the steps, the sent history, the current instalments, the
+    ECB rates its B2B interest reads. Equal inputs make equal contexts, so the locked re-read is
+    compared with the snapshot without building its context again."""
     invoices = tuple((_row(inv, _INVOICE_FIELDS), spec) for inv, spec in items)
-    return shop, _row(customer, _CUSTOMER_FIELDS), invoices, dict(history), dict(plans)
+    rates = None if ecb is None else dict(ecb.rates)
+    return shop, _row(customer, _CUSTOMER_FIELDS), invoices, dict(history), dict(plans), rates
 
 
-def _snapshot_inputs(snap: _Snapshot, shop_rows: _ShopRows) -> _Inputs | None:
-    return _inputs(shop_rows(snap.shop), snap.customer, snap.live, snap.history, snap.plans)
+def _snapshot_inputs(snap: _Snapshot, shop_rows: _ShopRows) -> _Inputs:
+    return _inputs(
+        shop_rows(snap.shop), snap.customer, snap.live, snap.history, snap.plans, snap.ecb
+    )
 
 
 def _same_context(
-    before: _Inputs | None,
+    before: _Inputs,
     current: _Gathered,
     ctx: ReminderContext,
     now: datetime,
     shop_rows: _ShopRows,
+    ecb: RateTable | None,
 ) -> bool:
     """The customer would read what was rendered (not so after a payment, a new amount, a new
     name…): the same inputs, or else the same context built from what is read now."""
     items = ((inv, spec) for inv, _, spec in current.live)
-    if before is not None and before == _inputs(
-        shop_rows(current.shop), current.customer, items, current.history, current.plans
+    if before == _inputs(
+        shop_rows(current.shop), current.customer, items, current.history, current.plans, ecb
     ):
         return True
     return current.context(now) == ctx
