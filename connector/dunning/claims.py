@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, timedelta
 from operator import attrgetter, itemgetter
 from typing import cast
@@ -127,6 +127,56 @@ def _basis(
     return (customer, shop, ordered, history, emailed, today)
 
 
+@dataclass(frozen=True, eq=False)
+class _RememberingWindow(SendingWindow):
+    """A shop's sending window for one claim batch, remembering each answer: planning asks the
+    same few questions (today, the window now, the steps' days and their openings) of every
+    invoice of the shop, twice per invoice that gets a step (the plan, then the next look),
+    and each answer re-derived holidays and timezone offsets (most of the planner's cost).
+    The window is immutable and its answers pure, so a remembered answer is the answer."""
+
+    _local: dict[datetime, date] = field(default_factory=dict, init=False, repr=False)
+    _allowed: dict[date, bool] = field(default_factory=dict, init=False, repr=False)
+    _bounds: dict[date, tuple[datetime, datetime]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    _opening: dict[date, datetime] = field(default_factory=dict, init=False, repr=False)
+    _before: dict[date, date | None] = field(default_factory=dict, init=False, repr=False)
+
+    @classmethod
+    def of(cls, window: SendingWindow) -> _RememberingWindow:
+        return cls(**{f.name: getattr(window, f.name) for f in fields(SendingWindow) if f.init})
+
+    def local_date(self, instant: datetime) -> date:
+        day = self._local.get(instant)
+        if day is None:
+            day = self._local[instant] = super().local_date(instant)
+        return day
+
+    def is_allowed_day(self, local_day: date) -> bool:
+        allowed = self._allowed.get(local_day)
+        if allowed is None:
+            allowed = self._allowed[local_day] = super().is_allowed_day(local_day)
+        return allowed
+
+    def bounds(self, local_day: date) -> tuple[datetime, datetime]:
+        found = self._bounds.get(local_day)
+        if found is None:
+            found = self._bounds[local_day] = super().bounds(local_day)
+        return found
+
+    def opening_on_or_after(self, local_day: date) -> datetime:
+        found = self._opening.get(local_day)
+        if found is None:
+            found = self._opening[local_day] = super().opening_on_or_after(local_day)
+        return found
+
+    def allowed_day_on_or_before(self, local_day: date) -> date | None:
+        if local_day not in self._before:
+            self._before[local_day] = super().allowed_day_on_or_before(local_day)
+        return self._before[local_day]
+
+
 @dataclass(frozen=True, slots=True)
 class _Planning:
     """What planning a batch reads once, shared by every customer of the batch."""
@@ -139,6 +189,26 @@ class _Planning:
     now: datetime
     emailed: set[tuple[int, date]]  # (customer, local day) pairs already emailed
     stated: dict[int, Message]  # customer → their statement of account of today
+
+
+def _inserted(row: _NewMessage | _NewReminder) -> int:
+    """A claimed row's id, read back once it is inserted (Claimer._insert_batch)."""
+    assert row.id is not None, "read before its insert"
+    return row.id
+
+
+def _collect(
+    result: ClaimResult,
+    message: _NewMessage | None,
+    statement: _NewMessage | None,
+    letters: list[_NewReminder],
+) -> None:
+    """A customer's claimed rows, inserted, into what the claim hands to the senders."""
+    if message is not None:
+        result.message_ids.append(_inserted(message))
+    if statement is not None:
+        result.statement_ids.append(_inserted(statement))
+    result.letter_reminder_ids.extend(_inserted(r) for r in letters)
 
 
 def _later_than(when: datetime | None, now: datetime) -> datetime:
@@ -165,15 +235,51 @@ class ClaimResult:
     customers_seen: int = 0
 
 
+@dataclass(eq=False, slots=True)
+class _NewMessage:
+    """A customer's email of the day a claim creates: a plain value, inserted with Core
+    (Claimer._insert_batch), not an ORM object built, tracked and flushed for a row written
+    once; ``id`` is set once it is inserted."""
+
+    shop_id: int
+    customer_id: int
+    kind: MessageKind
+    local_day: date
+    lease_owner: str
+    lease_until: datetime
+    recipient: str | None
+    channel: Channel = Channel.EMAIL
+    state: MessageState = MessageState.CLAIMED
+    id: int | None = None
+
+
+@dataclass(eq=False, slots=True)
+class _NewReminder:
+    """A reminder row a claim creates (claimed or skipped), a plain value as _NewMessage."""
+
+    shop_id: int
+    invoice_id: int
+    step_id: int
+    step_key: str
+    channel: Channel
+    state: ReminderState
+    due_on: date
+    counted_from: date
+    amount_due_minor: int
+    attempt: int = 0
+    reason: str | None = None
+    id: int | None = None
+
+
 @dataclass(slots=True)
 class _Batch:
-    """The rows a whole-batch claim creates, inserted set-based once it is planned (the unit
-    of work's per-row bookkeeping and, on PostgreSQL, multi-row INSERT … RETURNING statements
-    of every column, parsed anew each time, were most of a claim's cost)."""
+    """The rows a claim creates, inserted set-based once it is planned (the unit of work's
+    per-row bookkeeping and, on PostgreSQL, multi-row INSERT … RETURNING statements of every
+    column, parsed anew each time, were most of a claim's cost)."""
 
-    messages: list[Message] = field(default_factory=list)
-    reminders: list[Reminder] = field(default_factory=list)
-    joins: dict[Reminder, Message] = field(default_factory=dict)  # each one's message
+    messages: list[_NewMessage] = field(default_factory=list)
+    reminders: list[_NewReminder] = field(default_factory=list)
+    joins: dict[_NewReminder, _NewMessage] = field(default_factory=dict)  # each one's message
     # Shops whose owner is told there is no way to pay: planned outside the write transaction,
     # the task is opened by the write (write_planned), not by planning the customer again.
     no_way_to_pay: set[int] = field(default_factory=set)
@@ -195,11 +301,11 @@ class _Planned:
     basis: tuple[object, ...]
     next_looks: dict[int, datetime | None]  # invoice → its next_action_at after the claim
     batch: _Batch
-    skipped: list[tuple[Invoice, Reminder]]
+    skipped: list[tuple[Invoice, _NewReminder]]
     outcomes: list[Outcome]
-    message: Message | None
-    statement: Message | None
-    letters: list[Reminder]
+    message: _NewMessage | None
+    statement: _NewMessage | None
+    letters: list[_NewReminder]
 
 
 class StepCatalog:
@@ -350,9 +456,9 @@ class Claimer:
         self.catalog = catalog or StepCatalog()
         self.shops: dict[int, Shop] = {}
         self.told_no_way_to_pay: set[int] = set()  # shops whose task was opened in this claim
-        # A whole-batch claim (_claim_all) keeps its new rows out of the session; None: they
-        # are the session's (one customer at a time, _claim_each).
-        self._batch: _Batch | None = None
+        # The rows being claimed, kept out of the session and inserted with Core: the whole
+        # batch's (_claim_all), one customer's (_claim_each, plan_customers).
+        self._batch = _Batch()
         # Planning outside the write transaction (plan_customers): nothing may be written, a
         # path that would write raises _NeedsLock; the ECB checks and the owner's
         # payment-instructions task wait for the write.
@@ -361,11 +467,12 @@ class Claimer:
         self._by_shop: dict[int, tuple[SendingWindow, EscalationPolicy]] = {}
 
     def _policies(self, shop: Shop) -> tuple[SendingWindow, EscalationPolicy]:
-        """The shop's sending window and hand-off policy, built once per claim (not per
-        customer)."""
+        """The shop's sending window (remembering its answers for the batch) and hand-off
+        policy, built once per claim (not per customer)."""
         policies = self._by_shop.get(shop.id)
         if policies is None:
-            policies = self._by_shop[shop.id] = (sending_window(shop), escalation_policy(shop))
+            window = _RememberingWindow.of(sending_window(shop))
+            policies = self._by_shop[shop.id] = (window, escalation_policy(shop))
         return policies
 
     def shop(self, shop_id: int) -> Shop:
@@ -516,12 +623,12 @@ class Claimer:
         self,
         by_customer: dict[int, list[Invoice]],
         planning: _Planning,
-    ) -> tuple[ClaimResult, list[tuple[Invoice, Reminder]]] | None:
+    ) -> tuple[ClaimResult, list[tuple[Invoice, _NewReminder]]] | None:
         """Every customer of the batch in one savepoint and one flush (a few multi-row
         statements instead of a savepoint and a flush per customer); None when a unique claim
         conflicted (another worker was first): nothing of it is kept."""
         claimed = ClaimResult()
-        skipped: list[tuple[Invoice, Reminder]] = []
+        skipped: list[tuple[Invoice, _NewReminder]] = []
         told = set(self.told_no_way_to_pay)
         self._batch = _Batch()
         try:
@@ -529,21 +636,15 @@ class Claimer:
                 made = [
                     self._plan_one(invoices, planning, claimed) for invoices in by_customer.values()
                 ]
-                self.s.flush()  # the messages' ids, the invoices' next looks, tasks
+                self.s.flush()  # the invoices' next looks, tasks
                 self._insert_batch(self._batch)
         except IntegrityError:
             self.told_no_way_to_pay = told
             return None
-        finally:
-            self._batch = None
         for passed, message, statement, letters in made:
             claimed.customers_seen += 1
             skipped += passed
-            if message is not None:
-                claimed.message_ids.append(message.id)
-            if statement is not None:
-                claimed.statement_ids.append(statement.id)
-            claimed.letter_reminder_ids.extend(r.id for r in letters)
+            _collect(claimed, message, statement, letters)
         return claimed, skipped
 
     def _claim_each(
@@ -551,10 +652,10 @@ class Claimer:
         by_customer: dict[int, list[Invoice]],
         planning: _Planning,
         result: ClaimResult,
-    ) -> list[tuple[Invoice, Reminder]]:
+    ) -> list[tuple[Invoice, _NewReminder]]:
         """One savepoint per customer: a conflict passes over that customer only."""
         now = planning.now
-        skipped: list[tuple[Invoice, Reminder]] = []
+        skipped: list[tuple[Invoice, _NewReminder]] = []
         for invoices in by_customer.values():
             result.customers_seen += 1
             try:
@@ -645,14 +746,11 @@ class Claimer:
         for r in unjoined:
             r.id = reminder_ids[(r.invoice_id, r.step_id, r.attempt)]
 
-    def _join(self, reminder: Reminder, message: Message) -> None:
+    def _join(self, reminder: _NewReminder, message: _NewMessage) -> None:
         """``reminder`` goes out with ``message``."""
-        if self._batch is None:
-            reminder.message = message
-        else:
-            self._batch.joins[reminder] = message
+        self._batch.joins[reminder] = message
 
-    def _skipped_timeline(self, skipped: list[tuple[Invoice, Reminder]], now: datetime) -> None:
+    def _skipped_timeline(self, skipped: list[tuple[Invoice, _NewReminder]], now: datetime) -> None:
         """The steps passed over, on their invoices' timelines: one insert for the whole batch
         (no ids read back, so one executemany on every database)."""
         if skipped:
@@ -732,7 +830,7 @@ class Claimer:
                 later.append(cid)
                 continue
             finally:
-                batch, self._batch = self._batch, None
+                batch, self._batch = self._batch, _Batch()
             if self.s.new:  # a row added to the session: not a plain claim, plan it under lock
                 for obj in list(self.s.new):
                     self.s.expunge(obj)
@@ -800,11 +898,7 @@ class Claimer:
         for p in fresh:
             result.customers_seen += 1
             result.outcomes += p.outcomes
-            if p.message is not None:
-                result.message_ids.append(p.message.id)
-            if p.statement is not None:
-                result.statement_ids.append(p.statement.id)
-            result.letter_reminder_ids.extend(r.id for r in p.letters)
+            _collect(result, p.message, p.statement, p.letters)
         self._skipped_timeline([row for p in fresh for row in p.skipped], now)
         if stale:
             # Looked at again on the next tick, planned from what the rows say then.
@@ -882,25 +976,29 @@ class Claimer:
 
     def _claim_one(
         self, invoices: list[Invoice], planning: _Planning, result: ClaimResult
-    ) -> list[tuple[Invoice, Reminder]]:
+    ) -> list[tuple[Invoice, _NewReminder]]:
         """Plan and claim one customer's due invoices; returns the steps passed over (their
         timeline is written for the whole batch once every customer is claimed)."""
+        self._batch = _Batch()
         skipped, message, statement, letters = self._plan_one(invoices, planning, result)
-        # One flush per customer, inside its savepoint: the unique (invoice, step) and
-        # (customer, day) claims happen here, and a conflict rolls back this customer only.
+        # One flush and insert per customer, inside its savepoint: the unique (invoice, step)
+        # and (customer, day) claims happen here, and a conflict rolls back this customer only.
         self.s.flush()
-        if message is not None:
-            result.message_ids.append(message.id)
-        if statement is not None:
-            result.statement_ids.append(statement.id)
-        result.letter_reminder_ids.extend(r.id for r in letters)
+        self._insert_batch(self._batch)
+        _collect(result, message, statement, letters)
         return skipped
 
     def _plan_one(
         self, invoices: list[Invoice], planning: _Planning, result: ClaimResult
-    ) -> tuple[list[tuple[Invoice, Reminder]], Message | None, Message | None, list[Reminder]]:
-        """One customer's claim, added to the session, not flushed: the steps passed over, the
-        message of the day and the statement of the day (if any) and the letter reminders.
+    ) -> tuple[
+        list[tuple[Invoice, _NewReminder]],
+        _NewMessage | None,
+        _NewMessage | None,
+        list[_NewReminder],
+    ]:
+        """One customer's claim, added to the claim's batch (self._batch), not inserted: the
+        steps passed over, the message of the day and the statement of the day (if any) and
+        the letter reminders.
 
         One email per customer and day, whatever it carries: when a reminder step and a
         statement step fall due together, the reminder goes (it is the step that asks, with its
@@ -925,18 +1023,18 @@ class Claimer:
         window, escalation = self._policies(shop)
         today = window.local_date(now)
         emailed_today = (customer.id, today) in emailed
-        message: Message | None = None
+        message: _NewMessage | None = None
 
-        def day_message() -> Message:
+        def day_message() -> _NewMessage:
             """The customer's one reminder email of the day, claimed under this worker's lease."""
             nonlocal message
             if message is None:
                 message = self._day_email(shop.id, customer, today, MessageKind.REMINDER)
             return message
 
-        statement: Message | None = None
+        statement: _NewMessage | None = None
 
-        def day_statement() -> Message:
+        def day_statement() -> _NewMessage:
             """The customer's statement of account of the day: every statement step of theirs
             due now is covered by it (its own daily key: one a day, with the owner's too)."""
             nonlocal statement
@@ -945,12 +1043,12 @@ class Claimer:
             return statement
 
         # The email a step's reminder joins, by what the step sends.
-        email_of: dict[StepContent, Callable[[], Message]] = {
+        email_of: dict[StepContent, Callable[[], _NewMessage]] = {
             StepContent.REMINDER: day_message,
             StepContent.STATEMENT: day_statement,
         }
-        letters: list[Reminder] = []
-        skipped: list[tuple[Invoice, Reminder]] = []
+        letters: list[_NewReminder] = []
+        skipped: list[tuple[Invoice, _NewReminder]] = []
         today_stated = stated.get(customer.id)
         was_stated = today_stated is not None and today_stated.state is not MessageState.CANCELLED
         # One email a day of either kind: a statement of today (an earlier one, or claimed in
@@ -1061,24 +1159,19 @@ class Claimer:
 
     def _day_email(
         self, shop_id: int, customer: Customer, today: date, kind: MessageKind
-    ) -> Message:
+    ) -> _NewMessage:
         """A customer's email of the day of that kind, claimed under this worker's lease (the
         daily key, per customer, day and kind, admits no second)."""
-        message = Message(
+        message = _NewMessage(
             shop_id=shop_id,
             customer_id=customer.id,
             kind=kind,
-            channel=Channel.EMAIL,
             local_day=today,
-            state=MessageState.CLAIMED,
             lease_owner=self.worker,
             lease_until=self.lease_until,
             recipient=customer.email,
         )
-        if self._batch is None:
-            self.s.add(message)
-        else:
-            self._batch.messages.append(message)
+        self._batch.messages.append(message)
         return message
 
     def _lists(self, statement: Message, inv: Invoice) -> bool:
@@ -1096,7 +1189,7 @@ class Claimer:
     def _cover(
         self,
         inv: Invoice,
-        reminder: Reminder,
+        claimed: _NewReminder,
         statement: Message,
         now: datetime,
         result: ClaimResult,
@@ -1105,29 +1198,40 @@ class Claimer:
         (its message, its evidence, when it went), nothing sent again."""
         if self._planning_only:
             raise _NeedsLock("a step covered by today's statement")
-        reminder.state = ReminderState.SENT
-        reminder.message_id = statement.id
-        reminder.recipient = statement.recipient
-        reminder.subject = statement.subject
-        reminder.body_text = statement.body_text
-        reminder.provider_message_id = statement.provider_message_id
-        reminder.sent_at = statement.sent_at
-        reminder.reason = "covered by the statement of account sent earlier today"
-        if self._batch is not None:
-            self._batch.reminders.remove(reminder)
-            self.s.add(reminder)
+        self._batch.reminders.remove(claimed)
+        reason = "covered by the statement of account sent earlier today"
+        reminder = Reminder(
+            shop_id=claimed.shop_id,
+            invoice_id=claimed.invoice_id,
+            step_id=claimed.step_id,
+            step_key=claimed.step_key,
+            channel=claimed.channel,
+            state=ReminderState.SENT,
+            due_on=claimed.due_on,
+            counted_from=claimed.counted_from,
+            amount_due_minor=claimed.amount_due_minor,
+            attempt=claimed.attempt,
+            message_id=statement.id,
+            recipient=statement.recipient,
+            subject=statement.subject,
+            body_text=statement.body_text,
+            provider_message_id=statement.provider_message_id,
+            sent_at=statement.sent_at,
+            reason=reason,
+        )
+        self.s.add(reminder)
         self.s.flush()  # its id, for the timeline (a rare path: once per customer and day)
         add_timeline(
             self.s,
             inv,
             now,
             TimelineKind.REMINDER_SENT,
-            f"{reminder.step_key}: {reminder.reason} to {statement.recipient}",
+            f"{reminder.step_key}: {reason} to {statement.recipient}",
             reminder_id=reminder.id,
             data={"message_id": statement.id},
         )
         result.outcomes.append(
-            Outcome(inv.number, reminder.step_key, "sent", reminder.reason, statement.recipient)
+            Outcome(inv.number, reminder.step_key, "sent", reason, statement.recipient)
         )
 
     def _retry(
@@ -1140,7 +1244,7 @@ class Claimer:
         history: History,
         now: datetime,
         window: SendingWindow,
-        email_of: Mapping[StepContent, Callable[[], Message]],
+        email_of: Mapping[StepContent, Callable[[], _NewMessage]],
         *,
         other_email: Mapping[StepContent, Callable[[], bool]],
     ) -> bool:
@@ -1214,7 +1318,6 @@ class Claimer:
         if shop.id in self.told_no_way_to_pay:
             return
         if self._planning_only:
-            assert self._batch is not None
             self._batch.no_way_to_pay.add(shop.id)
             return
         self._tell_no_way_to_pay(shop.id)
@@ -1241,8 +1344,8 @@ class Claimer:
 
     def _reminder(
         self, inv: Invoice, step: StepSpec, facts: InvoiceFacts, state: ReminderState
-    ) -> Reminder:
-        reminder = Reminder(
+    ) -> _NewReminder:
+        reminder = _NewReminder(
             shop_id=inv.shop_id,
             invoice_id=inv.id,
             step_id=step.id,
@@ -1252,12 +1355,8 @@ class Claimer:
             due_on=step_day(facts, step),
             counted_from=facts.due_on,
             amount_due_minor=inv.amount_due_minor,
-            attempt=0,
         )
-        if self._batch is None:
-            self.s.add(reminder)
-        else:
-            self._batch.reminders.append(reminder)
+        self._batch.reminders.append(reminder)
         return reminder
 
     @staticmethod
@@ -1279,9 +1378,9 @@ class Claimer:
         facts: InvoiceFacts,
         result: ClaimResult,
         customer: Customer,
-    ) -> list[tuple[Invoice, Reminder]]:
+    ) -> list[tuple[Invoice, _NewReminder]]:
         """Record the steps passed over (their timeline follows the customer's flush)."""
-        rows: list[tuple[Invoice, Reminder]] = []
+        rows: list[tuple[Invoice, _NewReminder]] = []
         for passed in passed_steps:
             reminder = self._reminder(inv, passed, facts, ReminderState.SKIPPED)
             reminder.reason = reason
