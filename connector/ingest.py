@@ -102,13 +102,7 @@ def _platform_state(
     field name, or None when it must go row by row (a payment plan, an amount due going up)."""
     if inv.plan_due_at is not None:
         return None
-    move = batch.apply_platform_state(
-        inv,
-        shop,
-        item,
-        source=PaymentSource.SYNC,
-        payment_external_id=f"{PaymentSource.SYNC.value}:{item.updated_at.isoformat()}",
-    )
+    move = batch.apply_platform_state(inv, shop, item, source=PaymentSource.SYNC)
     return None if move is PlatformMove.ROW_BY_ROW else move.value
 
 

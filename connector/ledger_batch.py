@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Table, and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from connector.ledger import (
@@ -35,7 +35,7 @@ from connector.ledger import (
     upsert_insert,
 )
 from connector.platform import InvoiceRow, InvoiceStatus
-from connector.store.bulk import one_of
+from connector.store.bulk import insert_rows, one_of, update_rows
 from connector.store.fold import fold
 from connector.store.models import (
     Channel,
@@ -193,11 +193,13 @@ class InvoiceBatch:
         item: InvoiceRow,
         *,
         source: PaymentSource,
-        payment_external_id: str,
+        payment_external_id: str | None = None,
     ) -> PlatformMove:
         """``connector.ledger.apply_platform_state`` on a held invoice (never one under a payment
         plan), for a sync page and a webhook chunk alike. Nothing is written when the platform
-        says what the store holds already (a nightly re-sync)."""
+        says what the store holds already (a nightly re-sync). ``payment_external_id``: the
+        platform's id of the payment, when it named one; else, as the ledger names it,
+        ``<source>:<the state's updated_at>`` (made only for a state that changes something)."""
         if inv.platform_updated_at is not None and item.updated_at < inv.platform_updated_at:
             return PlatformMove.STALE
         due_at = terms_due_at(shop, item.due_at, item.issued_at)
@@ -226,7 +228,8 @@ class InvoiceBatch:
             status=status,
             amount_due_minor=amount_due,
             source=source,
-            payment_external_id=payment_external_id,
+            payment_external_id=payment_external_id
+            or f"{source.value}:{item.updated_at.isoformat()}",
         )
         return PlatformMove.CLOSED if closed else PlatformMove.UPDATED
 
@@ -297,24 +300,20 @@ class InvoiceBatch:
         self._write_payments()
         changed = [inv for inv in self.held.values() if inv.changed]
         if changed:
-            cols = _INVOICE.c
-            s.execute(
-                update(_INVOICE)
-                .where(cols.id == bindparam("b_id"))
-                .values({name: bindparam(name) for name in (*_WRITTEN, "number_key")}),
+            updated_at = datetime.now(UTC)  # the row's own clock, as its onupdate sets it
+            update_rows(
+                s,
+                _INVOICE,
                 [
-                    {"b_id": inv.id, "number_key": fold(inv.number)}
+                    {"id": inv.id, "number_key": fold(inv.number), "updated_at": updated_at}
                     | {name: getattr(inv, name) for name in _WRITTEN}
                     for inv in changed
                 ],
-                execution_options={"synchronize_session": False},
             )
             for inv in changed:
                 inv.changed = False
         self._write_cancellations()
-        entries = [entry for entry in self._timeline if entry is not None]
-        if entries:
-            s.execute(insert(_TIMELINE), entries)
+        insert_rows(s, _TIMELINE, [entry for entry in self._timeline if entry is not None], {})
         self._write_thank_yous(shops)
         self._expire({inv.id for inv in changed})
         self._payments, self._timeline = [], []

@@ -10,7 +10,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from cryptography.fernet import Fernet
-from sqlalchemy import DateTime, Table, func, insert, select, text
+from sqlalchemy import DateTime, Table, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import StatementError
 
@@ -19,7 +19,7 @@ from connector.crypto import SecretBox, SecretError, local_key
 from connector.ledger import ensure_csv_connection
 from connector.services import Services
 from connector.store.base import Base, UTCDateTime
-from connector.store.bulk import insert_rows
+from connector.store.bulk import insert_rows, update_rows
 from connector.store.db import write_session
 from connector.store.models import Connection, Customer, Shop
 
@@ -124,6 +124,39 @@ def test_the_one_call_bind_stores_what_the_type_chain_stored(value: datetime) ->
     assert UTCDateTime().dialect_impl(pg).bind_processor(pg)(value) == value.astimezone(UTC)
 
 
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "2026-06-01 08:00:00.000000",  # as the store writes every instant
+        "2026-03-29 01:30:00.123456",
+        "0001-01-01 18:29:59.000001",
+        "9999-12-31 23:59:59.999999",
+        "2026-06-01T08:00:00.000000",
+        "2026-06-01 08:00:00",  # written by hand, or by SQLite's own CURRENT_TIMESTAMP
+        "2026-06-01 08:00",
+        "2026-06-01",
+        "2026-06-01 08:00:00+02:00",
+        "2026-06-01 08:00:00.1+0200",  # the store's length, with an offset of its own
+        "2026-06-01 08:00:00.000000-05:30",
+    ],
+)
+def test_the_one_call_read_returns_what_the_type_chain_returned(stored: str) -> None:
+    """UTCDateTime reads SQLite's text with one function per value; it must return what the
+    decorator's chain returned (SQLite's DATETIME parse, then process_result_value): the same
+    instant, aware, in UTC."""
+    dialect = sqlite.dialect()
+    chain = DateTime(timezone=True).dialect_impl(dialect).result_processor(dialect, None)
+    assert chain is not None
+    fast = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)
+    assert fast is not None
+    expected = UTCDateTime().process_result_value(chain(stored), dialect)
+    got = fast(stored)
+    assert got == expected and got is not None and expected is not None
+    assert got.tzinfo is UTC and expected.utcoffset() == timedelta(0)
+    assert (got.isoformat(), got.fold) == (expected.astimezone(UTC).isoformat(), expected.fold)
+    assert fast(None) is None
+
+
 #: A customer without a name, company or email: its folded search keys (which the ledger's row
 #: builder sets, like every column with a default on this path) are empty too.
 NO_SEARCH_KEYS = {"name_key": None, "company_key": None, "email_key": None}
@@ -180,6 +213,56 @@ def test_a_batch_insert_skips_rows_clashing_on_the_conflict_key(
         ).all()
     assert [(e, m) for e, m, _ in stored] == [("c1", "a@x.fr"), ("c2", "c@x.fr")]
     assert all(at == now and at.utcoffset() == timedelta(0) for _, _, at in stored)
+
+
+def test_a_batch_update_stores_what_a_core_update_stores(services: Services, shop: Shop) -> None:
+    """``update_rows`` (the ledger batch's changed invoices) against Core's ``update`` given the
+    same values: byte for byte the same stored row, an instant with an offset included."""
+    table = cast(Table, Customer.__table__)
+    created = datetime(2026, 6, 1, 10, tzinfo=UTC)
+    shared = {"shop_id": shop.id, "connection_id": _connection(services, shop)}
+    shared |= {"excluded": False, "is_b2b": False, "created_at": created, "updated_at": created}
+    shared |= NO_SEARCH_KEYS
+    with write_session(services.sessions) as s:
+        insert_rows(s, table, [{"external_id": "c1"}, {"external_id": "c2"}], shared)
+        ids = dict(s.execute(select(table.c.external_id, table.c.id)).all())
+    later = datetime(2026, 3, 29, 3, 30, 0, 123456, tzinfo=ZoneInfo("Europe/Paris"))
+    values = {"email": "é@x.fr", "email_key": "e@x.fr", "is_b2b": True, "updated_at": later}
+    with write_session(services.sessions) as s:
+        update_rows(s, table, [{"id": ids["c1"], **values}])
+        s.execute(update(table).where(table.c.id == ids["c2"]).values(values))
+    with services.engine.connect() as conn:  # as stored: no result processing
+        stored = {
+            row[0]: row[2:]
+            for row in conn.exec_driver_sql(
+                "SELECT external_id, id, email, email_key, is_b2b, updated_at, created_at "
+                "FROM customer ORDER BY external_id"
+            )
+        }
+    assert stored["c1"] == stored["c2"]
+    assert stored["c1"][:2] == ("é@x.fr", "e@x.fr") and stored["c1"][3] != stored["c1"][4]
+
+
+def test_a_batch_update_refuses_naive_datetimes_and_names_its_onupdate_column(
+    services: Services, shop: Shop
+) -> None:
+    """The same processors as Core's; the row's own ``updated_at`` (set by the ORM on update)
+    must be given: a caller that forgets it is told, before anything is written."""
+    table = cast(Table, Customer.__table__)
+    now = datetime.now(UTC)
+    shared = {"shop_id": shop.id, "connection_id": _connection(services, shop)}
+    shared |= {"excluded": False, "is_b2b": False, "created_at": now, "updated_at": now}
+    shared |= NO_SEARCH_KEYS
+    with write_session(services.sessions) as s:
+        insert_rows(s, table, [{"external_id": "c1"}], shared)
+        customer_id = s.scalar(select(table.c.id))
+    with pytest.raises(ValueError, match="updated_at"), write_session(services.sessions) as s:
+        update_rows(s, table, [{"id": customer_id, "email": "a@x.fr"}])
+    naive = now.replace(tzinfo=None)
+    with pytest.raises(ValueError, match="naive datetime"), write_session(services.sessions) as s:
+        update_rows(s, table, [{"id": customer_id, "email": "a@x.fr", "updated_at": naive}])
+    with services.sessions() as s:
+        assert s.scalar(select(Customer.email)) is None
 
 
 def _connection(services: Services, shop: Shop) -> int:

@@ -64,6 +64,17 @@ class UTCDateTime(TypeDecorator[datetime]):
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
 
+    def result_processor(
+        self, dialect: Dialect, coltype: object
+    ) -> Callable[[Any], datetime | None] | None:
+        """On SQLite, one call per value (a re-sync reads several instants per invoice): the
+        stored text read as UTC by ``fromisoformat`` with the offset appended, without the
+        chain through ``process_result_value``, whose ``replace`` costs more than the parse.
+        Returns exactly what that chain returns (tests/test_store.py compares them)."""
+        if dialect.name == "sqlite":
+            return _utc_from_sqlite_text
+        return super().result_processor(dialect, coltype)
+
 
 def _sqlite_utc_text(value: datetime | None) -> str | None:
     """SQLite's DATETIME storage format ("2026-06-01 08:00:00.000000"), in UTC: the wall clock
@@ -76,6 +87,24 @@ def _sqlite_utc_text(value: datetime | None) -> str | None:
     if offset is None:
         raise ValueError(f"naive datetime refused by the store: {value!r}")
     return (value - offset if offset else value).isoformat(" ", "microseconds")[:26]
+
+
+_SQLITE_TEXT_LENGTH = len("2026-06-01 08:00:00.000000")
+
+
+def _utc_from_sqlite_text(value: str | None) -> datetime | None:
+    """What ``_sqlite_utc_text`` stored, back as an aware UTC datetime. Any other text (no
+    microseconds, a date alone, an offset written by hand) goes the general way: parsed as
+    it is, naive read as UTC, an offset converted."""
+    if value is None:
+        return None
+    if len(value) == _SQLITE_TEXT_LENGTH:
+        try:
+            return datetime.fromisoformat(value + "+00:00")
+        except ValueError:
+            pass  # that length, but with an offset of its own ("…08:00:00.1+0200")
+    parsed = datetime.fromisoformat(value)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _aware_utc(value: datetime | None) -> datetime | None:

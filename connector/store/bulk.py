@@ -1,11 +1,13 @@
-"""Plain rows handed to the driver's ``executemany`` as tuples: the sync's write path.
+"""Plain rows handed to the driver's ``executemany`` as tuples: the sync's write path (new
+rows by ``insert_rows``; the ledger batch's changed invoices by ``update_rows``, keyed by id).
 
-A Core ``insert(table)`` with a list of dicts rebuilds every row through the compiled
-statement (``construct_params``) and runs each column's bind processor on every value. Here
-the statement is built once per (table, columns, dialect), the values shared by the whole
-batch (shop, connection, timestamps) are converted once, and only the columns whose type
-converts something (instants, enums) are processed per row — by the same processors, so what
-is stored, and what is refused (a naive datetime, an unknown enum value), does not change.
+A Core ``insert(table)`` or ``update(table)`` with a list of dicts rebuilds every row through
+the compiled statement (``construct_params``) and runs each column's bind processor on every
+value. Here the statement is built once per (table, columns, dialect), the values shared by
+the whole batch (shop, connection, timestamps) are converted once, and only the columns whose
+type converts something (instants, enums) are processed per row — by the same processors, so
+what is stored, and what is refused (a naive datetime, an unknown enum value), does not
+change. Python-side defaults are not applied: a column that has one must be given.
 """
 
 from __future__ import annotations
@@ -108,6 +110,49 @@ def _plan(
         processed=processed,
         shared=tuple((k, processor(k)) for k in shared),
     )
+
+
+def update_rows(
+    session: Session, table: Table, rows: Sequence[Mapping[str, Any]], *, key: str = "id"
+) -> None:
+    """UPDATE each row (all with the same keys) where the column ``key`` holds its value, in one
+    executemany: what a Core ``update(...)`` with a list of dicts writes, each value through its
+    column's bind processor, without rebuilding every row through the compiled statement."""
+    if not rows:
+        return
+    connection = session.connection()
+    plan = _update_plan(table, tuple(rows[0]), key, connection.dialect)
+    plain, processed = plan.plain, plan.processed
+    params = [tuple([proc(row[k]) for k, proc in processed]) + plain(row) for row in rows]
+    connection.exec_driver_sql(plan.sql, params)
+
+
+@lru_cache(maxsize=64)
+def _update_plan(table: Table, keys: tuple[str, ...], key: str, dialect: Dialect) -> _Plan:
+    placeholder = _PLACEHOLDER.get(dialect.paramstyle)
+    if placeholder is None:
+        raise NotImplementedError(f"paramstyle {dialect.paramstyle!r}")
+    if key not in keys:
+        raise ValueError(f"{table.name}: every row needs its {key}")
+    missing = [c.key for c in table.columns if c.onupdate is not None and c.key not in keys]
+    if missing:  # the ORM's Python-side onupdate values are not applied here: say so
+        raise ValueError(f"{table.name}: give {', '.join(missing)} (it is set on update)")
+    processors = {k: table.c[k].type.dialect_impl(dialect).bind_processor(dialect) for k in keys}
+    if processors[key] is not None:
+        raise NotImplementedError(f"{table.name}.{key}: a key converted on bind")
+    # Bound in the statement's order: the converted values, the plain ones, the key (WHERE).
+    processed = tuple((k, proc) for k in keys if (proc := processors[k]) is not None)
+    plain = (*(k for k in keys if processors[k] is None and k != key), key)
+    quote = dialect.identifier_preparer.quote
+    assignments = [
+        f"{quote(table.c[k].name)} = {placeholder}"
+        for k in (*(k for k, _ in processed), *plain[:-1])
+    ]
+    sql = (
+        f"UPDATE {quote(table.name)} SET {', '.join(assignments)}"
+        f" WHERE {quote(table.c[key].name)} = {placeholder}"
+    )
+    return _Plan(sql=sql, plain=_getter(plain), processed=processed, shared=())
 
 
 def _getter(keys: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:

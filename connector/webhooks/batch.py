@@ -136,8 +136,7 @@ def _platform_state(
         shop,
         invoice_row(item),
         source=PaymentSource.WEBHOOK,
-        payment_external_id=event.payment_external_id
-        or f"{PaymentSource.WEBHOOK.value}:{item.updated_at.isoformat()}",
+        payment_external_id=event.payment_external_id,
     )
     return _OUTCOME_OF[move]
 
