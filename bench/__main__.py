@@ -1,7 +1,8 @@
-"""`make bench` / `python -m bench [--quick] [tick|send|send-transport|apply|burst|ingest|intake|
-intake-sqlite|pages|pages-vitals …]`: every figure with its ratio to a naive baseline measured in
-the same run, and what it cost per item (CPU µs, SQL statements, commits). ``--quick``: smaller
-sizes, the whole suite in under 3 minutes. Not tests: nothing here asserts a time."""
+"""`make bench` / `python -m bench [--quick] [tick|send|send-transport|apply|burst|first-tick|
+ingest|intake|intake-sqlite|pages|pages-vitals …]`: every figure with its ratio to a naive
+baseline measured in the same run (first-tick: a worker's first tick against its second), and
+what it cost per item (CPU µs, SQL statements, commits). ``--quick``: smaller sizes, the whole
+suite in under 3 minutes. Not tests: nothing here asserts a time."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from bench import (
     apply,
     burst,
+    first_tick,
     ingest,
     intake,
     intake_sqlite,
@@ -28,6 +30,7 @@ SUITES: dict[str, Callable[[bool], list[Figure]]] = {
     "send-transport": send_transport.main,
     "apply": apply.main,
     "burst": burst.main,
+    "first-tick": first_tick.main,
     "ingest": ingest.main,
     "intake": intake.main,
     "intake-sqlite": intake_sqlite.main,

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from connector.dunning.deliver import StatusChecker
+from connector.dunning.rendering import keep_compiled_templates
 from connector.dunning.runner import DunningRunner, RunnerOptions
 from connector.dunning.thank_you import ThankYouSender
 from connector.mail.base import MailTransport
@@ -29,8 +30,10 @@ def dunning_runner(
     give_way: Callable[[], object] | None = None,
 ) -> DunningRunner:
     """The engine; before a reminder goes out, a payment stored for its invoice but not
-    applied yet is applied (``apply_waiting``), whatever RELANCE_WEBHOOK_APPLY says."""
+    applied yet is applied (``apply_waiting``), whatever RELANCE_WEBHOOK_APPLY says. The
+    shipped templates' compiled code is kept under the var dir (the next worker loads it)."""
     s = svc.settings
+    keep_compiled_templates(s.var_dir / "compiled-templates")
 
     def waiting_payments(invoices: list[tuple[int, str]], now: datetime) -> int:
         return apply_waiting(svc, invoices, now)

@@ -14,12 +14,16 @@ Each day's window is the UTC interval [start, end) those rules give, so ``contai
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
+from holidays.registry import COUNTRIES, IMPORT_LOCK
 
 _MAX_SCAN_DAYS = 400
 """Give up looking for an allowed day after this many (a misconfigured calendar, not a loop)."""
@@ -38,8 +42,40 @@ def _require_aware(instant: datetime) -> None:
         raise ValueError(f"naive datetime {instant.isoformat()}: a timezone is required")
 
 
+def _country_class(country: str) -> type[holidays.HolidayBase]:
+    """The library's class for ``country`` (a code or name ``country_holidays`` accepts),
+    from its own module alone.
+
+    ``country_holidays`` imports ``holidays.countries``, whose ``__init__`` imports all 250
+    countries (≈ 50 ms of a new worker's first tick) to use one. The country's module is
+    loaded under its own name, as that import would load it, so the library's lazy loaders
+    and a later import of the package find this same module and class. A module that needs
+    another country's (a territory's) imports the package itself: slower, the same result."""
+    found = next((module for module, names in COUNTRIES.items() if country in names), None)
+    if found is None:
+        raise ValueError(f"Country {country} not available")
+    module_name = f"holidays.countries.{found}"
+    with IMPORT_LOCK:  # the library's own lock around its lazy imports
+        module = sys.modules.get(module_name)
+        if module is None:
+            path = Path(holidays.__file__).parent / "countries" / f"{found}.py"
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            if spec is None or spec.loader is None:
+                raise ValueError(f"Country {country} not available")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[module_name]
+                raise
+    entity: type[holidays.HolidayBase] = getattr(module, country)  # as country_holidays
+    return entity
+
+
 class BusinessCalendar:
-    """Mon–Fri minus public holidays of ``country`` (and ``subdiv``), looked up per year.
+    """Mon–Fri minus public holidays of ``country`` (and ``subdiv``), looked up per year
+    (each year built on first use, with the library's class for that country only).
 
     Holiday names are in ``language`` if given, else the country's own language (never the
     process locale, so names do not change with the server's environment).
@@ -48,8 +84,9 @@ class BusinessCalendar:
     def __init__(
         self, country: str = "FR", subdiv: str | None = None, *, language: str | None = None
     ) -> None:
+        self._entity = _country_class(country)
         try:
-            probe = holidays.country_holidays(country, subdiv=subdiv)
+            probe = self._entity(subdiv=subdiv)
         except NotImplementedError as exc:
             raise ValueError(str(exc)) from exc
         self.country = country
@@ -65,9 +102,7 @@ class BusinessCalendar:
         with self._lock:
             cached = self._years.get(year)
             if cached is None:
-                cached = holidays.country_holidays(
-                    self.country, subdiv=self.subdiv, years=year, language=self.language
-                )
+                cached = self._entity(subdiv=self.subdiv, years=year, language=self.language)
                 self._years[year] = cached
             return cached
 

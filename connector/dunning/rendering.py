@@ -4,13 +4,16 @@ A template ``<locale>/<step>`` (files under ``templates/``, or owner-edited sour
 ``overrides``) defines two blocks, ``subject`` and ``body`` (plain text). The body is also
 rendered into mail-client-safe HTML by ``layout.html``, the only autoescaped template. Templates
 see ``ctx`` (a :class:`ReminderContext`) and the shortcuts ``shop``, ``customer`` and
-``invoices``; they never touch the filesystem beyond the loader, nor Python internals.
+``invoices``; they never touch the filesystem beyond the loader, nor Python internals. The
+shipped templates' compiled code may be kept on disk for the next process
+(``keep_compiled_templates``); an owner's templates are compiled in their own sandbox, never kept.
 """
 
 from __future__ import annotations
 
 import re
 import string
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -33,12 +36,14 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
 
+from connector.domain import typography
 from connector.domain.dates import BABEL_LOCALES, language_of, long_date
 from connector.domain.typography import NARROW_NBSP, de, french_typography, le, percent
 from connector.dunning.context import CustomerView, InvoiceView, ReminderContext, ShopView
 from connector.dunning.payment_ways import is_web_url
 from connector.dunning.planner import StepSpec
 from connector.dunning.sequence import THANK_YOU_STEP, default_step_specs
+from connector.dunning.template_cache import CompiledTemplates, fingerprint
 from connector.store.models import Channel
 
 #: The shipped templates' steps, in the default sequence's order, then the thank-you note.
@@ -372,8 +377,25 @@ def _make_env(overrides: Mapping[str, str]) -> _Sandbox:
 @cache
 def _shipped_env() -> _Sandbox:
     """One sandbox for the shipped templates in a process: each is compiled once, not once per
-    renderer (a tick, a preview). They never change while the process runs."""
+    renderer (a tick, a preview), or loaded from the code an earlier process kept (see
+    ``keep_compiled_templates``). They never change while the process runs."""
     return _make_env({})
+
+
+def keep_compiled_templates(directory: Path) -> None:
+    """Keep the shipped templates' compiled code in ``directory`` (a private folder of the
+    store's var dir): the next process loads it instead of compiling (see template_cache).
+    Owner templates are never kept: their sandboxes have no cache."""
+    env = _shipped_env()
+    kept = env.bytecode_cache
+    if isinstance(kept, CompiledTemplates) and kept.directory == str(directory):
+        return
+    try:
+        env.bytecode_cache = CompiledTemplates(
+            directory, fingerprint(sys.modules[__name__], typography)
+        )
+    except OSError:  # no folder to keep them in: each process compiles, as it did
+        env.bytecode_cache = None
 
 
 def _render_error(exc: BaseException, fallback: str) -> TemplateError:

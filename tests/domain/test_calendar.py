@@ -1,6 +1,9 @@
+import subprocess
+import sys
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import holidays
 import pytest
 
 from connector.domain.calendar import BusinessCalendar, SendingWindow, resolve_local
@@ -424,3 +427,57 @@ def test_windows_compare_by_value() -> None:
     assert SendingWindow("Europe/Paris") == SendingWindow("Europe/Paris")
     assert hash(SendingWindow("Europe/Paris")) == hash(SendingWindow("Europe/Paris"))
     assert SendingWindow("Europe/Paris") != SendingWindow("Europe/Paris", calendar=ALSACE)
+
+
+# --- the library's class for one country, loaded alone -----------------------------------------
+
+_YEARS = range(2024, 2031)
+
+
+@pytest.mark.parametrize("subdiv", [None, *holidays.country_holidays("FR").subdivisions])
+def test_calendar_has_the_libraries_dates_and_names_for_france_and_each_subdivision(
+    subdiv: str | None,
+) -> None:
+    """The same holidays, names included, as ``country_holidays`` gives (the old
+    construction), for France and each of its subdivisions over 2024–2030."""
+    calendar = BusinessCalendar("FR", subdiv)
+    expected = holidays.country_holidays("FR", subdiv=subdiv, years=_YEARS, language="fr")
+    days = [
+        date(2024, 1, 1) + timedelta(days=n)
+        for n in range((date(2031, 1, 1) - date(2024, 1, 1)).days)
+    ]
+    assert {d: calendar.holiday_name(d) for d in days} == {d: expected.get(d) for d in days}
+    assert [d for d in days if calendar.is_business_day(d)] == [
+        d for d in days if d.weekday() < 5 and d not in expected
+    ]
+
+
+@pytest.mark.parametrize("country", ["FR", "FRA", "France", "DE", "US", "GP"])
+def test_calendar_uses_the_class_country_holidays_uses(country: str) -> None:
+    calendar = BusinessCalendar(country)
+    assert type(holidays.country_holidays(country)) is calendar._entity
+    assert calendar.language == holidays.country_holidays(country).default_language
+
+
+def test_unknown_country_or_subdivision_is_refused() -> None:
+    with pytest.raises(ValueError, match="ZZ"):
+        BusinessCalendar("ZZ")
+    with pytest.raises(ValueError, match="XX"):
+        BusinessCalendar("FR", "XX")
+
+
+def test_a_french_calendar_does_not_import_every_country() -> None:
+    """A new worker's first tick builds one calendar: it loads France's module, not the 250
+    countries ``holidays.countries`` imports (≈ 50 ms of CPU)."""
+    code = (
+        "import sys\n"
+        "from datetime import date\n"
+        "from connector.domain.calendar import BusinessCalendar\n"
+        "calendar = BusinessCalendar('FR', '57')\n"
+        "assert not calendar.is_business_day(date(2026, 12, 26))\n"
+        "print(sorted(m for m in sys.modules if m.startswith('holidays.countries')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "['holidays.countries.france']"
