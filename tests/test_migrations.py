@@ -236,3 +236,45 @@ def test_reminders_under_the_current_plan_keep_the_instalment_they_counted_from(
     # reminder_1 went before the plan, from the invoice's due date; reminder_2 from the
     # first instalment.
     assert [(rid, str(day)) for rid, day in rows] == [(3, "2026-01-31"), (4, "2026-02-20")]
+
+
+@pytest.mark.postgres
+def test_rendered_bodies_are_written_with_lz4_on_postgresql() -> None:
+    """The bodies a SENDING mark writes are compressed with lz4 (half pglz's server CPU), a
+    new value as a stored one's is read back whole; a downgrade gives them the default."""
+    with scratch_postgres("relance_migrate") as url:
+        upgrade(url)
+        engine = make_engine(url)
+        body = "Bonjour, votre facture F-1 reste due. " * 200  # compressed: over ~2 kB
+        query = text(
+            "SELECT attrelid::regclass::text || '.' || attname, attcompression FROM pg_attribute"
+            " WHERE attname IN ('body_html', 'body_text')"
+            " AND attrelid IN ('message'::regclass, 'reminder'::regclass)"
+        )
+        try:
+            with engine.begin() as conn:
+                lz4 = conn.execute(
+                    text(
+                        "SELECT 'lz4' = ANY(enumvals) FROM pg_settings"
+                        " WHERE name = 'default_toast_compression'"
+                    )
+                ).scalar()
+                if not lz4:
+                    pytest.skip("this PostgreSQL was built without lz4")
+                assert {name: c for name, c in conn.execute(query).all()} == {
+                    "message.body_html": "l",
+                    "message.body_text": "l",
+                    "reminder.body_text": "l",
+                }
+                for statement in _SEED[:-1]:  # up to the message (the reminder's is older)
+                    conn.execute(text(statement))
+                conn.execute(text("UPDATE message SET body_html = :b WHERE id = 7"), {"b": body})
+                stored = conn.execute(
+                    text("SELECT pg_column_compression(body_html), body_html FROM message")
+                ).one()
+                assert tuple(stored) == ("lz4", body)
+            command.downgrade(alembic_config(url), "0026")
+            with engine.begin() as conn:
+                assert {c for _, c in conn.execute(query).all()} == {""}
+        finally:
+            engine.dispose()

@@ -384,7 +384,7 @@ class Deliverer:
     ) -> tuple[dict[str, Any], list[dict[str, Any]], _Prepared]:
         """What marking a message SENDING writes: its row's values, each live reminder's (in
         ``current.live`` order), and the mail it then sends. Written by the ORM here, by one
-        Core executemany per table for a batch (connector.dunning.send_batch)."""
+        Core statement per table for a batch (connector.dunning.send_batch)."""
         msg, shop, customer, live = current.message, current.shop, current.customer, current.live
         # The deadline the rendered text announces (same computation as the context's).
         deadline_on = message_deadline(shop, (spec for _, _, spec in live), now)

@@ -10,7 +10,8 @@ message.
 3. one short write transaction: the messages, reminders and invoices read again under lock
    (the customers joined and locked with their invoices), as plain rows, and each message
    whose context is still what was rendered is marked SENDING (per message: a crash from here
-   on leaves *that* message UNKNOWN, never resent), one Core executemany per table;
+   on leaves *that* message UNKNOWN, never resent), one Core statement per table
+   (connector.store.rowupdate: on PostgreSQL one UPDATE … FROM unnest(…) for all the rows);
 4. the mail calls, concurrently on the tick's send pool, outside any transaction;
 5. one write transaction records every plain SENT outcome (messages, reminders, timeline: one
    statement each).
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, and_, bindparam, insert, inspect, select, tuple_, update
+from sqlalchemy import Table, and_, insert, inspect, select, tuple_
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapper, Session
 
@@ -71,6 +72,7 @@ from connector.store.models import (
     WebhookOutcome,
 )
 from connector.store.rates import ecb_table
+from connector.store.rowupdate import update_by_id
 
 log = logging.getLogger(__name__)
 
@@ -189,12 +191,10 @@ class BatchSender:
                             not any(spec.sends_letter or spec.hands_off for *_, spec in cur.live),
                         )
                     )
-                # Marked SENDING all at once, in this transaction: one Core executemany per
+                # Marked SENDING all at once, in this transaction: one Core statement per
                 # table (the ORM's flush of the same changes cost ~100 µs per message).
-                if marks:
-                    s.execute(_BY_MESSAGE_ID, marks)
-                if reminder_marks:
-                    s.execute(_BY_REMINDER_ID, reminder_marks)
+                update_by_id(s, _MESSAGES, "m_id", marks)
+                update_by_id(s, _REMINDERS, "r_id", reminder_marks)
         except DBAPIError:
             # E.g. a deadlock with a payment being applied: nothing of it was kept (no mail
             # went out); each message goes the one-message way instead.
@@ -408,11 +408,13 @@ class BatchSender:
         ]
 
     def _record_plain(self, plain: list[tuple[_Ready, DeliveryResult]], now: datetime) -> None:
-        """Every plain SENT outcome in one transaction: one Core executemany per table (the
+        """Every plain SENT outcome in one transaction: one Core statement per table (the
         ORM's bulk update by primary key cost ~100 µs per message on top)."""
         with write_session(self.d.sessions) as s:
-            s.execute(
-                _BY_MESSAGE_ID,
+            update_by_id(
+                s,
+                _MESSAGES,
+                "m_id",
                 [
                     {
                         "m_id": r.message_id,
@@ -426,8 +428,10 @@ class BatchSender:
                     for r, res in plain
                 ],
             )
-            s.execute(
-                _BY_REMINDER_ID,
+            update_by_id(
+                s,
+                _REMINDERS,
+                "r_id",
                 [
                     {
                         "r_id": rem_id,
@@ -461,9 +465,6 @@ _Inputs = tuple[object, ...]
 
 _MESSAGES = cast(Table, Message.__table__)
 _REMINDERS = cast(Table, Reminder.__table__)
-# Updates by id for an executemany: the other keys of each parameter set are the SET clause.
-_BY_MESSAGE_ID = update(_MESSAGES).where(_MESSAGES.c.id == bindparam("m_id"))
-_BY_REMINDER_ID = update(_REMINDERS).where(_REMINDERS.c.id == bindparam("r_id"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 from sqlalchemy import event, func, select
 
@@ -84,6 +85,47 @@ def test_a_send_batch_on_postgresql_binds_its_ids_as_arrays(
                 outcomes = sender.deliver(claimed.message_ids, NOW)
         assert [o.outcome for o in outcomes] == ["sent"] * 64
         assert counted.widest[0] <= 20, counted.widest
+    finally:
+        svc.close()
+
+
+def test_a_send_batch_on_postgresql_writes_its_rows_in_one_server_execution_per_table(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """psycopg runs an executemany as one execution per row in the server (a bind, a plan,
+    an executor run each): the batch's marks (SENDING) and records (SENT) of its messages and
+    reminders go as one UPDATE … FROM unnest(…) per table instead (connector.store.rowupdate;
+    before: four executemany UPDATEs, 64 server executions each)."""
+    svc = Services.build(Settings.from_env(make_env(postgres_url, tmp_path / "var")))
+    try:
+        seed(svc, 64)
+        with write_session(svc.sessions) as s:
+            due = due_customer_ids(s, NOW, 100, skip_locked=True)
+            claimed = Claimer(
+                s, worker="w", lease_until=NOW + timedelta(minutes=5)
+            ).claim_customers(due, NOW, skip_locked=True)
+        updates: list[tuple[str, bool]] = []
+
+        def seen(*args: object) -> None:
+            text, many = cast(str, args[2]), cast(bool, args[5])
+            if text.startswith("UPDATE"):
+                updates.append((text.split(" SET", 1)[0], many))
+
+        with FakeSendGrid() as sendgrid:
+            runner = dunning_runner(svc, transport=SendGridTransport("SG.t", sendgrid.url))
+            sender = BatchSender(runner.deliverer("w"))
+            event.listen(svc.engine, "before_cursor_execute", seen)
+            try:
+                outcomes = sender.deliver(claimed.message_ids, NOW)
+            finally:
+                event.remove(svc.engine, "before_cursor_execute", seen)
+        assert [o.outcome for o in outcomes] == ["sent"] * 64
+        assert sorted(updates) == [
+            ("UPDATE message", False),
+            ("UPDATE message", False),
+            ("UPDATE reminder", False),
+            ("UPDATE reminder", False),
+        ]
     finally:
         svc.close()
 
