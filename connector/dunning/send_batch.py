@@ -39,6 +39,7 @@ from connector.dunning.claims import Outcome
 from connector.dunning.compose import (
     PlanFacts,
     SentHistory,
+    ShopViewMemo,
     build_context,
     current_instalments,
     sent_history,
@@ -125,8 +126,9 @@ class BatchSender:
         rendered: dict[int, RenderedMessage] = {}
         inputs: dict[int, _Inputs | None] = {}
         snapshot_shops = _ShopRows()
+        shop_views = ShopViewMemo()
         for message_id, gathered in snapshot.items():
-            ctx = gathered.context(now)
+            ctx = gathered.context(now, shop_views)
             if ctx is None or gathered.unsendable or message_id in waiting:
                 alone.append(message_id)
                 continue
@@ -544,11 +546,17 @@ class _Snapshot:
     history: SentHistory = field(default_factory=dict)
     plans: PlanFacts = field(default_factory=dict)
 
-    def context(self, now: datetime) -> ReminderContext | None:
+    def context(self, now: datetime, shop_views: ShopViewMemo) -> ReminderContext | None:
         if not self.live:
             return None
         return build_context(
-            self.shop, self.customer, self.live, now, self.history, plans=self.plans
+            self.shop,
+            self.customer,
+            self.live,
+            now,
+            self.history,
+            plans=self.plans,
+            shop_views=shop_views,
         )
 
 
