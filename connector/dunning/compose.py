@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -152,11 +152,22 @@ def build_context(
     for invoice, step in items:
         days = {local_date(sent, shop.timezone) for sent in (history or {}).get(invoice.id, ())}
         common = days if common is None else common & days
-        reminded_on = _long_dates(days, locale)
-        view = _invoice_view(invoice, step, shop, customer, today, locale, policy, ecb_rate_for)
         current = plans.get(invoice.id)
         instalment = _instalment_view(invoice, current, shop, today, locale) if current else None
-        views.append(replace(view, reminded_on=reminded_on, instalment=instalment))
+        views.append(
+            _invoice_view(
+                invoice,
+                step,
+                shop,
+                customer,
+                today,
+                locale,
+                policy,
+                ecb_rate_for,
+                reminded_on=_long_dates(days, locale),
+                instalment=instalment,
+            )
+        )
         total_due = invoice.amount_due if total_due is None else _add(total_due, invoice)
     deadline_on = message_deadline(shop, (step for _, step in items), now)
     deadline = long_date(deadline_on, locale) if deadline_on is not None else None
@@ -339,6 +350,9 @@ def _invoice_view(
     locale: str,
     policy: PenaltyPolicy,
     ecb_rate_for: EcbRateFor | None = None,
+    *,
+    reminded_on: tuple[str, ...] = (),
+    instalment: InstalmentView | None = None,
 ) -> InvoiceView:
     due_on = local_due_on(invoice, shop)
     issued_on = local_date(invoice.issued_at, shop.timezone)
@@ -377,6 +391,8 @@ def _invoice_view(
         total_with_penalties=with_penalties,
         interest_lines=lines,
         interest_as_of=as_of,
+        reminded_on=reminded_on,
+        instalment=instalment,
     )
 
 
