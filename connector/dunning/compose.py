@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -123,6 +123,7 @@ def build_context(
     locale: str | None = None,
     plans: PlanFacts | None = None,
     ecb: RateTable | None = None,
+    shop_views: ShopViews | None = None,
 ) -> ReminderContext:
     """One message for one customer covering one or more invoices, each at its own step.
 
@@ -134,6 +135,8 @@ def build_context(
     :func:`current_instalments`); None: read in the session that loaded the invoices.
     ``ecb``: the shop's ECB table, read beforehand when :func:`reads_ecb` (a batch reads it
     once per shop, in the session that read its rows); None: read in the shop's session.
+    ``shop_views``: where the shop's words come from (:func:`shop_view` by default; a batch
+    passes one that makes each shop's once per language, see :class:`ShopViewMemo`).
     """
     if not items:
         raise ValueError("a message needs at least one invoice")
@@ -152,11 +155,22 @@ def build_context(
     for invoice, step in items:
         days = {local_date(sent, shop.timezone) for sent in (history or {}).get(invoice.id, ())}
         common = days if common is None else common & days
-        reminded_on = _long_dates(days, locale)
-        view = _invoice_view(invoice, step, shop, customer, today, locale, policy, ecb_rate_for)
         current = plans.get(invoice.id)
         instalment = _instalment_view(invoice, current, shop, today, locale) if current else None
-        views.append(replace(view, reminded_on=reminded_on, instalment=instalment))
+        views.append(
+            _invoice_view(
+                invoice,
+                step,
+                shop,
+                customer,
+                today,
+                locale,
+                policy,
+                ecb_rate_for,
+                reminded_on=_long_dates(days, locale),
+                instalment=instalment,
+            )
+        )
         total_due = invoice.amount_due if total_due is None else _add(total_due, invoice)
     deadline_on = message_deadline(shop, (step for _, step in items), now)
     deadline = long_date(deadline_on, locale) if deadline_on is not None else None
@@ -165,26 +179,7 @@ def build_context(
         tone=lead.tone,
         locale=locale,
         today=long_date(today, locale),
-        shop=ShopView(
-            name=shop.name,
-            contact_email=shop.contact_email or shop.owner_email,
-            contact_phone=shop.contact_phone,
-            legal_name=shop.legal_name,
-            legal_address=shop.legal_address,
-            legal_id=shop.legal_id,
-            payment_instructions=shop.payment_instructions,
-            contact_name=shop.contact_name,
-            signatory_name=shop.signatory_name,
-            signatory_role=shop.signatory_role,
-            has_terms_and_conditions=shop.has_terms_and_conditions,
-            consumer_mediator=shop.consumer_mediator,
-            consumer_rate=_percent(shop.consumer_rate_bp, locale),
-            # The creditor's identification (R123-237 Code de commerce), also on every email.
-            legal_form=shop.legal_form,
-            siren=f"SIREN {format_siren(shop.siren)}" if shop.siren else shop.legal_id,
-            rcs=f"RCS {shop.rcs_city}" if shop.rcs_city else None,
-            registered_office=shop.registered_office or shop.legal_address,
-        ),
+        shop=(shop_views or shop_view)(shop, locale),
         customer=CustomerView(
             name=greeting_name(customer),
             email=customer.email or "",
@@ -202,6 +197,53 @@ def build_context(
         asks_payment=lead.asks_payment,
         templates=lead.templates,
     )
+
+
+ShopViews = Callable[[Shop, str], ShopView]
+"""Makes what a message says of its shop, in a language (:func:`shop_view`, or a memo of it)."""
+
+
+def shop_view(shop: Shop, locale: str) -> ShopView:
+    """What every message of ``shop`` written in ``locale`` says of the shop: its row's
+    columns and the language only."""
+    return ShopView(
+        name=shop.name,
+        contact_email=shop.contact_email or shop.owner_email,
+        contact_phone=shop.contact_phone,
+        legal_name=shop.legal_name,
+        legal_address=shop.legal_address,
+        legal_id=shop.legal_id,
+        payment_instructions=shop.payment_instructions,
+        contact_name=shop.contact_name,
+        signatory_name=shop.signatory_name,
+        signatory_role=shop.signatory_role,
+        has_terms_and_conditions=shop.has_terms_and_conditions,
+        consumer_mediator=shop.consumer_mediator,
+        consumer_rate=_percent(shop.consumer_rate_bp, locale),
+        # The creditor's identification (R123-237 Code de commerce), also on every email.
+        legal_form=shop.legal_form,
+        siren=f"SIREN {format_siren(shop.siren)}" if shop.siren else shop.legal_id,
+        rcs=f"RCS {shop.rcs_city}" if shop.rcs_city else None,
+        registered_office=shop.registered_office or shop.legal_address,
+    )
+
+
+class ShopViewMemo:
+    """:func:`shop_view` made once per shop row and language, for the contexts built from one
+    read (a batch's messages share a few shops; reading the ~20 columns again for each message
+    was a good part of its context). Keyed by the row object itself: one read holds one object
+    per shop, and a memo lives no longer than that read's contexts."""
+
+    def __init__(self) -> None:
+        self._views: dict[tuple[int, str], tuple[Shop, ShopView]] = {}
+
+    def __call__(self, shop: Shop, locale: str) -> ShopView:
+        kept = self._views.get((id(shop), locale))
+        if kept is not None and kept[0] is shop:
+            return kept[1]
+        view = shop_view(shop, locale)
+        self._views[(id(shop), locale)] = (shop, view)
+        return view
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,6 +363,9 @@ def _invoice_view(
     locale: str,
     policy: PenaltyPolicy,
     ecb_rate_for: EcbRateFor | None = None,
+    *,
+    reminded_on: tuple[str, ...] = (),
+    instalment: InstalmentView | None = None,
 ) -> InvoiceView:
     due_on = local_due_on(invoice, shop)
     issued_on = local_date(invoice.issued_at, shop.timezone)
@@ -359,6 +404,8 @@ def _invoice_view(
         total_with_penalties=with_penalties,
         interest_lines=lines,
         interest_as_of=as_of,
+        reminded_on=reminded_on,
+        instalment=instalment,
     )
 
 

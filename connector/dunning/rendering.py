@@ -32,7 +32,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.ext import Extension
 from jinja2.lexer import Token, TokenStream
 from jinja2.nodes import Concat
-from jinja2.runtime import Context
+from jinja2.runtime import Context, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
 
@@ -305,6 +305,10 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return result
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        """A template's own macro (``m.greeting(ctx)``, ~10 a message) is called without
+        asking: Jinja's sandbox finds every Macro safe to call and no str method in it."""
+        if type(__obj) is Macro:
+            return __context.call(__obj, *args, **kwargs)
         if isinstance(getattr(__obj, "__self__", None), str) and (
             getattr(__obj, "__name__", "") in _WIDTH_METHODS
         ):
@@ -481,8 +485,13 @@ class _Segment:
     url: str | None = None
 
 
+_MAX_LINES = 4_096  # lines whose segments are remembered
+
+
+@lru_cache(maxsize=_MAX_LINES)
 def _link_segments(line: str) -> tuple[_Segment, ...]:
-    """Split a line into text and http(s) links (anything else stays text)."""
+    """Split a line into text and http(s) links (anything else stays text). Remembered per
+    line: the answer is the line's alone (most lines are a shop's or a template's words)."""
     out: list[_Segment] = []
     pos = 0
     for match in _URL_RE.finditer(line):

@@ -42,6 +42,7 @@ from connector.dunning.claims import Outcome
 from connector.dunning.compose import (
     PlanFacts,
     SentHistory,
+    ShopViewMemo,
     build_context,
     current_instalments,
     reads_ecb,
@@ -131,8 +132,9 @@ class BatchSender:
         rendered: dict[int, RenderedMessage] = {}
         inputs: dict[int, _Inputs] = {}
         snapshot_shops = _ShopRows()
+        shop_views = ShopViewMemo()
         for message_id, gathered in snapshot.items():
-            ctx = gathered.context(now)
+            ctx = gathered.context(now, shop_views)
             if ctx is None or gathered.unsendable or message_id in waiting:
                 alone.append(message_id)
                 continue
@@ -563,11 +565,18 @@ class _Snapshot:
     plans: PlanFacts = field(default_factory=dict)
     ecb: RateTable | None = None  # the shop's ECB table, when the context shows B2B interest
 
-    def context(self, now: datetime) -> ReminderContext | None:
+    def context(self, now: datetime, shop_views: ShopViewMemo) -> ReminderContext | None:
         if not self.live:
             return None
         return build_context(
-            self.shop, self.customer, self.live, now, self.history, plans=self.plans, ecb=self.ecb
+            self.shop,
+            self.customer,
+            self.live,
+            now,
+            self.history,
+            plans=self.plans,
+            ecb=self.ecb,
+            shop_views=shop_views,
         )
 
 
