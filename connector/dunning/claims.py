@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 from operator import attrgetter, itemgetter
 from typing import cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, literal, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, class_mapper, sessionmaker
 
@@ -383,36 +383,70 @@ class StepCatalog:
         return self._by_sequence[seq_id]
 
 
+#: Where a tick's claims have reached in the due order: the last invoice's (next_action_at, id).
+DuePosition = tuple[datetime, int]
+
+
 def due_customer_ids(
     session: Session, now: datetime, limit: int, *, skip_locked: bool, shop_id: int | None = None
 ) -> list[int]:
-    """Customers with at least one invoice due, locked for this transaction.
+    """Customers with at least one invoice due, locked for this transaction (due_customers)."""
+    return due_customers(session, now, limit, skip_locked=skip_locked, shop_id=shop_id)[0]
+
+
+def due_customers(
+    session: Session,
+    now: datetime,
+    limit: int,
+    *,
+    skip_locked: bool,
+    shop_id: int | None = None,
+    after: DuePosition | None = None,
+) -> tuple[list[int], DuePosition | None]:
+    """Customers with at least one invoice due, locked for this transaction, and the position
+    the read reached (None: no invoice due after ``after``).
+
+    Due order: earliest next_action_at first (nobody waits behind a later one, whatever its
+    shop), then invoice id. ``after`` resumes past the invoices a tick's earlier batches took:
+    each claim moves them out of the due range, and on PostgreSQL their index entries stay
+    dead at the front of (next_action_at, id) until a vacuum, so reading from the front every
+    batch walks all of them again: a cost growing with the burst, per batch. What the tick
+    passed over (locked by another worker then) is found by a read from the front again.
 
     On PostgreSQL the invoice rows and then the customers are locked with SKIP LOCKED so
     concurrent workers share the work; on SQLite the IMMEDIATE transaction already excludes
     every other writer.
     """
     q = (
-        select(Invoice.customer_id)
+        select(Invoice.customer_id, Invoice.next_action_at, Invoice.id)
         .where(Invoice.next_action_at <= now)
-        .order_by(Invoice.next_action_at)
+        .order_by(Invoice.next_action_at, Invoice.id)
         .limit(limit)
     )
+    if after is not None:
+        mark = tuple_(
+            literal(after[0], Invoice.next_action_at.type), literal(after[1], Invoice.id.type)
+        )
+        q = q.where(tuple_(Invoice.next_action_at, Invoice.id) > mark)
     if shop_id is not None:
         q = q.where(Invoice.shop_id == shop_id)
     if skip_locked:
         q = q.with_for_update(skip_locked=True)
-    candidates = list(dict.fromkeys(session.scalars(q)))
-    if not candidates or not skip_locked:
-        return candidates
-    return list(
-        session.scalars(
-            select(Customer.id)
-            .where(Customer.id.in_(candidates))
-            .order_by(Customer.id)
-            .with_for_update(skip_locked=True)
-        )
+    rows = session.execute(q).tuples().all()
+    if not rows:
+        return [], None
+    _, last_at, last_id = rows[-1]
+    position = (cast(datetime, last_at), last_id)
+    candidates = list(dict.fromkeys(customer for customer, _, _ in rows))
+    if not skip_locked:
+        return candidates, position
+    locked = session.scalars(
+        select(Customer.id)
+        .where(Customer.id.in_(candidates))
+        .order_by(Customer.id)
+        .with_for_update(skip_locked=True)
     )
+    return list(locked), position
 
 
 def plan_then_claim(

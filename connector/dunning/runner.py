@@ -28,9 +28,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from connector.dunning.claims import (
     Claimer,
     ClaimResult,
+    DuePosition,
     Outcome,
     StepCatalog,
-    due_customer_ids,
+    due_customers,
     plan_then_claim,
 )
 from connector.dunning.deliver import Deliverer, StatusChecker, WaitingPayments
@@ -202,6 +203,10 @@ class DunningRunner:
             submit_statements(statements)
             in_flight.update(pool.submit(deliverer.deliver_letter, r, now) for r in letters)
             busy_waits = 0
+            # Where this tick's reads of the due invoices have reached (claims.due_customers):
+            # each batch reads on from there; at the end, from the front again for what was
+            # passed over while another worker held it.
+            after: DuePosition | None = None
             while not self._stopping():
                 settle(2 * batch_threads)
                 self._give_way()
@@ -223,9 +228,13 @@ class DunningRunner:
                     continue
                 # PostgreSQL: planned under the rows' locks (SKIP LOCKED shares the work out).
                 with write_session(self.sessions) as s:
-                    customers = due_customer_ids(
-                        s, now, batch, skip_locked=self._skip_locked, shop_id=shop_id
+                    customers, reached = due_customers(
+                        s, now, batch, skip_locked=True, shop_id=shop_id, after=after
                     )
+                    if reached is None and after is not None:
+                        after = None  # the end of the due range: from the front once more
+                        continue
+                    from_front, after = after is None, reached
                     if not customers:
                         if not self._anything_due(s, now, shop_id):
                             break
@@ -234,10 +243,10 @@ class DunningRunner:
                         claimer = Claimer(
                             s, worker=worker, lease_until=lease_until, catalog=catalog
                         )
-                        claimed = claimer.claim_customers(
-                            customers, now, skip_locked=self._skip_locked
-                        )
+                        claimed = claimer.claim_customers(customers, now, skip_locked=True)
                 if claimed is None:
+                    if not from_front:
+                        continue  # those were taken; the invoices after them may not be
                     busy_waits += 1  # everything due is locked by other workers right now
                     if busy_waits > self.options.max_busy_waits:
                         break

@@ -65,7 +65,9 @@ class Invoice(TimestampMixin, Base):
     __tablename__ = "invoice"
     __table_args__ = (
         UniqueConstraint("connection_id", "external_id"),
-        Index("ix_invoice_next_action_at", "next_action_at"),
+        # The due invoices in the order ticks claim them, resumed after the last one taken
+        # (connector.dunning.claims.due_customers).
+        Index("ix_invoice_next_action", "next_action_at", "id"),
         Index("ix_invoice_customer", "customer_id"),
         # The owner's list: one index per sort order it offers, (shop, key, id), so a page is a
         # keyset range scan however deep (connector.actions.invoice_list).
