@@ -1,7 +1,7 @@
 """the due invoices in the order a tick claims them: (next_action_at, id)
 
 Revision ID: 0028
-Revises: 0026
+Revises: 0027
 Create Date: 2026-11-30
 
 A tick reads the due invoices batch after batch, earliest next_action_at first, and resumes
@@ -17,8 +17,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0028"
-# Chained after 0026 so the branch has one head; 0027 is another branch's, the lead re-chains.
-down_revision: str | None = "0026"
+down_revision: str | None = "0027"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
