@@ -23,7 +23,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
-from holidays.registry import COUNTRIES, IMPORT_LOCK
 
 _MAX_SCAN_DAYS = 400
 """Give up looking for an allowed day after this many (a misconfigured calendar, not a loop)."""
@@ -43,31 +42,48 @@ def _require_aware(instant: datetime) -> None:
 
 
 def _country_class(country: str) -> type[holidays.HolidayBase]:
-    """The library's class for ``country`` (a code or name ``country_holidays`` accepts),
-    from its own module alone.
+    """The library's class for ``country`` (a code or name ``country_holidays`` accepts): the
+    one ``country_holidays`` would use, from the country's own module alone when it can be.
 
     ``country_holidays`` imports ``holidays.countries``, whose ``__init__`` imports all 250
     countries (≈ 50 ms of a new worker's first tick) to use one. The country's module is
     loaded under its own name, as that import would load it, so the library's lazy loaders
-    and a later import of the package find this same module and class. A module that needs
-    another country's (a territory's) imports the package itself: slower, the same result."""
-    found = next((module for module, names in COUNTRIES.items() if country in names), None)
+    and a later import of the package find this same module and class. Anything else — a
+    territory whose module imports its parent country's (Guadeloupe, Réunion…: the package
+    import then meets the half-loaded module), a library whose layout changed — goes the
+    library's own way (``getattr(holidays, country)``, the whole package): slower, the same
+    class."""
+    try:
+        return _class_from_own_module(country)
+    except Exception:  # any failure of the shortcut: the library's own lookup
+        try:
+            entity: type[holidays.HolidayBase] = getattr(holidays, country)
+        except AttributeError:
+            raise ValueError(f"Country {country} not available") from None
+        return entity
+
+
+def _class_from_own_module(country: str) -> type[holidays.HolidayBase]:
+    """``country``'s class, its module loaded alone (see :func:`_country_class`); raises if
+    the registry does not know it or the module cannot be loaded alone (nothing of it kept)."""
+    registry = importlib.import_module("holidays.registry")  # the library's lazy-import table
+    found = next((m for m, names in registry.COUNTRIES.items() if country in names), None)
     if found is None:
-        raise ValueError(f"Country {country} not available")
+        raise LookupError(country)
     module_name = f"holidays.countries.{found}"
-    with IMPORT_LOCK:  # the library's own lock around its lazy imports
+    with registry.IMPORT_LOCK:  # the library's own lock around its lazy imports
         module = sys.modules.get(module_name)
         if module is None:
             path = Path(holidays.__file__).parent / "countries" / f"{found}.py"
             spec = importlib.util.spec_from_file_location(module_name, path)
             if spec is None or spec.loader is None:
-                raise ValueError(f"Country {country} not available")
+                raise LookupError(country)
             module = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = module
             try:
                 spec.loader.exec_module(module)
             except BaseException:
-                del sys.modules[module_name]
+                sys.modules.pop(module_name, None)
                 raise
     entity: type[holidays.HolidayBase] = getattr(module, country)  # as country_holidays
     return entity

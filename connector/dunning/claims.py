@@ -692,11 +692,15 @@ class Claimer:
         skipped: list[tuple[Invoice, _NewReminder]] = []
         for invoices in by_customer.values():
             result.customers_seen += 1
+            told = set(self.told_no_way_to_pay)
             try:
                 with self.s.begin_nested():
                     passed = self._claim_one(invoices, planning, result)
                 skipped += passed  # kept only once this customer's claim held
             except IntegrityError:
+                # The owner's task this customer opened went with the savepoint: the next
+                # customer of that shop opens it again.
+                self.told_no_way_to_pay = told
                 # Another worker claimed this customer's day or step first: look again later.
                 with self.s.begin_nested():
                     for inv in invoices:

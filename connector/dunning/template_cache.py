@@ -15,6 +15,8 @@ a render: a file it cannot read or write is compiled again and the render goes o
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from contextlib import suppress
 from pathlib import Path
 from types import ModuleType
@@ -33,11 +35,22 @@ def fingerprint(*modules: ModuleType) -> str:
     return digest.hexdigest()
 
 
+def _require_private(directory: Path) -> None:
+    """The kept files are code run outside the sandbox: only from a folder this user owns and
+    nobody else may write to or read (``mkdir`` leaves an existing folder as it was)."""
+    info = directory.lstat()
+    if not stat.S_ISDIR(info.st_mode):
+        raise PermissionError(f"{directory} is not a folder")
+    if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise PermissionError(f"{directory} is not private to this user: no compiled templates")
+
+
 class CompiledTemplates(FileSystemBytecodeCache):
     """Jinja's file cache, keyed also by the compiler's ``fingerprint``, in a private folder."""
 
     def __init__(self, directory: Path, fingerprint: str) -> None:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _require_private(directory)
         super().__init__(str(directory), "%s.jinja")
         self.fingerprint = fingerprint
 

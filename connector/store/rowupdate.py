@@ -30,6 +30,7 @@ def update_by_id(
         shapes.setdefault(tuple(row), []).append(row)
     postgres = session.get_bind().dialect.name == "postgresql"
     for keys, group in shapes.items():
+        group.sort(key=lambda row: row[key])  # in id order, as a plain loop would lock them
         if postgres:
             arrays = {k: [row[k] for row in group] for k in keys}
             session.execute(_from_arrays(table, key, keys), arrays)

@@ -481,3 +481,24 @@ def test_a_french_calendar_does_not_import_every_country() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "['holidays.countries.france']"
+
+
+@pytest.mark.parametrize("country", ["GP", "RE", "MQ", "GF", "YT", "NC", "PF", "AX"])
+def test_a_territory_in_a_new_process_has_its_parents_calendar(country: str) -> None:
+    """A territory's module imports its parent country's: loaded alone in a new process it
+    failed (the package import met it half-loaded) — every worker's first window for a shop in
+    Guadeloupe raised. It goes the library's own way instead, with the same days off."""
+    code = (
+        "from datetime import date, timedelta\n"
+        "import holidays\n"
+        "from connector.domain.calendar import BusinessCalendar\n"
+        f"calendar = BusinessCalendar({country!r})\n"
+        "days = [date(2026, 1, 1) + timedelta(days=n) for n in range(365)]\n"
+        "ours = [d for d in days if calendar.holiday_name(d)]\n"
+        f"theirs = sorted(holidays.country_holidays({country!r}, years=2026))\n"
+        "assert ours == theirs, (ours, theirs)\n"
+        "print(len(ours))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) > 0

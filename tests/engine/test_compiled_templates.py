@@ -129,3 +129,18 @@ def test_no_folder_to_keep_code_in_means_compiling_as_before(
     keep_compiled_templates(tmp_path / "kept")
     assert env.bytecode_cache is None
     assert ReminderRenderer().render(next(iter(varied_contexts()))).subject
+
+
+def test_a_folder_others_may_write_to_keeps_no_code(
+    tmp_path: Path, new_process: Callable[[], Any]
+) -> None:
+    """The kept files run outside the sandbox: a folder left open to others (a var dir shared
+    by two installs, a loose umask) is not used, and rendering goes on, compiled."""
+    shared = tmp_path / "kept"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    env = new_process()
+    keep_compiled_templates(shared)
+    assert env.bytecode_cache is None
+    assert ReminderRenderer().render(next(iter(varied_contexts()))).subject
+    assert not list(shared.glob("*.jinja"))
