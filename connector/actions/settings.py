@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, time
+from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -40,6 +40,7 @@ from connector.shops import ShopError
 from connector.store.db import write_session
 from connector.store.models import Customer, Shop
 from connector.store.rates import ecb_table, own_half_years, put_ecb_rate
+from connector.tasks import no_way_to_pay_key, settle_task
 
 MAX_LINE = 255
 """Longest one-line setting (the columns are VARCHAR(255))."""
@@ -532,8 +533,16 @@ def update_settings(
         for name, value in changes.items():
             setattr(shop, name, value)
         if no_way_to_pay and (shop.payment_instructions or "").strip():
-            # The steps waiting for a way to pay (looked at again once a day) go at the next tick.
+            # The steps waiting for a way to pay (looked at again once a day) go at the next
+            # tick, and the owner's task asking for the instructions is done.
             wake_invoices(s, shop)
+            settle_task(
+                s,
+                shop_id=shop.id,
+                dedupe_key=no_way_to_pay_key(shop.id),
+                why="payment instructions added in the settings: the waiting reminders go out",
+                now=datetime.now(UTC),
+            )
         for starts_on, rate_bp in rates:
             put_ecb_rate(s, shop.id, starts_on, rate_bp)
 

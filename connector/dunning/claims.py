@@ -63,7 +63,7 @@ from connector.store.models import (
     TimelineEntry,
     TimelineKind,
 )
-from connector.tasks import open_task
+from connector.tasks import no_way_to_pay_key, open_task
 
 COUNTS_AS_SENT = (ReminderState.SENT, ReminderState.SENDING, ReminderState.UNKNOWN)
 # A deadline counts once it may have reached the customer (a letter handed over with a task too).
@@ -1377,7 +1377,8 @@ class Claimer:
                 "(How to pay without a payment link) or with `relance shop set SHOP_ID "
                 "--payment-instructions TEXT` (IBAN/BIC, cheque address); the next tick sends."
             ),
-            dedupe_key=f"payment_instructions:shop:{shop_id}",
+            dedupe_key=no_way_to_pay_key(shop_id),
+            reopen=True,  # instructions added, then taken away again: the cause is back
         )
 
     def _reminder(

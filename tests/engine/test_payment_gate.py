@@ -15,7 +15,15 @@ from connector.actions import settings
 from connector.actions.settings import SendingSettings
 from connector.dunning.runner import DunningRunner
 from connector.services import Services
-from connector.store.models import Reminder, ReminderState, Shop, Task, TaskKind
+from connector.store.models import (
+    Reminder,
+    ReminderState,
+    Shop,
+    Task,
+    TaskComment,
+    TaskKind,
+    TaskState,
+)
 from tests.engine.conftest import outbox_messages
 from tests.support.builders import add_invoices, invoice_by_number, normalized, paris
 
@@ -107,3 +115,36 @@ def test_without_a_way_to_pay_no_step_ever_goes_out_not_even_a_letter(
     assert outbox_messages(services) == []
     assert reminders(services, "F-9") == {}
     assert len(tasks_of_kind(services, TaskKind.PAYMENT_INSTRUCTIONS)) == 1
+
+
+def test_the_owners_task_is_done_once_instructions_are_added_and_back_if_they_go(
+    services: Services, shop: Shop, make_runner: Callable[..., DunningRunner]
+) -> None:
+    """The task asks for payment instructions: once they are saved it is done (the owner does
+    not close what they already fixed, nor read "reminders are waiting" when none are); if
+    they are taken away while an invoice has no link, the same task is open again."""
+    add_invoices(services, shop, [unlinked("F-1", "ada@client.example")])
+    runner = make_runner()
+    runner.tick(paris(FIRST_REMINDER_DAY, 10))
+    [task] = tasks_of_kind(services, TaskKind.PAYMENT_INSTRUCTIONS)
+    assert task.state is TaskState.OPEN
+
+    settings.update_sending(
+        services, shop.id, SendingSettings(payment_instructions=INSTRUCTIONS), FIRST_REMINDER_DAY
+    )
+    [task] = tasks_of_kind(services, TaskKind.PAYMENT_INSTRUCTIONS)
+    assert task.state is TaskState.DONE and task.closed_at is not None
+    with services.sessions() as s:
+        [why] = s.scalars(select(TaskComment.body).where(TaskComment.task_id == task.id))
+    assert "payment instructions added" in why
+    runner.tick(paris(FIRST_REMINDER_DAY, 11))
+    assert reminders(services, "F-1")["reminder_1"] is ReminderState.SENT
+
+    settings.update_sending(
+        services, shop.id, SendingSettings(payment_instructions=""), FIRST_REMINDER_DAY
+    )
+    add_invoices(services, shop, [unlinked("F-2", "bob@client.example")])
+    runner.tick(paris(FIRST_REMINDER_DAY, 12))
+    [again] = tasks_of_kind(services, TaskKind.PAYMENT_INSTRUCTIONS)
+    assert again.id == task.id and again.state is TaskState.OPEN and again.closed_at is None
+    assert reminders(services, "F-2") == {}
