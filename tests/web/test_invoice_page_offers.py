@@ -5,7 +5,7 @@ because the invoice was handed to a person, no "Send now" (and the action refuse
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from flask.testing import FlaskClient
@@ -20,17 +20,22 @@ from tests.support.builders import add_invoices, invoice_by_number, normalized
 from tests.support.pages import csrf_token
 from tests.web.conftest import OWNER
 
-TODAY = datetime.now(UTC).date()
+
+@pytest.fixture
+def today() -> date:
+    """Today as the page counts it (UTC), read when the test runs: a date read once at import
+    went stale when the suite crossed midnight (the page's ``min`` was already tomorrow's)."""
+    return datetime.now(UTC).date()
 
 
 @pytest.fixture
-def invoice_id(services: Services, shop: Shop) -> int:
+def invoice_id(services: Services, shop: Shop, today: date) -> int:
     add_invoices(
         services,
         shop,
         [
             normalized(
-                "F-45", email="hugo@client.example", amount="45.50", due_on=TODAY - timedelta(7)
+                "F-45", email="hugo@client.example", amount="45.50", due_on=today - timedelta(7)
             )
         ],
     )
@@ -38,9 +43,9 @@ def invoice_id(services: Services, shop: Shop) -> int:
 
 
 def test_a_refused_plan_keeps_what_was_typed_and_says_what_to_do(
-    signed_in: FlaskClient, invoice_id: int
+    signed_in: FlaskClient, invoice_id: int, today: date
 ) -> None:
-    first, second = TODAY + timedelta(days=15), TODAY + timedelta(days=45)
+    first, second = today + timedelta(days=15), today + timedelta(days=45)
     page = signed_in.get(f"/invoices/{invoice_id}").get_data(as_text=True)
     resp = signed_in.post(
         f"/invoices/{invoice_id}/plan",
@@ -59,17 +64,17 @@ def test_a_refused_plan_keeps_what_was_typed_and_says_what_to_do(
         "The instalments add up to 40,00 €, but 45,50 € is due: adjust them so they add up to"
         " the amount due." in html
     )
-    assert f'name="due_on_1" min="{TODAY.isoformat()}" value="{first.isoformat()}"' in html
+    assert f'name="due_on_1" min="{today.isoformat()}" value="{first.isoformat()}"' in html
     assert 'name="amount_1" inputmode="decimal" value="20"' in html
     assert f'value="{second.isoformat()}"' in html and 'value="20,00"' in html
 
 
 def test_no_second_plan_is_offered_or_taken_while_one_holds(
-    signed_in: FlaskClient, services: Services, shop: Shop, invoice_id: int
+    signed_in: FlaskClient, services: Services, shop: Shop, invoice_id: int, today: date
 ) -> None:
     page = signed_in.get(f"/invoices/{invoice_id}").get_data(as_text=True)
     assert 'id="plan-form"' in page
-    plan = [InstalmentSpec(TODAY + timedelta(days=10), "45.50")]
+    plan = [InstalmentSpec(today + timedelta(days=10), "45.50")]
     set_plan(services, shop.id, invoice_id, plan, actor=OWNER)
     page = signed_in.get(f"/invoices/{invoice_id}").get_data(as_text=True)
     assert 'id="plan-form"' not in page and 'id="plan-cancel-form"' in page
