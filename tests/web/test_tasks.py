@@ -121,6 +121,8 @@ def test_assign_comment_close_and_bad_input(app: Flask, services: Services, shop
         )
     task = _task(services, TaskKind.ESCALATION)
     client = signed_in(app, services, shop.id, "owner@dupont.example")
+    closed = client.get("/tasks?state=done").get_data(as_text=True)  # none closed yet
+    assert "No closed task yet" in closed and "Nothing to do" not in closed
     assert _post(client, f"/tasks/{task.id}/assign", assignee="  Léa   Martin ").status_code == 302
     assert _post(client, f"/tasks/{task.id}/comment", comment="Left a voicemail").status_code == 302
     empty = _post(client, f"/tasks/{task.id}/comment", comment="   ")
