@@ -292,10 +292,12 @@ class InvoiceList:
     query: ListQuery
     rows: list[InvoiceRow]
     total: int  # capped at COUNT_BOUND + 1: see ``more_than``
+    today: date  # the shop's local day: the earliest a bulk pause may run until
     next: Cursor | None = None  # None: this is the last page
     previous: Cursor | None = None  # None: this is the first page
     connections: list[Choice] = field(default_factory=list)
     sequences: list[Choice] = field(default_factory=list)
+    shop_is_empty: bool = False  # the shop has no invoice at all (asked only for an empty page)
 
     @property
     def more_than(self) -> int | None:
@@ -497,6 +499,13 @@ def list_invoices(
         # a cursor. Backwards: the reverse.
         has_next = (query.cursor is not None) if backwards else more
         has_previous = more if backwards else query.cursor is not None
+        # An empty first page: a new shop (nothing imported yet) is told how invoices arrive,
+        # not that its filters match nothing.
+        shop_is_empty = (
+            not rows
+            and query.cursor is None
+            and s.scalar(select(Invoice.id).where(Invoice.shop_id == shop.id).limit(1)) is None
+        )
         connections = s.execute(
             select(Connection.id, Connection.platform, Connection.external_account)
             .where(Connection.shop_id == shop.id)
@@ -508,6 +517,8 @@ def list_invoices(
             locale=shop.locale,
             query=query,
             total=total or 0,
+            today=today,
+            shop_is_empty=shop_is_empty,
             next=_cursor(query, Direction.AFTER, rows[-1]) if rows and has_next else None,
             previous=_cursor(query, Direction.BEFORE, rows[0]) if rows and has_previous else None,
             rows=[
@@ -580,6 +591,7 @@ class InvoicePage:
     instalments: list[InstalmentRow]
     timeline: list[TimelineEntry]
     aging: Aging
+    today: date  # the shop's local day: the earliest day a plan or a pause may name
     on_plan: bool = False  # a payment plan holds (the owner may cancel it)
 
     @property
@@ -645,6 +657,7 @@ def invoice_page(
             instalments=instalments if inv.plan_due_at is not None or instalments else [],
             timeline=invoice_timeline(s, shop.id, inv.id),
             aging=aging_of(inv.due_at, today, shop.timezone),
+            today=today,
             on_plan=inv.plan_due_at is not None,
         )
 

@@ -197,7 +197,6 @@ def _show(invoice_id: int, plan_form: MultiDict[str, str]) -> str:
         sources=SOURCES,
         plan_rows=range(1, PLAN_ROWS + 1),
         plan_form=plan_form,
-        today=_now().date().isoformat(),
     )
 
 

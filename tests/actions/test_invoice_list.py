@@ -250,3 +250,34 @@ def test_a_search_matching_many_pages_the_same_either_way(
         assert [i for page in pages for i in page] == ids, (sort, descending)
         listing = _page(services, shop, replace(query, search="ana"))
         assert listing.total == 14 and len(listing.rows) == 4  # "Ana" and "ana": 2 in 5
+
+
+def test_today_is_the_shops_local_day_not_utcs(services: Services, shop: Shop) -> None:
+    """At 23:30 in Paris on 10 June it is 21:30 UTC; at 00:30 on 11 June it is still 10 June
+    in UTC. The pages' earliest date for a plan, a pause or a payment follows the shop's day."""
+    add_invoices(services, shop, [normalized("F-TZ", email="tz@client.example", due_on=TODAY)])
+    after_midnight_in_paris = datetime(2026, 6, 10, 22, 30, tzinfo=UTC)
+    listing = list_invoices(
+        services.sessions, shop.id, ListQuery(status=StatusFilter.ALL), after_midnight_in_paris
+    )
+    assert listing.today == date(2026, 6, 11)
+    page = invoice_list.invoice_page(
+        services.sessions, shop.id, listing.rows[0].id, after_midnight_in_paris
+    )
+    assert page.today == date(2026, 6, 11)
+
+
+def test_an_empty_page_says_whether_the_shop_has_no_invoice_at_all(
+    services: Services, shop: Shop
+) -> None:
+    assert list_invoices(services.sessions, shop.id, ListQuery(), NOW).shop_is_empty
+    add_invoices(
+        services,
+        shop,
+        [normalized("F-P", email="p@client.example", due_on=TODAY, status=InvoiceStatus.PAID)],
+    )
+    owed = list_invoices(services.sessions, shop.id, ListQuery(), NOW)
+    assert owed.rows == [] and not owed.shop_is_empty
+    assert not list_invoices(
+        services.sessions, shop.id, ListQuery(status=StatusFilter.ALL), NOW
+    ).shop_is_empty

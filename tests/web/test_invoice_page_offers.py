@@ -6,6 +6,7 @@ because the invoice was handed to a person, no "Send now" (and the action refuse
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask.testing import FlaskClient
@@ -22,10 +23,11 @@ from tests.web.conftest import OWNER
 
 
 @pytest.fixture
-def today() -> date:
-    """Today as the page counts it (UTC), read when the test runs: a date read once at import
-    went stale when the suite crossed midnight (the page's ``min`` was already tomorrow's)."""
-    return datetime.now(UTC).date()
+def today(shop: Shop) -> date:
+    """Today as the page counts it (the shop's local day), read when the test runs: a date read
+    once at import went stale when the suite crossed midnight (the page's ``min`` was already
+    tomorrow's)."""
+    return datetime.now(ZoneInfo(shop.timezone)).date()
 
 
 @pytest.fixture

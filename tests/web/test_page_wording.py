@@ -5,12 +5,14 @@ and platforms spelt as their makers spell them ("WooCommerce")."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 from html import unescape
 
 from flask.testing import FlaskClient
 
 from connector.actions.sequences import list_sequences
 from connector.dunning.sequence import ensure_default_sequence
+from connector.platform import InvoiceStatus
 from connector.services import Services
 from connector.store.db import write_session
 from connector.store.models import Shop
@@ -80,3 +82,38 @@ def test_the_search_says_what_it_matches(
     empty = signed_in.get("/invoices?q=zzz&status=all").get_data(as_text=True)
     assert "No invoice matches “zzz” with these filters." in empty
     assert "or of any word of a customer's name or company" in unescape(empty)
+
+
+def test_a_new_shops_invoice_list_says_how_invoices_arrive(
+    signed_in: FlaskClient, services: Services, shop: Shop
+) -> None:
+    """A new owner opening Invoices is told how to add some, not that filters match nothing;
+    once the shop has invoices but none owed, the list says so and how to see the others."""
+    empty = unescape(signed_in.get("/invoices").get_data(as_text=True))
+    assert "No invoice yet." in empty
+    assert "Add invoices: upload a CSV, connect a platform, or load demo data" in empty
+    assert "matches these filters" not in empty
+    add_invoices(
+        services,
+        shop,
+        [normalized("F-9", email="p@client.example", due_on=TODAY, status=InvoiceStatus.PAID)],
+    )
+    paid_only = unescape(signed_in.get("/invoices").get_data(as_text=True))
+    assert "No owed invoice matches these filters." in paid_only
+    assert "Status “all” also shows paid and closed invoices." in paid_only
+    assert "No invoice yet." not in paid_only
+    assert ">F-9</a>" in signed_in.get("/invoices?status=all").get_data(as_text=True)
+
+
+def test_the_invoice_pages_dates_follow_the_shops_day(
+    signed_in: FlaskClient, services: Services, shop: Shop
+) -> None:
+    add_invoices(services, shop, [normalized("F-D", email="d@client.example", due_on=TODAY)])
+    invoice = invoice_by_number(services, "F-D")
+    html = signed_in.get(f"/invoices/{invoice.id}").get_data(as_text=True)
+    local_today = datetime.now(ZoneInfo(shop.timezone)).date().isoformat()
+    assert f'id="pause-until" name="until" min="{local_today}"' in html
+    assert f'name="received_on" max="{local_today}"' in html
+    assert f'name="due_on_1" min="{local_today}"' in html
+    listing = signed_in.get("/invoices").get_data(as_text=True)
+    assert f'id="b-until" name="until" min="{local_today}"' in listing
