@@ -42,7 +42,7 @@ from connector.dunning.planner import (
     step_deadline,
 )
 from connector.dunning.rules import escalation_policy, sending_window
-from connector.dunning.sequence import ensure_default_sequence, step_specs
+from connector.dunning.sequence import ensure_default_sequence, sequences_step_specs
 from connector.dunning.skip_reasons import superseded_reasons
 from connector.ledger import add_timeline
 from connector.store.db import write_session
@@ -353,8 +353,7 @@ class StepCatalog:
         }
         missing = {seq_id for seq_id in wanted if seq_id is not None} - self._by_sequence.keys()
         if missing:
-            for seq in session.scalars(select(Sequence).where(Sequence.id.in_(missing))):
-                self._by_sequence[seq.id] = step_specs(seq)  # steps: one selectin for all
+            self._by_sequence.update(sequences_step_specs(session, missing))
 
     def _ruled(self, shop: Shop, invoice: Invoice) -> int | None:
         """The sequence the owner pinned or the shop's rules choose (None: the default)."""
@@ -377,9 +376,7 @@ class StepCatalog:
                 self._default_for_shop[shop.id] = ensure_default_sequence(session, shop).id
             seq_id = self._default_for_shop[shop.id]
         if seq_id not in self._by_sequence:
-            seq = session.get(Sequence, seq_id)
-            assert seq is not None
-            self._by_sequence[seq_id] = step_specs(seq)
+            self._by_sequence.update(sequences_step_specs(session, (seq_id,)))
         return self._by_sequence[seq_id]
 
 

@@ -24,10 +24,22 @@ from connector.dunning.sequence import (
     StepError,
     check_step,
     ensure_default_sequence,
+    sequences_step_specs,
+    step_specs,
 )
 from connector.services import Services
 from connector.store.db import write_session
-from connector.store.models import Channel, Reminder, ReminderState, Shop, Step, Task, TaskKind
+from connector.store.models import (
+    Channel,
+    Reminder,
+    ReminderState,
+    Sequence,
+    Shop,
+    Step,
+    StepTemplate,
+    Task,
+    TaskKind,
+)
 from tests.engine.conftest import outbox_messages
 from tests.support.builders import add_invoices, invoice_by_number, normalized, paris
 
@@ -188,3 +200,47 @@ def test_the_engine_shows_what_the_row_says_penalties_and_deadline(
     assert "Intérêts de retard" not in second
     assert "au plus tard le" not in second
     assert "cinq jours" not in second  # no deadline of the template's own
+
+
+def test_the_claims_core_read_of_steps_builds_the_same_specs_as_the_rows(
+    services: Services, shop: Shop
+) -> None:
+    """A claim batch reads its sequences' steps with Core (sequences_step_specs); the specs
+    must be exactly those the ORM rows give (step_specs): active steps only, in position order,
+    each with its own wording in every language, also for a sequence left with no active step
+    and one that has its positions out of id order."""
+    with write_session(services.sessions) as s:
+        merged = s.merge(shop)
+        default = ensure_default_sequence(s, merged)
+        default.steps[1].active = False
+        default.steps[2].templates.append(
+            StepTemplate(shop_id=shop.id, language="fr", subject="Rappel", body="Payez {{ x }}")
+        )
+        default.steps[2].templates.append(
+            StepTemplate(shop_id=shop.id, language="en", subject="Reminder", body="Pay")
+        )
+        default.steps[4].templates.append(
+            StepTemplate(shop_id=shop.id, language="fr", subject="Dernier", body="Avis")
+        )
+        default.steps[0].position, default.steps[5].position = 9, -1
+        silent = Sequence(shop_id=shop.id, name="silent", is_default=False)
+        silent.steps.append(
+            Step(key="only", position=0, offset_days=3, channel=Channel.EMAIL, active=False)
+        )
+        s.add(silent)
+        s.flush()
+        ids = (default.id, silent.id)
+    with services.sessions() as s:
+        from_rows = {
+            seq.id: step_specs(seq)
+            for seq in s.scalars(select(Sequence).where(Sequence.id.in_(ids)))
+        }
+    with services.sessions() as s:
+        from_core = sequences_step_specs(s, ids)
+    assert from_core == from_rows
+    assert from_core[silent.id] == ()
+    assert from_core[default.id][0].key == "formal_notice"
+    assert [name for name, _ in from_core[default.id][1].templates] == [
+        "en/reminder_2",
+        "fr/reminder_2",
+    ]
