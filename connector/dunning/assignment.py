@@ -17,6 +17,7 @@ from enum import StrEnum
 from sqlalchemy import ColumnElement, and_, case, func, select, true
 from sqlalchemy.orm import Session
 
+from connector.store.idset import among
 from connector.store.models import Connection, Customer, Invoice, SequenceRule
 
 
@@ -177,7 +178,7 @@ def load_rules_of(session: Session, shop_ids: Iterable[int]) -> dict[int, ShopRu
     rows: dict[int, list[SequenceRule]] = {sid: [] for sid in ids}
     for rule in session.scalars(
         select(SequenceRule)
-        .where(SequenceRule.shop_id.in_(ids))
+        .where(among(session, SequenceRule.shop_id, ids))
         .order_by(SequenceRule.position, SequenceRule.id)
     ):
         rows[rule.shop_id].append(rule)
@@ -186,7 +187,7 @@ def load_rules_of(session: Session, shop_ids: Iterable[int]) -> dict[int, ShopRu
     if with_rules:
         for cid, sid, platform in session.execute(
             select(Connection.id, Connection.shop_id, Connection.platform).where(
-                Connection.shop_id.in_(with_rules)
+                among(session, Connection.shop_id, with_rules)
             )
         ):
             platforms[sid].append((cid, platform))

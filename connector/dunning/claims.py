@@ -46,6 +46,7 @@ from connector.dunning.sequence import ensure_default_sequence, sequences_step_s
 from connector.dunning.skip_reasons import superseded_reasons
 from connector.ledger import add_timeline
 from connector.store.db import write_session
+from connector.store.idset import among
 from connector.store.models import (
     Channel,
     Customer,
@@ -343,7 +344,7 @@ class StepCatalog:
         if defaults:
             for sid, seq_id in session.execute(
                 select(Sequence.shop_id, Sequence.id).where(
-                    Sequence.shop_id.in_(defaults), Sequence.is_default.is_(True)
+                    among(session, Sequence.shop_id, defaults), Sequence.is_default.is_(True)
                 )
             ).tuples():
                 self._default_for_shop[sid] = seq_id
@@ -439,7 +440,7 @@ def due_customers(
         return candidates, position
     locked = session.scalars(
         select(Customer.id)
-        .where(Customer.id.in_(candidates))
+        .where(among(session, Customer.id, candidates))
         .order_by(Customer.id)
         .with_for_update(skip_locked=True)
     )
@@ -543,7 +544,9 @@ class Claimer:
         """What planning reads of the batch's customers, a few queries for all of them: their
         due invoices (with the customers, joined), the invoices' reminders, the shops, today's
         emails; and the reminder rows by invoice, as read (the basis a re-check compares)."""
-        q = select(Invoice).where(Invoice.customer_id.in_(ids), Invoice.next_action_at <= now)
+        q = select(Invoice).where(
+            among(self.s, Invoice.customer_id, ids), Invoice.next_action_at <= now
+        )
         if skip_locked:
             q = q.with_for_update(skip_locked=True, of=Invoice)
         by_customer: dict[int, list[Invoice]] = defaultdict(list)
@@ -605,7 +608,7 @@ class Claimer:
                 m.kind,
             )
             .outerjoin(_MESSAGES, m.id == r.message_id)
-            .where(r.invoice_id.in_(invoice_ids))
+            .where(among(self.s, r.invoice_id, invoice_ids))
             .order_by(r.id)
         ):
             rows[inv_id].append(cast(_HistoryRow, (rem_id, *rest)))
@@ -615,7 +618,7 @@ class Claimer:
         """The batch's shops not read yet, in one query."""
         missing = {invs[0].shop_id for invs in by_customer.values()} - self.shops.keys()
         if missing:
-            for shop in self.s.scalars(select(Shop).where(Shop.id.in_(missing))):
+            for shop in self.s.scalars(select(Shop).where(among(self.s, Shop.id, missing))):
                 self.shops[shop.id] = shop
 
     def _before_planning(self, by_customer: dict[int, list[Invoice]], now: datetime) -> None:
@@ -734,8 +737,8 @@ class Claimer:
                 (customer_id, kind, day): message_id
                 for message_id, customer_id, kind, day in self.s.execute(
                     select(Message.id, Message.customer_id, Message.kind, Message.local_day).where(
-                        Message.customer_id.in_({m.customer_id for m in batch.messages}),
-                        Message.local_day.in_({m.local_day for m in batch.messages}),
+                        among(self.s, Message.customer_id, {m.customer_id for m in batch.messages}),
+                        among(self.s, Message.local_day, {m.local_day for m in batch.messages}),
                         Message.kind.in_({m.kind for m in batch.messages}),
                         Message.channel == Channel.EMAIL,
                     )
@@ -774,7 +777,7 @@ class Claimer:
             (invoice_id, step_id, attempt): rem_id
             for rem_id, invoice_id, step_id, attempt in self.s.execute(
                 select(Reminder.id, Reminder.invoice_id, Reminder.step_id, Reminder.attempt).where(
-                    Reminder.invoice_id.in_({r.invoice_id for r in unjoined})
+                    among(self.s, Reminder.invoice_id, {r.invoice_id for r in unjoined})
                 )
             )
         }
@@ -820,9 +823,9 @@ class Claimer:
         rows = self.s.execute(
             select(m.customer_id, m.local_day)
             .where(
-                m.customer_id.in_(list(days)),
+                among(self.s, m.customer_id, list(days)),
                 m.channel == Channel.EMAIL,
-                m.local_day.in_(set(days.values())),
+                among(self.s, m.local_day, set(days.values())),
                 m.kind == MessageKind.REMINDER,  # a thank-you is not a reminder
             )
             .distinct()
@@ -836,9 +839,9 @@ class Claimer:
             return {}
         rows = self.s.scalars(
             select(Message).where(
-                Message.customer_id.in_(list(days)),
+                among(self.s, Message.customer_id, list(days)),
                 Message.kind == MessageKind.STATEMENT,
-                Message.local_day.in_(set(days.values())),
+                among(self.s, Message.local_day, set(days.values())),
             )
         )
         return {m.customer_id: m for m in rows if days.get(m.customer_id) == m.local_day}
@@ -939,7 +942,9 @@ class Claimer:
             # Looked at again on the next tick, planned from what the rows say then.
             self.s.execute(
                 update(_INVOICES)
-                .where(_INVOICES.c.customer_id.in_(stale), _INVOICES.c.next_action_at <= now)
+                .where(
+                    among(self.s, _INVOICES.c.customer_id, stale), _INVOICES.c.next_action_at <= now
+                )
                 .values(next_action_at=now + RECHECK_DELAY)
             )
         if later:
@@ -959,18 +964,20 @@ class Claimer:
         invoices: dict[int, list[tuple[object, ...]]] = defaultdict(list)
         for row in self.s.execute(
             select(*_INVOICES.c).where(
-                _INVOICES.c.customer_id.in_(ids), _INVOICES.c.next_action_at <= now
+                among(self.s, _INVOICES.c.customer_id, ids), _INVOICES.c.next_action_at <= now
             )
         ):
             invoices[row.customer_id].append(tuple(row))
         customers = {
             row.id: tuple(row)
-            for row in self.s.execute(select(*_CUSTOMERS.c).where(_CUSTOMERS.c.id.in_(ids)))
+            for row in self.s.execute(
+                select(*_CUSTOMERS.c).where(among(self.s, _CUSTOMERS.c.id, ids))
+            )
         }
         shop_ids = {row[_SHOP_OF_CUSTOMER] for row in customers.values()}
         shops = {
             row.id: tuple(row)
-            for row in self.s.execute(select(*_SHOPS.c).where(_SHOPS.c.id.in_(shop_ids)))
+            for row in self.s.execute(select(*_SHOPS.c).where(among(self.s, _SHOPS.c.id, shop_ids)))
         }
         rows = self._reminder_rows(
             [cast(int, row[_INVOICE_ID]) for invs in invoices.values() for row in invs]

@@ -18,7 +18,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 
 def among(
-    s: Session, column: InstrumentedAttribute[Any], ids: Iterable[Any]
+    s: Session, column: InstrumentedAttribute[Any] | ColumnElement[Any], ids: Iterable[Any]
 ) -> ColumnElement[bool]:
     """``column`` is one of ``ids``, written for the database ``s`` talks to."""
     if s.get_bind().dialect.name == "postgresql":
