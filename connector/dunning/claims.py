@@ -128,9 +128,13 @@ def _basis(
     return (customer, shop, ordered, history, emailed, today)
 
 
+#: Instants a remembering window keeps the local day of (dates are few; instants need not be).
+_REMEMBERED_INSTANTS = 4_096
+
+
 @dataclass(frozen=True, eq=False)
 class _RememberingWindow(SendingWindow):
-    """A shop's sending window for one claim batch, remembering each answer: planning asks the
+    """A sending window for one tick, remembering each answer: planning asks the
     same few questions (today, the window now, the steps' days and their openings) of every
     invoice of the shop, twice per invoice that gets a step (the plan, then the next look),
     and each answer re-derived holidays and timezone offsets (most of the planner's cost).
@@ -151,6 +155,8 @@ class _RememberingWindow(SendingWindow):
     def local_date(self, instant: datetime) -> date:
         day = self._local.get(instant)
         if day is None:
+            if len(self._local) >= _REMEMBERED_INSTANTS:  # a tick's window lives long
+                self._local.clear()
             day = self._local[instant] = super().local_date(instant)
         return day
 
@@ -311,14 +317,26 @@ class _Planned:
 
 class StepCatalog:
     """Step specs per sequence, loaded once per claim batch (plain values, so they outlive the
-    session that read them: a batch planned in a read transaction writes with them); and the
-    shops whose ECB rate table the tick has checked."""
+    session that read them: a batch planned in a read transaction writes with them); the shops
+    whose ECB rate table the tick has checked; and the tick's remembering sending windows.
+
+    A window is remembered by its value (time zone, hours, days, calendar), not by shop: shops
+    with the same settings share its answers, across the tick's batches. An owner who changes
+    the settings makes another window, so nothing stale is answered."""
 
     def __init__(self) -> None:
         self._by_sequence: dict[int, tuple[StepSpec, ...]] = {}
         self._default_for_shop: dict[int, int] = {}
         self._rules_for_shop: dict[int, ShopRules] = {}
         self.ecb_checked: set[int] = set()  # shops whose ECB table was checked in this tick
+        self.windows: dict[SendingWindow, _RememberingWindow] = {}
+
+    def window(self, plain: SendingWindow) -> _RememberingWindow:
+        """The remembering window answering as ``plain``, one per window value and tick."""
+        found = self.windows.get(plain)
+        if found is None:
+            found = self.windows[plain] = _RememberingWindow.of(plain)
+        return found
 
     def for_next_batch(self) -> StepCatalog:
         """The catalog a tick's next claim batch plans with: steps and rules read again (the
@@ -327,6 +345,7 @@ class StepCatalog:
         table this tick checked kept (one check per tick)."""
         fresh = StepCatalog()
         fresh.ecb_checked = self.ecb_checked
+        fresh.windows = self.windows
         return fresh
 
     def preload(self, session: Session, batch: Iterable[tuple[Shop, Invoice]]) -> None:
@@ -503,7 +522,7 @@ class Claimer:
         policy, built once per claim (not per customer)."""
         policies = self._by_shop.get(shop.id)
         if policies is None:
-            window = _RememberingWindow.of(sending_window(shop))
+            window = self.catalog.window(sending_window(shop))
             policies = self._by_shop[shop.id] = (window, escalation_policy(shop))
         return policies
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connector.domain.calendar import BusinessCalendar, SendingWindow
-from connector.dunning.claims import _RememberingWindow
+from connector.dunning.claims import _REMEMBERED_INSTANTS, StepCatalog, _RememberingWindow
 
 _CALENDARS = {"FR": BusinessCalendar("FR"), "US": BusinessCalendar("US")}
 _ZONES = ("Europe/Paris", "America/New_York", "Australia/Lord_Howe", "UTC")
@@ -76,3 +76,25 @@ def test_a_remembered_answer_is_the_windows_answer(
         got = getattr(remembering, name)(arg)
         assert got == expected, (name, arg)
         assert type(got) is type(expected)
+
+
+def test_a_tick_shares_one_remembering_window_per_window_value() -> None:
+    """Shops with the same settings share one remembering window for the whole tick (its
+    batches too); another setting (an owner's edit between batches) is another window, which
+    answers as its own plain window; and the instants a window remembers stay bounded."""
+    catalog = StepCatalog()
+    paris = SendingWindow(timezone="Europe/Paris", calendar=_CALENDARS["FR"])
+    same = SendingWindow(timezone="Europe/Paris", calendar=_CALENDARS["FR"])
+    shared = catalog.window(paris)
+    assert catalog.window(same) is shared
+    assert catalog.for_next_batch().window(same) is shared
+    later = SendingWindow(timezone="Europe/Paris", start=time(14), calendar=_CALENDARS["FR"])
+    edited = catalog.for_next_batch().window(later)
+    assert edited is not shared
+    day = date(2026, 6, 10)
+    assert edited.bounds(day) == later.bounds(day) != shared.bounds(day)
+    start = datetime(2026, 6, 10, tzinfo=UTC)
+    for minute in range(_REMEMBERED_INSTANTS + 10):
+        instant = start + timedelta(minutes=minute)
+        assert shared.local_date(instant) == paris.local_date(instant)
+    assert len(shared._local) <= _REMEMBERED_INSTANTS
