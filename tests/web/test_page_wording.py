@@ -5,8 +5,8 @@ and platforms spelt as their makers spell them ("WooCommerce")."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 from html import unescape
+from zoneinfo import ZoneInfo
 
 from flask.testing import FlaskClient
 
