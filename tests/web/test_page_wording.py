@@ -90,7 +90,7 @@ def test_a_new_shops_invoice_list_says_how_invoices_arrive(
     """A new owner opening Invoices is told how to add some, not that filters match nothing;
     once the shop has invoices but none owed, the list says so and how to see the others."""
     empty = unescape(signed_in.get("/invoices").get_data(as_text=True))
-    assert "No invoice yet." in empty
+    assert "No invoices yet." in empty
     assert "Add invoices: upload a CSV, connect a platform, or load demo data" in empty
     assert "matches these filters" not in empty
     add_invoices(
@@ -101,7 +101,7 @@ def test_a_new_shops_invoice_list_says_how_invoices_arrive(
     paid_only = unescape(signed_in.get("/invoices").get_data(as_text=True))
     assert "No owed invoice matches these filters." in paid_only
     assert "Status “all” also shows paid and closed invoices." in paid_only
-    assert "No invoice yet." not in paid_only
+    assert "No invoices yet." not in paid_only
     assert ">F-9</a>" in signed_in.get("/invoices?status=all").get_data(as_text=True)
 
 
