@@ -292,12 +292,17 @@ class InvoiceList:
     query: ListQuery
     rows: list[InvoiceRow]
     total: int  # capped at COUNT_BOUND + 1: see ``more_than``
-    today: date  # the shop's local day: the earliest a bulk pause may run until
+    today: date  # the shop's local day (a bulk pause runs until a later day)
     next: Cursor | None = None  # None: this is the last page
     previous: Cursor | None = None  # None: this is the first page
     connections: list[Choice] = field(default_factory=list)
     sequences: list[Choice] = field(default_factory=list)
     shop_is_empty: bool = False  # the shop has no invoice at all (asked only for an empty page)
+
+    @property
+    def first_pause_day(self) -> date:
+        """The earliest day a pause may run until: tomorrow in the shop (pause refuses today)."""
+        return self.today + timedelta(days=1)
 
     @property
     def more_than(self) -> int | None:
@@ -591,8 +596,13 @@ class InvoicePage:
     instalments: list[InstalmentRow]
     timeline: list[TimelineEntry]
     aging: Aging
-    today: date  # the shop's local day: the earliest day a plan or a pause may name
+    today: date  # the shop's local day: the earliest instalment, the latest payment day
     on_plan: bool = False  # a payment plan holds (the owner may cancel it)
+
+    @property
+    def first_pause_day(self) -> date:
+        """The earliest day a pause may run until: tomorrow in the shop (pause refuses today)."""
+        return self.today + timedelta(days=1)
 
     @property
     def owed(self) -> bool:

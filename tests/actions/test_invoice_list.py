@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import event
 
-from connector.actions import invoice_list
+from connector.actions import invoice_list, invoices
 from connector.actions.errors import ActionError
 from connector.actions.invoice_list import (
     Cursor,
@@ -281,3 +281,36 @@ def test_an_empty_page_says_whether_the_shop_has_no_invoice_at_all(
     assert not list_invoices(
         services.sessions, shop.id, ListQuery(status=StatusFilter.ALL), NOW
     ).shop_is_empty
+
+
+def test_the_pages_first_pause_day_is_one_the_pause_accepts(services: Services, shop: Shop) -> None:
+    """The date picker's earliest pause day must be one the action takes: today is refused (a
+    pause runs until a later day), the page's first pause day is accepted, in the shop's day."""
+    add_invoices(services, shop, [normalized("F-PZ", email="pz@client.example", due_on=TODAY)])
+    after_midnight_in_paris = datetime(2026, 6, 10, 22, 30, tzinfo=UTC)
+    listing = list_invoices(
+        services.sessions, shop.id, ListQuery(status=StatusFilter.ALL), after_midnight_in_paris
+    )
+    page = invoice_list.invoice_page(
+        services.sessions, shop.id, listing.rows[0].id, after_midnight_in_paris
+    )
+    assert page.first_pause_day == listing.first_pause_day == date(2026, 6, 12)
+    with pytest.raises(ActionError, match="is not after today"):
+        invoices.pause(
+            services,
+            shop.id,
+            page.id,
+            until=page.today,
+            reason="r",
+            actor="o",
+            now=after_midnight_in_paris,
+        )
+    invoices.pause(
+        services,
+        shop.id,
+        page.id,
+        until=page.first_pause_day,
+        reason="r",
+        actor="o",
+        now=after_midnight_in_paris,
+    )

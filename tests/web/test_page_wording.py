@@ -91,7 +91,7 @@ def test_a_new_shops_invoice_list_says_how_invoices_arrive(
     once the shop has invoices but none owed, the list says so and how to see the others."""
     empty = unescape(signed_in.get("/invoices").get_data(as_text=True))
     assert "No invoices yet." in empty
-    assert "Add invoices: upload a CSV, connect a platform, or load demo data" in empty
+    assert "Bring in your invoices</a>: upload a CSV or connect a platform." in empty
     assert "matches these filters" not in empty
     add_invoices(
         services,
@@ -111,9 +111,11 @@ def test_the_invoice_pages_dates_follow_the_shops_day(
     add_invoices(services, shop, [normalized("F-D", email="d@client.example", due_on=TODAY)])
     invoice = invoice_by_number(services, "F-D")
     html = signed_in.get(f"/invoices/{invoice.id}").get_data(as_text=True)
-    local_today = datetime.now(ZoneInfo(shop.timezone)).date().isoformat()
-    assert f'id="pause-until" name="until" min="{local_today}"' in html
+    today = datetime.now(ZoneInfo(shop.timezone)).date()
+    local_today, tomorrow = today.isoformat(), (today + timedelta(days=1)).isoformat()
+    # A pause runs until a later day (the action refuses today): its earliest day is tomorrow.
+    assert f'id="pause-until" name="until" min="{tomorrow}"' in html
     assert f'name="received_on" max="{local_today}"' in html
     assert f'name="due_on_1" min="{local_today}"' in html
     listing = signed_in.get("/invoices").get_data(as_text=True)
-    assert f'id="b-until" name="until" min="{local_today}"' in listing
+    assert f'id="b-until" name="until" min="{tomorrow}"' in listing
