@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 
 import pytest
 from sqlalchemy import event
@@ -252,19 +253,34 @@ def test_a_search_matching_many_pages_the_same_either_way(
         assert listing.total == 14 and len(listing.rows) == 4  # "Ana" and "ana": 2 in 5
 
 
-def test_today_is_the_shops_local_day_not_utcs(services: Services, shop: Shop) -> None:
-    """At 23:30 in Paris on 10 June it is 21:30 UTC; at 00:30 on 11 June it is still 10 June
-    in UTC. The pages' earliest date for a plan, a pause or a payment follows the shop's day."""
+def test_the_pages_days_are_the_shops_and_the_first_pause_day_is_one_the_pause_accepts(
+    services: Services, shop: Shop
+) -> None:
+    """At 00:30 in Paris on 11 June it is still 10 June in UTC: the pages' today (the earliest
+    instalment, the latest payment day) is the shop's 11 June. A pause runs until a later day
+    (the action refuses today): the pickers' first pause day, 12 June, is one it accepts."""
     add_invoices(services, shop, [normalized("F-TZ", email="tz@client.example", due_on=TODAY)])
     after_midnight_in_paris = datetime(2026, 6, 10, 22, 30, tzinfo=UTC)
     listing = list_invoices(
         services.sessions, shop.id, ListQuery(status=StatusFilter.ALL), after_midnight_in_paris
     )
-    assert listing.today == date(2026, 6, 11)
     page = invoice_list.invoice_page(
         services.sessions, shop.id, listing.rows[0].id, after_midnight_in_paris
     )
-    assert page.today == date(2026, 6, 11)
+    assert listing.today == page.today == date(2026, 6, 11)
+    assert listing.first_pause_day == page.first_pause_day == date(2026, 6, 12)
+    pause_until = partial(
+        invoices.pause,
+        services,
+        shop.id,
+        page.id,
+        reason="r",
+        actor="o",
+        now=after_midnight_in_paris,
+    )
+    with pytest.raises(ActionError, match="is not after today"):
+        pause_until(until=page.today)
+    pause_until(until=page.first_pause_day)
 
 
 def test_an_empty_page_says_whether_the_shop_has_no_invoice_at_all(
@@ -281,36 +297,3 @@ def test_an_empty_page_says_whether_the_shop_has_no_invoice_at_all(
     assert not list_invoices(
         services.sessions, shop.id, ListQuery(status=StatusFilter.ALL), NOW
     ).shop_is_empty
-
-
-def test_the_pages_first_pause_day_is_one_the_pause_accepts(services: Services, shop: Shop) -> None:
-    """The date picker's earliest pause day must be one the action takes: today is refused (a
-    pause runs until a later day), the page's first pause day is accepted, in the shop's day."""
-    add_invoices(services, shop, [normalized("F-PZ", email="pz@client.example", due_on=TODAY)])
-    after_midnight_in_paris = datetime(2026, 6, 10, 22, 30, tzinfo=UTC)
-    listing = list_invoices(
-        services.sessions, shop.id, ListQuery(status=StatusFilter.ALL), after_midnight_in_paris
-    )
-    page = invoice_list.invoice_page(
-        services.sessions, shop.id, listing.rows[0].id, after_midnight_in_paris
-    )
-    assert page.first_pause_day == listing.first_pause_day == date(2026, 6, 12)
-    with pytest.raises(ActionError, match="is not after today"):
-        invoices.pause(
-            services,
-            shop.id,
-            page.id,
-            until=page.today,
-            reason="r",
-            actor="o",
-            now=after_midnight_in_paris,
-        )
-    invoices.pause(
-        services,
-        shop.id,
-        page.id,
-        until=page.first_pause_day,
-        reason="r",
-        actor="o",
-        now=after_midnight_in_paris,
-    )
