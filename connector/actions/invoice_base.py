@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -192,6 +192,12 @@ def record(
 def require_owed(inv: Invoice, what: str) -> None:
     if not inv.status.is_owed:
         raise ActionError(f"invoice {inv.number} is {inv.status.value}: nothing to {what}")
+
+
+def first_pause_day(today: date) -> date:
+    """The earliest day a pause may run until, ``today`` being the shop's: tomorrow (a pause
+    until today would stop nothing). The action checks it; the pages' date pickers start there."""
+    return today + timedelta(days=1)
 
 
 def shop_day(shop: Shop, day: date) -> datetime:

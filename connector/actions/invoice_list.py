@@ -37,7 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from connector.actions.errors import ActionError
-from connector.actions.invoice_base import the_shop
+from connector.actions.invoice_base import first_pause_day, the_shop
 from connector.actions.schedule import NextStep, next_step
 from connector.actions.timeline import (
     InvoiceNotFound,
@@ -301,8 +301,8 @@ class InvoiceList:
 
     @property
     def first_pause_day(self) -> date:
-        """The earliest day a pause may run until: tomorrow in the shop (pause refuses today)."""
-        return self.today + timedelta(days=1)
+        """The earliest day a pause may run until (the pause action's own rule)."""
+        return first_pause_day(self.today)
 
     @property
     def more_than(self) -> int | None:
@@ -601,8 +601,8 @@ class InvoicePage:
 
     @property
     def first_pause_day(self) -> date:
-        """The earliest day a pause may run until: tomorrow in the shop (pause refuses today)."""
-        return self.today + timedelta(days=1)
+        """The earliest day a pause may run until (the pause action's own rule)."""
+        return first_pause_day(self.today)
 
     @property
     def owed(self) -> bool:

@@ -17,6 +17,7 @@ from connector.actions.invoice_base import (
     amount_label,
     asked,
     day_label,
+    first_pause_day,
     invoice_edit,
     record,
     shop_customer,
@@ -149,7 +150,7 @@ def pause(
     who = asked(actor, now, reason, reason_required=True)
     with invoice_edit(svc, shop_id, invoice_id, who, owed_to="pause") as edit:
         shop, inv, now, why = edit.shop, edit.inv, who.now, who.why
-        if until <= local_date(now, shop.timezone):
+        if until < first_pause_day(local_date(now, shop.timezone)):
             raise ActionError(f"until: {until.isoformat()} is not after today")
         _refuse_other_pause(inv, "pause")
         inv.pause_reason = MANUAL_PAUSE

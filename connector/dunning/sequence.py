@@ -162,6 +162,7 @@ def sequences_step_specs(
     built per message sent, only to be copied into specs."""
     if not sequence_ids:
         return {}
+    ids = sorted(sequence_ids)
     rows = (
         session.execute(
             select(
@@ -178,7 +179,7 @@ def sequences_step_specs(
                 Step.content,
             )
             .outerjoin(Step, and_(Step.sequence_id == Sequence.id, Step.active.is_(True)))
-            .where(among(session, Sequence.id, sorted(sequence_ids)))
+            .where(among(session, Sequence.id, ids))
             .order_by(Sequence.id, Step.position)
         )
         .tuples()
@@ -195,7 +196,7 @@ def sequences_step_specs(
                 StepTemplate.body,
             )
             .join(Step, Step.id == StepTemplate.step_id)
-            .where(among(session, Step.sequence_id, sorted(sequence_ids)), Step.active.is_(True))
+            .where(among(session, Step.sequence_id, ids), Step.active.is_(True))
             .order_by(StepTemplate.step_id, StepTemplate.language)
         ).tuples():
             wording.setdefault(step_id, []).append(
